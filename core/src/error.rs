@@ -1,0 +1,157 @@
+//! The one error type of the core.
+
+use core::fmt;
+
+/// Which part of an image a check failed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    /// The fixed header.
+    Header,
+    /// The postcard manifest.
+    Manifest,
+    /// The tensor table inside the manifest.
+    TensorTable,
+    /// The tensor data.
+    Data,
+}
+
+impl fmt::Display for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Section::Header => "header",
+            Section::Manifest => "manifest",
+            Section::TensorTable => "tensor table",
+            Section::Data => "tensor data",
+        })
+    }
+}
+
+/// Everything that can go wrong in the core. Bad input is always one of
+/// these, never a panic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The image does not start with the phi-edge magic.
+    BadMagic,
+    /// The image was written by an incompatible format version.
+    UnsupportedVersion {
+        /// Version found in the header.
+        found: u32,
+    },
+    /// The input ends inside `section`.
+    Truncated {
+        /// Where the input ended.
+        section: Section,
+    },
+    /// A CRC-32 did not match.
+    ChecksumMismatch {
+        /// What was checked.
+        section: Section,
+    },
+    /// Tensor `index` failed its CRC-32 check.
+    TensorChecksum {
+        /// Position in the tensor table.
+        index: u32,
+    },
+    /// A structural problem in `section`, described by `what`.
+    Malformed {
+        /// Where.
+        section: Section,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The hyperparameters are inconsistent or unsupported.
+    BadConfig {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// A tensor the architecture needs is missing from the image.
+    MissingTensor {
+        /// The tensor's GGUF name pattern, e.g. `blk.N.attn_qkv.weight`.
+        name: &'static str,
+        /// Its layer, if it has one.
+        layer: Option<u16>,
+    },
+    /// A tensor's shape or type does not fit the hyperparameters.
+    BadTensor {
+        /// Position in the tensor table.
+        index: u32,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The arena is smaller than the plan needs.
+    ArenaTooSmall {
+        /// Bytes the plan needs.
+        need: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// The run options cannot work with this model.
+    BadOptions {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The session has no room for more tokens.
+    ContextFull {
+        /// The session's context length.
+        n_ctx: u32,
+    },
+    /// A token id is not in the vocabulary.
+    BadToken {
+        /// The id.
+        id: u32,
+        /// Vocabulary size.
+        n_vocab: u32,
+    },
+    /// An output buffer is too small.
+    BufferTooSmall {
+        /// Values needed.
+        need: usize,
+        /// Values given.
+        got: usize,
+    },
+    /// The weight source failed to read.
+    Read {
+        /// Offset of the failed read.
+        offset: u64,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::BadMagic => f.write_str("not a phi-edge image (bad magic)"),
+            Error::UnsupportedVersion { found } => {
+                write!(f, "unsupported image format version {found}")
+            }
+            Error::Truncated { section } => write!(f, "image truncated inside the {section}"),
+            Error::ChecksumMismatch { section } => write!(f, "{section} checksum mismatch"),
+            Error::TensorChecksum { index } => write!(f, "tensor {index} checksum mismatch"),
+            Error::Malformed { section, what } => write!(f, "malformed {section}: {what}"),
+            Error::BadConfig { what } => write!(f, "bad model hyperparameters: {what}"),
+            Error::MissingTensor { name, layer: Some(l) } => {
+                write!(f, "missing tensor {name} for layer {l}")
+            }
+            Error::MissingTensor { name, layer: None } => write!(f, "missing tensor {name}"),
+            Error::BadTensor { index, what } => write!(f, "tensor {index}: {what}"),
+            Error::ArenaTooSmall { need, got } => {
+                write!(f, "arena too small: need {need} bytes, got {got}")
+            }
+            Error::BadOptions { what } => write!(f, "bad run options: {what}"),
+            Error::ContextFull { n_ctx } => write!(f, "context full ({n_ctx} tokens)"),
+            Error::BadToken { id, n_vocab } => {
+                write!(f, "token id {id} out of range (vocabulary has {n_vocab})")
+            }
+            Error::BufferTooSmall { need, got } => {
+                write!(f, "output buffer too small: need {need} values, got {got}")
+            }
+            Error::Read { offset } => write!(f, "weight source read failed at offset {offset}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+/// Result with the core's [`Error`].
+pub type Result<T> = core::result::Result<T, Error>;

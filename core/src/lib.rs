@@ -1,0 +1,28 @@
+//! phi-edge: a `no_std` decoder core for Phi-3 class language models.
+//!
+//! The core reads a phi-edge image (see [`image`]), plans one fixed arena
+//! for a session (see [`plan`]), streams or maps weights from a
+//! [`source::WeightSource`], and runs the decoder with a set of
+//! [`kernels::Kernels`]. It never allocates: every working byte lives in the
+//! caller's arena.
+//!
+//! Feature `std` adds the host tooling: the GGUF reader ([`gguf`]) and the
+//! image writer ([`pack`]).
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+#[cfg(not(target_endian = "little"))]
+compile_error!("phi-edge images and kernels are little-endian only");
+
+pub mod config;
+pub mod dtype;
+pub mod error;
+pub mod kernels;
+
+#[cfg(feature = "std")]
+pub mod gguf;
+
+pub use config::{Arch, Config};
+pub use dtype::{ActFormat, DType};
+pub use error::{Error, Result};
+pub use kernels::Kernels;

@@ -1,0 +1,2 @@
+//! Portable kernels (work in progress).
+#![no_std]
