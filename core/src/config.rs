@@ -133,9 +133,6 @@ impl Config {
         if self.has_rope_factors && self.arch != Arch::Phi3 {
             return bad("rope factors are only supported for phi3");
         }
-        if self.tied_output && self.arch != Arch::Llama {
-            return bad("a tied output is only supported for llama");
-        }
         Ok(())
     }
 }

@@ -15,14 +15,25 @@
 compile_error!("phi-edge images and kernels are little-endian only");
 
 pub mod config;
+pub mod crc;
 pub mod dtype;
 pub mod error;
+pub mod image;
 pub mod kernels;
+pub mod plan;
+pub mod session;
+pub mod source;
 
 #[cfg(feature = "std")]
 pub mod gguf;
+#[cfg(feature = "std")]
+pub mod pack;
 
 pub use config::{Arch, Config};
 pub use dtype::{ActFormat, DType};
 pub use error::{Error, Result};
+pub use image::Model;
 pub use kernels::Kernels;
+pub use plan::{Plan, RunOptions};
+pub use session::Session;
+pub use source::{Mapped, ReadAt, Streamed, WeightSource};

@@ -1,0 +1,427 @@
+//! The image writer: turns a GGUF model into a phi-edge image (host only).
+//!
+//! Everything the board would otherwise do at start-up is done here: the
+//! tensors are put in forward order, 64-byte aligned, norm weights and rope
+//! factors converted to f32, the hyperparameters checked, the tokenizer
+//! tables flattened, and every tensor given a CRC-32.
+
+use std::fmt;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use crate::config::{Arch, Config};
+use crate::crc::{crc32, Crc32};
+use crate::dtype::DType;
+use crate::error::Error;
+use crate::gguf::{Gguf, GgufError, TensorInfo};
+use crate::image::header::{Header, HEADER_LEN, MAGIC, TENSOR_ALIGN, VERSION};
+use crate::image::manifest::{Manifest, SpecialTokens, TokenizerKind, TokenizerTables, NO_TOKEN};
+use crate::image::tensor::{Role, TensorEntry, TensorLayout};
+use crate::image::Model;
+
+/// Why a GGUF file could not be packed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PackError {
+    /// The GGUF file is malformed.
+    Gguf(GgufError),
+    /// The model is inconsistent (checked by the core).
+    Model(Error),
+    /// A metadata key is missing or has a bad value.
+    Key {
+        /// The key.
+        key: String,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The file uses something phi-edge does not support.
+    Unsupported(String),
+    /// A required tensor is absent.
+    MissingTensor(String),
+    /// A tensor does not fit the model.
+    BadTensor {
+        /// The tensor's name.
+        name: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// Writing the image failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for PackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PackError::Gguf(e) => write!(f, "malformed GGUF: {e}"),
+            PackError::Model(e) => write!(f, "{e}"),
+            PackError::Key { key, what } => write!(f, "GGUF key {key}: {what}"),
+            PackError::Unsupported(s) => write!(f, "unsupported: {s}"),
+            PackError::MissingTensor(name) => write!(f, "missing tensor {name}"),
+            PackError::BadTensor { name, what } => write!(f, "tensor {name}: {what}"),
+            PackError::Io(e) => write!(f, "writing the image: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PackError {}
+
+impl From<GgufError> for PackError {
+    fn from(e: GgufError) -> Self {
+        PackError::Gguf(e)
+    }
+}
+
+impl From<Error> for PackError {
+    fn from(e: Error) -> Self {
+        PackError::Model(e)
+    }
+}
+
+impl From<io::Error> for PackError {
+    fn from(e: io::Error) -> Self {
+        PackError::Io(e)
+    }
+}
+
+type Result<T> = std::result::Result<T, PackError>;
+
+/// Reads a required `u32` key.
+fn req_u32(g: &Gguf<'_>, key: &str) -> Result<u32> {
+    g.get_u32(key)?.ok_or_else(|| PackError::Key { key: key.to_string(), what: "missing" })
+}
+
+/// Builds the hyperparameters from the `{arch}.*` keys, as llama.cpp
+/// reads them.
+pub fn read_config(g: &Gguf<'_>) -> Result<Config> {
+    let arch_name = g
+        .get_str("general.architecture")?
+        .ok_or_else(|| PackError::Key { key: "general.architecture".into(), what: "missing" })?;
+    let arch = match arch_name {
+        "phi3" => Arch::Phi3,
+        "llama" => Arch::Llama,
+        other => return Err(PackError::Unsupported(format!("architecture {other:?} (phi3 and llama are)"))),
+    };
+    let k = |s: &str| format!("{arch_name}.{s}");
+    let n_embd = req_u32(g, &k("embedding_length"))?;
+    let n_head = req_u32(g, &k("attention.head_count"))?;
+    if n_head == 0 {
+        return Err(PackError::Key { key: k("attention.head_count"), what: "must be non-zero" });
+    }
+    let n_head_kv = g.get_u32(&k("attention.head_count_kv"))?.unwrap_or(n_head);
+    let head_dim = match g.get_u32(&k("attention.key_length"))? {
+        Some(d) => d,
+        None if n_embd % n_head == 0 => n_embd / n_head,
+        None => return Err(PackError::Key { key: k("attention.head_count"), what: "does not divide the width" }),
+    };
+    if let Some(v) = g.get_u32(&k("attention.value_length"))? {
+        if v != head_dim {
+            return Err(PackError::Unsupported("key and value heads of different widths".into()));
+        }
+    }
+    let n_ctx_train = req_u32(g, &k("context_length"))?;
+    let scaling = g.get_str(&k("rope.scaling.type"))?.unwrap_or("linear");
+    let freq_scale = match scaling {
+        "none" | "longrope" => 1.0,
+        "linear" => match g.get_f32(&k("rope.scaling.factor"))? {
+            Some(f) if f > 0.0 => 1.0 / f,
+            _ => 1.0,
+        },
+        other => return Err(PackError::Unsupported(format!("rope scaling {other:?}"))),
+    };
+    let embd = g.tensor("token_embd.weight").ok_or_else(|| PackError::MissingTensor("token_embd.weight".into()))?;
+    let n_vocab = u32::try_from(embd.dims[1])
+        .map_err(|_| PackError::BadTensor { name: "token_embd.weight".into(), what: "too many rows".into() })?;
+    let has_short = g.tensor(Role::RopeFactorsShort.gguf_name()).is_some();
+    let has_long = g.tensor(Role::RopeFactorsLong.gguf_name()).is_some();
+    if has_short != has_long {
+        return Err(PackError::MissingTensor("rope_factors_short.weight and rope_factors_long.weight (only one is present)".into()));
+    }
+    let config = Config {
+        arch,
+        n_vocab,
+        n_embd,
+        n_layer: req_u32(g, &k("block_count"))?,
+        n_head,
+        n_head_kv,
+        head_dim,
+        n_ff: req_u32(g, &k("feed_forward_length"))?,
+        n_rot: g.get_u32(&k("rope.dimension_count"))?.unwrap_or(head_dim),
+        rms_eps: g
+            .get_f32(&k("attention.layer_norm_rms_epsilon"))?
+            .ok_or_else(|| PackError::Key { key: k("attention.layer_norm_rms_epsilon"), what: "missing" })?,
+        rope_theta: g.get_f32(&k("rope.freq_base"))?.unwrap_or(10000.0),
+        rope_freq_scale: freq_scale,
+        rope_attn_factor: g.get_f32(&k("rope.scaling.attn_factor"))?.unwrap_or(1.0),
+        n_ctx_train,
+        n_ctx_orig: g.get_u32(&k("rope.scaling.original_context_length"))?.unwrap_or(n_ctx_train),
+        has_rope_factors: has_short,
+        tied_output: g.tensor("output.weight").is_none(),
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// Flattens `strings` into a string table: `n + 1` u32 positions, then
+/// the bytes.
+fn string_table<'s>(strings: impl Iterator<Item = &'s str> + Clone) -> Result<Vec<u8>> {
+    let n = strings.clone().count();
+    let mut out = Vec::with_capacity(4 * (n + 1));
+    let mut at = 4 * (n + 1);
+    out.extend_from_slice(&u32_pos(at)?.to_le_bytes());
+    for s in strings.clone() {
+        at += s.len();
+        out.extend_from_slice(&u32_pos(at)?.to_le_bytes());
+    }
+    for s in strings {
+        out.extend_from_slice(s.as_bytes());
+    }
+    Ok(out)
+}
+
+fn u32_pos(at: usize) -> Result<u32> {
+    u32::try_from(at).map_err(|_| PackError::Unsupported("tokenizer tables over 4 GiB".into()))
+}
+
+/// Owned tokenizer tables, borrowed into the manifest when it is encoded.
+struct TokenizerBlobs<'g> {
+    kind: TokenizerKind,
+    pre: &'g str,
+    tokens: Vec<u8>,
+    scores: Vec<u8>,
+    types: Vec<u8>,
+    merges: Vec<u8>,
+    special: SpecialTokens,
+    chat_template: &'g str,
+}
+
+fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: u32) -> Result<TokenizerBlobs<'g>> {
+    let kind = match g.get_str("tokenizer.ggml.model")? {
+        None | Some("none") => TokenizerKind::None,
+        Some("llama") => TokenizerKind::SentencePiece,
+        Some("gpt2") => TokenizerKind::ByteLevelBpe,
+        Some(other) => return Err(PackError::Unsupported(format!("tokenizer {other:?} (llama and gpt2 are)"))),
+    };
+    let mut t = TokenizerBlobs {
+        kind,
+        pre: g.get_str("tokenizer.ggml.pre")?.unwrap_or(""),
+        tokens: Vec::new(),
+        scores: Vec::new(),
+        types: Vec::new(),
+        merges: Vec::new(),
+        special: TokenizerTables::EMPTY.special,
+        chat_template: g.get_str("tokenizer.chat_template")?.unwrap_or(""),
+    };
+    if kind == TokenizerKind::None {
+        return Ok(t);
+    }
+    let key = |k: &str, what| PackError::Key { key: k.to_string(), what };
+    let tokens = g.get_array("tokenizer.ggml.tokens")?.ok_or_else(|| key("tokenizer.ggml.tokens", "missing"))?;
+    if tokens.len() != n_vocab as usize {
+        return Err(key("tokenizer.ggml.tokens", "length differs from the embedding rows"));
+    }
+    let texts = tokens.strings()?;
+    t.tokens = string_table(texts.clone())?;
+    if let Some(scores) = g.get_array("tokenizer.ggml.scores")? {
+        if scores.len() != n_vocab as usize {
+            return Err(key("tokenizer.ggml.scores", "length differs from the vocabulary"));
+        }
+        t.scores = scores.f32s()?.flat_map(f32::to_le_bytes).collect();
+    }
+    if let Some(types) = g.get_array("tokenizer.ggml.token_type")? {
+        if types.len() != n_vocab as usize {
+            return Err(key("tokenizer.ggml.token_type", "length differs from the vocabulary"));
+        }
+        t.types = types
+            .i32s()?
+            .map(|v| u8::try_from(v).map_err(|_| key("tokenizer.ggml.token_type", "value out of range")))
+            .collect::<Result<_>>()?;
+    }
+    if let Some(merges) = g.get_array("tokenizer.ggml.merges")? {
+        t.merges = string_table(merges.strings()?)?;
+    }
+    let id = |k: &str| -> Result<u32> {
+        match g.get_u32(k)? {
+            Some(v) if v < n_vocab => Ok(v),
+            Some(_) => Err(key(k, "token id outside the vocabulary")),
+            None => Ok(NO_TOKEN),
+        }
+    };
+    let by_text = |text: &str| texts.clone().position(|s| s == text).map_or(NO_TOKEN, |p| p as u32);
+    let s = &mut t.special;
+    s.bos = id("tokenizer.ggml.bos_token_id")?;
+    s.eos = id("tokenizer.ggml.eos_token_id")?;
+    s.unk = id("tokenizer.ggml.unknown_token_id")?;
+    s.pad = id("tokenizer.ggml.padding_token_id")?;
+    s.eot = id("tokenizer.ggml.eot_token_id")?;
+    if s.eot == NO_TOKEN {
+        // llama.cpp finds the end-of-turn token by its text.
+        s.eot = ["<|end|>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>"]
+            .iter()
+            .map(|x| by_text(x))
+            .find(|&i| i != NO_TOKEN && i != s.eos)
+            .unwrap_or(NO_TOKEN);
+    }
+    let spm = kind == TokenizerKind::SentencePiece;
+    s.add_bos = g.get_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(spm);
+    s.add_eos = g.get_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
+    s.add_space_prefix = g.get_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(spm);
+    Ok(t)
+}
+
+/// One tensor to write: where it comes from and what it becomes.
+struct Planned<'g> {
+    info: &'g TensorInfo<'g>,
+    entry: TensorEntry,
+}
+
+fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>> {
+    let layout = TensorLayout::new(*config);
+    let mut used = vec![false; g.tensors().len()];
+    let mut out = Vec::with_capacity(layout.count());
+    let mut offset = 0u64;
+    for i in 0..layout.count() {
+        let (role, layer) = layout.at(i).ok_or_else(|| PackError::Unsupported("tensor layout".into()))?;
+        let name = role.gguf_name().replace('N', &layer.to_string());
+        let pos = g
+            .tensors()
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| PackError::MissingTensor(name.clone()))?;
+        used[pos] = true;
+        let info = &g.tensors()[pos];
+        let bad = |what: String| PackError::BadTensor { name: name.clone(), what };
+        if info.dims[2..info.n_dims.max(2) as usize].iter().any(|&d| d != 1) {
+            return Err(bad(format!("has {} dimensions, expected at most 2", info.n_dims)));
+        }
+        let (cols, rows) = layout.shape(role);
+        let got = (info.dims[0], if info.n_dims >= 2 { info.dims[1] } else { 1 });
+        if got != (u64::from(cols), u64::from(rows)) {
+            return Err(bad(format!(
+                "shape [{}, {}] does not match the hyperparameters (expected [{cols}, {rows}])",
+                got.0, got.1
+            )));
+        }
+        let dtype = match DType::from_ggml_id(info.ggml_type) {
+            Some(_) if role.needs_f32() && matches!(info.ggml_type, 1 | 30) => DType::F32,
+            Some(t) if role.needs_f32() && t != DType::F32 => {
+                return Err(bad(format!("norm/rope tensor of type {} (f32, f16 or bf16 expected)", info.type_name())))
+            }
+            Some(t) => t,
+            None => return Err(PackError::Unsupported(format!("tensor {name} has type {}", info.type_name()))),
+        };
+        let row = dtype
+            .row_bytes(cols as usize)
+            .ok_or_else(|| bad(format!("{cols} values per row is not a whole number of {} blocks", dtype.name())))?;
+        let len = row as u64 * u64::from(rows);
+        offset = offset.div_ceil(TENSOR_ALIGN) * TENSOR_ALIGN;
+        out.push(Planned { info, entry: TensorEntry { role, dtype, layer, cols, rows, offset, len, crc: 0 } });
+        offset += len;
+    }
+    if let Some(p) = used.iter().position(|u| !u) {
+        return Err(PackError::Unsupported(format!(
+            "tensor {} (phi-edge does not know what it is for)",
+            g.tensors()[p].name
+        )));
+    }
+    Ok(out)
+}
+
+/// The bytes of a planned tensor as the image stores them.
+fn tensor_bytes<'g>(g: &Gguf<'g>, p: &Planned<'g>) -> std::borrow::Cow<'g, [u8]> {
+    let src = g.tensor_data(p.info);
+    match (p.info.ggml_type, p.entry.dtype) {
+        (1, DType::F32) => src
+            .chunks_exact(2)
+            .flat_map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32().to_le_bytes())
+            .collect(),
+        (30, DType::F32) => src
+            .chunks_exact(2)
+            .flat_map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32().to_le_bytes())
+            .collect(),
+        _ => src.into(),
+    }
+}
+
+/// Packs a parsed GGUF file into an image written to `out`, calling
+/// `progress(done, total)` with tensor bytes written. Returns the image
+/// length.
+pub fn pack<W: Write + Seek>(
+    g: &Gguf<'_>,
+    out: &mut W,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64> {
+    let config = read_config(g)?;
+    let tok = read_tokenizer(g, config.n_vocab)?;
+    let mut planned = plan_tensors(g, &config)?;
+    let data_len = planned.last().map_or(0, |p| p.entry.offset + p.entry.len);
+
+    let manifest = |table: &[u8]| {
+        Manifest {
+            config,
+            name: g.get_str("general.name").ok().flatten().unwrap_or(""),
+            tokenizer: TokenizerTables {
+                kind: tok.kind,
+                pre: tok.pre,
+                tokens: &tok.tokens,
+                scores: &tok.scores,
+                types: &tok.types,
+                merges: &tok.merges,
+                special: tok.special,
+                chat_template: tok.chat_template,
+            },
+            tensors: table,
+        }
+        .encode()
+    };
+    let table = |ps: &[Planned<'_>]| ps.iter().flat_map(|p| p.entry.encode()).collect::<Vec<u8>>();
+    // The manifest's length does not depend on the CRCs (the table is a
+    // fixed-size blob), so the data can be placed before they are known.
+    let manifest_len = manifest(&table(&planned)).len() as u64;
+    let data_offset = (HEADER_LEN as u64 + manifest_len).div_ceil(TENSOR_ALIGN) * TENSOR_ALIGN;
+
+    let start = out.stream_position()?;
+    out.write_all(&vec![0u8; data_offset as usize])?;
+    let mut data_crc = Crc32::new();
+    let mut at = 0u64;
+    for p in planned.iter_mut() {
+        let pad = vec![0u8; (p.entry.offset - at) as usize];
+        out.write_all(&pad)?;
+        data_crc.update(&pad);
+        let bytes = tensor_bytes(g, p);
+        p.entry.crc = crc32(&bytes);
+        out.write_all(&bytes)?;
+        data_crc.update(&bytes);
+        at = p.entry.offset + p.entry.len;
+        progress(at, data_len);
+    }
+    let m = manifest(&table(&planned));
+    debug_assert_eq!(m.len() as u64, manifest_len);
+    let header = Header {
+        magic: MAGIC,
+        version: VERSION,
+        header_crc: 0,
+        manifest_offset: HEADER_LEN as u64,
+        manifest_len,
+        manifest_crc: crc32(&m),
+        data_crc: data_crc.finish(),
+        data_offset,
+        data_len,
+        reserved: [0; 8],
+    };
+    out.seek(SeekFrom::Start(start))?;
+    out.write_all(&header.encode())?;
+    out.write_all(&m)?;
+    out.seek(SeekFrom::Start(start + data_offset + data_len))?;
+    Ok(data_offset + data_len)
+}
+
+/// Packs GGUF bytes into an image in memory and checks that it opens.
+pub fn pack_to_vec(gguf: &[u8]) -> Result<Vec<u8>> {
+    let g = Gguf::parse(gguf)?;
+    let mut cur = io::Cursor::new(Vec::new());
+    pack(&g, &mut cur, &mut |_, _| {})?;
+    let image = cur.into_inner();
+    Model::open_mapped(&image)?;
+    Ok(image)
+}

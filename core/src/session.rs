@@ -1,0 +1,509 @@
+//! A decoding session: the forward pass over one fixed arena.
+//!
+//! [`Session::eval`] runs a chunk of tokens through the model (prefill) or
+//! one token (decode) and returns logits. The forward pass reads like the
+//! model's math; the numeric work happens in the [`Kernels`].
+
+use crate::config::{Arch, Config};
+use crate::dtype::ActFormat;
+use crate::error::{Error, Result};
+use crate::image::tensor::{Role, TensorEntry};
+use crate::image::Model;
+use crate::kernels::{F16Bits, Kernels};
+use crate::plan::{Plan, Region, RunOptions, ARENA_ALIGN};
+use crate::source::WeightSource;
+
+/// The session's buffers, carved from the arena.
+struct Buffers<'a> {
+    kv_k: &'a mut [F16Bits],
+    kv_v: &'a mut [F16Bits],
+    x: &'a mut [f32],
+    xb: &'a mut [f32],
+    qkv: &'a mut [f32],
+    att: &'a mut [f32],
+    ffn: &'a mut [f32],
+    hid: &'a mut [f32],
+    act: &'a mut [u8],
+    scores: &'a mut [f32],
+    logits: &'a mut [f32],
+    rope: &'a mut [f32],
+    freq: &'a mut [f32],
+    norm: &'a mut [f32],
+}
+
+/// Reads weights for the kernels: in place from a mapped source, or in
+/// row chunks through the two staging buffers.
+struct Weights<'a, S> {
+    src: S,
+    stage: [&'a mut [u8]; 2],
+    data_offset: u64,
+}
+
+impl<S: WeightSource> Weights<'_, S> {
+    /// `out[t * ld + r] = dot(row r of e, act row t)` for all rows of `e`.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul<K: Kernels>(
+        &mut self,
+        k: &K,
+        e: &TensorEntry,
+        act: &[u8],
+        n_tok: usize,
+        out: &mut [f32],
+        ld: usize,
+    ) -> Result<()> {
+        let row = e.row_bytes();
+        let rows = e.rows as usize;
+        let cols = e.cols as usize;
+        let base = self.data_offset + e.offset;
+        let per_chunk = if self.src.is_mapped() { rows } else { self.stage[0].len() / row };
+        let mut r0 = 0;
+        let mut which = 0;
+        while r0 < rows {
+            let n = per_chunk.min(rows - r0);
+            let w = self.src.bytes(base + (r0 * row) as u64, n * row, self.stage[which])?;
+            k.matmul(e.dtype, w, cols, n, act, n_tok, &mut out[r0..], ld);
+            r0 += n;
+            which ^= 1;
+        }
+        Ok(())
+    }
+
+    /// Row `r` of `e`, dequantized into `out`.
+    fn row<K: Kernels>(&mut self, k: &K, e: &TensorEntry, r: usize, out: &mut [f32]) -> Result<()> {
+        let row = e.row_bytes();
+        let off = self.data_offset + e.offset + (r * row) as u64;
+        let w = self.src.bytes(off, row, self.stage[0])?;
+        k.dequantize_row(e.dtype, w, out);
+        Ok(())
+    }
+
+    /// An f32 vector tensor (norm weights, rope factors) copied to `out`.
+    fn f32s(&mut self, e: &TensorEntry, out: &mut [f32]) -> Result<()> {
+        let off = self.data_offset + e.offset;
+        let w = self.src.bytes(off, out.len() * 4, self.stage[0])?;
+        for (o, b) in out.iter_mut().zip(w.chunks_exact(4)) {
+            *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        Ok(())
+    }
+}
+
+/// A decoding session over one model, one weight source and one arena.
+pub struct Session<'m, 'a, K, S> {
+    model: Model<'m>,
+    cfg: Config,
+    kernels: K,
+    weights: Weights<'a, S>,
+    buf: Buffers<'a>,
+    n_ctx: usize,
+    chunk: usize,
+    n_past: usize,
+    /// What `buf.act` holds, while it is still current: the buffer it was
+    /// quantized from and the format.
+    act_fmt: Option<(Src, ActFormat)>,
+}
+
+fn carve<'a, T: bytemuck::Pod>(arena: &mut &'a mut [u8], used: &mut usize, r: Region) -> &'a mut [T] {
+    let rest = core::mem::take(arena);
+    let (_, rest) = rest.split_at_mut(r.offset - *used);
+    let (mine, rest) = rest.split_at_mut(r.len);
+    *arena = rest;
+    *used = r.offset + r.len;
+    // Regions are 64-byte aligned within a 64-byte-aligned arena and sized
+    // in whole elements, so the cast cannot fail.
+    bytemuck::cast_slice_mut(mine)
+}
+
+impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S> {
+    /// Plans the arena for `opts`, carves it into buffers and loads the
+    /// RoPE factors. Fails with [`Error::ArenaTooSmall`] if `arena` is
+    /// smaller than the plan (plus up to 63 bytes if it is not 64-byte
+    /// aligned).
+    pub fn new(model: &Model<'m>, kernels: K, src: S, arena: &'a mut [u8], opts: &RunOptions) -> Result<Self> {
+        let cfg = *model.config();
+        if src.is_mapped() != (opts.stage_bytes == 0) {
+            return Err(Error::BadOptions {
+                what: "staging buffers are for streamed sources only, and streamed sources need them",
+            });
+        }
+        let plan = Plan::new(&cfg, opts)?;
+        let skip = arena.as_ptr().align_offset(ARENA_ALIGN);
+        let need = plan.bytes().saturating_add(skip);
+        if arena.len() < need {
+            return Err(Error::ArenaTooSmall { need, got: arena.len() });
+        }
+        let mut rest: &'a mut [u8] = &mut arena[skip..];
+        let mut used = 0;
+        let buf = Buffers {
+            kv_k: carve(&mut rest, &mut used, plan.kv_k),
+            kv_v: carve(&mut rest, &mut used, plan.kv_v),
+            x: carve(&mut rest, &mut used, plan.x),
+            xb: carve(&mut rest, &mut used, plan.xb),
+            qkv: carve(&mut rest, &mut used, plan.qkv),
+            att: carve(&mut rest, &mut used, plan.att),
+            ffn: carve(&mut rest, &mut used, plan.ffn),
+            hid: carve(&mut rest, &mut used, plan.hid),
+            act: carve(&mut rest, &mut used, plan.act),
+            scores: carve(&mut rest, &mut used, plan.scores),
+            logits: carve(&mut rest, &mut used, plan.logits),
+            rope: carve(&mut rest, &mut used, plan.rope),
+            freq: carve(&mut rest, &mut used, plan.freq),
+            norm: carve(&mut rest, &mut used, plan.norm),
+        };
+        let stage = [
+            carve(&mut rest, &mut used, plan.stage[0]),
+            carve(&mut rest, &mut used, plan.stage[1]),
+        ];
+        let mut s = Session {
+            model: *model,
+            cfg,
+            kernels,
+            weights: Weights { src, stage, data_offset: model.header().data_offset },
+            buf,
+            n_ctx: opts.n_ctx as usize,
+            chunk: opts.prefill_chunk as usize,
+            n_past: 0,
+            act_fmt: None,
+        };
+        s.load_rope_factors()?;
+        Ok(s)
+    }
+
+    /// Whether this session uses LongRoPE's long factors: llama.cpp pads
+    /// the context to a multiple of 256 and uses them when that exceeds
+    /// the original training context.
+    pub fn uses_long_rope(&self) -> bool {
+        self.cfg.has_rope_factors && self.n_ctx.div_ceil(256) * 256 > self.cfg.n_ctx_orig as usize
+    }
+
+    fn load_rope_factors(&mut self) -> Result<()> {
+        if !self.cfg.has_rope_factors {
+            self.buf.freq.fill(1.0);
+            return Ok(());
+        }
+        let role = if self.uses_long_rope() { Role::RopeFactorsLong } else { Role::RopeFactorsShort };
+        let e = self.model.tensor(role, 0)?;
+        self.weights.f32s(&e, self.buf.freq)?;
+        Ok(())
+    }
+
+    /// Tokens evaluated so far (the position of the next token).
+    pub fn n_past(&self) -> usize {
+        self.n_past
+    }
+
+    /// The session context.
+    pub fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+
+    /// The model's hyperparameters.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The kernel set.
+    pub fn kernels(&self) -> &K {
+        &self.kernels
+    }
+
+    /// Forgets all tokens; the next token is at position 0.
+    pub fn reset(&mut self) {
+        self.n_past = 0;
+    }
+
+    /// Evaluates `tokens` at the next positions and returns the logits
+    /// after the last one.
+    ///
+    /// With `all_logits`, the logits after every token are written there
+    /// too, row by row (`tokens.len() * n_vocab` values, what llama.cpp
+    /// returns with `logits_all`). Nothing is evaluated if any token id is
+    /// out of range or the tokens do not fit the context.
+    pub fn eval(&mut self, tokens: &[u32], mut all_logits: Option<&mut [f32]>) -> Result<&[f32]> {
+        let n_vocab = self.cfg.n_vocab;
+        if tokens.is_empty() {
+            return Err(Error::BadOptions { what: "no tokens to evaluate" });
+        }
+        if let Some(&id) = tokens.iter().find(|&&t| t >= n_vocab) {
+            return Err(Error::BadToken { id, n_vocab });
+        }
+        if tokens.len() > self.n_ctx - self.n_past {
+            return Err(Error::ContextFull { n_ctx: self.n_ctx as u32 });
+        }
+        let nv = n_vocab as usize;
+        if let Some(out) = all_logits.as_deref() {
+            let need = tokens.len() * nv;
+            if out.len() < need {
+                return Err(Error::BufferTooSmall { need, got: out.len() });
+            }
+        }
+        let n_chunks = tokens.len().div_ceil(self.chunk);
+        for (i, chunk) in tokens.chunks(self.chunk).enumerate() {
+            let out = match all_logits.as_deref_mut() {
+                Some(all) => Logits::All(&mut all[i * self.chunk * nv..]),
+                None if i + 1 == n_chunks => Logits::Last,
+                None => Logits::None,
+            };
+            self.forward(chunk, out)?;
+        }
+        if let Some(all) = all_logits {
+            let last = (tokens.len() - 1) * nv;
+            self.buf.logits.copy_from_slice(&all[last..last + nv]);
+        }
+        Ok(self.buf.logits)
+    }
+
+    /// Quantizes the first `n` rows of `width` values of `src` into the
+    /// activation buffer, in the format `e` multiplies with.
+    fn quantize(&mut self, e: &TensorEntry, src: Src, n: usize, width: usize) {
+        let fmt = e.dtype.act_format();
+        if self.act_fmt == Some((src, fmt)) {
+            return;
+        }
+        // Row sizes were checked against the plan when the model was opened.
+        let rb = fmt.row_bytes(width).unwrap_or(0);
+        let b = &mut self.buf;
+        let x: &[f32] = match src {
+            Src::Xb => b.xb,
+            Src::Att => b.att,
+            Src::Hid => b.hid,
+        };
+        for t in 0..n {
+            self.kernels.quantize_act(fmt, &x[t * width..(t + 1) * width], &mut b.act[t * rb..(t + 1) * rb]);
+        }
+        self.act_fmt = Some((src, fmt));
+    }
+
+    /// `out = x W^T` for the first `n` activation rows, `out` rows `ld`
+    /// apart.
+    fn matmul(&mut self, e: &TensorEntry, n: usize, dst: Dst, col: usize, ld: usize) -> Result<()> {
+        if matches!(dst, Dst::Xb) {
+            self.act_fmt = None;
+        }
+        let b = &mut self.buf;
+        let out: &mut [f32] = match dst {
+            Dst::Xb => b.xb,
+            Dst::Qkv => b.qkv,
+            Dst::Ffn => b.ffn,
+            Dst::Logits => b.logits,
+        };
+        self.weights.matmul(&self.kernels, e, b.act, n, &mut out[col..], ld)
+    }
+
+    /// RMSNorm of the first `n` rows of the residual stream into `xb`.
+    fn norm(&mut self, role: Role, layer: u16, rows: core::ops::Range<usize>) -> Result<()> {
+        let e = self.model.tensor(role, layer)?;
+        self.weights.f32s(&e, self.buf.norm)?;
+        let d = self.cfg.n_embd as usize;
+        for (o, t) in rows.enumerate() {
+            self.kernels.rms_norm(
+                &self.buf.x[t * d..(t + 1) * d],
+                self.buf.norm,
+                self.cfg.rms_eps,
+                &mut self.buf.xb[o * d..(o + 1) * d],
+            );
+        }
+        self.act_fmt = None;
+        Ok(())
+    }
+
+    /// Fills the RoPE cos/sin pairs for `n` tokens from position `p0`,
+    /// as ggml's rope cache: `theta_i = p * base^(-2i/n_rot)` built by
+    /// repeated multiplication in f32, divided by the frequency factor,
+    /// scaled linearly, then `cos`/`sin` times the attention factor.
+    fn rope_cache(&mut self, p0: usize, n: usize) {
+        let c = &self.cfg;
+        let n_rot = c.n_rot as usize;
+        let theta_scale = libm::powf(c.rope_theta, -2.0 / n_rot as f32);
+        for t in 0..n {
+            let cs = &mut self.buf.rope[t * n_rot..(t + 1) * n_rot];
+            let mut theta = (p0 + t) as f32;
+            for (i, pair) in cs.chunks_exact_mut(2).enumerate() {
+                let th = c.rope_freq_scale * (theta / self.buf.freq[i]);
+                pair[0] = libm::cosf(th) * c.rope_attn_factor;
+                pair[1] = libm::sinf(th) * c.rope_attn_factor;
+                theta *= theta_scale;
+            }
+        }
+    }
+
+    /// Runs one chunk of tokens through the model.
+    fn forward(&mut self, tokens: &[u32], logits: Logits<'_>) -> Result<()> {
+        let c = self.cfg;
+        let n = tokens.len();
+        let p0 = self.n_past;
+        let d = c.n_embd as usize;
+        let (q_dim, kv_dim) = (c.q_dim(), c.kv_dim());
+        let qkv_w = q_dim + 2 * kv_dim;
+        let ff = c.n_ff as usize;
+
+        let embd = self.model.tensor(Role::TokenEmbd, 0)?;
+        for (t, &tok) in tokens.iter().enumerate() {
+            self.weights.row(&self.kernels, &embd, tok as usize, &mut self.buf.x[t * d..(t + 1) * d])?;
+        }
+        self.rope_cache(p0, n);
+
+        for l in 0..c.n_layer as u16 {
+            // Attention: q, k, v projections.
+            self.norm(Role::AttnNorm, l, 0..n)?;
+            match c.arch {
+                Arch::Phi3 => {
+                    let w = self.model.tensor(Role::AttnQkv, l)?;
+                    self.quantize(&w, Src::Xb, n, d);
+                    self.matmul(&w, n, Dst::Qkv, 0, qkv_w)?;
+                }
+                Arch::Llama => {
+                    for (role, col) in [(Role::AttnQ, 0), (Role::AttnK, q_dim), (Role::AttnV, q_dim + kv_dim)] {
+                        let w = self.model.tensor(role, l)?;
+                        self.quantize(&w, Src::Xb, n, d);
+                        self.matmul(&w, n, Dst::Qkv, col, qkv_w)?;
+                    }
+                }
+            }
+            self.attend(l as usize, p0, n)?;
+            self.act_fmt = None;
+
+            // Attention output projection and residual.
+            let w = self.model.tensor(Role::AttnOut, l)?;
+            self.quantize(&w, Src::Att, n, q_dim);
+            self.matmul(&w, n, Dst::Xb, 0, d)?;
+            add(&mut self.buf.x[..n * d], &self.buf.xb[..n * d]);
+
+            // Feed-forward: SwiGLU.
+            self.norm(Role::FfnNorm, l, 0..n)?;
+            let up = self.model.tensor(Role::FfnUp, l)?;
+            match c.arch {
+                // One matmul gives gate (first half) and up (second half).
+                Arch::Phi3 => {
+                    self.quantize(&up, Src::Xb, n, d);
+                    self.matmul(&up, n, Dst::Ffn, 0, 2 * ff)?;
+                }
+                Arch::Llama => {
+                    let gate = self.model.tensor(Role::FfnGate, l)?;
+                    self.quantize(&gate, Src::Xb, n, d);
+                    self.matmul(&gate, n, Dst::Ffn, 0, 2 * ff)?;
+                    self.quantize(&up, Src::Xb, n, d);
+                    self.matmul(&up, n, Dst::Ffn, ff, 2 * ff)?;
+                }
+            }
+            for t in 0..n {
+                let (gate, up) = self.buf.ffn[t * 2 * ff..(t + 1) * 2 * ff].split_at(ff);
+                self.kernels.swiglu(gate, up, &mut self.buf.hid[t * ff..(t + 1) * ff]);
+            }
+            self.act_fmt = None;
+            let down = self.model.tensor(Role::FfnDown, l)?;
+            self.quantize(&down, Src::Hid, n, ff);
+            self.matmul(&down, n, Dst::Xb, 0, d)?;
+            add(&mut self.buf.x[..n * d], &self.buf.xb[..n * d]);
+        }
+        self.n_past += n;
+
+        // Output head, for the tokens whose logits are wanted.
+        let rows = match logits {
+            Logits::None => return Ok(()),
+            Logits::Last => n - 1..n,
+            Logits::All(_) => 0..n,
+        };
+        let n_out = rows.len();
+        self.norm(Role::OutputNorm, 0, rows)?;
+        let out = if c.tied_output { embd } else { self.model.tensor(Role::Output, 0)? };
+        self.quantize(&out, Src::Xb, n_out, d);
+        match logits {
+            Logits::All(dst) => {
+                let nv = c.n_vocab as usize;
+                self.weights.matmul(&self.kernels, &out, self.buf.act, n_out, dst, nv)
+            }
+            _ => self.matmul(&out, 1, Dst::Logits, 0, 0),
+        }
+    }
+
+    /// RoPE, KV cache update and attention for layer `l`, tokens at
+    /// positions `p0..p0 + n`; writes `att`.
+    fn attend(&mut self, l: usize, p0: usize, n: usize) -> Result<()> {
+        let c = self.cfg;
+        let hd = c.head_dim as usize;
+        let (q_dim, kv_dim) = (c.q_dim(), c.kv_dim());
+        let qkv_w = q_dim + 2 * kv_dim;
+        let n_rot = c.n_rot as usize;
+        let neox = c.arch.rope_neox();
+        let k = &self.kernels;
+        let b = &mut self.buf;
+        // Phi-3 scales the query before attention, llama scales the scores.
+        let (q_scale, kq_scale) = match c.arch {
+            Arch::Phi3 => (1.0 / libm::sqrtf(hd as f32), 1.0),
+            Arch::Llama => (1.0, 1.0 / libm::sqrtf(hd as f32)),
+        };
+        let layer_base = l * self.n_ctx * kv_dim;
+        for t in 0..n {
+            let cs = &b.rope[t * n_rot..(t + 1) * n_rot];
+            let row = &mut b.qkv[t * qkv_w..(t + 1) * qkv_w];
+            let (q, kv) = row.split_at_mut(q_dim);
+            let (kr, vr) = kv.split_at_mut(kv_dim);
+            for head in q.chunks_exact_mut(hd) {
+                k.rope(head, cs, neox);
+            }
+            if q_scale != 1.0 {
+                q.iter_mut().for_each(|v| *v *= q_scale);
+            }
+            for head in kr.chunks_exact_mut(hd) {
+                k.rope(head, cs, neox);
+            }
+            let at = layer_base + (p0 + t) * kv_dim;
+            k.f32_to_f16(kr, &mut b.kv_k[at..at + kv_dim]);
+            k.f32_to_f16(vr, &mut b.kv_v[at..at + kv_dim]);
+        }
+        let group = (c.n_head / c.n_head_kv) as usize;
+        for t in 0..n {
+            let n_kv = p0 + t + 1;
+            for h in 0..c.n_head as usize {
+                let kvh = h / group;
+                let q = &b.qkv[t * qkv_w + h * hd..t * qkv_w + (h + 1) * hd];
+                let from = layer_base + kvh * hd;
+                let to = layer_base + (n_kv - 1) * kv_dim + (kvh + 1) * hd;
+                k.attention(
+                    q,
+                    &b.kv_k[from..to],
+                    &b.kv_v[from..to],
+                    kv_dim,
+                    n_kv,
+                    kq_scale,
+                    b.scores,
+                    &mut b.att[t * q_dim + h * hd..t * q_dim + (h + 1) * hd],
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `x += y`, element-wise (the residual connections).
+fn add(x: &mut [f32], y: &[f32]) {
+    x.iter_mut().zip(y).for_each(|(a, b)| *a += *b);
+}
+
+/// Which logits a chunk must produce.
+enum Logits<'o> {
+    /// None: more chunks follow.
+    None,
+    /// The last token's, into the arena.
+    Last,
+    /// Every token's, into the caller's buffer.
+    All(&'o mut [f32]),
+}
+
+/// Activation buffers that feed a matmul.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Src {
+    Xb,
+    Att,
+    Hid,
+}
+
+/// Buffers a matmul writes.
+#[derive(Clone, Copy)]
+enum Dst {
+    Xb,
+    Qkv,
+    Ffn,
+    Logits,
+}

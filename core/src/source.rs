@@ -1,0 +1,100 @@
+//! Weight sources: where the decoder gets tensor bytes from.
+//!
+//! - [`Mapped`]: the image is addressable (XIP flash, RAM, `mmap`); kernels
+//!   read weights in place, zero copy.
+//! - [`Streamed`]: the image is on a block device ([`ReadAt`]: SPI NOR, SD
+//!   card, a file); rows are read in chunks into staging buffers in the
+//!   arena. The decoder alternates two staging buffers so a DMA-capable
+//!   device can fill one while the kernels consume the other.
+
+use crate::error::{Error, Result};
+
+/// A device that reads bytes at an offset (a flash chip, an SD card, a
+/// file).
+pub trait ReadAt {
+    /// Total bytes on the device.
+    fn size(&self) -> u64;
+    /// Fills `buf` with the bytes at `offset`. Fails with
+    /// [`Error::Read`] on a device error or a read past the end.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
+}
+
+impl ReadAt for &[u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let src = usize::try_from(offset)
+            .ok()
+            .and_then(|o| self.get(o..o.checked_add(buf.len())?))
+            .ok_or(Error::Read { offset })?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+/// Where the decoder gets tensor bytes.
+pub trait WeightSource {
+    /// Whether [`bytes`](Self::bytes) returns memory in place (no staging
+    /// buffers needed).
+    fn is_mapped(&self) -> bool;
+
+    /// The `len` bytes at absolute image `offset`: in place for a mapped
+    /// source, otherwise read into the front of `staging` (which must hold
+    /// `len` bytes).
+    fn bytes<'s>(&'s mut self, offset: u64, len: usize, staging: &'s mut [u8]) -> Result<&'s [u8]>;
+}
+
+/// An image in addressable memory.
+#[derive(Clone, Copy, Debug)]
+pub struct Mapped<'a>(pub &'a [u8]);
+
+impl WeightSource for Mapped<'_> {
+    fn is_mapped(&self) -> bool {
+        true
+    }
+
+    fn bytes<'s>(&'s mut self, offset: u64, len: usize, _staging: &'s mut [u8]) -> Result<&'s [u8]> {
+        usize::try_from(offset)
+            .ok()
+            .and_then(|o| self.0.get(o..o.checked_add(len)?))
+            .ok_or(Error::Read { offset })
+    }
+}
+
+/// An image on a block device, read into staging buffers.
+#[derive(Debug)]
+pub struct Streamed<R>(pub R);
+
+impl<R: ReadAt> WeightSource for Streamed<R> {
+    fn is_mapped(&self) -> bool {
+        false
+    }
+
+    fn bytes<'s>(&'s mut self, offset: u64, len: usize, staging: &'s mut [u8]) -> Result<&'s [u8]> {
+        let got = staging.len();
+        let buf = staging.get_mut(..len).ok_or(Error::BufferTooSmall { need: len, got })?;
+        self.0.read_at(offset, buf)?;
+        Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_reads_are_errors() {
+        let data = [1u8, 2, 3, 4];
+        let mut m = Mapped(&data);
+        let mut st = [0u8; 4];
+        assert_eq!(m.bytes(1, 3, &mut st).unwrap(), &[2, 3, 4]);
+        assert_eq!(m.bytes(2, 3, &mut st), Err(Error::Read { offset: 2 }));
+        assert_eq!(m.bytes(u64::MAX, 1, &mut st), Err(Error::Read { offset: u64::MAX }));
+        let mut s = Streamed(&data[..]);
+        assert_eq!(s.bytes(0, 2, &mut st).unwrap(), &[1, 2]);
+        assert!(s.bytes(3, 2, &mut st).is_err());
+        assert!(s.bytes(0, 8, &mut st).is_err());
+    }
+}
