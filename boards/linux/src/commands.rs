@@ -1,0 +1,144 @@
+//! The subcommands.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use phi_edge::image::tensor::Role;
+use phi_edge::{DType, Kernels, Mapped, Model, Plan, RunOptions, Session, Streamed};
+use phi_edge_portable::Portable;
+
+use crate::cli::{Cli, Command, SessionArgs};
+use crate::model_file::{FileSource, ImageBytes};
+use crate::npy;
+use crate::progress::Progress;
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Inspect { model, session } => inspect(&model, session),
+        Command::Pack { input, out } => pack(&input, &out),
+        Command::Logits { model, tokens, out, session } => logits(&model, &tokens, &out, session),
+    }
+}
+
+/// Run options from the arguments and the model.
+fn run_options(model: &Model<'_>, args: SessionArgs) -> RunOptions {
+    let n_ctx = args.ctx.unwrap_or(model.config().n_ctx_train.min(4096));
+    let mut o = match args.stream {
+        Some(kib) => RunOptions::streamed(n_ctx, kib.saturating_mul(1024)),
+        None => RunOptions::mapped(n_ctx),
+    };
+    o.prefill_chunk = args.chunk;
+    o
+}
+
+/// Opens and fully checks an image: header, manifest and every tensor CRC.
+fn open_checked<'a>(path: &Path, bytes: &'a ImageBytes) -> Result<Model<'a>> {
+    let model = Model::open_mapped(bytes.bytes()).with_context(|| format!("cannot open {}", path.display()))?;
+    model.verify(&mut Mapped(bytes.bytes()), &mut []).with_context(|| format!("{} is corrupted", path.display()))?;
+    Ok(model)
+}
+
+fn inspect(path: &Path, args: SessionArgs) -> Result<()> {
+    let bytes = ImageBytes::open(path)?;
+    let model = open_checked(path, &bytes)?;
+    let h = model.header();
+    let c = model.config();
+    let m = model.manifest();
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "image       {} (format v{}, {} bytes)", path.display(), h.version, bytes.bytes().len())?;
+    writeln!(o, "name        {}", if m.name.is_empty() { "-" } else { m.name })?;
+    writeln!(o, "manifest    {} bytes, crc32 {:08x}", h.manifest_len, h.manifest_crc)?;
+    writeln!(o, "data        {} bytes at offset {}, crc32 {:08x}", h.data_len, h.data_offset, h.data_crc)?;
+    writeln!(o, "arch        {}", c.arch.gguf_name())?;
+    writeln!(o, "vocab       {}", c.n_vocab)?;
+    writeln!(o, "layers      {}", c.n_layer)?;
+    writeln!(o, "width       {} (ffn {})", c.n_embd, c.n_ff)?;
+    writeln!(o, "heads       {} query, {} key/value, {} wide", c.n_head, c.n_head_kv, c.head_dim)?;
+    writeln!(o, "rope        {} dims, theta {}, freq scale {}, attn factor {}", c.n_rot, c.rope_theta, c.rope_freq_scale, c.rope_attn_factor)?;
+    writeln!(o, "longrope    {}", if c.has_rope_factors { format!("yes, original context {}", c.n_ctx_orig) } else { "no".into() })?;
+    writeln!(o, "context     {} trained", c.n_ctx_train)?;
+    writeln!(o, "rms eps     {:e}", c.rms_eps)?;
+    writeln!(o, "output      {}", if c.tied_output { "tied to token_embd" } else { "own tensor" })?;
+    writeln!(o, "tokenizer   {:?} ({})", m.tokenizer.kind, if m.tokenizer.pre.is_empty() { "-" } else { m.tokenizer.pre })?;
+    let mut by_type = [(0usize, 0u64); DType::ALL.len()];
+    for t in model.tensors() {
+        by_type[t.dtype as usize].0 += 1;
+        by_type[t.dtype as usize].1 += t.len;
+    }
+    let summary: Vec<String> = DType::ALL
+        .iter()
+        .zip(by_type)
+        .filter(|(_, (n, _))| *n > 0)
+        .map(|(t, (n, b))| format!("{n} {} ({:.1} MB)", t.name(), b as f64 / 1e6))
+        .collect();
+    writeln!(o, "tensors     {} : {}", model.tensors().count(), summary.join(", "))?;
+    for role in [Role::TokenEmbd, Role::Output] {
+        if let Ok(t) = model.tensor(role, 0) {
+            writeln!(o, "  {:<24}{} [{} x {}]", role.gguf_name(), t.dtype.name(), t.cols, t.rows)?;
+        }
+    }
+    let opts = run_options(&model, args);
+    let plan = Plan::new(c, &opts)?;
+    writeln!(o, "arena       {} bytes for context {}, prefill chunk {} ({:.1} MB KV cache)", plan.bytes(), opts.n_ctx, opts.prefill_chunk, (plan.kv_k.len + plan.kv_v.len) as f64 / 1e6)?;
+    writeln!(o, "kernels     {}", Portable.name())?;
+    Ok(())
+}
+
+fn pack(input: &Path, out: &Path) -> Result<()> {
+    let file = File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
+    // SAFETY: read-only private mapping of a file this process does not
+    // modify; see model_file.rs.
+    let map = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("cannot map {}", input.display()))?;
+    let gguf = phi_edge::gguf::Gguf::parse(&map).with_context(|| format!("cannot read {}", input.display()))?;
+    let tmp = out.with_extension("phi.partial");
+    let mut w = BufWriter::new(File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?);
+    let mut bar = Progress::new("packing");
+    let len = phi_edge::pack::pack(&gguf, &mut w, &mut |done, total| bar.update(done, total))
+        .with_context(|| format!("cannot pack {}", input.display()));
+    let len = match len.and_then(|l| w.flush().map(|_| l).map_err(Into::into)) {
+        Ok(l) => l,
+        Err(e) => {
+            drop(w);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    drop(w);
+    std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("wrote {} ({len} bytes)", out.display());
+    Ok(())
+}
+
+fn logits(path: &Path, tokens: &[u32], out: &Path, args: SessionArgs) -> Result<()> {
+    let bytes = ImageBytes::open(path)?;
+    let model = open_checked(path, &bytes)?;
+    let opts = run_options(&model, args);
+    let n_vocab = model.config().n_vocab as usize;
+    if tokens.len() > opts.n_ctx as usize {
+        bail!("{} tokens do not fit the context of {} (use --ctx)", tokens.len(), opts.n_ctx);
+    }
+    let mut all = vec![0f32; tokens.len() * n_vocab];
+    let plan = Plan::new(model.config(), &opts)?;
+    let mut arena = vec![0u8; plan.bytes() + 64];
+    match args.stream {
+        None => {
+            let mut s = Session::new(&model, Portable, Mapped(bytes.bytes()), &mut arena, &opts)?;
+            s.eval(tokens, Some(&mut all))?;
+        }
+        Some(_) => {
+            if matches!(bytes, ImageBytes::Packed(_)) {
+                bail!("--stream needs a .phi image (pack it first)");
+            }
+            let src = Streamed(FileSource::open(path)?);
+            let mut s = Session::new(&model, Portable, src, &mut arena, &opts)?;
+            s.eval(tokens, Some(&mut all))?;
+        }
+    }
+    let mut w = BufWriter::new(File::create(out).with_context(|| format!("cannot create {}", out.display()))?);
+    npy::write_f32(&mut w, tokens.len(), n_vocab, &all)?;
+    w.flush()?;
+    Ok(())
+}

@@ -1,0 +1,103 @@
+"""llama.cpp side of the oracle, through llama-cpp-python.
+
+Two things only: llama.cpp's own quantizer (`llama_model_quantize`) and
+the reference forward pass. The forward pass uses the non-flash-attention
+path (our decoder matches that one), one sequence, the default f16 KV
+cache, a batch of up to 512 tokens, and logits for every position.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+
+#: llama_ftype for each quantization the oracle asks for.
+FTYPES = {
+    "q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0,
+    "q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0,
+    "q4_1": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_1,
+    "q4_k_m": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M,
+}
+
+N_THREADS = 2
+
+
+def quantize(src: Path, dst: Path, kind: str) -> None:
+    """Quantize GGUF `src` to `dst` with llama.cpp's quantizer, default
+    per-tensor policy (the one `llama-quantize` applies, e.g. Q6_K for the
+    output projection of a Q4_K_M file), no importance matrix."""
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = FTYPES[kind]
+    params.nthread = N_THREADS
+    with captured_stderr() as log:
+        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    if rc != 0:
+        sys.stderr.write(log.read())
+        raise RuntimeError(f"llama_model_quantize({src} -> {dst}, {kind}) failed: {rc}")
+
+
+@contextlib.contextmanager
+def captured_stderr():
+    """Send file descriptor 2 (llama.cpp's C logging) to a temp file; the
+    caller reads it back (e.g. to show it on failure)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield tmp
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+
+
+def load(model: Path, n_ctx: int) -> llama_cpp.Llama:
+    """A Llama context configured exactly as the goldens need it."""
+    return llama_cpp.Llama(
+        model_path=str(model),
+        n_ctx=n_ctx,
+        n_batch=512,
+        logits_all=True,
+        flash_attn=False,  # the non-FA attention path is the one we match
+        n_threads=N_THREADS,
+        n_threads_batch=N_THREADS,
+        n_gpu_layers=0,
+        verbose=False,
+        seed=0,
+    )
+
+
+def run(model: Path, tokens: list[int], n_ctx: int) -> tuple[np.ndarray, int]:
+    """Logits [len(tokens), n_vocab] (float32) for every position, and the
+    context size llama.cpp actually used (it pads n_ctx to a multiple of 256)."""
+    llm = load(model, n_ctx)
+    try:
+        llm.eval(tokens)
+        logits = np.array(llm.scores[: len(tokens)], dtype=np.float32)
+        return logits, int(llm.n_ctx())
+    finally:
+        llm.close()
+
+
+def tokenize(model: Path, text: str) -> list[int]:
+    """Token ids for `text` by llama.cpp's tokenizer; BOS is added only if
+    the model's tokenizer.ggml.add_bos_token says so."""
+    with captured_stderr():  # a vocab-only context warns about n_ctx_train 0
+        llm = llama_cpp.Llama(model_path=str(model), vocab_only=True, verbose=False)
+    try:
+        return list(llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))
+    finally:
+        llm.close()
+
+
+def version() -> str:
+    return str(llama_cpp.__version__)
