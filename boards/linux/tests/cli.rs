@@ -1,0 +1,90 @@
+//! The `phi-edge` binary: success paths, and exit status 2 with one clear
+//! line on stderr for every malformed input, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use phi_edge::DType;
+use phi_edge_tests::{corpus, synth};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_phi-edge"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("phi-edge-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run phi-edge")
+}
+
+fn assert_bad_input(out: &Output, what: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{what}: expected exit 2, got {:?}; stderr: {err}", out.status);
+    assert!(!err.contains("panicked"), "{what}: panicked: {err}");
+    assert!(err.starts_with("error: "), "{what}: stderr should say what is wrong: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{what}: one line on stderr, got: {err}");
+}
+
+fn write(path: &Path, bytes: &[u8]) -> String {
+    std::fs::write(path, bytes).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn pack_inspect_and_logits_work_and_agree() {
+    let gguf = write(&tmp("ok.gguf"), &synth::build(&synth::Spec::llama(DType::Q4_1)));
+    let phi = tmp("ok.phi");
+    let out = run(&["pack", &gguf, "-o", phi.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["inspect", phi.to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for field in ["arch        llama", "heads       8 query, 2 key/value", "tied to token_embd", "arena", "kernels     portable"] {
+        assert!(text.contains(field), "inspect lacks {field:?}:\n{text}");
+    }
+    let (a, b, c) = (tmp("a.npy"), tmp("b.npy"), tmp("c.npy"));
+    for (model, out, extra) in [(&gguf, &a, None), (&phi.to_str().unwrap().to_string(), &b, None), (&phi.to_str().unwrap().to_string(), &c, Some("24"))] {
+        let mut args = vec!["logits", "--model", model, "--tokens", "1,2,3,250", "--ctx", "64", "--out", out.to_str().unwrap()];
+        if let Some(kib) = extra {
+            args.extend(["--stream", kib]);
+        }
+        let o = run(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let (a, b, c) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), std::fs::read(c).unwrap());
+    assert_eq!(a, b, "GGUF and .phi give the same logits");
+    assert_eq!(a, c, "streamed and mapped give the same logits");
+    let arr = phi_edge_tests::npy::read_f32_2d(&tmp("a.npy")).unwrap();
+    assert_eq!((arr.rows, arr.cols), (4, 300));
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let gguf = write(&tmp("args.gguf"), &synth::build(&synth::Spec::llama(DType::Q8_0)));
+    let out = tmp("args.npy");
+    let out = out.to_str().unwrap();
+    assert_bad_input(&run(&["logits", "--model", "/nonexistent.phi", "--tokens", "1", "--out", out]), "missing file");
+    assert_bad_input(&run(&["logits", "--model", &gguf, "--tokens", "1,300", "--out", out]), "token id out of range");
+    assert_bad_input(&run(&["logits", "--model", &gguf, "--tokens", "1,2,3,4,5", "--ctx", "4", "--out", out]), "too many tokens");
+    assert_bad_input(&run(&["logits", "--model", &gguf, "--tokens", "1", "--ctx", "0", "--out", out]), "zero context");
+    assert_bad_input(&run(&["logits", "--model", &gguf, "--tokens", "1", "--stream", "1", "--out", out]), "stream needs an image");
+    let o = run(&["logits", "--model", &gguf, "--tokens", "x", "--out", out]);
+    assert_eq!(o.status.code(), Some(2), "unparsable token ids");
+}
+
+#[test]
+fn every_malformed_file_exits_2_from_logits_and_inspect() {
+    let image = phi_edge::pack::pack_to_vec(&synth::build(&corpus::base_spec())).unwrap();
+    let cases: Vec<_> = corpus::gguf_cases().into_iter().chain(corpus::image_cases(&image)).collect();
+    let out = tmp("bad.npy");
+    for (i, c) in cases.iter().enumerate() {
+        let path = write(&tmp(&format!("bad{i}.bin")), &c.bytes);
+        assert_bad_input(&run(&["inspect", &path]), &format!("inspect: {}", c.name));
+        assert_bad_input(&run(&["logits", "--model", &path, "--tokens", "1,2", "--out", out.to_str().unwrap()]), &format!("logits: {}", c.name));
+    }
+    println!("{} malformed files: exit 2 from inspect and logits", cases.len());
+}
