@@ -162,7 +162,8 @@ def main() -> int:
     ap.add_argument("--smollm2", type=Path, help=f"{SMOLLM2_FILE} (default: <workspace>/target/models/)")
     ap.add_argument("--scripts-hash", help="digest to record (default: computed here, same algorithm)")
     ap.add_argument("--skip-numpy-check", action="store_true", help="skip the numpy_ref.py cross-check")
-    ap.add_argument("--only", help="comma-separated case names (development; cases.json then holds only these)")
+    ap.add_argument("--only", help="comma-separated case names (development; cases.json then holds only "
+                    "these and a 'partial:' hash, so `cargo xtask ref` regenerates the full set)")
     args = ap.parse_args()
 
     workspace = HERE.parent.parent
@@ -271,7 +272,7 @@ def main() -> int:
               f"{s['top1_prob_min']:>9.3f}{s['entropy_mean'] / s['uniform_entropy']:>8.2f}"
               f"{s['distinct_argmax']:>7}{dt:>6.1f}")
 
-    sanity(records, out)
+    sanity(records, out, report)
     if not args.skip_numpy_check:
         numpy_check(records, out, report)
 
@@ -290,7 +291,11 @@ def main() -> int:
                 print(f"      {ty:<6}{', '.join(sorted(names))}")
 
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    index = {"llama_cpp_python": golden.version(), "scripts_hash": args.scripts_hash or digest, "cases": records}
+    recorded_hash = args.scripts_hash or digest
+    if only is not None:
+        # A partial set must never pass for the full one in `cargo xtask ref`.
+        recorded_hash = "partial:" + recorded_hash
+    index = {"llama_cpp_python": golden.version(), "scripts_hash": recorded_hash, "cases": records}
     tmp = out / "cases.json.tmp"
     tmp.write_text(json.dumps(index, indent=1) + "\n")
     tmp.replace(out / "cases.json")
@@ -339,12 +344,23 @@ def fmt_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {ty}" for ty, n in sorted(counts.items()))
 
 
-def sanity(records: list[dict], out: Path) -> None:
+def sanity(records: list[dict], out: Path, report: dict) -> None:
     """Fail loudly if the goldens do not test what they claim to."""
     by = {r["name"]: r for r in records}
     for r in records:
         if not 1.0 <= r["logit_std"] <= 12.0:
             raise RuntimeError(f"{r['name']}: logit std {r['logit_std']:.2f} out of the useful range")
+        padded = -(-r["n_ctx"] // 256) * 256
+        if report[r["name"]]["n_ctx_effective"] != padded:
+            raise RuntimeError(f"{r['name']}: llama.cpp used n_ctx {report[r['name']]['n_ctx_effective']}, "
+                               f"expected {r['n_ctx']} padded to {padded}")
+    # LongRoPE: llama.cpp takes the long factors iff the (padded) context
+    # exceeds rope.scaling.original_context_length (4096).
+    orig = MODELS["phi3-longrope"][0].original_context_length
+    for name, long in (("phi3-longrope-short", False), ("phi3-longrope-long", True)):
+        if name in by and (report[name]["n_ctx_effective"] > orig) != long:
+            raise RuntimeError(f"{name}: n_ctx {report[name]['n_ctx_effective']} does not select the "
+                               f"{'long' if long else 'short'} factors")
 
     def load(name: str) -> np.ndarray:
         return np.load(out / by[name]["logits"])

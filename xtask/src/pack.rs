@@ -6,23 +6,20 @@ use std::process::ExitCode;
 use crate::cmd::{cargo, show};
 use crate::Workspace;
 
-/// Runs `cargo run --release -p phi-edge-cli -- pack ARGS...`.
+/// Runs `cargo run --release -p phi-edge-cli -- pack ARGS...` and
+/// returns its exit code.
 pub fn run(ws: &Workspace, args: &[String]) -> ExitCode {
     if args.is_empty() {
         eprintln!("usage: cargo xtask pack IN.gguf -o OUT.phi");
         return ExitCode::from(2);
     }
+    // The caller's working directory is kept, so relative paths in `args`
+    // mean what they meant on the command line.
     let mut cmd = cargo();
-    cmd.current_dir(&ws.root)
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "phi-edge-cli",
-            "--",
-            "pack",
-        ])
+    cmd.arg("run")
+        .arg("--manifest-path")
+        .arg(ws.root.join("Cargo.toml"))
+        .args(["--quiet", "--release", "-p", "phi-edge-cli", "--", "pack"])
         .args(args);
     eprintln!("$ {}", show(&cmd));
     match cmd.status() {
