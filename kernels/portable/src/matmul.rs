@@ -1,0 +1,168 @@
+//! Matrix times activation rows, and the per-type dot product dispatch.
+
+use phi_edge::DType;
+
+use crate::float::{vec_dot_bf16, vec_dot_f16, vec_dot_f32};
+use crate::quant::q4_0::vec_dot_q4_0_q8_0;
+use crate::quant::q4_1::vec_dot_q4_1_q8_1;
+use crate::quant::q4_k::vec_dot_q4_k_q8_k;
+use crate::quant::q6_k::vec_dot_q6_k_q8_k;
+use crate::quant::q8_0::vec_dot_q8_0_q8_0;
+
+/// A row dot product: `(k, weight row bytes, activation row bytes)`.
+pub type VecDot = fn(usize, &[u8], &[u8]) -> f32;
+
+/// The dot product of a `dtype` weight row with a row in
+/// `dtype.act_format()`.
+pub fn vec_dot_fn(dtype: DType) -> VecDot {
+    match dtype {
+        DType::F32 => vec_dot_f32,
+        DType::F16 => vec_dot_f16,
+        DType::BF16 => vec_dot_bf16,
+        DType::Q8_0 => vec_dot_q8_0_q8_0,
+        DType::Q4_0 => vec_dot_q4_0_q8_0,
+        DType::Q4_1 => vec_dot_q4_1_q8_1,
+        DType::Q4K => vec_dot_q4_k_q8_k,
+        DType::Q6K => vec_dot_q6_k_q8_k,
+    }
+}
+
+/// `out[t * ld_out + r] = dot(w[r], act[t])` for `r < rows`, `t < n_tok`
+/// (see [`phi_edge::Kernels::matmul`]).
+///
+/// Each weight row is read once and multiplied with every token before the
+/// next row. `w` and `act` may be longer than needed; only the first
+/// `rows` / `n_tok` rows are read. With `k == 0` every dot product is 0.
+///
+/// Panics if `k` is not a whole number of blocks, a slice is too short, or
+/// `ld_out < rows` with more than one token.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    dtype: DType,
+    w: &[u8],
+    k: usize,
+    rows: usize,
+    act: &[u8],
+    n_tok: usize,
+    out: &mut [f32],
+    ld_out: usize,
+) {
+    match dtype {
+        DType::F32 => run(dtype, vec_dot_f32, w, k, rows, act, n_tok, out, ld_out),
+        DType::F16 => run(dtype, vec_dot_f16, w, k, rows, act, n_tok, out, ld_out),
+        DType::BF16 => run(dtype, vec_dot_bf16, w, k, rows, act, n_tok, out, ld_out),
+        DType::Q8_0 => run(
+            dtype,
+            vec_dot_q8_0_q8_0,
+            w,
+            k,
+            rows,
+            act,
+            n_tok,
+            out,
+            ld_out,
+        ),
+        DType::Q4_0 => run(
+            dtype,
+            vec_dot_q4_0_q8_0,
+            w,
+            k,
+            rows,
+            act,
+            n_tok,
+            out,
+            ld_out,
+        ),
+        DType::Q4_1 => run(
+            dtype,
+            vec_dot_q4_1_q8_1,
+            w,
+            k,
+            rows,
+            act,
+            n_tok,
+            out,
+            ld_out,
+        ),
+        DType::Q4K => run(
+            dtype,
+            vec_dot_q4_k_q8_k,
+            w,
+            k,
+            rows,
+            act,
+            n_tok,
+            out,
+            ld_out,
+        ),
+        DType::Q6K => run(
+            dtype,
+            vec_dot_q6_k_q8_k,
+            w,
+            k,
+            rows,
+            act,
+            n_tok,
+            out,
+            ld_out,
+        ),
+    }
+}
+
+/// The matmul loop for one dot product, monomorphized per type so the dot
+/// inlines into it.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn run<F: Fn(usize, &[u8], &[u8]) -> f32>(
+    dtype: DType,
+    dot: F,
+    w: &[u8],
+    k: usize,
+    rows: usize,
+    act: &[u8],
+    n_tok: usize,
+    out: &mut [f32],
+    ld_out: usize,
+) {
+    let name = dtype.name();
+    let w_row = dtype
+        .row_bytes(k)
+        .unwrap_or_else(|| panic!("matmul {name}: k = {k} is not a whole number of blocks"));
+    let a_row = dtype.act_format().row_bytes(k).unwrap();
+    if rows == 0 || n_tok == 0 {
+        return;
+    }
+    assert!(
+        n_tok == 1 || ld_out >= rows,
+        "matmul {name}: ld_out {ld_out} < rows {rows}"
+    );
+    let out_len = (n_tok - 1) * ld_out + rows;
+    assert!(
+        out.len() >= out_len,
+        "matmul {name}: out holds {} of {out_len} values",
+        out.len()
+    );
+    assert!(
+        w.len() >= rows * w_row,
+        "matmul {name}: w holds {} of {} bytes",
+        w.len(),
+        rows * w_row
+    );
+    assert!(
+        act.len() >= n_tok * a_row,
+        "matmul {name}: act holds {} of {} bytes",
+        act.len(),
+        n_tok * a_row
+    );
+    if k == 0 {
+        for t in 0..n_tok {
+            out[t * ld_out..t * ld_out + rows].fill(0.0);
+        }
+        return;
+    }
+    for (r, wr) in w[..rows * w_row].chunks_exact(w_row).enumerate() {
+        for (t, ar) in act[..n_tok * a_row].chunks_exact(a_row).enumerate() {
+            out[t * ld_out + r] = dot(k, wr, ar);
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Bit-exact checks against llama.cpp itself.
+//!
+//! `ggml_golden.rs` holds outputs of ggml's reference quantizers,
+//! dequantizers and generic scalar dot products (see `gen_ggml_golden.c`
+//! for how it was made). The inputs are regenerated here from the same
+//! seeds with the same splitmix64 stream, so the table stays small: it
+//! stores hashes of the activation bytes and dequantized rows, and the f32
+//! bits of each dot product.
+
+#[path = "ggml_golden.rs"]
+mod golden;
+
+use std::vec;
+use std::vec::Vec;
+
+use phi_edge::{ActFormat, DType, Kernels};
+
+use super::{deq_w, h};
+use crate::float::{f32_to_bf16, f32_to_f16};
+use crate::quant::act::{quantize_row_q8_0_ref, quantize_row_q8_1_ref, quantize_row_q8_k};
+use crate::testing::{quantize_row_q4_0_ref, quantize_row_q4_1_ref, Rng};
+use crate::Portable;
+
+fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn fnv_f32(x: &[f32]) -> u64 {
+    fnv(x.iter().flat_map(|v| v.to_le_bytes()))
+}
+
+/// Activations as ggml's reference quantizers make them (the inputs the
+/// golden dot products were computed from).
+fn quantize(dtype: DType, x: &[f32]) -> Vec<u8> {
+    let fmt = dtype.act_format();
+    let mut a = vec![0u8; fmt.row_bytes(x.len()).unwrap()];
+    match fmt {
+        ActFormat::Q8_0 => quantize_row_q8_0_ref(x, &mut a),
+        ActFormat::Q8_1 => quantize_row_q8_1_ref(x, &mut a),
+        ActFormat::Q8K => quantize_row_q8_k(x, &mut a),
+        _ => unreachable!(),
+    }
+    a
+}
+
+fn dot(dtype: DType, w: &[u8], a: &[u8], k: usize) -> f32 {
+    let mut out = [0.0f32];
+    Portable.matmul(dtype, w, k, 1, a, 1, &mut out, 1);
+    out[0]
+}
+
+/// Rebuilds case `seed` exactly as the C generator drew it.
+fn regenerate(dtype: DType, k: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
+    const MAGS: [f32; 4] = [1e-3, 0.5, 1.0, 300.0];
+    let c = seed - 1000;
+    let mut rng = Rng::new(seed);
+    let mag = MAGS[(c / 20 % 4) as usize];
+    let mut x: Vec<f32> = (0..k).map(|_| rng.uniform(-mag, mag)).collect();
+    if c % 7 == 0 {
+        for v in &mut x {
+            *v = ((rng.next_u64() % 255) as i32 - 127) as f32 * 0.5; // exact ties
+        }
+        x[0] = 127.0;
+    }
+    if c % 11 == 0 {
+        x[..dtype.block_len()].fill(0.0);
+    }
+    let mut w = vec![0u8; dtype.row_bytes(k).unwrap()];
+    match dtype {
+        DType::Q8_0 | DType::Q4_0 | DType::Q4_1 => {
+            let wf: Vec<f32> = (0..k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            match dtype {
+                DType::Q8_0 => quantize_row_q8_0_ref(&wf, &mut w),
+                DType::Q4_0 => quantize_row_q4_0_ref(&wf, &mut w),
+                _ => quantize_row_q4_1_ref(&wf, &mut w),
+            }
+        }
+        DType::Q4K | DType::Q6K => {
+            for b in &mut w {
+                *b = rng.next_u64() as u8;
+            }
+            for blk in w.chunks_exact_mut(dtype.block_bytes()) {
+                if dtype == DType::Q4K {
+                    blk[..2].copy_from_slice(&h(rng.uniform(1e-3, 1e-2)));
+                    blk[2..4].copy_from_slice(&h(rng.uniform(1e-3, 1e-2)));
+                } else {
+                    blk[208..].copy_from_slice(&h(rng.uniform(1e-4, 1e-3)));
+                }
+            }
+        }
+        _ => unreachable!(),
+    }
+    (x, w)
+}
+
+#[test]
+fn quantize_dequantize_and_dot_match_ggml_bit_for_bit() {
+    for &(tag, k, seed, act_hash, deq_hash, dot_bits) in golden::CASES {
+        let dtype = DType::from_tag(tag).unwrap();
+        let (x, w) = regenerate(dtype, k, seed);
+        let a = quantize(dtype, &x);
+        assert_eq!(
+            fnv(a.iter().copied()),
+            act_hash,
+            "{} seed {seed}: activation bytes",
+            dtype.name()
+        );
+        assert_eq!(
+            fnv_f32(&deq_w(dtype, &w, k)),
+            deq_hash,
+            "{} seed {seed}: dequantized row",
+            dtype.name()
+        );
+        let got = dot(dtype, &w, &a, k);
+        assert_eq!(
+            got.to_bits(),
+            dot_bits,
+            "{} seed {seed}: dot {got} vs {}",
+            dtype.name(),
+            f32::from_bits(dot_bits)
+        );
+    }
+}
+
+#[test]
+fn k_quant_blocks_from_ggml_quantizers() {
+    let mut rng = Rng::new(golden::KREF_SEED);
+    let x: Vec<f32> = (0..512)
+        .map(|_| {
+            rng.next_u64(); // the weight input's draw
+            rng.uniform(-2.0, 2.0)
+        })
+        .collect();
+    let (act_hash, q4_hash, q6_hash, q4_dot, q6_dot) = golden::KREF;
+    let a = quantize(DType::Q4K, &x);
+    assert_eq!(fnv(a.iter().copied()), act_hash);
+    assert_eq!(fnv_f32(&deq_w(DType::Q4K, &golden::Q4K_REF, 512)), q4_hash);
+    assert_eq!(fnv_f32(&deq_w(DType::Q6K, &golden::Q6K_REF, 512)), q6_hash);
+    assert_eq!(dot(DType::Q4K, &golden::Q4K_REF, &a, 512).to_bits(), q4_dot);
+    assert_eq!(dot(DType::Q6K, &golden::Q6K_REF, &a, 512).to_bits(), q6_dot);
+}
+
+#[test]
+fn activation_quantizers_match_x86_llama_cpp() {
+    const MAGS: [f32; 4] = [1e-3, 0.5, 1.0, 300.0];
+    for &(seed, k, q8_0_hash, q8_1_hash) in golden::X86_Q8 {
+        let c = seed - 5000;
+        let mut rng = Rng::new(seed);
+        let mag = MAGS[(c % 4) as usize];
+        let mut x: Vec<f32> = (0..k).map(|_| rng.uniform(-mag, mag)).collect();
+        if c % 3 == 0 {
+            for v in &mut x {
+                *v = ((rng.next_u64() % 255) as i32 - 127) as f32 * 0.5;
+            }
+            x[0] = 127.0;
+        }
+        if c % 5 == 0 {
+            x[..32].fill(0.0);
+        }
+        for (fmt, want) in [(ActFormat::Q8_0, q8_0_hash), (ActFormat::Q8_1, q8_1_hash)] {
+            let mut a = vec![0u8; fmt.row_bytes(k).unwrap()];
+            Portable.quantize_act(fmt, &x, &mut a);
+            assert_eq!(fnv(a.iter().copied()), want, "{fmt:?} seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn float_conversions_match_ggml() {
+    let mut rng = Rng::new(5);
+    let (mut hb, mut hh) = (Vec::new(), Vec::new());
+    for _ in 0..200_000 {
+        let f = f32::from_bits(rng.next_u64() as u32);
+        hb.extend_from_slice(&f32_to_bf16(f).to_le_bytes());
+        if !f.is_nan() {
+            hh.extend_from_slice(&f32_to_f16(f).to_le_bytes());
+        }
+    }
+    assert_eq!((fnv(hb), fnv(hh)), golden::CONV);
+}
