@@ -253,15 +253,106 @@ fn attention_exact_cases() {
 
 #[test]
 fn attention_rounds_q_to_f16() {
-    // q = 1 + 2^-12 rounds to 1 in f16, so two keys differing only in how
-    // they would weigh that extra bit score equally.
-    let hd = 2;
-    let q = [1.0 + 2f32.powi(-12), 0.0];
-    let k = [f32_to_f16(1.0), 0, f32_to_f16(1.0), 0];
-    let v = [f32_to_f16(1.0), 0, f32_to_f16(-1.0), 0];
+    // q[0] = 1 + 2^-12 rounds to 1 in f16, so both keys score exactly 1000
+    // after scaling; unrounded, key 0 would win by 0.24 and take p = 0.56.
+    let q = [1.0 + 2f32.powi(-12), 1.0];
+    let (one, zero) = (f32_to_f16(1.0), f32_to_f16(0.0));
+    let k = [one, zero, zero, one];
+    let v = [one, zero, zero, one];
     let mut scratch = [0.0f32; 2];
     let mut out = [0.0f32; 2];
-    Portable.attention(&q, &k, &v, hd, 2, 1.0, &mut scratch, &mut out);
+    Portable.attention(&q, &k, &v, 2, 2, 1000.0, &mut scratch, &mut out);
     assert_eq!(scratch, [0.5, 0.5]);
-    assert_eq!(out, [0.0, 0.0]);
+    assert_eq!(out, [0.5, 0.5]);
+}
+
+#[test]
+fn attention_rounds_probabilities_to_f16() {
+    // Three equal keys: e = 1, sum = 3, p = f16(1 * f32(1 / 3)).
+    let p = round_f16((1.0f64 / 3.0) as f32);
+    assert_ne!(p, 1.0 / 3.0);
+    let hd = 2;
+    let k = [f32_to_f16(0.5); 6];
+    let v = [f32_to_f16(1.0); 6];
+    let mut scratch = [0.0f32; 3];
+    let mut out = [0.0f32; 2];
+    Portable.attention(&[1.0, -1.0], &k, &v, hd, 3, 0.125, &mut scratch, &mut out);
+    assert_eq!(scratch, [p; 3]);
+    assert_eq!(out, [p + p + p; 2]);
+}
+
+#[test]
+fn elementwise_ops_follow_their_f32_formulas_exactly() {
+    let mut rng = Rng::new(99);
+    let n = 1000;
+    let mut a = vec![0.0f32; n];
+    let mut b = vec![0.0f32; n];
+    rng.fill_uniform(&mut a, -12.0, 12.0);
+    rng.fill_uniform(&mut b, -3.0, 3.0);
+
+    let mut out = vec![0.0f32; n];
+    Portable.swiglu(&a, &b, &mut out);
+    for i in 0..n {
+        let want = a[i] / (1.0 + libm::expf(-a[i])) * b[i];
+        assert_eq!(out[i].to_bits(), want.to_bits(), "swiglu {i}");
+    }
+
+    let cs: Vec<f32> = (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                libm::cosf(b[i])
+            } else {
+                libm::sinf(b[i - 1])
+            }
+        })
+        .collect();
+    for neox in [false, true] {
+        let mut x = a.clone();
+        Portable.rope(&mut x, &cs, neox);
+        for i in 0..n / 2 {
+            let (ia, ib) = if neox {
+                (i, i + n / 2)
+            } else {
+                (2 * i, 2 * i + 1)
+            };
+            let (c, s) = (cs[2 * i], cs[2 * i + 1]);
+            assert_eq!(
+                x[ia].to_bits(),
+                (a[ia] * c - a[ib] * s).to_bits(),
+                "rope {i}"
+            );
+            assert_eq!(
+                x[ib].to_bits(),
+                (a[ia] * s + a[ib] * c).to_bits(),
+                "rope {i}"
+            );
+        }
+    }
+
+    let w: Vec<f32> = b.iter().map(|v| v.abs() + 0.5).collect();
+    Portable.rms_norm(&a, &w, 1e-5, &mut out);
+    let sum: f64 = a.iter().map(|&v| f64::from(v * v)).sum();
+    let scale = 1.0 / libm::sqrtf((sum / n as f64) as f32 + 1e-5);
+    for i in 0..n {
+        assert_eq!(
+            out[i].to_bits(),
+            (a[i] * scale * w[i]).to_bits(),
+            "rms_norm {i}"
+        );
+    }
+}
+
+#[test]
+fn rms_norm_sums_squares_in_f64() {
+    // 1e8 followed by 4096 ones: an f32 running sum would lose every one
+    // (the f32 spacing at 1e8 is 8), shifting the scale by ~2e-5.
+    let mut x = vec![1.0f32; 4097];
+    x[0] = 1e4;
+    let w = vec![1.0f32; 4097];
+    let mut out = vec![0.0f32; 4097];
+    Portable.rms_norm(&x, &w, 0.0, &mut out);
+    let scale = 1.0 / libm::sqrtf(((1e8f64 + 4096.0) / 4097.0) as f32);
+    assert_eq!(out[1], scale);
+    let f32_scale = 1.0 / libm::sqrtf(1e8f32 / 4097.0);
+    assert!((out[1] / f32_scale - 1.0).abs() > 1e-5);
 }
