@@ -14,7 +14,53 @@ pub const REF_DIR_ENV: &str = "PHI_EDGE_REF_DIR";
 
 /// The steps of `cargo xtask test`, in order.
 pub fn pipeline() -> Vec<Step> {
-    vec![steps::setup(), steps::reference(false), host_tests()]
+    vec![steps::setup(), steps::reference(false), bare_metal_core(), host_tests()]
+}
+
+/// The bare-metal targets the core must build for with no `alloc`.
+const BARE_METAL: [&str; 2] = ["aarch64-unknown-none", "riscv64gc-unknown-none-elf"];
+
+/// `cargo build -p phi-edge --target T` for each bare-metal target, plus a
+/// check that the core never declares `extern crate alloc`.
+fn bare_metal_core() -> Step {
+    Step {
+        name: "no_std core for bare-metal targets",
+        required: false,
+        retry: "cargo build -p phi-edge --target aarch64-unknown-none",
+        run: Box::new(|ws| {
+            for target in BARE_METAL {
+                let mut cmd = cargo();
+                cmd.current_dir(&ws.root).args(["build", "-p", "phi-edge", "--target", target]);
+                cmd::run(&mut cmd)?;
+            }
+            for entry in walk(&ws.root.join("core/src"))? {
+                let text = std::fs::read_to_string(&entry)
+                    .map_err(|e| crate::Failure::new(format!("{}: {e}", entry.display())))?;
+                if text.contains("extern crate alloc") {
+                    return Err(crate::Failure::new(format!(
+                        "{} uses alloc: the core must not allocate",
+                        entry.display()
+                    )));
+                }
+            }
+            Ok(())
+        }),
+    }
+}
+
+/// Every `.rs` file below `dir`.
+fn walk(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = vec![];
+    let entries = std::fs::read_dir(dir).map_err(|e| crate::Failure::new(format!("{}: {e}", dir.display())))?;
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p)?);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 /// Runs [`pipeline`].
