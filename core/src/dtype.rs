@@ -151,9 +151,13 @@ pub enum ActFormat {
     F16,
     /// bf16 values (round to nearest even, as ggml converts).
     BF16,
-    /// 32 values: `d: f16`, `qs: [i8; 32]`; d = amax / 127.
+    /// 32 values: `d: f16`, `qs: [i8; 32]`; `d = amax / 127`,
+    /// `q = x * (127 / amax)` rounded half to even (llama.cpp's x86 build,
+    /// which the parity goldens come from; every kernel set must match it
+    /// bit for bit).
     Q8_0,
-    /// 32 values: `d: f16`, `s: f16` (= d * sum(qs)), `qs: [i8; 32]`.
+    /// 32 values: `d: f16`, `s: f16` (= d * sum(qs)), `qs: [i8; 32]`;
+    /// quants as [`ActFormat::Q8_0`].
     Q8_1,
     /// 256 values: `d: f32`, `qs: [i8; 256]`, `bsums: [i16; 16]` (sums of
     /// each 16 quants).
