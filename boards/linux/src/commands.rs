@@ -10,7 +10,7 @@ use phi_edge::{DType, Kernels, Mapped, Model, Plan, RunOptions, Session, Streame
 use phi_edge_portable::Portable;
 
 use crate::cli::{Cli, Command, SessionArgs};
-use crate::model_file::{FileSource, ImageBytes};
+use crate::model_file::{self, FileSource, ImageBytes};
 use crate::npy;
 use crate::progress::Progress;
 
@@ -88,10 +88,7 @@ fn inspect(path: &Path, args: SessionArgs) -> Result<()> {
 }
 
 fn pack(input: &Path, out: &Path) -> Result<()> {
-    let file = File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
-    // SAFETY: read-only private mapping of a file this process does not
-    // modify; see model_file.rs.
-    let map = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("cannot map {}", input.display()))?;
+    let map = model_file::map(input)?;
     let gguf = phi_edge::gguf::Gguf::parse(&map).with_context(|| format!("cannot read {}", input.display()))?;
     let tmp = out.with_extension("phi.partial");
     let mut w = BufWriter::new(File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?);

@@ -21,12 +21,7 @@ impl ImageBytes {
     /// Opens `path`: GGUF files (by their magic) are packed in memory,
     /// anything else is mapped as an image.
     pub fn open(path: &Path) -> Result<ImageBytes> {
-        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        // SAFETY: the mapping is read-only and private to this process; the
-        // CLI does not modify model files while it runs, and a file changed
-        // underneath by another process can at worst give wrong numbers,
-        // which every bounds check downstream still contains.
-        let map = unsafe { Mmap::map(&file) }.with_context(|| format!("cannot map {}", path.display()))?;
+        let map = map(path)?;
         if map.starts_with(b"GGUF") {
             let image = phi_edge::pack::pack_to_vec(&map)
                 .with_context(|| format!("cannot use {}", path.display()))?;
@@ -43,6 +38,16 @@ impl ImageBytes {
             ImageBytes::Packed(v) => v,
         }
     }
+}
+
+/// Maps `path` read-only.
+pub fn map(path: &Path) -> Result<Mmap> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: the mapping is read-only and private to this process; the CLI
+    // does not modify model files while it runs, and a file changed
+    // underneath by another process can at worst give wrong numbers, which
+    // every bounds check downstream still contains.
+    unsafe { Mmap::map(&file) }.with_context(|| format!("cannot map {}", path.display()))
 }
 
 /// A file read with positional reads: the streamed weight source on Linux.

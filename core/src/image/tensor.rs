@@ -233,20 +233,21 @@ impl TensorLayout {
         }
     }
 
+    /// Index of the first tensor after the layers (`output_norm`).
+    fn after_layers_index(&self) -> usize {
+        self.first_layer_index() + self.config.n_layer as usize * self.layer_roles().len()
+    }
+
     /// Number of tensors the table must hold.
     pub fn count(&self) -> usize {
-        let c = &self.config;
-        self.first_layer_index()
-            + c.n_layer as usize * self.layer_roles().len()
-            + if c.tied_output { 1 } else { 2 }
+        self.after_layers_index() + if self.config.tied_output { 1 } else { 2 }
     }
 
     /// The `(role, layer)` of table entry `index`.
     pub fn at(&self, index: usize) -> Option<(Role, u16)> {
-        let c = &self.config;
         let roles = self.layer_roles();
         let first = self.first_layer_index();
-        let after_layers = first + c.n_layer as usize * roles.len();
+        let after_layers = self.after_layers_index();
         if self.config.has_rope_factors && index < 2 {
             return Some(([Role::RopeFactorsShort, Role::RopeFactorsLong][index], 0));
         }
@@ -259,7 +260,7 @@ impl TensorLayout {
         }
         match index - after_layers {
             0 => Some((Role::OutputNorm, 0)),
-            1 if !c.tied_output => Some((Role::Output, 0)),
+            1 if !self.config.tied_output => Some((Role::Output, 0)),
             _ => None,
         }
     }
@@ -269,7 +270,7 @@ impl TensorLayout {
         let c = &self.config;
         let first = self.first_layer_index();
         let roles = self.layer_roles();
-        let after_layers = first + c.n_layer as usize * roles.len();
+        let after_layers = self.after_layers_index();
         match role {
             Role::RopeFactorsShort if c.has_rope_factors => Some(0),
             Role::RopeFactorsLong if c.has_rope_factors => Some(1),
