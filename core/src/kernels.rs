@@ -22,6 +22,23 @@ use crate::dtype::{ActFormat, DType};
 /// f16 bits, as stored in the KV cache.
 pub type F16Bits = u16;
 
+/// How a weight matrix is used, which decides how llama.cpp's CPU backend
+/// stores it and therefore in which order its x86 build sums each dot
+/// product.
+///
+/// llama.cpp moves projection weights of some types (on x86 AVX2: Q4_0 and
+/// Q4_K with a row count divisible by 8) into an interleaved layout and
+/// multiplies them with dedicated kernels, while a token embedding, loaded
+/// for row lookups, stays in plain rows even when it doubles as the output
+/// projection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightUse {
+    /// A projection weight (attention, feed-forward, untied output).
+    Projection,
+    /// The token embedding reused as the output projection (tied output).
+    TiedEmbedding,
+}
+
 /// A set of kernels for one instruction set.
 ///
 /// Implementations are cheap handles (usually zero-sized); the decoder is
@@ -42,10 +59,15 @@ pub trait Kernels {
     /// `dtype.act_format()`, each `act_format.row_bytes(k)` bytes. For every
     /// token `t < n_tok` and row `r < rows`:
     /// `out[t * ld_out + r] = dot(w[r], act[t])`.
+    ///
+    /// `usage` says how llama.cpp's CPU backend would hold this weight;
+    /// kernel sets that reproduce its summation order need it (see
+    /// [`WeightUse`]), others may ignore it.
     #[allow(clippy::too_many_arguments)]
     fn matmul(
         &self,
         dtype: DType,
+        usage: WeightUse,
         w: &[u8],
         k: usize,
         rows: usize,

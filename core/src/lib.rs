@@ -33,7 +33,7 @@ pub use config::{Arch, Config};
 pub use dtype::{ActFormat, DType};
 pub use error::{Error, Result};
 pub use image::Model;
-pub use kernels::Kernels;
+pub use kernels::{Kernels, WeightUse};
 pub use plan::{Plan, RunOptions};
 pub use session::Session;
 pub use source::{Mapped, ReadAt, Streamed, WeightSource};

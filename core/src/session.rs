@@ -9,7 +9,7 @@ use crate::dtype::ActFormat;
 use crate::error::{Error, Result};
 use crate::image::tensor::{Role, TensorEntry};
 use crate::image::Model;
-use crate::kernels::{F16Bits, Kernels};
+use crate::kernels::{F16Bits, Kernels, WeightUse};
 use crate::plan::{Plan, Region, RunOptions, ARENA_ALIGN};
 use crate::source::WeightSource;
 
@@ -54,6 +54,10 @@ impl<S: WeightSource> Weights<'_, S> {
         let row = e.row_bytes();
         let rows = e.rows as usize;
         let cols = e.cols as usize;
+        let usage = match e.role {
+            Role::TokenEmbd => WeightUse::TiedEmbedding,
+            _ => WeightUse::Projection,
+        };
         let base = self.data_offset + e.offset;
         let per_chunk = if self.src.is_mapped() { rows } else { self.stage[0].len() / row };
         let mut r0 = 0;
@@ -61,7 +65,7 @@ impl<S: WeightSource> Weights<'_, S> {
         while r0 < rows {
             let n = per_chunk.min(rows - r0);
             let w = self.src.bytes(base + (r0 * row) as u64, n * row, self.stage[which])?;
-            k.matmul(e.dtype, w, cols, n, act, n_tok, &mut out[r0..], ld);
+            k.matmul(e.dtype, usage, w, cols, n, act, n_tok, &mut out[r0..], ld);
             r0 += n;
             which ^= 1;
         }

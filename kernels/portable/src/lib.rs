@@ -78,7 +78,7 @@ pub use quant::q8_0::vec_dot_q8_0_q8_0;
 pub use rope::rope;
 
 use phi_edge::kernels::F16Bits;
-use phi_edge::{ActFormat, DType, Kernels};
+use phi_edge::{ActFormat, DType, Kernels, WeightUse};
 
 /// The portable kernel set: plain Rust, no target features.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -96,6 +96,7 @@ impl Kernels for Portable {
     fn matmul(
         &self,
         dtype: DType,
+        usage: WeightUse,
         w: &[u8],
         k: usize,
         rows: usize,
@@ -104,7 +105,7 @@ impl Kernels for Portable {
         out: &mut [f32],
         ld_out: usize,
     ) {
-        matmul::matmul(dtype, w, k, rows, act, n_tok, out, ld_out);
+        matmul::matmul(dtype, usage, w, k, rows, act, n_tok, out, ld_out);
     }
 
     fn dequantize_row(&self, dtype: DType, src: &[u8], out: &mut [f32]) {

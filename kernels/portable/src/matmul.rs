@@ -1,6 +1,6 @@
 //! Matrix times activation rows, and the per-type dot product dispatch.
 
-use phi_edge::DType;
+use phi_edge::{DType, WeightUse};
 
 use crate::float::{vec_dot_bf16, vec_dot_f16, vec_dot_f32};
 use crate::quant::q4_0::vec_dot_q4_0_q8_0;
@@ -39,6 +39,7 @@ pub fn vec_dot_fn(dtype: DType) -> VecDot {
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
     dtype: DType,
+    usage: WeightUse,
     w: &[u8],
     k: usize,
     rows: usize,
@@ -47,6 +48,7 @@ pub fn matmul(
     out: &mut [f32],
     ld_out: usize,
 ) {
+    let _ = usage; // TODO(helper): repacked Q4_0/Q4_K order
     match dtype {
         DType::F32 => run(dtype, vec_dot_f32, w, k, rows, act, n_tok, out, ld_out),
         DType::F16 => run(dtype, vec_dot_f16, w, k, rows, act, n_tok, out, ld_out),

@@ -13,7 +13,7 @@ mod golden;
 use std::vec;
 use std::vec::Vec;
 
-use phi_edge::{ActFormat, DType, Kernels};
+use phi_edge::{ActFormat, DType, Kernels, WeightUse};
 
 use super::{deq_w, h};
 use crate::float::{f32_to_bf16, f32_to_f16};
@@ -49,7 +49,7 @@ fn quantize(dtype: DType, x: &[f32]) -> Vec<u8> {
 
 fn dot(dtype: DType, w: &[u8], a: &[u8], k: usize) -> f32 {
     let mut out = [0.0f32];
-    Portable.matmul(dtype, w, k, 1, a, 1, &mut out, 1);
+    Portable.matmul(dtype, WeightUse::Projection, w, k, 1, a, 1, &mut out, 1);
     out[0]
 }
 

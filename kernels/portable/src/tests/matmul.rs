@@ -4,7 +4,7 @@
 use std::vec;
 use std::vec::Vec;
 
-use phi_edge::{ActFormat, DType, Kernels};
+use phi_edge::{ActFormat, DType, Kernels, WeightUse};
 
 use super::{deq_a, deq_w, h, reference_dot};
 use crate::matmul::vec_dot_fn;
@@ -50,7 +50,7 @@ fn check_against_reference(
 ) {
     let ld = rows + 2;
     let mut out = vec![f32::NAN; n_tok * ld];
-    Portable.matmul(dtype, w, k, rows, a, n_tok, &mut out, ld);
+    Portable.matmul(dtype, WeightUse::Projection, w, k, rows, a, n_tok, &mut out, ld);
     let (wr, ar) = (
         dtype.row_bytes(k).unwrap(),
         dtype.act_format().row_bytes(k).unwrap(),
@@ -181,7 +181,7 @@ fn integer_inputs_are_exact() {
                     .sum();
                 assert!(want.abs() < f64::from(1 << 24) && want.fract() == 0.0);
                 let mut out = [f32::NAN];
-                Portable.matmul(dtype, &w, k, 1, &a, 1, &mut out, 1);
+                Portable.matmul(dtype, WeightUse::Projection, &w, k, 1, &a, 1, &mut out, 1);
                 assert_eq!(f64::from(out[0]), want, "{} k={k}", dtype.name());
             }
         }
@@ -203,7 +203,7 @@ fn output_layout_and_vec_dot_agree() {
         a.extend_from_slice(&[0xff; 7]);
         let sentinel = f32::from_bits(0x7fc0_1234);
         let mut out = vec![sentinel; n_tok * ld];
-        Portable.matmul(dtype, &w, k, rows, &a, n_tok, &mut out, ld);
+        Portable.matmul(dtype, WeightUse::Projection, &w, k, rows, &a, n_tok, &mut out, ld);
         let (wr, ar) = (
             dtype.row_bytes(k).unwrap(),
             dtype.act_format().row_bytes(k).unwrap(),
@@ -285,12 +285,12 @@ fn zero_blocks_give_exact_zeros() {
         rng.fill_uniform(&mut x, -1.0, 1.0);
         let a = quantized_acts(dtype.act_format(), &x, k);
         let mut out = [f32::NAN];
-        Portable.matmul(dtype, &w, k, 1, &a, 1, &mut out, 1);
+        Portable.matmul(dtype, WeightUse::Projection, &w, k, 1, &a, 1, &mut out, 1);
         assert_eq!(out[0], 0.0, "{} zero weights", dtype.name());
         // Random weights times an all-zero activation row.
         let w = random_weights(dtype, &mut rng, k, 1);
         let a = quantized_acts(dtype.act_format(), &vec![0.0; k], k);
-        Portable.matmul(dtype, &w, k, 1, &a, 1, &mut out, 1);
+        Portable.matmul(dtype, WeightUse::Projection, &w, k, 1, &a, 1, &mut out, 1);
         assert_eq!(out[0], 0.0, "{} zero activations", dtype.name());
     }
 }
@@ -299,11 +299,11 @@ fn zero_blocks_give_exact_zeros() {
 fn empty_shapes() {
     let mut out = [1.0f32; 4];
     // No rows or no tokens: nothing is written.
-    Portable.matmul(DType::Q4_0, &[], 32, 0, &[0; 34], 1, &mut out, 4);
-    Portable.matmul(DType::Q4_0, &[0; 18], 32, 1, &[], 0, &mut out, 4);
+    Portable.matmul(DType::Q4_0, WeightUse::Projection, &[], 32, 0, &[0; 34], 1, &mut out, 4);
+    Portable.matmul(DType::Q4_0, WeightUse::Projection, &[0; 18], 32, 1, &[], 0, &mut out, 4);
     assert_eq!(out, [1.0; 4]);
     // k = 0: every dot product is the empty sum.
-    Portable.matmul(DType::Q6K, &[], 0, 2, &[], 2, &mut out, 2);
+    Portable.matmul(DType::Q6K, WeightUse::Projection, &[], 0, 2, &[], 2, &mut out, 2);
     assert_eq!(out, [0.0; 4]);
 }
 
@@ -311,7 +311,7 @@ fn empty_shapes() {
 #[should_panic(expected = "not a whole number of blocks")]
 fn partial_block_panics() {
     let mut out = [0.0f32];
-    Portable.matmul(DType::Q4_0, &[0; 18], 31, 1, &[0; 34], 1, &mut out, 1);
+    Portable.matmul(DType::Q4_0, WeightUse::Projection, &[0; 18], 31, 1, &[0; 34], 1, &mut out, 1);
 }
 
 #[test]
