@@ -20,6 +20,7 @@ pub mod dtype;
 pub mod error;
 pub mod image;
 pub mod kernels;
+mod math;
 pub mod plan;
 pub mod session;
 pub mod source;

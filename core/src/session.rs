@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::image::tensor::{Role, TensorEntry};
 use crate::image::Model;
 use crate::kernels::{F16Bits, Kernels, WeightUse};
+use crate::math;
 use crate::plan::{Plan, Region, RunOptions, ARENA_ALIGN};
 use crate::source::WeightSource;
 
@@ -314,18 +315,20 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S> {
     /// Fills the RoPE cos/sin pairs for `n` tokens from position `p0`,
     /// as ggml's rope cache: `theta_i = p * base^(-2i/n_rot)` built by
     /// repeated multiplication in f32, divided by the frequency factor,
-    /// scaled linearly, then `cos`/`sin` times the attention factor.
+    /// scaled linearly, then `cos`/`sin` times the attention factor (with
+    /// the C library's functions on `std` builds, see [`math`]).
     fn rope_cache(&mut self, p0: usize, n: usize) {
         let c = &self.cfg;
         let n_rot = c.n_rot as usize;
-        let theta_scale = libm::powf(c.rope_theta, -2.0 / n_rot as f32);
+        let theta_scale = math::powf(c.rope_theta, -2.0 / n_rot as f32);
         for t in 0..n {
             let cs = &mut self.buf.rope[t * n_rot..(t + 1) * n_rot];
             let mut theta = (p0 + t) as f32;
             for (i, pair) in cs.chunks_exact_mut(2).enumerate() {
                 let th = c.rope_freq_scale * (theta / self.buf.freq[i]);
-                pair[0] = libm::cosf(th) * c.rope_attn_factor;
-                pair[1] = libm::sinf(th) * c.rope_attn_factor;
+                let (sin, cos) = math::sin_cos(th);
+                pair[0] = cos * c.rope_attn_factor;
+                pair[1] = sin * c.rope_attn_factor;
                 theta *= theta_scale;
             }
         }

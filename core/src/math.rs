@@ -1,0 +1,34 @@
+//! The scalar math functions the decoder calls outside the kernels.
+//!
+//! llama.cpp computes its RoPE table with the C library's `powf`, `sinf` and
+//! `cosf`. With the `std` feature these are the platform's (Rust's `f32`
+//! methods call the system libm, glibc on Linux), so a host build rounds
+//! exactly as llama.cpp built on the same host does; without `std` they come
+//! from the `libm` crate (a port of musl), which differs from glibc by one
+//! ulp on about 1% of RoPE angles.
+
+/// `x` raised to `y`.
+#[inline]
+pub(crate) fn powf(x: f32, y: f32) -> f32 {
+    #[cfg(feature = "std")]
+    {
+        x.powf(y)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::powf(x, y)
+    }
+}
+
+/// Sine and cosine of `x` (radians).
+#[inline]
+pub(crate) fn sin_cos(x: f32) -> (f32, f32) {
+    #[cfg(feature = "std")]
+    {
+        (x.sin(), x.cos())
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        (libm::sinf(x), libm::cosf(x))
+    }
+}
