@@ -3,7 +3,14 @@
 Two things only: llama.cpp's own quantizer (`llama_model_quantize`) and
 the reference forward pass. The forward pass uses the non-flash-attention
 path (our decoder matches that one), one sequence, the default f16 KV
-cache, a batch of up to 512 tokens, and logits for every position.
+cache, and logits for every position, evaluated one token per batch.
+
+Why one token per batch: llama.cpp's result depends on the batch size
+(for 2+ rows its CPU backend switches Q8_0/Q4_0/F32/F16 matmuls to
+llamafile's tinyBLAS and K-quants to tiled kernels, each summing in its
+own order), while phi-edge gives the same bits for any prefill chunk. The
+batch-1 path is llama.cpp's decode path and the one the portable kernels
+reproduce.
 """
 
 from __future__ import annotations
@@ -65,7 +72,8 @@ def load(model: Path, n_ctx: int) -> llama_cpp.Llama:
     return llama_cpp.Llama(
         model_path=str(model),
         n_ctx=n_ctx,
-        n_batch=512,
+        n_batch=1,
+        n_ubatch=1,
         logits_all=True,
         flash_attn=False,  # the non-FA attention path is the one we match
         n_threads=N_THREADS,

@@ -1,10 +1,17 @@
 //! The oracle's Python: a virtual environment at `target/venv` holding the
 //! packages pinned in `tests/oracle/requirements.txt`.
 //!
-//! A stamp file (`target/venv/phi-edge-stamp.txt`) records the digest of
-//! the requirements file and the interpreter version it was installed for,
-//! followed by `pip freeze`. When both still match, setup does nothing;
-//! otherwise it (re)runs `pip install -r`.
+//! llama-cpp-python is built from source with the CMake options of
+//! `tests/oracle/llama-cpp-build.txt` (a fixed instruction set, so goldens
+//! do not depend on the machine's CPU). The wheel is kept in
+//! `$PHI_EDGE_CACHE` (default `$XDG_CACHE_HOME/phi-edge`, else
+//! `~/.cache/phi-edge`) under a digest of version, options and Python
+//! version, so a fresh checkout on the same machine does not rebuild it.
+//!
+//! A stamp file (`target/venv/phi-edge-stamp.txt`) records the digests of
+//! the requirements and build files and the interpreter version it was
+//! installed for, followed by `pip freeze`. When all still match, setup does
+//! nothing; otherwise it installs the wheel and runs `pip install -r`.
 
 use std::ffi::OsString;
 use std::fs;
@@ -28,6 +35,10 @@ pub fn venv_python(ws: &Workspace) -> PathBuf {
 
 fn requirements(ws: &Workspace) -> PathBuf {
     ws.oracle().join("requirements.txt")
+}
+
+fn build_options(ws: &Workspace) -> PathBuf {
+    ws.oracle().join("llama-cpp-build.txt")
 }
 
 fn stamp(ws: &Workspace) -> PathBuf {
@@ -81,9 +92,11 @@ pub fn ensure(ws: &Workspace) -> Result<PathBuf> {
 
     let req_path = requirements(ws);
     let req = read(&req_path)?;
+    let build = read(&build_options(ws))?;
     let header = format!(
-        "requirements-sha256: {}\npython: {version}\n",
-        sha256_hex(req.as_bytes())
+        "requirements-sha256: {}\nllama-cpp-build-sha256: {}\npython: {version}\n",
+        sha256_hex(req.as_bytes()),
+        sha256_hex(build.as_bytes())
     );
     let stamp_path = stamp(ws);
     if fs::read_to_string(&stamp_path).is_ok_and(|s| s.starts_with(&header)) {
@@ -100,25 +113,16 @@ pub fn ensure(ws: &Workspace) -> Result<PathBuf> {
             f.retry("install pip for Python (Debian: apt-get install python3-pip), then `cargo xtask setup`")
         })?;
     }
+    let llama_version = pinned_version(ws, "llama-cpp-python")?;
+    let wheel = llama_cpp_wheel(&py, &llama_version, &build, &version)?;
     eprintln!(
-        "setup: installing the oracle's Python packages into {}: {} \
-         (the first build of llama-cpp-python from source takes 10-15 minutes on 2 cores; \
-         pip's wheel cache makes later installs fast)",
+        "setup: installing the oracle's Python packages into {}: {} (llama-cpp-python from {})",
         venv.display(),
-        pins_summary(&req)
+        pins_summary(&req),
+        wheel.display()
     );
-    let mut pip = Command::new(&py);
-    pip.args([
-        "-m",
-        "pip",
-        "install",
-        "--no-input",
-        "--disable-pip-version-check",
-    ])
-    .env("PIP_NO_INPUT", "1");
-    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
-        pip.args(["--progress-bar", "off"]);
-    }
+    run(pip(&py, "install").args(["--no-deps", "--force-reinstall"]).arg(&wheel))?;
+    let mut pip = pip(&py, "install");
     pip.arg("-r").arg(&req_path);
     run(&mut pip).map_err(|f| {
         f.retry(
@@ -130,6 +134,78 @@ pub fn ensure(ws: &Workspace) -> Result<PathBuf> {
     fs::write(&stamp_path, format!("{header}---\n{freeze}"))
         .map_err(|e| Failure::new(format!("writing {}: {e}", stamp_path.display())))?;
     Ok(py)
+}
+
+/// `python -m pip <verb>`, quiet about upgrades, never prompting.
+fn pip(py: &Path, verb: &str) -> Command {
+    let mut pip = Command::new(py);
+    pip.args(["-m", "pip", verb, "--no-input", "--disable-pip-version-check"])
+        .env("PIP_NO_INPUT", "1");
+    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
+        pip.args(["--progress-bar", "off"]);
+    }
+    pip
+}
+
+/// The llama-cpp-python wheel built with the options in `build` (the text of
+/// llama-cpp-build.txt), from the machine-wide cache or built now.
+fn llama_cpp_wheel(py: &Path, version: &str, build: &str, python: &str) -> Result<PathBuf> {
+    let args: Vec<&str> = build
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let cmake_args = args.join(" ");
+    let key = sha256_hex(format!("{version}\n{cmake_args}\n{python}\n").as_bytes());
+    let dir = cache_dir()?.join("wheels").join(format!("llama-cpp-python-{version}-{}", &key[..16]));
+    if let Some(wheel) = find_wheel(&dir) {
+        eprintln!("setup: llama-cpp-python {version} wheel cached at {}", wheel.display());
+        return Ok(wheel);
+    }
+    let part = dir.with_extension("part");
+    let _ = fs::remove_dir_all(&part);
+    fs::create_dir_all(&part)
+        .map_err(|e| Failure::new(format!("creating {}: {e}", part.display())))?;
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
+    eprintln!(
+        "setup: building llama-cpp-python {version} (llama.cpp, the parity oracle) from source \
+         with CMAKE_ARGS=\"{cmake_args}\": 10-15 minutes on 2 cores, once per machine; \
+         the wheel is cached in {}",
+        dir.display()
+    );
+    run(pip(py, "wheel")
+        .args(["--no-deps", "--no-cache-dir", "--no-binary", "llama-cpp-python", "-w"])
+        .arg(&part)
+        .arg(format!("llama-cpp-python=={version}"))
+        .env("CMAKE_ARGS", &cmake_args)
+        .env("CMAKE_BUILD_PARALLEL_LEVEL", jobs.to_string()))
+    .map_err(|f| {
+        f.retry(
+            "check the build output above (llama.cpp needs a C/C++ compiler and an x86-64 CPU \
+             with AVX2: Debian `apt-get install build-essential`), then `cargo xtask setup`",
+        )
+    })?;
+    fs::rename(&part, &dir)
+        .map_err(|e| Failure::new(format!("moving {} to {}: {e}", part.display(), dir.display())))?;
+    find_wheel(&dir).ok_or_else(|| Failure::new(format!("pip wheel left no .whl in {}", dir.display())))
+}
+
+/// The machine-wide cache: `$PHI_EDGE_CACHE`, `$XDG_CACHE_HOME/phi-edge`
+/// or `~/.cache/phi-edge`.
+fn cache_dir() -> Result<PathBuf> {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("PHI_EDGE_CACHE")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("phi-edge")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache").join("phi-edge")))
+        .ok_or_else(|| Failure::new("no cache directory: set PHI_EDGE_CACHE or HOME"))
+}
+
+fn find_wheel(dir: &Path) -> Option<PathBuf> {
+    fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
 }
 
 /// The first Python 3.9+ among $PHI_EDGE_PYTHON, `python3`, `python`.
