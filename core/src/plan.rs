@@ -177,7 +177,7 @@ impl Plan {
         let mut i = 0;
         while i < sizes.len() {
             r[i] = Region { offset: at, len: sizes[i] };
-            at += (sizes[i] + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+            at += sizes[i].div_ceil(ARENA_ALIGN) * ARENA_ALIGN;
             i += 1;
         }
         Plan {

@@ -111,7 +111,7 @@ impl<'a> Manifest<'a> {
     /// checks the contents.
     pub fn decode(bytes: &'a [u8]) -> Result<Manifest<'a>> {
         match postcard::take_from_bytes::<Manifest<'a>>(bytes) {
-            Ok((m, rest)) if rest.is_empty() => Ok(m),
+            Ok((m, [])) => Ok(m),
             Ok(_) => Err(Error::Malformed { section: Section::Manifest, what: "trailing bytes" }),
             Err(postcard::Error::DeserializeUnexpectedEnd) => {
                 Err(Error::Truncated { section: Section::Manifest })
