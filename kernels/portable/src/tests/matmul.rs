@@ -208,7 +208,7 @@ fn output_layout_and_vec_dot_agree() {
             dtype.row_bytes(k).unwrap(),
             dtype.act_format().row_bytes(k).unwrap(),
         );
-        let dot = vec_dot_fn(dtype);
+        let dot = vec_dot_fn(dtype, WeightUse::Projection);
         for t in 0..n_tok {
             for c in 0..ld {
                 let got = out[t * ld + c];
