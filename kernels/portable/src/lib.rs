@@ -10,15 +10,17 @@
 //!
 //! The numerics are those of llama.cpp's reference and generic scalar code
 //! (`ggml-quants.c` `quantize_row_*_ref` / `dequantize_row_*`,
-//! `ggml-cpu/quants.c` `ggml_vec_dot_*_generic`, `ggml-cpu/ops.cpp`), with
-//! one deliberate exception:
+//! `ggml-cpu/ops.cpp`), except where the build the parity goldens come
+//! from (x86 with AVX2 and FMA, no AVX-512, `-ffp-contract=off`) differs:
 //!
-//! - integer dot products are exact and identical to ggml's;
-//! - the float operations after them run in ggml's order (including the
-//!   eight f32 lanes of the generic Q4_K and Q6_K dots), with no FMA
-//!   contraction; the test suite checks quantizers, dequantizers and dots
-//!   bit for bit against outputs of llama.cpp's own C code;
-//! - the exception: the Q8_0 / Q8_1 *activation* quantizers follow
+//! - quantized dot products: the integer sums are exact and identical to
+//!   ggml's, and the float operations after them are those of that build
+//!   at batch size 1, bit for bit: `ggml_vec_dot_*` (eight f32 lanes, FMA,
+//!   `hsum_float_8`), and for the Q4_0 / Q4_K projection weights llama.cpp
+//!   repacks, `ggml_gemv_*_8x8_*` (see [`vec_dot_fn`] and
+//!   [`WeightUse`]); the test suite checks quantizers, dequantizers and
+//!   these dots bit for bit against outputs of llama.cpp's own C code;
+//! - the Q8_0 / Q8_1 *activation* quantizers follow
 //!   llama.cpp's x86 AVX build (`127 / amax`, ties to even), the build the
 //!   parity goldens come from, instead of `_ref` (`1 / d`, ties away from
 //!   zero). Both are public; see [`quant::act`].
@@ -28,9 +30,10 @@
 //!
 //! - ARM NEON `quantize_row_q8_0` / `q8_1` use `1 / d` with ties to even,
 //!   so on ARM llama.cpp differs from both variants here on rare ties;
-//! - the SIMD dot products (quantized and float) sum in a different order,
-//!   and C compilers may contract `a * b + c` into FMA (GCC does by default
-//!   on aarch64);
+//! - quantized dots of other builds (NEON, AVX-512, AVX-VNNI) and of
+//!   batches of several tokens (llamafile sgemm, repacked gemm) sum in
+//!   other orders, and C compilers may contract `a * b + c` into FMA (GCC
+//!   does by default on aarch64);
 //! - float dots (`ggml_vec_dot_f16/bf16/f32`) accumulate in f32 vector
 //!   lanes when SIMD is on and in f64 in the plain-C fallback; this crate
 //!   accumulates in f32 in element order, as the kernel contract says;
@@ -70,9 +73,9 @@ pub use quant::act::{
     quantize_row_q8_0, quantize_row_q8_0_ref, quantize_row_q8_1, quantize_row_q8_1_ref,
     quantize_row_q8_k,
 };
-pub use quant::q4_0::vec_dot_q4_0_q8_0;
+pub use quant::q4_0::{vec_dot_q4_0_q8_0, vec_dot_q4_0_q8_0_repacked};
 pub use quant::q4_1::vec_dot_q4_1_q8_1;
-pub use quant::q4_k::vec_dot_q4_k_q8_k;
+pub use quant::q4_k::{vec_dot_q4_k_q8_k, vec_dot_q4_k_q8_k_repacked};
 pub use quant::q6_k::vec_dot_q6_k_q8_k;
 pub use quant::q8_0::vec_dot_q8_0_q8_0;
 pub use rope::rope;

@@ -3,27 +3,38 @@
 use phi_edge::{DType, WeightUse};
 
 use crate::float::{vec_dot_bf16, vec_dot_f16, vec_dot_f32};
-use crate::quant::q4_0::vec_dot_q4_0_q8_0;
+use crate::quant::q4_0::{vec_dot_q4_0_q8_0, vec_dot_q4_0_q8_0_repacked};
 use crate::quant::q4_1::vec_dot_q4_1_q8_1;
-use crate::quant::q4_k::vec_dot_q4_k_q8_k;
+use crate::quant::q4_k::{vec_dot_q4_k_q8_k, vec_dot_q4_k_q8_k_repacked};
 use crate::quant::q6_k::vec_dot_q6_k_q8_k;
 use crate::quant::q8_0::vec_dot_q8_0_q8_0;
 
 /// A row dot product: `(k, weight row bytes, activation row bytes)`.
 pub type VecDot = fn(usize, &[u8], &[u8]) -> f32;
 
-/// The dot product of a `dtype` weight row with a row in
-/// `dtype.act_format()`.
-pub fn vec_dot_fn(dtype: DType) -> VecDot {
-    match dtype {
-        DType::F32 => vec_dot_f32,
-        DType::F16 => vec_dot_f16,
-        DType::BF16 => vec_dot_bf16,
-        DType::Q8_0 => vec_dot_q8_0_q8_0,
-        DType::Q4_0 => vec_dot_q4_0_q8_0,
-        DType::Q4_1 => vec_dot_q4_1_q8_1,
-        DType::Q4K => vec_dot_q4_k_q8_k,
-        DType::Q6K => vec_dot_q6_k_q8_k,
+/// The dot product [`matmul`] uses for a `dtype` weight row held as
+/// `usage`, with a row in `dtype.act_format()`.
+///
+/// Only Q4_0 and Q4_K depend on `usage`: llama.cpp's x86 CPU backend
+/// repacks those projection weights into 8-row interleaved blocks and
+/// multiplies them with `ggml_gemv_*_8x8_*`, whose per-row summation order
+/// differs from `ggml_vec_dot_*`, the order of every other weight and of a
+/// tied token embedding (which stays in plain rows). llama.cpp repacks
+/// only when the tensor's row count is a multiple of 8, which holds for
+/// the projections of every real model; since [`matmul`] may be called on
+/// any chunk of rows (streaming), the choice follows `usage`, not `rows`.
+pub fn vec_dot_fn(dtype: DType, usage: WeightUse) -> VecDot {
+    match (dtype, usage) {
+        (DType::F32, _) => vec_dot_f32,
+        (DType::F16, _) => vec_dot_f16,
+        (DType::BF16, _) => vec_dot_bf16,
+        (DType::Q8_0, _) => vec_dot_q8_0_q8_0,
+        (DType::Q4_0, WeightUse::Projection) => vec_dot_q4_0_q8_0_repacked,
+        (DType::Q4_0, WeightUse::TiedEmbedding) => vec_dot_q4_0_q8_0,
+        (DType::Q4_1, _) => vec_dot_q4_1_q8_1,
+        (DType::Q4K, WeightUse::Projection) => vec_dot_q4_k_q8_k_repacked,
+        (DType::Q4K, WeightUse::TiedEmbedding) => vec_dot_q4_k_q8_k,
+        (DType::Q6K, _) => vec_dot_q6_k_q8_k,
     }
 }
 
@@ -31,8 +42,10 @@ pub fn vec_dot_fn(dtype: DType) -> VecDot {
 /// (see [`phi_edge::Kernels::matmul`]).
 ///
 /// Each weight row is read once and multiplied with every token before the
-/// next row. `w` and `act` may be longer than needed; only the first
-/// `rows` / `n_tok` rows are read. With `k == 0` every dot product is 0.
+/// next row, with the dot product [`vec_dot_fn`] picks for
+/// `(dtype, usage)`. `w` and `act` may be longer than needed; only the
+/// first `rows` / `n_tok` rows are read. With `k == 0` every dot product
+/// is 0.
 ///
 /// Panics if `k` is not a whole number of blocks, a slice is too short, or
 /// `ld_out < rows` with more than one token.
@@ -48,12 +61,11 @@ pub fn matmul(
     out: &mut [f32],
     ld_out: usize,
 ) {
-    let _ = usage; // TODO(helper): repacked Q4_0/Q4_K order
-    match dtype {
-        DType::F32 => run(dtype, vec_dot_f32, w, k, rows, act, n_tok, out, ld_out),
-        DType::F16 => run(dtype, vec_dot_f16, w, k, rows, act, n_tok, out, ld_out),
-        DType::BF16 => run(dtype, vec_dot_bf16, w, k, rows, act, n_tok, out, ld_out),
-        DType::Q8_0 => run(
+    match (dtype, usage) {
+        (DType::F32, _) => run(dtype, vec_dot_f32, w, k, rows, act, n_tok, out, ld_out),
+        (DType::F16, _) => run(dtype, vec_dot_f16, w, k, rows, act, n_tok, out, ld_out),
+        (DType::BF16, _) => run(dtype, vec_dot_bf16, w, k, rows, act, n_tok, out, ld_out),
+        (DType::Q8_0, _) => run(
             dtype,
             vec_dot_q8_0_q8_0,
             w,
@@ -64,7 +76,18 @@ pub fn matmul(
             out,
             ld_out,
         ),
-        DType::Q4_0 => run(
+        (DType::Q4_0, WeightUse::Projection) => run(
+            dtype,
+            vec_dot_q4_0_q8_0_repacked,
+            w,
+            k,
+            rows,
+            act,
+            n_tok,
+            out,
+            ld_out,
+        ),
+        (DType::Q4_0, WeightUse::TiedEmbedding) => run(
             dtype,
             vec_dot_q4_0_q8_0,
             w,
@@ -75,7 +98,7 @@ pub fn matmul(
             out,
             ld_out,
         ),
-        DType::Q4_1 => run(
+        (DType::Q4_1, _) => run(
             dtype,
             vec_dot_q4_1_q8_1,
             w,
@@ -86,7 +109,18 @@ pub fn matmul(
             out,
             ld_out,
         ),
-        DType::Q4K => run(
+        (DType::Q4K, WeightUse::Projection) => run(
+            dtype,
+            vec_dot_q4_k_q8_k_repacked,
+            w,
+            k,
+            rows,
+            act,
+            n_tok,
+            out,
+            ld_out,
+        ),
+        (DType::Q4K, WeightUse::TiedEmbedding) => run(
             dtype,
             vec_dot_q4_k_q8_k,
             w,
@@ -97,7 +131,7 @@ pub fn matmul(
             out,
             ld_out,
         ),
-        DType::Q6K => run(
+        (DType::Q6K, _) => run(
             dtype,
             vec_dot_q6_k_q8_k,
             w,

@@ -16,7 +16,10 @@
 //! whose activations have large outliers, enough quants sit on a rounding
 //! boundary for the difference to show in the logits. The `_ref` variants
 //! are ggml's reference quantizers (also used to make Q8_0 weight files).
-//! Q8_K has a single build, `quantize_row_q8_K_ref`.
+//! Q8_K has a single build, `quantize_row_q8_K_ref`: the x86
+//! `quantize_row_q8_K` calls it, and it is also what llama.cpp's repacked
+//! Q4_K path uses for a single activation row (`from_float`; the
+//! interleaved `ggml_quantize_mat_q8_K_4x8` only serves groups of four).
 
 use super::{blocks, check_len, f16_bytes, f16_le, nearest_int, QK32, QK_K};
 

@@ -1,11 +1,25 @@
 //! Quantized block formats: one module per ggml block type.
 //!
 //! Every function here works on raw little-endian block bytes (no alignment
-//! needed) and mirrors ggml's reference code: the `quantize_row_*_ref`
-//! quantizers in `ggml-quants.c` and the scalar `ggml_vec_dot_*_generic` dot
-//! products in `ggml-cpu/quants.c`. Integer sums are exact; the order of the
-//! float operations that follow them is ggml's, so results are bit-identical
-//! to the generic C code compiled without FMA contraction.
+//! needed). Quantizers and dequantizers mirror ggml's reference code
+//! (`quantize_row_*_ref`, `dequantize_row_*` in `ggml-quants.c`), except
+//! the Q8_0 / Q8_1 activation quantizers, which follow the x86 AVX build
+//! (see [`act`]).
+//!
+//! The dot products reproduce llama.cpp's x86 AVX2 CPU backend at batch
+//! size 1: integer sums are exact, and the float operations after them
+//! (eight f32 lanes, fused multiply-adds, the `hsum_float_8` reduction)
+//! run in the order of `ggml-cpu/arch/x86/quants.c` (`ggml_vec_dot_*`) and,
+//! for the Q4_0 and Q4_K weights llama.cpp repacks, of
+//! `ggml-cpu/arch/x86/repack.cpp` (`ggml_gemv_*_8x8_*`). Results are bit
+//! for bit those of llama.cpp built with AVX2 and FMA (no AVX-512, no
+//! AVX-VNNI) and `-ffp-contract=off`.
+//!
+//! Where the SIMD code's integer steps could in principle differ from an
+//! exact integer sum (`_mm256_maddubs_epi16` saturation, the `sign_epi8`
+//! trick, 16-bit sums of `bsums`), they cannot for activation rows made by
+//! this crate's quantizers, whose quants lie in `-127..=127`; the emulation
+//! relies on that and computes exact sums.
 
 pub mod act;
 pub mod q4_0;
@@ -65,6 +79,50 @@ pub(crate) fn nearest_int(x: f32) -> i32 {
     (v.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
 }
 
-/// Eight i32 lanes: lane `l` collects the products at positions `p` with
-/// `p % 8 == l`, as ggml's generic K-quant dot products do.
+/// Eight i32 lanes of an AVX2 `__m256i` accumulator.
 pub(crate) type Lanes = [i32; 8];
+
+/// Eight f32 lanes of an AVX `__m256` accumulator.
+pub(crate) type F32x8 = [f32; 8];
+
+/// `a * b + c` rounded once, as x86 `vfmadd` (`_mm256_fmadd_ps`).
+#[inline(always)]
+pub(crate) fn fmadd(a: f32, b: f32, c: f32) -> f32 {
+    libm::fmaf(a, b, c)
+}
+
+/// ggml's x86 `hsum_float_8`: the high half plus the low half, then lanes
+/// `0 + 2` and `1 + 3`, then those two:
+/// `((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7))`.
+#[inline(always)]
+pub(crate) fn hsum_float_8(x: F32x8) -> f32 {
+    let s: [f32; 4] = core::array::from_fn(|i| x[i + 4] + x[i]);
+    (s[0] + s[2]) + (s[1] + s[3])
+}
+
+/// The i32 lanes of `_mm256_madd_epi16(ones, _mm256_maddubs_epi16(x, y))`
+/// for the 32 products `p[i] = x[i] * y[i]`: lane `l` sums
+/// `p[4l..4l + 4]`.
+#[inline(always)]
+pub(crate) fn quad_lanes(p: [i32; 32]) -> Lanes {
+    core::array::from_fn(|l| p[4 * l] + p[4 * l + 1] + p[4 * l + 2] + p[4 * l + 3])
+}
+
+/// The 32 products `x[i] * y[i]` of unsigned weights and signed quants.
+#[inline(always)]
+pub(crate) fn products_u8_i8(x: &[u8; 32], y: &[u8]) -> [i32; 32] {
+    core::array::from_fn(|i| i32::from(x[i]) * i32::from(y[i] as i8))
+}
+
+/// The 32 nibbles of 16 packed bytes, low nibbles first (the Q4_0 / Q4_1
+/// value order).
+#[inline(always)]
+pub(crate) fn nibbles(qs: &[u8]) -> [u8; 32] {
+    let mut v = [0u8; 32];
+    let (lo, hi) = v.split_at_mut(16);
+    for ((l, h), &b) in lo.iter_mut().zip(hi).zip(qs) {
+        *l = b & 0x0f;
+        *h = b >> 4;
+    }
+    v
+}

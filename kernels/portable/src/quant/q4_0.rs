@@ -4,7 +4,7 @@
 
 use super::act::Q8_0_BYTES;
 use super::q8_0::q8_0_block;
-use super::{blocks, check_len, f16_le, QK32};
+use super::{blocks, check_len, f16_le, fmadd, hsum_float_8, nibbles, quad_lanes, F32x8, QK32};
 
 /// Bytes in a Q4_0 block.
 pub const Q4_0_BYTES: usize = 18;
@@ -30,24 +30,57 @@ pub fn dequantize_row_q4_0(src: &[u8], out: &mut [f32]) {
     }
 }
 
+/// The 32 products `(q - 8) * qa` of a Q4_0 and a Q8_0 block, in value
+/// order.
+#[inline(always)]
+fn products(qw: &[u8; 16], qa: &[u8; QK32]) -> [i32; QK32] {
+    let qw = nibbles(qw);
+    core::array::from_fn(|i| (i32::from(qw[i]) - 8) * i32::from(qa[i] as i8))
+}
+
 /// Dot product of a Q4_0 weight row and a Q8_0 activation row of `k`
-/// values (`ggml_vec_dot_q4_0_q8_0_generic`): per block the exact i32 sum
-/// `sumi`, then `sumf += (sumi * dw) * da` in f32, in block order.
+/// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q4_0_q8_0` (a Q4_0
+/// weight llama.cpp does not repack: a tied token embedding).
+///
+/// Per block: the f32 product `d = dw * da`; eight i32 lanes, lane `l`
+/// summing the products of values `4l..4l + 4`; then
+/// `acc[l] = fma(d, lane[l], acc[l])`. The result is
+/// `hsum_float_8(acc)`.
 pub fn vec_dot_q4_0_q8_0(k: usize, w: &[u8], a: &[u8]) -> f32 {
     let nb = blocks(k, QK32);
     check_len("q4_0 weights", w, nb, Q4_0_BYTES);
     check_len("q8_0 activations", a, nb, Q8_0_BYTES);
-    let mut sumf = 0.0f32;
+    let mut acc: F32x8 = [0.0; 8];
     for (wb, ab) in w.chunks_exact(Q4_0_BYTES).zip(a.chunks_exact(Q8_0_BYTES)) {
         let (dw, qw) = q4_0_block(wb);
         let (da, qa) = q8_0_block(ab);
-        let (qa_lo, qa_hi) = qa.split_at(16);
-        let mut sumi = 0i32;
-        for ((&q, &y0), &y1) in qw.iter().zip(qa_lo).zip(qa_hi) {
-            sumi += (i32::from(q & 0x0f) - 8) * i32::from(y0 as i8);
-            sumi += (i32::from(q >> 4) - 8) * i32::from(y1 as i8);
+        let d = dw * da;
+        let q = quad_lanes(products(qw, qa));
+        for (s, &x) in acc.iter_mut().zip(&q) {
+            *s = fmadd(d, x as f32, *s);
         }
-        sumf += sumi as f32 * dw * da;
     }
-    sumf
+    hsum_float_8(acc)
+}
+
+/// Dot product of a Q4_0 weight row and a Q8_0 activation row of `k`
+/// values, as one output row of llama.cpp's x86 AVX2
+/// `ggml_gemv_q4_0_8x8_q8_0`: the order llama.cpp uses for the Q4_0
+/// projection weights it repacks into 8-row interleaved blocks.
+///
+/// One f32 accumulator per row: per block the exact i32 sum `sumi`, then
+/// `acc = fma(sumi, dw * da, acc)` (`dw * da` an f32 product), in block
+/// order; no horizontal sum.
+pub fn vec_dot_q4_0_q8_0_repacked(k: usize, w: &[u8], a: &[u8]) -> f32 {
+    let nb = blocks(k, QK32);
+    check_len("q4_0 weights", w, nb, Q4_0_BYTES);
+    check_len("q8_0 activations", a, nb, Q8_0_BYTES);
+    let mut acc = 0.0f32;
+    for (wb, ab) in w.chunks_exact(Q4_0_BYTES).zip(a.chunks_exact(Q8_0_BYTES)) {
+        let (dw, qw) = q4_0_block(wb);
+        let (da, qa) = q8_0_block(ab);
+        let sumi: i32 = products(qw, qa).iter().sum();
+        acc = fmadd(sumi as f32, dw * da, acc);
+    }
+    acc
 }

@@ -3,7 +3,10 @@
 //! value `d * q + m`.
 
 use super::act::Q8_1_BYTES;
-use super::{blocks, check_len, f16_le, QK32};
+use super::{
+    blocks, check_len, f16_le, fmadd, hsum_float_8, nibbles, products_u8_i8, quad_lanes, F32x8,
+    QK32,
+};
 
 /// Bytes in a Q4_1 block.
 pub const Q4_1_BYTES: usize = 20;
@@ -26,31 +29,32 @@ pub fn dequantize_row_q4_1(src: &[u8], out: &mut [f32]) {
 }
 
 /// Dot product of a Q4_1 weight row and a Q8_1 activation row of `k`
-/// values (`ggml_vec_dot_q4_1_q8_1_generic`): per block the exact i32 sum
-/// `sumi` of unsigned nibbles times quants, then
-/// `sumf += (dw * da) * sumi + m * s` in f32, in block order, where `s` is
-/// the activation block's stored `d * sum(q)`.
+/// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q4_1_q8_1`.
+///
+/// Per block: eight i32 lanes, lane `l` summing the products of the
+/// unsigned nibbles and quants `4l..4l + 4`; then
+/// `acc[l] = fma(dw * da, lane[l], acc[l])` (`dw * da` an f32 product),
+/// and separately `summs += m * s` in f32, where `s` is the activation
+/// block's stored `d * sum(q)`. The result is `hsum_float_8(acc) + summs`.
 pub fn vec_dot_q4_1_q8_1(k: usize, w: &[u8], a: &[u8]) -> f32 {
     let nb = blocks(k, QK32);
     check_len("q4_1 weights", w, nb, Q4_1_BYTES);
     check_len("q8_1 activations", a, nb, Q8_1_BYTES);
-    let mut sumf = 0.0f32;
+    let mut acc: F32x8 = [0.0; 8];
+    let mut summs = 0.0f32;
     for (wb, ab) in w.chunks_exact(Q4_1_BYTES).zip(a.chunks_exact(Q8_1_BYTES)) {
         let wb: &[u8; Q4_1_BYTES] = wb.try_into().unwrap();
         let ab: &[u8; Q8_1_BYTES] = ab.try_into().unwrap();
-        let qw: &[u8; 16] = wb[4..].try_into().unwrap();
-        let qa_lo: &[u8; 16] = ab[4..20].try_into().unwrap();
-        let qa_hi: &[u8; 16] = ab[20..].try_into().unwrap();
-        let mut sumi = 0i32;
-        for j in 0..16 {
-            sumi += i32::from(qw[j] & 0x0f) * i32::from(qa_lo[j] as i8)
-                + i32::from(qw[j] >> 4) * i32::from(qa_hi[j] as i8);
-        }
         let dw = f16_le([wb[0], wb[1]]);
         let mw = f16_le([wb[2], wb[3]]);
         let da = f16_le([ab[0], ab[1]]);
         let sa = f16_le([ab[2], ab[3]]);
-        sumf += (dw * da) * sumi as f32 + mw * sa;
+        summs += mw * sa;
+        let d = dw * da;
+        let q = quad_lanes(products_u8_i8(&nibbles(&wb[4..]), &ab[4..]));
+        for (s, &x) in acc.iter_mut().zip(&q) {
+            *s = fmadd(d, x as f32, *s);
+        }
     }
-    sumf
+    hsum_float_8(acc) + summs
 }

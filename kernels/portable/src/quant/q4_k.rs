@@ -8,7 +8,9 @@
 //! its high nibble. Value = `d * sc[s] * q - dmin * m[s]`.
 
 use super::act::{q8_k_block, Q8_K_BYTES};
-use super::{blocks, check_len, f16_le, Lanes, QK_K};
+use super::{
+    blocks, check_len, f16_le, fmadd, hsum_float_8, products_u8_i8, quad_lanes, F32x8, Lanes, QK_K,
+};
 
 /// Bytes in a Q4_K block.
 pub const Q4_K_BYTES: usize = 144;
@@ -84,63 +86,112 @@ pub fn dequantize_row_q4_k(src: &[u8], out: &mut [f32]) {
     }
 }
 
-/// Per-lane sums of `nibble(q4[l]) * q8[l]` over 32 values.
+/// The sums of pairs of `bsums`, one per 32-value sub-block (the AVX2
+/// code's `_mm_hadd_epi16`; no i16 overflow for quants in `-127..=127`).
 #[inline(always)]
-fn lanes_32(q4: &[u8], q8: &[u8], high: bool) -> Lanes {
-    let mut acc: Lanes = [0; 8];
-    for (q4, q8) in q4.chunks_exact(8).zip(q8.chunks_exact(8)) {
-        for l in 0..8 {
-            let w = if high { q4[l] >> 4 } else { q4[l] & 0x0f };
-            acc[l] += i32::from(w) * i32::from(q8[l] as i8);
-        }
-    }
-    acc
+fn sub_block_sums(bsums: &[i16; 16]) -> [i32; 8] {
+    core::array::from_fn(|j| i32::from(bsums[2 * j]) + i32::from(bsums[2 * j + 1]))
+}
+
+/// The low and high nibbles of 32 packed bytes: sub-blocks `2c` and
+/// `2c + 1` of chunk `c`.
+#[inline(always)]
+fn split_nibbles(q4: &[u8]) -> ([u8; 32], [u8; 32]) {
+    (
+        core::array::from_fn(|i| q4[i] & 0x0f),
+        core::array::from_fn(|i| q4[i] >> 4),
+    )
 }
 
 /// Dot product of a Q4_K weight row and a Q8_K activation row of `k`
-/// values (`ggml_vec_dot_q4_K_q8_K_generic`).
+/// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q4_K_q8_K` (a Q4_K weight
+/// llama.cpp does not repack: a tied token embedding).
 ///
-/// Per block: eight i32 lanes `aux[l] = sum over positions p = l (mod 8) of
-/// sc[p / 32] * q4[p] * q8[p]` and the min term
-/// `summ = sum_j bsums[j] * m[j / 2]`; then in f32
-/// `sums[l] += (d * da) * aux[l]` and `sumf -= (dmin * da) * summ`. At the
-/// end `sumf += sums[l]` for `l` in order. This lane structure is ggml's;
-/// it fixes the f32 rounding order.
+/// Per block, with `d = da * dw` and `dmin = -da * dmin_w` (f32
+/// products):
+/// - eight i32 lanes, lane `l` summing `sc[s] * q4 * q8` over the values
+///   `4l..4l + 4` of every 32-value sub-block `s`, then
+///   `acc[l] = fma(d, lane[l], acc[l])`;
+/// - four i32 min terms, `t[i] = m[2i] * bs[2i] + m[2i + 1] * bs[2i + 1]`
+///   with `bs[s]` the sum of the sub-block's quants (from `bsums`), then
+///   `acc_m[i] = fma(dmin, t[i], acc_m[i])`.
+///
+/// The result is
+/// `hsum_float_8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]))`.
 pub fn vec_dot_q4_k_q8_k(k: usize, w: &[u8], a: &[u8]) -> f32 {
     let nb = blocks(k, QK_K);
     check_len("q4_K weights", w, nb, Q4_K_BYTES);
     check_len("q8_K activations", a, nb, Q8_K_BYTES);
-    let mut sums = [0.0f32; 8];
-    let mut sumf = 0.0f32;
+    let mut acc: F32x8 = [0.0; 8];
+    let mut acc_m = [0.0f32; 4];
+    for (wb, ab) in w.chunks_exact(Q4_K_BYTES).zip(a.chunks_exact(Q8_K_BYTES)) {
+        let b = block(wb);
+        let (da, q8, bsums) = q8_k_block(ab);
+        let d = da * b.d;
+        let dmin = -da * b.dmin;
+
+        let bs = sub_block_sums(&bsums);
+        for (i, m) in acc_m.iter_mut().enumerate() {
+            let t = i32::from(b.m[2 * i]) * bs[2 * i] + i32::from(b.m[2 * i + 1]) * bs[2 * i + 1];
+            *m = fmadd(dmin, t as f32, *m);
+        }
+
+        let mut sumi: Lanes = [0; 8];
+        for (c, (q4, q8)) in b.qs.chunks_exact(32).zip(q8.chunks_exact(64)).enumerate() {
+            let (q8_lo, q8_hi) = q8.split_at(32);
+            let (w_lo, w_hi) = split_nibbles(q4);
+            let lo = quad_lanes(products_u8_i8(&w_lo, q8_lo));
+            let hi = quad_lanes(products_u8_i8(&w_hi, q8_hi));
+            let (s_lo, s_hi) = (i32::from(b.sc[2 * c]), i32::from(b.sc[2 * c + 1]));
+            for l in 0..8 {
+                sumi[l] += s_lo * lo[l] + s_hi * hi[l];
+            }
+        }
+        for (s, &x) in acc.iter_mut().zip(&sumi) {
+            *s = fmadd(d, x as f32, *s);
+        }
+    }
+    hsum_float_8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]))
+}
+
+/// Dot product of a Q4_K weight row and a Q8_K activation row of `k`
+/// values, as one output row of llama.cpp's x86 AVX2
+/// `ggml_gemv_q4_K_8x8_q8_K`: the order llama.cpp uses for the Q4_K
+/// projection weights it repacks into 8-row interleaved blocks.
+///
+/// Two f32 accumulators per row. Per block, the exact i32 sums
+/// `isum = sum_s sc[s] * dot(q4, q8 over sub-block s)` and
+/// `imin = sum_s m[s] * bs[s]` (`bs[s]` the sum of the sub-block's quants,
+/// from `bsums`); then `acc = fma(isum, dw * da, acc)` and
+/// `acc_m = fma(imin, dmin_w * da, acc_m)` (f32 products). The result is
+/// `acc - acc_m`.
+pub fn vec_dot_q4_k_q8_k_repacked(k: usize, w: &[u8], a: &[u8]) -> f32 {
+    let nb = blocks(k, QK_K);
+    check_len("q4_K weights", w, nb, Q4_K_BYTES);
+    check_len("q8_K activations", a, nb, Q8_K_BYTES);
+    let mut acc = 0.0f32;
+    let mut acc_m = 0.0f32;
     for (wb, ab) in w.chunks_exact(Q4_K_BYTES).zip(a.chunks_exact(Q8_K_BYTES)) {
         let b = block(wb);
         let (da, q8, bsums) = q8_k_block(ab);
 
-        let mut summ = 0i32;
-        for (j, &s) in bsums.iter().enumerate() {
-            summ += i32::from(s) * i32::from(b.m[j / 2]);
+        let bs = sub_block_sums(&bsums);
+        let mut imin = 0i32;
+        for (&m, &s) in b.m.iter().zip(&bs) {
+            imin += i32::from(m) * s;
         }
 
-        let mut aux: Lanes = [0; 8];
+        let mut isum = 0i32;
         for (c, (q4, q8)) in b.qs.chunks_exact(32).zip(q8.chunks_exact(64)).enumerate() {
             let (q8_lo, q8_hi) = q8.split_at(32);
-            let lo = lanes_32(q4, q8_lo, false);
-            let hi = lanes_32(q4, q8_hi, true);
-            let (s_lo, s_hi) = (i32::from(b.sc[2 * c]), i32::from(b.sc[2 * c + 1]));
-            for l in 0..8 {
-                aux[l] += s_lo * lo[l] + s_hi * hi[l];
-            }
+            let (w_lo, w_hi) = split_nibbles(q4);
+            let lo: i32 = products_u8_i8(&w_lo, q8_lo).iter().sum();
+            let hi: i32 = products_u8_i8(&w_hi, q8_hi).iter().sum();
+            isum += i32::from(b.sc[2 * c]) * lo + i32::from(b.sc[2 * c + 1]) * hi;
         }
 
-        let d = b.d * da;
-        for (s, &x) in sums.iter_mut().zip(&aux) {
-            *s += d * x as f32;
-        }
-        let dmin = b.dmin * da;
-        sumf -= dmin * summ as f32;
+        acc = fmadd(isum as f32, b.d * da, acc);
+        acc_m = fmadd(imin as f32, b.dmin * da, acc_m);
     }
-    for s in sums {
-        sumf += s;
-    }
-    sumf
+    acc - acc_m
 }

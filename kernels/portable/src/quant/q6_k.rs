@@ -15,7 +15,9 @@
 //! `d * scales[p / 16] * (q - 32)`.
 
 use super::act::{q8_k_block, Q8_K_BYTES};
-use super::{blocks, check_len, f16_le, Lanes, QK_K};
+use super::{
+    blocks, check_len, f16_le, fmadd, hsum_float_8, products_u8_i8, quad_lanes, F32x8, Lanes, QK_K,
+};
 
 /// Bytes in a Q6_K block.
 pub const Q6_K_BYTES: usize = 210;
@@ -39,10 +41,11 @@ fn block(b: &[u8]) -> Block<'_> {
     }
 }
 
-/// The 256 signed quants (`q - 32`, in -32..32) of a block, in value order.
+/// The 256 unsigned 6-bit quants `q` (value `q - 32`) of a block, in value
+/// order.
 #[inline(always)]
-fn decode(b: &Block<'_>) -> [i8; QK_K] {
-    let mut a = [0i8; QK_K];
+fn decode(b: &Block<'_>) -> [u8; QK_K] {
+    let mut a = [0u8; QK_K];
     for (h, out) in a.chunks_exact_mut(128).enumerate() {
         let ql: &[u8; 64] = b.ql[64 * h..64 * h + 64].try_into().unwrap();
         let qh: &[u8; 32] = b.qh[32 * h..32 * h + 32].try_into().unwrap();
@@ -51,10 +54,10 @@ fn decode(b: &Block<'_>) -> [i8; QK_K] {
         let (o2, o3) = o23.split_at_mut(32);
         for l in 0..32 {
             let (lo, hi, top) = (ql[l], ql[l + 32], qh[l]);
-            o0[l] = ((lo & 0x0f) | ((top & 3) << 4)) as i8 - 32;
-            o1[l] = ((hi & 0x0f) | (((top >> 2) & 3) << 4)) as i8 - 32;
-            o2[l] = ((lo >> 4) | (((top >> 4) & 3) << 4)) as i8 - 32;
-            o3[l] = ((hi >> 4) | (((top >> 6) & 3) << 4)) as i8 - 32;
+            o0[l] = (lo & 0x0f) | ((top & 3) << 4);
+            o1[l] = (hi & 0x0f) | (((top >> 2) & 3) << 4);
+            o2[l] = (lo >> 4) | (((top >> 4) & 3) << 4);
+            o3[l] = (hi >> 4) | (((top >> 6) & 3) << 4);
         }
     }
     a
@@ -70,52 +73,49 @@ pub fn dequantize_row_q6_k(src: &[u8], out: &mut [f32]) {
         for ((y, q), &sc) in o.chunks_exact_mut(16).zip(q.chunks_exact(16)).zip(b.scales) {
             let ds = b.d * f32::from(sc as i8);
             for (y, &q) in y.iter_mut().zip(q) {
-                *y = ds * f32::from(q);
+                *y = ds * f32::from(q as i8 - 32);
             }
         }
     }
 }
 
 /// Dot product of a Q6_K weight row and a Q8_K activation row of `k`
-/// values (`ggml_vec_dot_q6_K_q8_K_generic`).
+/// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q6_K_q8_K`.
 ///
-/// Per block: eight i32 lanes `aux[l] = sum over positions p = l (mod 8) of
-/// scales[p / 16] * (q6[p] - 32) * q8[p]`; then in f32
-/// `sums[l] += (d * da) * aux[l]`, and at the end `sumf = sum of sums[l]`
-/// for `l` in order. This lane structure is ggml's; it fixes the f32
-/// rounding order.
+/// Per block, with `d = da * dw` (an f32 product): eight i32 lanes, lane
+/// `l` summing `scales[p / 16] * q[p] * q8[p]` over the unsigned 6-bit
+/// quants at the positions `p` with `(p % 32) / 4 == l`, minus the offset
+/// term of the 32 values `32l..32l + 32`,
+/// `32 * (bsums[2l] * scales[2l] + bsums[2l + 1] * scales[2l + 1])`; then
+/// `acc[l] = fma(d, lane[l], acc[l])`. The result is `hsum_float_8(acc)`.
 pub fn vec_dot_q6_k_q8_k(k: usize, w: &[u8], a: &[u8]) -> f32 {
     let nb = blocks(k, QK_K);
     check_len("q6_K weights", w, nb, Q6_K_BYTES);
     check_len("q8_K activations", a, nb, Q8_K_BYTES);
-    let mut sums = [0.0f32; 8];
+    let mut acc: F32x8 = [0.0; 8];
     for (wb, ab) in w.chunks_exact(Q6_K_BYTES).zip(a.chunks_exact(Q8_K_BYTES)) {
         let b = block(wb);
-        let (da, q8, _) = q8_k_block(ab);
+        let (da, q8, bsums) = q8_k_block(ab);
+        let d = da * b.d;
         let q6 = decode(&b);
+        let sc = |j: usize| i32::from(b.scales[j] as i8);
 
-        let mut aux: Lanes = [0; 8];
-        for ((q6, q8), &sc) in q6.chunks_exact(16).zip(q8.chunks_exact(16)).zip(b.scales) {
-            let mut part: Lanes = [0; 8];
-            for (q6, q8) in q6.chunks_exact(8).zip(q8.chunks_exact(8)) {
-                for l in 0..8 {
-                    part[l] += i32::from(q6[l]) * i32::from(q8[l] as i8);
-                }
-            }
-            let sc = i32::from(sc as i8);
-            for l in 0..8 {
-                aux[l] += sc * part[l];
+        let mut sumi: Lanes = [0; 8];
+        for (c, (q6, q8)) in q6.chunks_exact(32).zip(q8.chunks_exact(32)).enumerate() {
+            let (s_lo, s_hi) = (sc(2 * c), sc(2 * c + 1));
+            let part = quad_lanes(products_u8_i8(q6.try_into().unwrap(), q8));
+            for (l, s) in sumi.iter_mut().enumerate() {
+                *s += if l < 4 { s_lo } else { s_hi } * part[l];
             }
         }
-
-        let d = b.d * da;
-        for (s, &x) in sums.iter_mut().zip(&aux) {
-            *s += d * x as f32;
+        for (l, s) in sumi.iter_mut().enumerate() {
+            let off =
+                i32::from(bsums[2 * l]) * sc(2 * l) + i32::from(bsums[2 * l + 1]) * sc(2 * l + 1);
+            *s -= off << 5;
+        }
+        for (s, &x) in acc.iter_mut().zip(&sumi) {
+            *s = fmadd(d, x as f32, *s);
         }
     }
-    let mut sumf = 0.0f32;
-    for s in sums {
-        sumf += s;
-    }
-    sumf
+    hsum_float_8(acc)
 }

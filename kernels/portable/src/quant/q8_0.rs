@@ -4,23 +4,13 @@
 //! weights are multiplied with; its quantizer lives in [`super::act`].
 
 use super::act::Q8_0_BYTES;
-use super::{blocks, check_len, f16_le, QK32};
+use super::{blocks, check_len, f16_le, fmadd, hsum_float_8, quad_lanes, F32x8, QK32};
 
 /// Splits a Q8_0 block into its scale and quants.
 #[inline(always)]
 pub(crate) fn q8_0_block(b: &[u8]) -> (f32, &[u8; QK32]) {
     let b: &[u8; Q8_0_BYTES] = b.try_into().unwrap();
     (f16_le([b[0], b[1]]), b[2..].try_into().unwrap())
-}
-
-/// Sum of `a[i] * b[i]` over 32 signed quants, in i32.
-#[inline(always)]
-pub(crate) fn dot_i8_32(a: &[u8; QK32], b: &[u8; QK32]) -> i32 {
-    let mut sum = 0i32;
-    for (&x, &y) in a.iter().zip(b) {
-        sum += i32::from(x as i8) * i32::from(y as i8);
-    }
-    sum
 }
 
 /// Dequantizes a Q8_0 row (`dequantize_row_q8_0`): `q * d`.
@@ -36,18 +26,27 @@ pub fn dequantize_row_q8_0(src: &[u8], out: &mut [f32]) {
 }
 
 /// Dot product of a Q8_0 weight row and a Q8_0 activation row of `k`
-/// values (`ggml_vec_dot_q8_0_q8_0_generic`): per block the exact i32 sum
-/// `sumi`, then `sumf += sumi * (dw * da)` in f32, in block order.
+/// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q8_0_q8_0`.
+///
+/// Per block: the f32 product `d = dw * da`; eight i32 lanes, lane `l`
+/// summing the products of quants `4l..4l + 4`; then
+/// `acc[l] = fma(d, lane[l], acc[l])`. The result is
+/// `hsum_float_8(acc)`.
 pub fn vec_dot_q8_0_q8_0(k: usize, w: &[u8], a: &[u8]) -> f32 {
     let nb = blocks(k, QK32);
     check_len("q8_0 weights", w, nb, Q8_0_BYTES);
     check_len("q8_0 activations", a, nb, Q8_0_BYTES);
-    let mut sumf = 0.0f32;
+    let mut acc: F32x8 = [0.0; 8];
     for (wb, ab) in w.chunks_exact(Q8_0_BYTES).zip(a.chunks_exact(Q8_0_BYTES)) {
         let (dw, qw) = q8_0_block(wb);
         let (da, qa) = q8_0_block(ab);
-        let sumi = dot_i8_32(qw, qa);
-        sumf += sumi as f32 * (dw * da);
+        let d = dw * da;
+        let q = quad_lanes(core::array::from_fn(|i| {
+            i32::from(qw[i] as i8) * i32::from(qa[i] as i8)
+        }));
+        for (s, &x) in acc.iter_mut().zip(&q) {
+            *s = fmadd(d, x as f32, *s);
+        }
     }
-    sumf
+    hsum_float_8(acc)
 }

@@ -1,5 +1,6 @@
-//! `matmul` for every weight type: against an f64 reference, exactly on
-//! integer-valued inputs, output layout, and edge cases.
+//! `matmul` for every weight type and both weight uses: against an f64
+//! reference, exactly on integer-valued inputs, output layout, and edge
+//! cases.
 
 use std::vec;
 use std::vec::Vec;
@@ -37,8 +38,12 @@ fn quantized_acts(fmt: ActFormat, x: &[f32], k: usize) -> Vec<u8> {
     a
 }
 
-/// Runs `matmul` and checks every output against [`reference_dot`] within
-/// `rel` of the sum of term magnitudes.
+/// Both ways a weight can be held (they differ in summation order for
+/// Q4_0 and Q4_K).
+const USES: [WeightUse; 2] = [WeightUse::Projection, WeightUse::TiedEmbedding];
+
+/// Runs `matmul` with both weight uses and checks every output against
+/// [`reference_dot`] within `rel` of the sum of term magnitudes.
 fn check_against_reference(
     dtype: DType,
     w: &[u8],
@@ -49,21 +54,23 @@ fn check_against_reference(
     rel: f64,
 ) {
     let ld = rows + 2;
-    let mut out = vec![f32::NAN; n_tok * ld];
-    Portable.matmul(dtype, WeightUse::Projection, w, k, rows, a, n_tok, &mut out, ld);
     let (wr, ar) = (
         dtype.row_bytes(k).unwrap(),
         dtype.act_format().row_bytes(k).unwrap(),
     );
-    for t in 0..n_tok {
-        for r in 0..rows {
-            let (want, mag) = reference_dot(dtype, &w[r * wr..][..wr], &a[t * ar..][..ar], k);
-            let got = f64::from(out[t * ld + r]);
-            assert!(
-                (got - want).abs() <= rel * mag + 1e-30,
-                "{} k={k} r={r} t={t}: got {got}, want {want} (mag {mag})",
-                dtype.name()
-            );
+    for usage in USES {
+        let mut out = vec![f32::NAN; n_tok * ld];
+        Portable.matmul(dtype, usage, w, k, rows, a, n_tok, &mut out, ld);
+        for t in 0..n_tok {
+            for r in 0..rows {
+                let (want, mag) = reference_dot(dtype, &w[r * wr..][..wr], &a[t * ar..][..ar], k);
+                let got = f64::from(out[t * ld + r]);
+                assert!(
+                    (got - want).abs() <= rel * mag + 1e-30,
+                    "{} {usage:?} k={k} r={r} t={t}: got {got}, want {want} (mag {mag})",
+                    dtype.name()
+                );
+            }
         }
     }
 }
@@ -180,9 +187,11 @@ fn integer_inputs_are_exact() {
                     .map(|(&x, &y)| f64::from(x) * f64::from(y))
                     .sum();
                 assert!(want.abs() < f64::from(1 << 24) && want.fract() == 0.0);
-                let mut out = [f32::NAN];
-                Portable.matmul(dtype, WeightUse::Projection, &w, k, 1, &a, 1, &mut out, 1);
-                assert_eq!(f64::from(out[0]), want, "{} k={k}", dtype.name());
+                for usage in USES {
+                    let mut out = [f32::NAN];
+                    Portable.matmul(dtype, usage, &w, k, 1, &a, 1, &mut out, 1);
+                    assert_eq!(f64::from(out[0]), want, "{} {usage:?} k={k}", dtype.name());
+                }
             }
         }
     }
@@ -202,34 +211,93 @@ fn output_layout_and_vec_dot_agree() {
         w.extend_from_slice(&[0xff; 7]);
         a.extend_from_slice(&[0xff; 7]);
         let sentinel = f32::from_bits(0x7fc0_1234);
-        let mut out = vec![sentinel; n_tok * ld];
-        Portable.matmul(dtype, WeightUse::Projection, &w, k, rows, &a, n_tok, &mut out, ld);
         let (wr, ar) = (
             dtype.row_bytes(k).unwrap(),
             dtype.act_format().row_bytes(k).unwrap(),
         );
-        let dot = vec_dot_fn(dtype);
-        for t in 0..n_tok {
-            for c in 0..ld {
-                let got = out[t * ld + c];
-                if c < rows {
-                    let want = dot(k, &w[c * wr..][..wr], &a[t * ar..][..ar]);
-                    assert_eq!(
-                        got.to_bits(),
-                        want.to_bits(),
-                        "{} t={t} r={c}",
-                        dtype.name()
-                    );
-                } else {
-                    assert_eq!(
-                        got.to_bits(),
-                        sentinel.to_bits(),
-                        "{} wrote gap t={t} c={c}",
-                        dtype.name()
-                    );
+        for usage in USES {
+            let mut out = vec![sentinel; n_tok * ld];
+            Portable.matmul(dtype, usage, &w, k, rows, &a, n_tok, &mut out, ld);
+            let dot = vec_dot_fn(dtype, usage);
+            for t in 0..n_tok {
+                for c in 0..ld {
+                    let got = out[t * ld + c];
+                    if c < rows {
+                        let want = dot(k, &w[c * wr..][..wr], &a[t * ar..][..ar]);
+                        assert_eq!(
+                            got.to_bits(),
+                            want.to_bits(),
+                            "{} {usage:?} t={t} r={c}",
+                            dtype.name()
+                        );
+                    } else {
+                        assert_eq!(
+                            got.to_bits(),
+                            sentinel.to_bits(),
+                            "{} {usage:?} wrote gap t={t} c={c}",
+                            dtype.name()
+                        );
+                    }
                 }
             }
         }
+    }
+}
+
+#[test]
+fn only_q4_0_and_q4_k_depend_on_usage() {
+    let mut rng = Rng::new(17);
+    for dtype in DType::ALL {
+        let k = 4 * dtype.block_len().max(dtype.act_format().block_len());
+        let rows = 8;
+        let w = random_weights(dtype, &mut rng, k, rows);
+        let mut x = vec![0.0f32; k];
+        rng.fill_uniform(&mut x, -1.0, 1.0);
+        let a = quantized_acts(dtype.act_format(), &x, k);
+        let [p, t] = USES.map(|usage| {
+            let mut out = vec![0.0f32; rows];
+            Portable.matmul(dtype, usage, &w, k, rows, &a, 1, &mut out, rows);
+            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        });
+        let repacked = matches!(dtype, DType::Q4_0 | DType::Q4K);
+        assert_eq!(p != t, repacked, "{}", dtype.name());
+    }
+}
+
+#[test]
+fn fmadd_is_correctly_rounded() {
+    // The fused multiply-add the dot products emulate `vfmadd` with,
+    // against std's (a hardware or correctly rounded software FMA).
+    let mut rng = Rng::new(23);
+    let special = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        f32::MIN_POSITIVE,
+        1e-45,
+        f32::MAX,
+        3.0e38,
+        1.0e-20,
+    ];
+    for i in 0..200_000 {
+        let mut v = [0.0f32; 3];
+        for x in &mut v {
+            *x = if i % 4 == 0 {
+                special[rng.next_u64() as usize % special.len()]
+            } else {
+                // Products and addends of similar size: cancellation and
+                // rounding ties are the hard cases.
+                let e = rng.range_i32(-30, 30);
+                rng.uniform(-2.0, 2.0) * 2f32.powi(e)
+            };
+        }
+        if i % 3 == 0 {
+            v[2] = -(v[0] * v[1]);
+        }
+        let got = crate::quant::fmadd(v[0], v[1], v[2]);
+        let want = v[0].mul_add(v[1], v[2]);
+        assert_eq!(got.to_bits(), want.to_bits(), "{v:?}");
     }
 }
 
@@ -299,11 +367,41 @@ fn zero_blocks_give_exact_zeros() {
 fn empty_shapes() {
     let mut out = [1.0f32; 4];
     // No rows or no tokens: nothing is written.
-    Portable.matmul(DType::Q4_0, WeightUse::Projection, &[], 32, 0, &[0; 34], 1, &mut out, 4);
-    Portable.matmul(DType::Q4_0, WeightUse::Projection, &[0; 18], 32, 1, &[], 0, &mut out, 4);
+    Portable.matmul(
+        DType::Q4_0,
+        WeightUse::Projection,
+        &[],
+        32,
+        0,
+        &[0; 34],
+        1,
+        &mut out,
+        4,
+    );
+    Portable.matmul(
+        DType::Q4_0,
+        WeightUse::Projection,
+        &[0; 18],
+        32,
+        1,
+        &[],
+        0,
+        &mut out,
+        4,
+    );
     assert_eq!(out, [1.0; 4]);
     // k = 0: every dot product is the empty sum.
-    Portable.matmul(DType::Q6K, WeightUse::Projection, &[], 0, 2, &[], 2, &mut out, 2);
+    Portable.matmul(
+        DType::Q6K,
+        WeightUse::Projection,
+        &[],
+        0,
+        2,
+        &[],
+        2,
+        &mut out,
+        2,
+    );
     assert_eq!(out, [0.0; 4]);
 }
 
@@ -311,7 +409,17 @@ fn empty_shapes() {
 #[should_panic(expected = "not a whole number of blocks")]
 fn partial_block_panics() {
     let mut out = [0.0f32];
-    Portable.matmul(DType::Q4_0, WeightUse::Projection, &[0; 18], 31, 1, &[0; 34], 1, &mut out, 1);
+    Portable.matmul(
+        DType::Q4_0,
+        WeightUse::Projection,
+        &[0; 18],
+        31,
+        1,
+        &[0; 34],
+        1,
+        &mut out,
+        1,
+    );
 }
 
 #[test]
