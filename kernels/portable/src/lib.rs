@@ -31,9 +31,10 @@
 //! - the SIMD dot products (quantized and float) sum in a different order,
 //!   and C compilers may contract `a * b + c` into FMA (GCC does by default
 //!   on aarch64);
-//! - float dots (`ggml_vec_dot_f16/bf16/f32`) accumulate in f32 vector
-//!   lanes when SIMD is on and in f64 in the plain-C fallback; this crate
-//!   accumulates in f32 in element order, as the kernel contract says;
+//! - float dots (`ggml_vec_dot_f16/bf16/f32`) follow the x86 AVX2 build
+//!   here, bit for bit (32 f32 lanes, ggml's reductions, f64 tails for F16
+//!   and BF16), so other SIMD builds and the plain-C fallback (f64
+//!   throughout) differ;
 //! - SIMD `swiglu` and `soft_max` use ggml's vectorized `expf`
 //!   approximation (`ggml_v_expf`), not libm's.
 //!
