@@ -35,8 +35,10 @@
 //!   here, bit for bit (32 f32 lanes, ggml's reductions, f64 tails for F16
 //!   and BF16), so other SIMD builds and the plain-C fallback (f64
 //!   throughout) differ;
-//! - SIMD `swiglu` and `soft_max` use ggml's vectorized `expf`
-//!   approximation (`ggml_v_expf`), not libm's.
+//! - `swiglu` and attention's `soft_max` follow the x86 AVX2 build too:
+//!   ggml's vectorized `expf` (`ggml_v_expf`) on whole groups of 8 (all of
+//!   the softmax, as llama.cpp pads the KV length to 256) and glibc's
+//!   `expf` on a `swiglu` tail; other builds use other `expf`s.
 //!
 //! All blocks are read from unaligned little-endian bytes; the crate has no
 //! `unsafe`.
