@@ -110,6 +110,9 @@ fn run_case(dir: &Path, c: &Case) -> (String, Vec<String>) {
     let max_nrmse = pos.iter().map(|p| p.nrmse).fold(0.0, f64::max);
     let mean_kl = pos.iter().map(|p| p.kl).sum::<f64>() / pos.len() as f64;
     let equal = pos.iter().filter(|p| p.argmax_equal).count();
+    let identical = (0..pos.len())
+        .filter(|&i| ours[i * nv..(i + 1) * nv].iter().zip(reference.row(i)).all(|(a, b)| a.to_bits() == b.to_bits()))
+        .count();
     let mut fails = vec![];
     for (i, p) in pos.iter().enumerate() {
         if p.nrmse > lim.nrmse {
@@ -132,8 +135,8 @@ fn run_case(dir: &Path, c: &Case) -> (String, Vec<String>) {
         fails.push(format!("{}: argmax equal at {equal} of {} positions", c.name, pos.len()));
     }
     let line = format!(
-        "{:<24} {:<4} {:>4} tok  ctx {:>5}  max nrmse {:.2e} (limit {:.0e})  mean KL {:.2e}  argmax {}/{}{}{}",
-        c.name, c.class, c.tokens.len(), c.n_ctx, max_nrmse, strict.nrmse, mean_kl, equal, pos.len(),
+        "{:<24} {:<4} {:>4} tok  ctx {:>5}  max nrmse {:.2e} (limit {:.0e})  mean KL {:.2e}  argmax {}/{}  bit-identical {}/{}{}{}",
+        c.name, c.class, c.tokens.len(), c.n_ctx, max_nrmse, strict.nrmse, mean_kl, equal, pos.len(), identical, pos.len(),
         if s.uses_long_rope() { "  [long rope]" } else { "" },
         if gap { format!("  KNOWN GAP: held to interim nrmse {:.0e}, argmax {}%", lim.nrmse, lim.argmax_pct) } else { String::new() }
     );

@@ -1,28 +1,103 @@
-//! One attention head over an f16 KV cache, as llama.cpp computes it
-//! without flash attention (`mul_mat(k, q)`, `soft_max_ext`,
-//! `mul_mat(v, kq)`).
+//! One attention head over an f16 KV cache, as llama.cpp's x86 AVX2 build
+//! computes it for one query without flash attention (`mul_mat(k, q)`,
+//! `soft_max_ext`, `mul_mat(v, kq)` with V stored transposed).
 
 use phi_edge::kernels::F16Bits;
 
-use crate::float::{f16_to_f32, round_f16};
+use crate::activation::v_expf;
+use crate::float::{dot_f16_row, f16_to_f32, hsum8, reduce_hadd, round_f16, LANES};
 
-/// Query values rounded per pass over the keys; head dims up to this are
-/// done in one pass.
-const Q_CHUNK: usize = 256;
+/// llama.cpp pads the number of KV cells an attention graph spans to a
+/// multiple of this (`llama_kv_cache::get_n_kv`: `max(n_pad, 256)`, and
+/// `n_pad` is 1 without flash attention).
+pub const KV_PAD: usize = 256;
 
-/// Attention for one head (see [`phi_edge::Kernels::attention`]).
+/// Output dimensions accumulated together in the value pass.
+const D_CHUNK: usize = 16;
+
+/// The KV length llama.cpp attends over when `n_kv` cells are in use:
+/// `n_kv` rounded up to a multiple of [`KV_PAD`].
 ///
-/// `head_dim = q.len() = out.len()`. Steps, each rounding as llama.cpp:
-/// 1. `s_j = sum_d f16(q[d]) * k_j[d]`: exact f32 products of f16 values,
-///    summed in f32 in `d` order;
-/// 2. `s_j *= scale`; `max = max_j s_j`;
-/// 3. `e_j = expf(s_j - max)`, `sum = sum_j e_j` in f64;
-/// 4. `p_j = f16(e_j * f32(1 / sum))` (kept in `scratch` as f32);
-/// 5. `out[d] = sum_j p_j * v_j[d]`, summed in f32 in `j` order.
+/// `get_n_kv` returns `min(kv_size, max(256, pad(used_max_p1, 256)))`, and
+/// every llama.cpp KV cache size is a multiple of 256 (the context is
+/// padded to 256, and so is the SWA cache), so the `min` never binds and
+/// the context size does not matter. This assumes the cells in use are
+/// `0..n_kv` (one sequence decoded from an empty cache).
+pub fn padded_kv_len(n_kv: usize) -> usize {
+    n_kv.div_ceil(KV_PAD) * KV_PAD
+}
+
+/// `MAX(a, b)` as ggml's macro: `a > b ? a : b`.
+#[inline(always)]
+fn ggml_max(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// `ggml_compute_forward_soft_max_f32` on one row of scores `s` (in place)
+/// extended by `padded_kv_len(s.len()) - s.len()` padding cells that the
+/// KQ mask sets to `-inf`, as llama.cpp's x86 AVX2+FMA build computes it;
+/// returns the probability of a padding cell (zero unless all scores are
+/// `-inf` or NaN).
 ///
-/// Row `j` of `k` and `v` starts at `j * stride`. With `n_kv == 0` there is
-/// nothing to attend to and `out` is set to zeros (the decoder always has
-/// at least the current token, so this does not arise in practice).
+/// `s_j * scale` (`ggml_vec_scale_f32`; the mask then adds `0`, which
+/// changes no result); `max = MAX(max, s_j)` in order; `e_j = v_expf(s_j -
+/// max)` over all padded cells, a multiple of 8, so every value takes the
+/// SIMD path ([`v_expf`], never libm's `expf`), and each group of 8 is
+/// summed as [`hsum8`] into an f64 `sum`; finally `p_j = e_j * f32(1 /
+/// sum)`.
+pub fn soft_max(s: &mut [f32], scale: f32) -> f32 {
+    let n_kv = s.len();
+    let n_pad = padded_kv_len(n_kv);
+    let mut max = f32::NEG_INFINITY;
+    for v in s.iter_mut() {
+        *v *= scale;
+        max = ggml_max(max, *v);
+    }
+    if n_pad > n_kv {
+        max = ggml_max(max, f32::NEG_INFINITY);
+    }
+    let pad_e = v_expf(f32::NEG_INFINITY - max);
+    let mut sum = 0.0f64;
+    for c in s.chunks_mut(8) {
+        let mut lanes = [pad_e; 8];
+        for (l, v) in lanes.iter_mut().zip(c.iter_mut()) {
+            *v = v_expf(*v - max);
+            *l = *v;
+        }
+        sum += f64::from(hsum8(&lanes));
+    }
+    for _ in n_kv.div_ceil(8)..n_pad / 8 {
+        sum += f64::from(hsum8(&[pad_e; 8]));
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in s.iter_mut() {
+        *v *= inv;
+    }
+    pad_e * inv
+}
+
+/// Attention for one head (see [`phi_edge::Kernels::attention`]), bit for
+/// bit as llama.cpp's x86 AVX2+FMA+F16C build computes it at batch size 1.
+///
+/// llama.cpp spans `n_pad = padded_kv_len(n_kv)` cells; the `n_pad - n_kv`
+/// padding cells are masked with `-inf` and their (zero-initialized) V
+/// rows still enter the sums. With `head_dim = q.len() = out.len()`:
+/// 1. `s_j = ggml_vec_dot_f16(k_j, f16(q))` (see
+///    [`crate::float::vec_dot_f16`]);
+/// 2. softmax of `s_j * scale` over the padded row as [`soft_max`]: the
+///    SIMD `v_expf` for every cell, groups of 8 summed into an f64;
+/// 3. `p_j` rounded to f16 (kept in `scratch` as f32);
+/// 4. `out[d] = ggml_vec_dot_f16(v[.][d], p)` over the `n_pad` cells, a
+///    multiple of 32, so all in the 32 f32 lanes (lane `j % 32`).
+///
+/// Row `j` of `k` and `v` starts at `j * stride`. `out` holds the f16
+/// query until the value pass. With `n_kv == 0` there is nothing to attend
+/// to and `out` is set to zeros (the decoder always has at least the
+/// current token, so this does not arise in practice).
 ///
 /// Panics if `out.len() != q.len()`, `scratch` holds fewer than `n_kv`
 /// values, or `k` / `v` are too short for `n_kv` rows.
@@ -64,55 +139,44 @@ pub fn attention(
         scratch.len()
     );
     let p = &mut scratch[..n_kv];
+    let n_pad = padded_kv_len(n_kv);
 
-    // Scores. Accumulating chunk by chunk into `p[j]` keeps each sum in `d`
-    // order, so the chunking does not change the result.
-    p.fill(0.0);
-    let mut qh = [0.0f32; Q_CHUNK];
-    let mut kh = [0.0f32; Q_CHUNK];
-    for c0 in (0..hd).step_by(Q_CHUNK) {
-        let c1 = hd.min(c0 + Q_CHUNK);
-        let qc = &mut qh[..c1 - c0];
-        for (r, &x) in qc.iter_mut().zip(&q[c0..c1]) {
-            *r = round_f16(x);
-        }
-        let kc = &mut kh[..c1 - c0];
-        for (j, s) in p.iter_mut().enumerate() {
-            let row = &k[j * stride + c0..j * stride + c1];
-            for (y, &b) in kc.iter_mut().zip(row) {
-                *y = f16_to_f32(b);
+    // Scores, with the f16 query parked in `out`.
+    for (o, &x) in out.iter_mut().zip(q) {
+        *o = round_f16(x);
+    }
+    for (j, s) in p.iter_mut().enumerate() {
+        *s = dot_f16_row(&k[j * stride..j * stride + hd], out);
+    }
+
+    // Softmax, then the f16 rounding of `mul_mat(v, kq)`'s conversion.
+    let pad_p = soft_max(p, scale);
+    for s in p.iter_mut() {
+        *s = round_f16(*s);
+    }
+    // V is zero in the padding cells, so each adds `0 * p_pad` to its lane;
+    // adding that same value again changes nothing, so one pass over the
+    // first 32 padding cells reaches every lane they touch.
+    let pad_term = 0.0 * round_f16(pad_p);
+    let pad_cells = n_kv..n_pad.min(n_kv + LANES);
+
+    // Weighted sum of values, D_CHUNK output dimensions at a time.
+    for d0 in (0..hd).step_by(D_CHUNK) {
+        let dc = D_CHUNK.min(hd - d0);
+        let mut acc = [[0.0f32; LANES]; D_CHUNK];
+        for (j, &pj) in p.iter().enumerate() {
+            let row = &v[j * stride + d0..j * stride + d0 + dc];
+            for (a, &b) in acc.iter_mut().zip(row) {
+                a[j % LANES] += pj * f16_to_f32(b);
             }
-            let mut acc = *s;
-            for (&a, &b) in qc.iter().zip(kc.iter()) {
-                acc += a * b;
-            }
-            *s = acc;
         }
-    }
-
-    // Softmax.
-    let mut max = f32::NEG_INFINITY;
-    for s in p.iter_mut() {
-        *s *= scale;
-        max = if max > *s { max } else { *s };
-    }
-    let mut sum = 0.0f64;
-    for s in p.iter_mut() {
-        let e = libm::expf(*s - max);
-        *s = e;
-        sum += f64::from(e);
-    }
-    let inv = (1.0 / sum) as f32;
-    for s in p.iter_mut() {
-        *s = round_f16(*s * inv);
-    }
-
-    // Weighted sum of values.
-    out.fill(0.0);
-    for (j, &pj) in p.iter().enumerate() {
-        let row = &v[j * stride..j * stride + hd];
-        for (o, &b) in out.iter_mut().zip(row) {
-            *o += pj * f16_to_f32(b);
+        for j in pad_cells.clone() {
+            for a in &mut acc[..dc] {
+                a[j % LANES] += pad_term;
+            }
+        }
+        for (o, a) in out[d0..d0 + dc].iter_mut().zip(&acc) {
+            *o = reduce_hadd(a);
         }
     }
 }

@@ -1,13 +1,11 @@
 //! Float element types: f16 and bf16 conversions, F32/F16/BF16 rows, and
 //! their dot products.
 //!
-//! Dot products multiply in f32 (exact for f16 and bf16 operands, whose
-//! products fit in an f32 mantissa) and accumulate in f32 in element order,
-//! as the kernel contract specifies. llama.cpp's SIMD builds also
-//! accumulate in f32 but in vector lanes; its plain-C fallback
-//! (`ggml_vec_dot_f16` without `GGML_SIMD`) accumulates in f64. Neither
-//! order can be matched bit for bit by every ISA, so float dots are compared
-//! with a tolerance.
+//! The dot products reproduce llama.cpp's x86 AVX2 build (`ggml_vec_dot_f32`,
+//! `ggml_vec_dot_f16`, `ggml_vec_dot_bf16` in `ggml-cpu/vec.cpp`) bit for
+//! bit: 32 f32 lanes over the first `k & !31` elements, ggml's horizontal
+//! reduction, then the leftover elements (in f32 for F32, in f64 for F16 and
+//! BF16).
 
 use half::f16;
 
@@ -123,53 +121,163 @@ pub fn dequantize_row_bf16(src: &[u8], out: &mut [f32]) {
     }
 }
 
-/// Dot product of two rows of `k` little-endian f32 values, accumulated in
-/// f32 in element order.
+/// Lanes of ggml's AVX2 dot-product loops: four 8-lane f32 vectors, so
+/// element `i` of the SIMD part lands in lane `i % 32` (`GGML_F32_STEP` =
+/// `GGML_F16_STEP` = 32, `GGML_F32_EPR` = 8).
+pub const LANES: usize = 32;
+
+/// ggml's `GGML_F32x8_REDUCE` of four 8-lane accumulators (AVX), as used by
+/// `ggml_vec_dot_f32` and `ggml_vec_dot_f16`: `v = (acc0 + acc2) + (acc1 +
+/// acc3)` per lane, `t = v[0..4] + v[4..8]`, then two `hadd`s:
+/// `(t0 + t1) + (t2 + t3)`.
+pub fn reduce_hadd(acc: &[f32; LANES]) -> f32 {
+    let v = pair_lanes(acc);
+    let t = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
+    (t[0] + t[1]) + (t[2] + t[3])
+}
+
+/// The 8-lane horizontal sum ggml writes out with `extractf128`, `movehl`
+/// and `movehdup` (in `ggml_vec_dot_bf16`, `ggml_vec_soft_max_f32`):
+/// `g = v[0..4] + v[4..8]`, then `(g0 + g2) + (g1 + g3)`.
+pub fn hsum8(v: &[f32; 8]) -> f32 {
+    let g = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
+    (g[0] + g[2]) + (g[1] + g[3])
+}
+
+/// `(acc0 + acc2) + (acc1 + acc3)` per lane of four 8-lane accumulators.
+fn pair_lanes(acc: &[f32; LANES]) -> [f32; 8] {
+    let mut v = [0.0f32; 8];
+    for (l, o) in v.iter_mut().enumerate() {
+        *o = (acc[l] + acc[16 + l]) + (acc[8 + l] + acc[24 + l]);
+    }
+    v
+}
+
+fn f32_le(b: &[u8]) -> f32 {
+    f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn u16_le(b: &[u8]) -> u16 {
+    u16::from_le_bytes([b[0], b[1]])
+}
+
+/// Dot product of two rows of `k` little-endian f32 values, as
+/// `ggml_vec_dot_f32` in llama.cpp's x86 AVX2+FMA build: the first
+/// `k & !31` elements go to 32 f32 lanes with a fused multiply-add each
+/// (lane `i % 32`), reduced as [`reduce_hadd`]; the remaining elements are
+/// then added one by one in f32 (`sum += x * y`, product rounded first).
 pub fn vec_dot_f32(k: usize, w: &[u8], a: &[u8]) -> f32 {
     check_elems("f32 weights", w, k, 4);
     check_elems("f32 activations", a, k, 4);
-    let mut sum = 0.0f32;
-    for (x, y) in w.chunks_exact(4).zip(a.chunks_exact(4)) {
-        sum += f32::from_le_bytes([x[0], x[1], x[2], x[3]])
-            * f32::from_le_bytes([y[0], y[1], y[2], y[3]]);
+    let np = k & !(LANES - 1);
+    let mut acc = [0.0f32; LANES];
+    for (wc, ac) in w[..4 * np]
+        .chunks_exact(4 * LANES)
+        .zip(a[..4 * np].chunks_exact(4 * LANES))
+    {
+        for ((s, x), y) in acc
+            .iter_mut()
+            .zip(wc.chunks_exact(4))
+            .zip(ac.chunks_exact(4))
+        {
+            *s = libm::fmaf(f32_le(x), f32_le(y), *s);
+        }
+    }
+    let mut sum = reduce_hadd(&acc);
+    for (x, y) in w[4 * np..].chunks_exact(4).zip(a[4 * np..].chunks_exact(4)) {
+        sum += f32_le(x) * f32_le(y);
     }
     sum
 }
 
-/// Dot product of two rows of `k` little-endian f16 values: exact f32
-/// products accumulated in f32 in element order.
+/// Dot product of two rows of `k` little-endian f16 values, as
+/// `ggml_vec_dot_f16` in llama.cpp's x86 AVX2+F16C build: the first
+/// `k & !31` elements go to 32 f32 lanes (lane `i % 32`), reduced as
+/// [`reduce_hadd`] and widened to f64; the remaining products are added in
+/// f64; the f64 sum is rounded to f32.
+///
+/// ggml multiplies with FMA; a product of two f16 values is exact in f32,
+/// so a plain multiply and add rounds identically.
 pub fn vec_dot_f16(k: usize, w: &[u8], a: &[u8]) -> f32 {
     check_elems("f16 weights", w, k, 2);
     check_elems("f16 activations", a, k, 2);
-    // Convert a chunk at a time (vectorizable), then accumulate in order.
-    const CHUNK: usize = 32;
-    let mut wf = [0.0f32; CHUNK];
-    let mut af = [0.0f32; CHUNK];
-    let mut sum = 0.0f32;
-    for (wc, ac) in w.chunks(2 * CHUNK).zip(a.chunks(2 * CHUNK)) {
-        let n = wc.len() / 2;
+    let np = k & !(LANES - 1);
+    let mut acc = [0.0f32; LANES];
+    let mut wf = [0.0f32; LANES];
+    let mut af = [0.0f32; LANES];
+    for (wc, ac) in w[..2 * np]
+        .chunks_exact(2 * LANES)
+        .zip(a[..2 * np].chunks_exact(2 * LANES))
+    {
+        // Convert a block at a time (vectorizable), then accumulate.
         for (y, b) in wf.iter_mut().zip(wc.chunks_exact(2)) {
-            *y = f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
+            *y = f16_to_f32(u16_le(b));
         }
         for (y, b) in af.iter_mut().zip(ac.chunks_exact(2)) {
-            *y = f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
+            *y = f16_to_f32(u16_le(b));
         }
-        for (&x, &y) in wf[..n].iter().zip(&af[..n]) {
-            sum += x * y;
+        for ((s, &x), &y) in acc.iter_mut().zip(&wf).zip(&af) {
+            *s += x * y;
         }
     }
-    sum
+    let mut sum = f64::from(reduce_hadd(&acc));
+    for (x, y) in w[2 * np..].chunks_exact(2).zip(a[2 * np..].chunks_exact(2)) {
+        sum += f64::from(f16_to_f32(u16_le(x)) * f16_to_f32(u16_le(y)));
+    }
+    sum as f32
 }
 
-/// Dot product of two rows of `k` little-endian bf16 values: exact f32
-/// products accumulated in f32 in element order.
+/// `ggml_vec_dot_f16` (as [`vec_dot_f16`]) of f16 values `x` and `y`, with
+/// `y` already widened to f32 (each value must be exactly an f16).
+///
+/// Panics unless the lengths are equal.
+pub fn dot_f16_row(x: &[u16], y: &[f32]) -> f32 {
+    assert!(x.len() == y.len(), "dot_f16_row: lengths differ");
+    let np = x.len() & !(LANES - 1);
+    let mut acc = [0.0f32; LANES];
+    let mut xf = [0.0f32; LANES];
+    for (xc, yc) in x[..np].chunks_exact(LANES).zip(y[..np].chunks_exact(LANES)) {
+        for (v, &h) in xf.iter_mut().zip(xc) {
+            *v = f16_to_f32(h);
+        }
+        for ((s, &a), &b) in acc.iter_mut().zip(&xf).zip(yc) {
+            *s += a * b;
+        }
+    }
+    let mut sum = f64::from(reduce_hadd(&acc));
+    for (&a, &b) in x[np..].iter().zip(&y[np..]) {
+        sum += f64::from(f16_to_f32(a) * b);
+    }
+    sum as f32
+}
+
+/// Dot product of two rows of `k` little-endian bf16 values, as
+/// `ggml_vec_dot_bf16` in llama.cpp's x86 AVX2 build: the first `k & !31`
+/// elements go to 32 f32 lanes (lane `i % 32`, `acc = x * y + acc` with
+/// the product rounded to f32, which matters only on underflow), the four
+/// vectors are combined as `(c1 + c3) + (c2 + c4)` and summed as [`hsum8`],
+/// widened to f64; the remaining f32 products are added in f64; the f64
+/// sum is rounded to f32.
 pub fn vec_dot_bf16(k: usize, w: &[u8], a: &[u8]) -> f32 {
     check_elems("bf16 weights", w, k, 2);
     check_elems("bf16 activations", a, k, 2);
-    let mut sum = 0.0f32;
-    for (x, y) in w.chunks_exact(2).zip(a.chunks_exact(2)) {
-        sum += bf16_to_f32(u16::from_le_bytes([x[0], x[1]]))
-            * bf16_to_f32(u16::from_le_bytes([y[0], y[1]]));
+    let np = k & !(LANES - 1);
+    let mut acc = [0.0f32; LANES];
+    for (wc, ac) in w[..2 * np]
+        .chunks_exact(2 * LANES)
+        .zip(a[..2 * np].chunks_exact(2 * LANES))
+    {
+        for ((s, x), y) in acc
+            .iter_mut()
+            .zip(wc.chunks_exact(2))
+            .zip(ac.chunks_exact(2))
+        {
+            *s += bf16_to_f32(u16_le(x)) * bf16_to_f32(u16_le(y));
+        }
     }
-    sum
+    let mut sum = f64::from(hsum8(&pair_lanes(&acc)));
+    for (x, y) in w[2 * np..].chunks_exact(2).zip(a[2 * np..].chunks_exact(2)) {
+        sum += f64::from(bf16_to_f32(u16_le(x)) * bf16_to_f32(u16_le(y)));
+    }
+    sum as f32
 }

@@ -8,37 +8,35 @@
 //!
 //! # What "matches llama.cpp" means here
 //!
-//! The numerics are those of llama.cpp's reference and generic scalar code
-//! (`ggml-quants.c` `quantize_row_*_ref` / `dequantize_row_*`,
-//! `ggml-cpu/ops.cpp`), except where the build the parity goldens come
-//! from (x86 with AVX2 and FMA, no AVX-512, `-ffp-contract=off`) differs:
+//! The parity oracle is llama.cpp built for x86-64 with AVX2, FMA and F16C,
+//! no AVX-512 and `-ffp-contract=off` (`tests/oracle/llama-cpp-build.txt`),
+//! evaluated one token per batch. This crate reproduces that build's
+//! arithmetic bit for bit, and its tests check each kernel against outputs
+//! of llama.cpp's own C code compiled the same way:
 //!
-//! - quantized dot products: the integer sums are exact and identical to
-//!   ggml's, and the float operations after them are those of that build
-//!   at batch size 1, bit for bit: `ggml_vec_dot_*` (eight f32 lanes, FMA,
-//!   `hsum_float_8`), and for the Q4_0 / Q4_K projection weights llama.cpp
-//!   repacks, `ggml_gemv_*_8x8_*` (see [`vec_dot_fn`] and
-//!   [`WeightUse`]); the test suite checks quantizers, dequantizers and
-//!   these dots bit for bit against outputs of llama.cpp's own C code;
-//! - the Q8_0 / Q8_1 *activation* quantizers follow
-//!   llama.cpp's x86 AVX build (`127 / amax`, ties to even), the build the
-//!   parity goldens come from, instead of `_ref` (`1 / d`, ties away from
-//!   zero). Both are public; see [`quant::act`].
+//! - quantizers and dequantizers: ggml's reference code
+//!   (`quantize_row_*_ref`, `dequantize_row_*`), except the Q8_0 / Q8_1
+//!   *activation* quantizers, which follow the x86 build (`127 / amax`,
+//!   ties to even; the `_ref` variants stay public, see [`quant::act`]);
+//! - quantized dot products: exact integer sums, then the float steps of
+//!   `ggml_vec_dot_*` (eight f32 lanes, FMA, `hsum_float_8`), or for the
+//!   Q4_0 / Q4_K projection weights llama.cpp repacks, of
+//!   `ggml_gemv_*_8x8_*` (see [`vec_dot_fn`] and [`WeightUse`]);
+//! - float dot products (`ggml_vec_dot_f16/bf16/f32`): 32 f32 lanes,
+//!   ggml's reductions, f64 tails for F16 and BF16;
+//! - `swiglu` and attention's softmax: ggml's vectorized `expf`
+//!   (`ggml_v_expf`) on whole groups of 8, which is all of the softmax
+//!   (llama.cpp pads the KV length to 256) and all of `swiglu` for widths
+//!   that are multiples of 8, as in every real model; a `swiglu` tail uses
+//!   `libm`'s `expf`, which can differ from glibc's in the last bit;
+//! - `rms_norm` and `rope`: ggml's scalar formulas.
 //!
-//! llama.cpp's SIMD builds still differ from this crate in ways a parity
-//! test can see, at the level of float rounding:
-//!
-//! - ARM NEON `quantize_row_q8_0` / `q8_1` use `1 / d` with ties to even,
-//!   so on ARM llama.cpp differs from both variants here on rare ties;
-//! - quantized dots of other builds (NEON, AVX-512, AVX-VNNI) and of
-//!   batches of several tokens (llamafile sgemm, repacked gemm) sum in
-//!   other orders, and C compilers may contract `a * b + c` into FMA (GCC
-//!   does by default on aarch64);
-//! - float dots (`ggml_vec_dot_f16/bf16/f32`) accumulate in f32 vector
-//!   lanes when SIMD is on and in f64 in the plain-C fallback; this crate
-//!   accumulates in f32 in element order, as the kernel contract says;
-//! - SIMD `swiglu` and `soft_max` use ggml's vectorized `expf`
-//!   approximation (`ggml_v_expf`), not libm's.
+//! Other llama.cpp builds differ from this crate at the level of float
+//! rounding: NEON's `quantize_row_q8_0` / `q8_1` use `1 / d` with ties to
+//! even; NEON, AVX-512 and plain C sum dot products in other orders (plain
+//! C in f64); batches of several tokens go through llamafile's sgemm and
+//! repacked gemm kernels; and C compilers may contract `a * b + c` into
+//! FMA (GCC does by default on aarch64).
 //!
 //! All blocks are read from unaligned little-endian bytes; the crate has no
 //! `unsafe`.

@@ -8,6 +8,7 @@
 //! - `ggml`: bit-exact against outputs of llama.cpp's own C code.
 
 mod act;
+mod float;
 mod ggml;
 mod layouts;
 mod matmul;

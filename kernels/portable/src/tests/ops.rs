@@ -6,6 +6,8 @@ use std::vec::Vec;
 
 use phi_edge::Kernels;
 
+use crate::activation::v_expf;
+use crate::attention::padded_kv_len;
 use crate::float::{f16_to_f32, f32_to_f16, round_f16};
 use crate::testing::Rng;
 use crate::Portable;
@@ -234,21 +236,27 @@ fn attention_exact_cases() {
     let v0: Vec<f32> = v[..hd].iter().map(|&b| f16_to_f32(b)).collect();
     assert_eq!(out.to_vec(), v0);
     assert_eq!(scratch[0], 1.0);
-    // Four equal keys: p = 1/4 exactly, out = sum(v_j / 4) in j order.
+    // Four equal keys: p = 1/4 exactly. Cells 0..4 sit in lanes 0..4 of
+    // ggml's 32 f32 lanes, which its reduction sums as (l0 + l1) + (l2 + l3).
     let k_same: Vec<u16> = (0..4).flat_map(|_| k[..hd].to_vec()).collect();
     Portable.attention(&q, &k_same, &v, hd, 4, 0.3, &mut scratch, &mut out);
     assert_eq!(scratch, [0.25; 4]);
     for d in 0..hd {
-        let mut want = 0.0f32;
-        for j in 0..4 {
-            want += 0.25 * f16_to_f32(v[j * hd + d]);
-        }
-        assert_eq!(out[d], want);
+        let l = |j: usize| 0.25 * f16_to_f32(v[j * hd + d]);
+        assert_eq!(out[d], (l(0) + l(1)) + (l(2) + l(3)));
     }
     // No keys: zeros.
     out = [9.0; 8];
     Portable.attention(&q, &[], &[], hd, 0, 0.3, &mut scratch, &mut out);
     assert_eq!(out, [0.0; 8]);
+}
+
+#[test]
+fn kv_length_is_padded_to_256() {
+    assert_eq!(padded_kv_len(1), 256);
+    assert_eq!(padded_kv_len(256), 256);
+    assert_eq!(padded_kv_len(257), 512);
+    assert_eq!(padded_kv_len(4096), 4096);
 }
 
 #[test]
@@ -290,12 +298,20 @@ fn elementwise_ops_follow_their_f32_formulas_exactly() {
     rng.fill_uniform(&mut a, -12.0, 12.0);
     rng.fill_uniform(&mut b, -3.0, 3.0);
 
-    let mut out = vec![0.0f32; n];
-    Portable.swiglu(&a, &b, &mut out);
-    for i in 0..n {
-        let want = a[i] / (1.0 + libm::expf(-a[i])) * b[i];
-        assert_eq!(out[i].to_bits(), want.to_bits(), "swiglu {i}");
+    // swiglu: whole groups of 8 take ggml's SIMD silu, the tail the scalar
+    // one; 997 values leave a tail of 5.
+    let n_swiglu = 997;
+    let mut out = vec![0.0f32; n_swiglu];
+    Portable.swiglu(&a[..n_swiglu], &b[..n_swiglu], &mut out);
+    for i in 0..n_swiglu {
+        let silu = if i < 992 {
+            a[i] / (1.0 + v_expf(0.0 - a[i]))
+        } else {
+            a[i] / (1.0 + libm::expf(-a[i]))
+        };
+        assert_eq!(out[i].to_bits(), (silu * b[i]).to_bits(), "swiglu {i}");
     }
+    let mut out = vec![0.0f32; n];
 
     let cs: Vec<f32> = (0..n)
         .map(|i| {
