@@ -9,6 +9,13 @@
 /// becomes `(a * cos - b * sin, a * sin + b * cos)`. `x[n_rot..]` is left
 /// unchanged.
 ///
+/// Rounding follows the oracle build (GCC 12, `-O3 -mavx2 -mfma
+/// -ffp-contract=off`): for adjacent pairs (`neox = false`) GCC vectorizes
+/// ggml's loop with `vfmaddsub` two or four pairs at a time, fusing the
+/// first product of each output despite `-ffp-contract=off`:
+/// `(fma(a, cos, -(b * sin)), fma(a, sin, b * cos))`; a last odd pair goes
+/// through `vaddsubps`, unfused. The `neox` loop is not fused.
+///
 /// Panics if `cs.len()` is odd or larger than `x.len()`.
 pub fn rope(x: &mut [f32], cs: &[f32], neox: bool) {
     let n_rot = cs.len();
@@ -25,10 +32,22 @@ pub fn rope(x: &mut [f32], cs: &[f32], neox: bool) {
             (*a, *b) = rotate(*a, *b, c[0], c[1]);
         }
     } else {
-        for (p, c) in rot.chunks_exact_mut(2).zip(cs.chunks_exact(2)) {
-            (p[0], p[1]) = rotate(p[0], p[1], c[0], c[1]);
+        let fused = (n_rot / 2) & !1;
+        for (i, (p, c)) in rot.chunks_exact_mut(2).zip(cs.chunks_exact(2)).enumerate() {
+            (p[0], p[1]) = if i < fused {
+                rotate_fused(p[0], p[1], c[0], c[1])
+            } else {
+                rotate(p[0], p[1], c[0], c[1])
+            };
         }
     }
+}
+
+/// [`rotate`] with the first product of each output fused, as GCC's
+/// `vfmaddsub` computes it.
+#[inline(always)]
+fn rotate_fused(a: f32, b: f32, cos: f32, sin: f32) -> (f32, f32) {
+    (libm::fmaf(a, cos, -(b * sin)), libm::fmaf(a, sin, b * cos))
 }
 
 #[inline(always)]
