@@ -14,6 +14,8 @@ gguf, numpy); `cargo xtask ref` runs it with the right paths. It writes
     DIR/cases.json       the index the Rust parity test reads (schema below)
     DIR/report.json      extra facts per case (effective n_ctx, top-1
                          probabilities, ...) for people, not for tests
+    DIR/generate.json    llama.cpp's greedy continuations of a few plain and
+                         chat prompts on SmolLM2 (generate_ref.py)
 
 cases.json:
     {"llama_cpp_python": "0.3.36", "scripts_hash": "<sha256 hex>",
@@ -61,6 +63,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import generate_ref  # noqa: E402
 import golden  # noqa: E402
 import numpy_ref  # noqa: E402
 import synth  # noqa: E402
@@ -291,6 +294,10 @@ def main() -> int:
                 print(f"      {ty:<6}{', '.join(sorted(names))}")
 
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    if only is None or "generate" in only:
+        t0 = time.monotonic()
+        generate_ref.write(out, smol_path)
+        print(f"greedy generation goldens in {time.monotonic() - t0:.1f}s")
     recorded_hash = args.scripts_hash or digest
     if only is not None:
         # A partial set must never pass for the full one in `cargo xtask ref`.
