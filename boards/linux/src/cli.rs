@@ -46,6 +46,74 @@ pub enum Command {
         #[command(flatten)]
         session: SessionArgs,
     },
+    /// Generate text from a prompt; the text goes to stdout as it is
+    /// generated, a summary line to stderr.
+    Run {
+        #[command(flatten)]
+        gen: GenArgs,
+        /// The prompt.
+        #[arg(long)]
+        prompt: String,
+        /// Wrap the prompt in the model's chat template (one user turn and
+        /// the assistant's generation prompt).
+        #[arg(long)]
+        chat: bool,
+        /// A system message for --chat (default: the template's own, if it
+        /// has one).
+        #[arg(long, value_name = "TEXT")]
+        system: Option<String>,
+        /// Also write the prompt's and the generated token ids to this JSON
+        /// file.
+        #[arg(long, value_name = "FILE")]
+        ids_out: Option<PathBuf>,
+    },
+    /// Chat interactively: one user turn per line on stdin; the KV cache is
+    /// kept across turns.
+    Chat {
+        #[command(flatten)]
+        gen: GenArgs,
+        /// A system message (default: the template's own, if it has one).
+        #[arg(long, value_name = "TEXT")]
+        system: Option<String>,
+    },
+}
+
+/// What text generation runs on and how long.
+#[derive(Debug, Args, Clone)]
+pub struct GenArgs {
+    /// A `.phi` image or a `.gguf` file (packed in memory).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Most tokens to generate per answer.
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: u32,
+    #[command(flatten)]
+    pub session: SessionArgs,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+}
+
+/// Sampling settings; each defaults to llama.cpp's default.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct SamplingArgs {
+    /// Temperature; 0 is greedy (default 0.8).
+    #[arg(long)]
+    pub temp: Option<f32>,
+    /// Keep the K most likely tokens; 0 keeps all (default 40).
+    #[arg(long)]
+    pub top_k: Option<u32>,
+    /// Keep the most likely tokens whose probabilities sum to P (default 0.95).
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Drop tokens less likely than P times the most likely (default 0.05).
+    #[arg(long)]
+    pub min_p: Option<f32>,
+    /// Penalty for tokens among the last 64; 1 is off (default 1).
+    #[arg(long)]
+    pub repeat_penalty: Option<f32>,
+    /// Seed of the sampler's random generator.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// How a session is set up.

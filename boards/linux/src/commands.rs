@@ -10,6 +10,7 @@ use phi_edge::{DType, Kernels, Mapped, Model, Plan, RunOptions, Session, Streame
 use phi_edge_portable::Portable;
 
 use crate::cli::{Cli, Command, SessionArgs};
+use crate::generate;
 use crate::model_file::{self, FileSource, ImageBytes};
 use crate::npy;
 use crate::progress::Progress;
@@ -20,11 +21,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect { model, session } => inspect(&model, session),
         Command::Pack { input, out } => pack(&input, &out),
         Command::Logits { model, tokens, out, session } => logits(&model, &tokens, &out, session),
+        Command::Run { gen, prompt, chat, system, ids_out } => {
+            generate::run(&gen, &prompt, chat, system.as_deref(), ids_out.as_deref())
+        }
+        Command::Chat { gen, system } => generate::chat(&gen, system.as_deref()),
     }
 }
 
 /// Run options from the arguments and the model.
-fn run_options(model: &Model<'_>, args: SessionArgs) -> RunOptions {
+pub fn run_options(model: &Model<'_>, args: SessionArgs) -> RunOptions {
     let n_ctx = args.ctx.unwrap_or(model.config().n_ctx_train.min(4096));
     let mut o = match args.stream {
         Some(kib) => RunOptions::streamed(n_ctx, kib.saturating_mul(1024)),
@@ -35,7 +40,7 @@ fn run_options(model: &Model<'_>, args: SessionArgs) -> RunOptions {
 }
 
 /// Opens and fully checks an image: header, manifest and every tensor CRC.
-fn open_checked<'a>(path: &Path, bytes: &'a ImageBytes) -> Result<Model<'a>> {
+pub fn open_checked<'a>(path: &Path, bytes: &'a ImageBytes) -> Result<Model<'a>> {
     let model = Model::open_mapped(bytes.bytes()).with_context(|| format!("cannot open {}", path.display()))?;
     model.verify(&mut Mapped(bytes.bytes()), &mut []).with_context(|| format!("{} is corrupted", path.display()))?;
     Ok(model)

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod generate;
 mod model_file;
 mod npy;
 mod progress;

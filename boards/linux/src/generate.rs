@@ -1,0 +1,280 @@
+//! `phi-edge run` and `phi-edge chat`: text generation.
+//!
+//! One arena holds the session (KV cache, activations, staging buffers) and
+//! the sampler's working memory; nothing is allocated per token. Generated
+//! text goes to stdout as it is produced (incomplete UTF-8 sequences are
+//! held back until the next token completes them); everything else goes to
+//! stderr.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use phi_edge::chat::ChatTemplate;
+use phi_edge::sample::{Sampler, SamplerConfig};
+use phi_edge::tokenizer::{Tokenizer, Utf8Decoder};
+use phi_edge::{Error, Kernels, Mapped, Model, Plan, RunOptions, Session};
+use phi_edge_portable::Portable;
+
+use crate::cli::{GenArgs, SamplingArgs};
+use crate::commands::{open_checked, run_options};
+use crate::model_file::ImageBytes;
+
+/// The template used when the model's own is not recognised.
+const FALLBACK_TEMPLATE: &str = "ChatML";
+
+/// `phi-edge run`: one prompt, one answer.
+pub fn run(args: &GenArgs, prompt: &str, chat: bool, system: Option<&str>, ids_out: Option<&Path>) -> Result<()> {
+    let bytes = ImageBytes::open(&args.model)?;
+    let model = open_checked(&args.model, &bytes)?;
+    let setup = Setup::new(&model, args)?;
+    let mut arena = vec![0u8; setup.arena_bytes()];
+    let mut g = Generator::new(&model, bytes.bytes(), &setup, &mut arena)?;
+    let text = if chat {
+        let template = template(&model);
+        let mut s = String::new();
+        template.render_first(system, prompt, &mut s).context("cannot render the chat prompt")?;
+        s
+    } else {
+        if system.is_some() {
+            bail!("--system needs --chat");
+        }
+        prompt.to_owned()
+    };
+    let prompt_ids = g.tokenize(&text, chat)?;
+    let mut out = std::io::stdout().lock();
+    let turn = g.turn(&prompt_ids, args.max_tokens, &mut out)?;
+    writeln!(out)?;
+    out.flush()?;
+    eprintln!("{}", g.summary(&turn));
+    if let Some(path) = ids_out {
+        let json = format!("{{\"prompt\": {:?}, \"generated\": {:?}}}\n", prompt_ids, turn.ids);
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(reason) = turn.context_full {
+        bail!("{reason}");
+    }
+    Ok(())
+}
+
+/// `phi-edge chat`: an interactive conversation that keeps the KV cache
+/// across turns.
+pub fn chat(args: &GenArgs, system: Option<&str>) -> Result<()> {
+    let bytes = ImageBytes::open(&args.model)?;
+    let model = open_checked(&args.model, &bytes)?;
+    let template = template(&model);
+    let setup = Setup::new(&model, args)?;
+    let mut arena = vec![0u8; setup.arena_bytes()];
+    let mut g = Generator::new(&model, bytes.bytes(), &setup, &mut arena)?;
+    eprintln!(
+        "chatting with {} (context {} tokens); an empty line or end of input quits",
+        if model.manifest().name.is_empty() { "the model" } else { model.manifest().name },
+        g.n_ctx
+    );
+    let stdin = std::io::stdin();
+    let mut first = true;
+    let mut line = String::new();
+    loop {
+        eprint!("> ");
+        line.clear();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            break;
+        }
+        let user = line.trim_end_matches(['\n', '\r']);
+        if user.is_empty() {
+            break;
+        }
+        let mut text = String::new();
+        if first {
+            template.render_first(system, user, &mut text)
+        } else {
+            template.render_next(user, &mut text)
+        }
+        .context("cannot render the chat turn")?;
+        let ids = g.tokenize(&text, true)?;
+        let mut out = std::io::stdout().lock();
+        let turn = g.turn(&ids, args.max_tokens, &mut out)?;
+        writeln!(out)?;
+        out.flush()?;
+        eprintln!("{}", g.summary(&turn));
+        first = false;
+        if let Some(reason) = turn.context_full {
+            eprintln!("{reason}; the conversation starts over");
+            g.session.reset();
+            first = true;
+        }
+    }
+    Ok(())
+}
+
+/// The model's chat template, or the fallback with a warning.
+fn template(model: &Model<'_>) -> ChatTemplate {
+    let jinja = model.manifest().tokenizer.chat_template;
+    match ChatTemplate::detect(jinja) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("warning: {e}; using {FALLBACK_TEMPLATE}");
+            ChatTemplate::fallback()
+        }
+    }
+}
+
+/// What one turn produced.
+struct Turn {
+    prompt_tokens: usize,
+    prefill: Duration,
+    ids: Vec<u32>,
+    decode: Duration,
+    /// Why generation stopped early, if the context filled up.
+    context_full: Option<String>,
+}
+
+/// Session options, sampler settings and the arena they need.
+struct Setup {
+    opts: RunOptions,
+    sampling: SamplerConfig,
+    session_bytes: usize,
+    sampler_bytes: usize,
+}
+
+impl Setup {
+    fn new(model: &Model<'_>, args: &GenArgs) -> Result<Setup> {
+        if args.session.stream.is_some() {
+            bail!("run and chat map the model; --stream is for `logits`");
+        }
+        let opts = run_options(model, args.session);
+        let sampling = sampler_config(&args.sampling);
+        // Session::new aligns its part of the arena to 64 bytes.
+        let session_bytes = Plan::new(model.config(), &opts)?.bytes() + 64;
+        let sampler_bytes = Sampler::work_bytes(model.config().n_vocab as usize, &sampling);
+        Ok(Setup { opts, sampling, session_bytes, sampler_bytes })
+    }
+
+    /// Bytes of the one arena: the session's part, then the sampler's.
+    fn arena_bytes(&self) -> usize {
+        self.session_bytes + self.sampler_bytes
+    }
+}
+
+/// A session, a tokenizer and a sampler over one arena.
+struct Generator<'m, 'a> {
+    session: Session<'m, 'a, Portable, Mapped<'m>>,
+    tokenizer: Tokenizer<'m>,
+    sampler: Sampler<'a>,
+    n_ctx: usize,
+    arena_bytes: usize,
+    /// The tokenizer's working memory, sized per prompt.
+    work: Vec<u8>,
+}
+
+impl<'m, 'a> Generator<'m, 'a> {
+    fn new(model: &Model<'m>, image: &'m [u8], setup: &Setup, arena: &'a mut [u8]) -> Result<Generator<'m, 'a>> {
+        let tokenizer = Tokenizer::from_model(model).context("the model has no usable tokenizer")?;
+        let arena_bytes = arena.len();
+        let (s_arena, k_arena) = arena.split_at_mut(setup.session_bytes);
+        let session = Session::new(model, Portable, Mapped(image), s_arena, &setup.opts)?;
+        let n_vocab = model.config().n_vocab as usize;
+        let sampler = Sampler::new(setup.sampling, n_vocab, k_arena)?;
+        Ok(Generator { session, tokenizer, sampler, n_ctx: setup.opts.n_ctx as usize, arena_bytes, work: Vec::new() })
+    }
+
+    /// Token ids of `text` (BOS as the model's metadata says at the start of
+    /// a conversation; special-token text parsed only in chat turns).
+    fn tokenize(&mut self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
+        let add_special = self.session.n_past() == 0;
+        self.work.resize(self.tokenizer.work_bytes(text.len()), 0);
+        // At most one token per byte, plus BOS/EOS.
+        let mut ids = vec![0u32; text.len() + 2];
+        let n = self
+            .tokenizer
+            .tokenize(text.as_bytes(), add_special, parse_special, &mut ids, &mut self.work)
+            .context("cannot tokenize the prompt")?;
+        ids.truncate(n);
+        if ids.is_empty() {
+            bail!("the prompt is empty");
+        }
+        let room = self.n_ctx - self.session.n_past();
+        if ids.len() > room {
+            bail!(
+                "the prompt is {} tokens; the context has room for {room} of {} (use --ctx)",
+                ids.len(),
+                self.n_ctx
+            );
+        }
+        Ok(ids)
+    }
+
+    /// Evaluates `prompt`, then samples up to `max_tokens` tokens, writing
+    /// their text to `out` as they come.
+    fn turn(&mut self, prompt: &[u32], max_tokens: u32, out: &mut impl Write) -> Result<Turn> {
+        let t0 = Instant::now();
+        let mut logits = self.session.eval(prompt, None)?.to_vec();
+        let prefill = t0.elapsed();
+        for &t in prompt {
+            self.sampler.accept(t);
+        }
+        let t1 = Instant::now();
+        let mut ids = Vec::new();
+        let mut utf8 = Utf8Decoder::new();
+        let mut piece = [0u8; 256];
+        let mut text = [0u8; 260];
+        let mut context_full = None;
+        while ids.len() < max_tokens as usize {
+            let tok = self.sampler.sample(&logits);
+            ids.push(tok);
+            if self.tokenizer.is_eog(tok) {
+                break;
+            }
+            self.sampler.accept(tok);
+            let n = self.tokenizer.piece(tok, false, &mut piece)?;
+            out.write_all(utf8.push(&piece[..n], &mut text).as_bytes())?;
+            out.flush()?;
+            if ids.len() == max_tokens as usize {
+                break;
+            }
+            match self.session.eval(&[tok], None) {
+                Ok(l) => logits.copy_from_slice(l),
+                Err(Error::ContextFull { n_ctx }) => {
+                    context_full = Some(format!("the context is full ({n_ctx} tokens)"));
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        out.write_all(utf8.finish(&mut text).as_bytes())?;
+        Ok(Turn { prompt_tokens: prompt.len(), prefill, ids, decode: t1.elapsed(), context_full })
+    }
+
+    /// The one-line summary printed on stderr after a turn.
+    fn summary(&self, t: &Turn) -> String {
+        let rate = |n: usize, d: Duration| if d.is_zero() { 0.0 } else { n as f64 / d.as_secs_f64() };
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "prompt {} tokens, prefill {:.1} tok/s; generated {} tokens, decode {:.1} tok/s; arena {} bytes; kernels {}",
+            t.prompt_tokens,
+            rate(t.prompt_tokens, t.prefill),
+            t.ids.len(),
+            rate(t.ids.len(), t.decode),
+            self.arena_bytes,
+            Portable.name()
+        );
+        s
+    }
+}
+
+/// The sampler settings from the arguments.
+fn sampler_config(a: &SamplingArgs) -> SamplerConfig {
+    let d = SamplerConfig::default();
+    SamplerConfig {
+        temperature: a.temp.unwrap_or(d.temperature),
+        top_k: a.top_k.unwrap_or(d.top_k),
+        top_p: a.top_p.unwrap_or(d.top_p),
+        min_p: a.min_p.unwrap_or(d.min_p),
+        repeat_penalty: a.repeat_penalty.unwrap_or(d.repeat_penalty),
+        repeat_last_n: d.repeat_last_n,
+        seed: a.seed.unwrap_or(d.seed),
+    }
+}
