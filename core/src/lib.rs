@@ -14,6 +14,7 @@
 #[cfg(not(target_endian = "little"))]
 compile_error!("phi-edge images and kernels are little-endian only");
 
+pub mod chat;
 pub mod config;
 pub mod crc;
 pub mod dtype;
@@ -30,6 +31,7 @@ pub mod gguf;
 #[cfg(feature = "std")]
 pub mod pack;
 
+pub use chat::{ChatTemplate, Phi3System};
 pub use config::{Arch, Config};
 pub use dtype::{ActFormat, DType};
 pub use error::{Error, Result};
