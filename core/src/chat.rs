@@ -163,7 +163,7 @@ impl<'t> ChatTemplate<'t> {
                 out.write_str("<|user|>\n")?;
                 if let Some(s) = merged {
                     // llama.cpp's merge, `{system}\n{user}`, also when either is empty.
-                    write!(out, "{s}\n")?;
+                    writeln!(out, "{s}")?;
                 }
                 write!(out, "{user}{PHI3_END}\n<|assistant|>\n")
             }
