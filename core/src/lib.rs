@@ -23,6 +23,7 @@ pub mod image;
 pub mod kernels;
 mod math;
 pub mod plan;
+pub mod sample;
 pub mod session;
 pub mod source;
 
@@ -38,5 +39,6 @@ pub use error::{Error, Result};
 pub use image::Model;
 pub use kernels::{Kernels, WeightUse};
 pub use plan::{Plan, RunOptions};
+pub use sample::{Candidate, Sampler, SamplerConfig};
 pub use session::Session;
 pub use source::{Mapped, ReadAt, Streamed, WeightSource};
