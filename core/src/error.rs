@@ -115,6 +115,23 @@ pub enum Error {
         /// Offset of the failed read.
         offset: u64,
     },
+    /// A caller-provided work buffer is smaller than needed.
+    WorkTooSmall {
+        /// Bytes needed.
+        need: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// A sampler setting is out of its range.
+    BadSamplerConfig {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The chat template is not one phi-edge can render.
+    UnknownChatTemplate {
+        /// Why it was not recognised.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -146,6 +163,11 @@ impl fmt::Display for Error {
                 write!(f, "output buffer too small: need {need} values, got {got}")
             }
             Error::Read { offset } => write!(f, "weight source read failed at offset {offset}"),
+            Error::WorkTooSmall { need, got } => {
+                write!(f, "work buffer too small: need {need} bytes, got {got}")
+            }
+            Error::BadSamplerConfig { what } => write!(f, "bad sampler setting: {what}"),
+            Error::UnknownChatTemplate { what } => write!(f, "unknown chat template: {what}"),
         }
     }
 }

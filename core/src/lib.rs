@@ -14,6 +14,7 @@
 #[cfg(not(target_endian = "little"))]
 compile_error!("phi-edge images and kernels are little-endian only");
 
+pub mod chat;
 pub mod config;
 pub mod crc;
 pub mod dtype;
@@ -22,6 +23,7 @@ pub mod image;
 pub mod kernels;
 mod math;
 pub mod plan;
+pub mod sample;
 pub mod session;
 pub mod source;
 
@@ -30,11 +32,13 @@ pub mod gguf;
 #[cfg(feature = "std")]
 pub mod pack;
 
+pub use chat::{ChatTemplate, Phi3System};
 pub use config::{Arch, Config};
 pub use dtype::{ActFormat, DType};
 pub use error::{Error, Result};
 pub use image::Model;
 pub use kernels::{Kernels, WeightUse};
 pub use plan::{Plan, RunOptions};
+pub use sample::{Candidate, Sampler, SamplerConfig};
 pub use session::Session;
 pub use source::{Mapped, ReadAt, Streamed, WeightSource};

@@ -3,6 +3,7 @@
 
     python make_ref.py --out DIR [--vocab ggml-vocab-phi-3.gguf]
                        [--smollm2 SmolLM2-135M-Instruct.Q4_1.gguf]
+                       [--sdist llama_cpp_python-X.tar.gz]
                        [--scripts-hash HEX] [--only NAME[,NAME...]]
 
 Run inside the venv that `cargo xtask setup` builds (llama-cpp-python,
@@ -16,6 +17,10 @@ gguf, numpy); `cargo xtask ref` runs it with the right paths. It writes
                          probabilities, ...) for people, not for tests
     DIR/generate.json    llama.cpp's greedy continuations of a few plain and
                          chat prompts on SmolLM2 (generate_ref.py)
+    DIR/chat.json        chat-template goldens (chat_ref.py: jinja2
+                         renderings of the real Phi-3 and SmolLM2 templates,
+                         llama.cpp's classification of its test templates);
+                         written before cases.json, also with --only
 
 cases.json:
     {"llama_cpp_python": "0.3.36", "scripts_hash": "<sha256 hex>",
@@ -64,6 +69,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import generate_ref  # noqa: E402
+import chat_ref  # noqa: E402
 import golden  # noqa: E402
 import numpy_ref  # noqa: E402
 import synth  # noqa: E402
@@ -163,6 +169,8 @@ def main() -> int:
     ap.add_argument("--out", required=True, type=Path, help="output directory")
     ap.add_argument("--vocab", type=Path, help="ggml-vocab-phi-3.gguf (default: <workspace>/target/vendor/vocab/)")
     ap.add_argument("--smollm2", type=Path, help=f"{SMOLLM2_FILE} (default: <workspace>/target/models/)")
+    ap.add_argument("--sdist", type=Path, help="llama-cpp-python source distribution, for llama.cpp's "
+                    "chat-template tests (default: <vocab dir>/../cache/llama_cpp_python-<version>.tar.gz)")
     ap.add_argument("--scripts-hash", help="digest to record (default: computed here, same algorithm)")
     ap.add_argument("--skip-numpy-check", action="store_true", help="skip the numpy_ref.py cross-check")
     ap.add_argument("--only", help="comma-separated case names (development; cases.json then holds only "
@@ -172,7 +180,8 @@ def main() -> int:
     workspace = HERE.parent.parent
     vocab_path = args.vocab or workspace / "target/vendor/vocab/ggml-vocab-phi-3.gguf"
     smol_path = args.smollm2 or workspace / "target/models" / SMOLLM2_FILE
-    for p in (vocab_path, smol_path):
+    sdist_path = args.sdist or vocab_path.parent.parent / "cache" / f"llama_cpp_python-{golden.version()}.tar.gz"
+    for p in (vocab_path, smol_path, sdist_path):
         if not p.is_file():
             print(f"make_ref: missing {p} (run `cargo xtask setup`)", file=sys.stderr)
             return 2
@@ -191,6 +200,7 @@ def main() -> int:
         d.mkdir(parents=True)
 
     t_all = time.monotonic()
+    chat_ref.write(out / "chat.json", vocab_path, smol_path, sdist_path)
     vocab = synth.Vocab(vocab_path)
     print(f"vocab: {vocab_path.name}, {vocab.n_vocab} tokens, bos {vocab.bos}")
 
