@@ -52,6 +52,9 @@ pub fn scripts_hash(oracle: &Path) -> Result<String> {
     Ok(hex(&h.finalize()))
 }
 
+/// Golden files written beside `cases.json` (which is written last).
+const OTHER_GOLDENS: [&str; 2] = ["chat.json", "generate.json"];
+
 /// Why the goldens in `dir` must be regenerated for `hash`, or None if
 /// they are current.
 fn stale(dir: &Path, hash: &str) -> Option<String> {
@@ -74,6 +77,11 @@ fn stale(dir: &Path, hash: &str) -> Option<String> {
             short(recorded),
             short(hash)
         ));
+    }
+    for other in OTHER_GOLDENS {
+        if !dir.join(other).is_file() {
+            return Some(format!("{} is missing", dir.join(other).display()));
+        }
     }
     let cases = json.get("cases").and_then(|c| c.as_array());
     if cases.is_none_or(|c| c.is_empty()) {
