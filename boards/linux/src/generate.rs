@@ -22,8 +22,8 @@ use crate::cli::{GenArgs, SamplingArgs};
 use crate::commands::{open_checked, run_options};
 use crate::model_file::ImageBytes;
 
-/// The template used when the model's own is not recognised.
-const FALLBACK_TEMPLATE: &str = "ChatML";
+/// The name of [`ChatTemplate::FALLBACK`], for the warning.
+const FALLBACK_TEMPLATE: &str = "ChatML without a system message";
 
 /// `phi-edge run`: one prompt, one answer.
 pub fn run(args: &GenArgs, prompt: &str, chat: bool, system: Option<&str>, ids_out: Option<&Path>) -> Result<()> {
@@ -44,6 +44,9 @@ pub fn run(args: &GenArgs, prompt: &str, chat: bool, system: Option<&str>, ids_o
         prompt.to_owned()
     };
     let prompt_ids = g.tokenize(&text, chat)?;
+    if prompt_ids.len() > g.room() {
+        return Err(g.too_long(prompt_ids.len()));
+    }
     let mut out = std::io::stdout().lock();
     let turn = g.turn(&prompt_ids, args.max_tokens, &mut out)?;
     writeln!(out)?;
@@ -86,14 +89,17 @@ pub fn chat(args: &GenArgs, system: Option<&str>) -> Result<()> {
         if user.is_empty() {
             break;
         }
-        let mut text = String::new();
-        if first {
-            template.render_first(system, user, &mut text)
-        } else {
-            template.render_next(user, &mut text)
+        let mut ids = g.tokenize(&turn_text(&template, first, system, user)?, true)?;
+        if ids.len() > g.room() && !first {
+            eprintln!("the context is full ({} tokens); the conversation starts over", g.n_ctx);
+            g.reset();
+            first = true;
+            ids = g.tokenize(&turn_text(&template, first, system, user)?, true)?;
         }
-        .context("cannot render the chat turn")?;
-        let ids = g.tokenize(&text, true)?;
+        if ids.len() > g.room() {
+            eprintln!("error: {}", g.too_long(ids.len()));
+            continue;
+        }
         let mut out = std::io::stdout().lock();
         let turn = g.turn(&ids, args.max_tokens, &mut out)?;
         writeln!(out)?;
@@ -102,21 +108,34 @@ pub fn chat(args: &GenArgs, system: Option<&str>) -> Result<()> {
         first = false;
         if let Some(reason) = turn.context_full {
             eprintln!("{reason}; the conversation starts over");
-            g.session.reset();
+            g.reset();
             first = true;
         }
     }
     Ok(())
 }
 
+/// The text of one chat turn: the conversation's start (system message and
+/// first user turn) or a later user turn.
+fn turn_text(template: &ChatTemplate<'_>, first: bool, system: Option<&str>, user: &str) -> Result<String> {
+    let mut text = String::new();
+    if first {
+        template.render_first(system, user, &mut text)
+    } else {
+        template.render_next(user, &mut text)
+    }
+    .context("cannot render the chat turn")?;
+    Ok(text)
+}
+
 /// The model's chat template, or the fallback with a warning.
-fn template(model: &Model<'_>) -> ChatTemplate {
+fn template<'m>(model: &Model<'m>) -> ChatTemplate<'m> {
     let jinja = model.manifest().tokenizer.chat_template;
     match ChatTemplate::detect(jinja) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("warning: {e}; using {FALLBACK_TEMPLATE}");
-            ChatTemplate::fallback()
+            ChatTemplate::FALLBACK
         }
     }
 }
@@ -195,15 +214,27 @@ impl<'m, 'a> Generator<'m, 'a> {
         if ids.is_empty() {
             bail!("the prompt is empty");
         }
-        let room = self.n_ctx - self.session.n_past();
-        if ids.len() > room {
-            bail!(
-                "the prompt is {} tokens; the context has room for {room} of {} (use --ctx)",
-                ids.len(),
-                self.n_ctx
-            );
-        }
         Ok(ids)
+    }
+
+    /// Tokens the context still has room for.
+    fn room(&self) -> usize {
+        self.n_ctx - self.session.n_past()
+    }
+
+    /// The error for a prompt of `n` tokens that does not fit.
+    fn too_long(&self, n: usize) -> anyhow::Error {
+        anyhow::anyhow!(
+            "the prompt is {n} tokens; the context has room for {} of {} (use --ctx)",
+            self.room(),
+            self.n_ctx
+        )
+    }
+
+    /// Starts a new conversation: empty KV cache, fresh sampler history.
+    fn reset(&mut self) {
+        self.session.reset();
+        self.sampler.reset();
     }
 
     /// Evaluates `prompt`, then samples up to `max_tokens` tokens, writing

@@ -128,3 +128,68 @@ fn seeds_reproduce_and_differ() {
     assert_eq!(a, sample("1"), "the same seed must give the same text");
     assert_ne!(a, sample("2"), "two seeds gave the same 24 tokens");
 }
+
+/// Runs phi-edge expecting exit 2 and one clear line on stderr.
+fn run_bad(args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_phi-edge"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run phi-edge");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: expected exit 2; stderr: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: panicked: {err}");
+    assert!(err.trim_end().lines().last().unwrap_or("").starts_with("error: "), "{args:?}: {err}");
+    err
+}
+
+#[test]
+fn prompts_that_do_not_fit_are_clear_errors() {
+    let g = goldens();
+    let phi = image(&g.model);
+    let phi = phi.to_str().unwrap();
+    let long = "word ".repeat(400);
+    let err = run_bad(&["run", "--model", phi, "--prompt", &long, "--ctx", "256"], "");
+    assert!(err.contains("context"), "{err}");
+    let err = run_bad(&["run", "--model", phi, "--prompt", ""], "");
+    assert!(err.contains("empty"), "{err}");
+    let err = run_bad(&["run", "--model", phi, "--prompt", "hi", "--top-p", "0"], "");
+    assert!(err.contains("top"), "{err}");
+}
+
+#[test]
+fn chat_keeps_the_conversation_and_says_when_the_context_is_full() {
+    use std::io::Write;
+    let g = goldens();
+    let phi = image(&g.model);
+    let chat = |ctx: &str, input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_phi-edge"))
+            .args(["chat", "--model", phi.to_str().unwrap(), "--temp", "0", "--max-tokens", "12", "--ctx", ctx])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run phi-edge chat");
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "chat failed: {}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (out, err) = chat("512", "Hello!\nWhat did I just say?\n");
+    assert_eq!(out.lines().filter(|l| !l.is_empty()).count(), 2, "two answers: {out:?}");
+    let summaries: Vec<&str> = err.lines().filter(|l| l.contains("prefill")).collect();
+    assert_eq!(summaries.len(), 2, "{err}");
+    // The second turn only prefills its own tokens: the first turn stays in
+    // the KV cache.
+    let prompt_tokens = |l: &str| l.split_whitespace().nth(1).unwrap().parse::<usize>().unwrap();
+    assert!(prompt_tokens(summaries[1]) < prompt_tokens(summaries[0]), "{err}");
+    // 256 tokens hold the first turns; the long ones overflow it.
+    let long = "Tell me a long story about a dragon and a knight. ".repeat(6);
+    let (_, err) = chat("256", &format!("{long}\n{long}\n{long}\n{long}\n"));
+    assert!(err.contains("the context is full"), "{err}");
+}
