@@ -115,6 +115,41 @@ pub enum Error {
         /// Offset of the failed read.
         offset: u64,
     },
+    /// The model has no tokenizer (the caller must supply token ids).
+    NoTokenizer,
+    /// The tokenizer tables are inconsistent.
+    BadTokenizer {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The byte-level BPE vocabulary names a pre-tokenizer
+    /// (`tokenizer.ggml.pre`) this crate does not implement.
+    UnsupportedPreTokenizer,
+    /// The tokenizer's working memory is too small.
+    WorkTooSmall {
+        /// Bytes needed.
+        need: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// The text needs a byte-fallback token the vocabulary lacks.
+    NoByteToken {
+        /// The byte.
+        byte: u8,
+    },
+    /// The text is longer than the tokenizer accepts.
+    TextTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The text holds a 4-byte UTF-8 form of a code point past U+10FFFF,
+    /// which byte-level BPE cannot re-encode (llama.cpp aborts on it).
+    UnencodableText {
+        /// Byte offset of the sequence.
+        offset: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -146,6 +181,21 @@ impl fmt::Display for Error {
                 write!(f, "output buffer too small: need {need} values, got {got}")
             }
             Error::Read { offset } => write!(f, "weight source read failed at offset {offset}"),
+            Error::NoTokenizer => f.write_str("the model has no tokenizer"),
+            Error::BadTokenizer { what } => write!(f, "malformed tokenizer tables: {what}"),
+            Error::UnsupportedPreTokenizer => f.write_str(
+                "unsupported byte-level BPE pre-tokenizer (gpt-2, phi-2, smollm and starcoder are supported)",
+            ),
+            Error::WorkTooSmall { need, got } => {
+                write!(f, "tokenizer working memory too small: need {need} bytes, got {got}")
+            }
+            Error::NoByteToken { byte } => write!(f, "the vocabulary has no token for byte 0x{byte:02X}"),
+            Error::TextTooLong { len, max } => {
+                write!(f, "text of {len} bytes is longer than the tokenizer's limit of {max}")
+            }
+            Error::UnencodableText { offset } => {
+                write!(f, "text has a UTF-8 form of a code point past U+10FFFF at byte {offset}")
+            }
         }
     }
 }

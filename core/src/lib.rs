@@ -24,6 +24,7 @@ mod math;
 pub mod plan;
 pub mod session;
 pub mod source;
+pub mod tokenizer;
 
 #[cfg(feature = "std")]
 pub mod gguf;
@@ -38,3 +39,4 @@ pub use kernels::{Kernels, WeightUse};
 pub use plan::{Plan, RunOptions};
 pub use session::Session;
 pub use source::{Mapped, ReadAt, Streamed, WeightSource};
+pub use tokenizer::{Tokenizer, Utf8Decoder};
