@@ -20,6 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect { model, session } => inspect(&model, session),
         Command::Pack { input, out } => pack(&input, &out),
         Command::Logits { model, tokens, out, session } => logits(&model, &tokens, &out, session),
+        Command::Tokenize(args) => crate::tokenize::run(&args),
     }
 }
 

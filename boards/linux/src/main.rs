@@ -9,6 +9,7 @@ mod commands;
 mod model_file;
 mod npy;
 mod progress;
+mod tokenize;
 
 use std::process::ExitCode;
 
