@@ -1,9 +1,9 @@
 //! Tokenizers: text to token ids and back, as llama.cpp does it, with no
 //! allocation.
 //!
-//! - SentencePiece BPE (`tokenizer.ggml.model = "llama"`: Phi-3, Llama 2),
-//!   see [`spm`](self) internals: score-ordered merges, byte fallback, the
-//!   leading space (`add_space_prefix`).
+//! - SentencePiece BPE (`tokenizer.ggml.model = "llama"`: Phi-3, Llama 2):
+//!   score-ordered merges, byte fallback, the leading space
+//!   (`add_space_prefix`).
 //! - Byte-level BPE (`"gpt2"`: SmolLM2) with the `gpt-2` and `smollm`
 //!   pre-tokenizers ([`PreTokenizer`]), hand-written scanners over
 //!   llama.cpp's Unicode classes.
@@ -13,8 +13,8 @@
 //!   contains `phi-3` or `phi3`.
 //!
 //! The tables are read in place from the image; the packer precomputes the
-//! attributes and sorted indexes (see [`build`](self) on the host), so
-//! every lookup is a binary search. [`Tokenizer::tokenize`] writes ids into
+//! attributes and sorted indexes (`build`, host only), so every lookup is
+//! a binary search. [`Tokenizer::tokenize`] writes ids into
 //! the caller's buffer and works in the caller's memory
 //! ([`Tokenizer::work_bytes`]).
 //!
@@ -78,7 +78,7 @@ pub(crate) struct Scratch<'w> {
 }
 
 /// A tokenizer over the tables of an image.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Tokenizer<'a> {
     t: Tables<'a>,
     kind: TokenizerKind,
@@ -86,6 +86,18 @@ pub struct Tokenizer<'a> {
     special: SpecialTokens,
     /// The model name contains `phi-3` or `phi3` (case-insensitive).
     phi3: bool,
+}
+
+impl core::fmt::Debug for Tokenizer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("kind", &self.kind)
+            .field("pre", &self.pre)
+            .field("n_vocab", &self.n_vocab())
+            .field("n_merges", &self.t.merges.len())
+            .field("phi3", &self.phi3)
+            .finish()
+    }
 }
 
 fn contains_ignore_case(hay: &str, needle: &str) -> bool {
@@ -191,8 +203,8 @@ impl<'a> Tokenizer<'a> {
     }
 
     /// Bytes of working memory [`tokenize`](Self::tokenize) needs for a
-    /// text of `text_len` bytes: about 75 per text byte for SentencePiece
-    /// and 160 for byte-level BPE (the worst case, invalid UTF-8).
+    /// text of `text_len` bytes: about 115 per text byte for SentencePiece
+    /// and 160 for byte-level BPE (sized for the worst case, invalid UTF-8).
     pub fn work_bytes(&self, text_len: usize) -> usize {
         let (f, b, w) = self.layout(text_len);
         f.saturating_mul(2)

@@ -10,10 +10,18 @@ use crate::error::{Error, Result};
 /// U+2581 LOWER ONE EIGHTH BLOCK, SentencePiece's escaped space.
 pub(crate) const SPACE: &[u8] = "\u{2581}".as_bytes();
 
+/// Symbols the escaped text of `len` raw bytes may split into. Usually one
+/// per character, but a truncated UTF-8 lead byte swallows the first byte
+/// of the U+2581 a following space becomes, leaving its other two bytes as
+/// symbols of their own: at most two per raw byte, plus the leading space.
+fn max_symbols(len: usize) -> usize {
+    len.saturating_mul(2).saturating_add(1)
+}
+
 /// Scratch bytes and u32 words one fragment of `len` bytes needs.
 pub(crate) fn scratch(len: usize) -> (usize, usize) {
     let bytes = len.saturating_mul(3).saturating_add(3);
-    let syms = len.saturating_add(1);
+    let syms = max_symbols(len);
     (
         bytes,
         syms.saturating_mul(SYM_WORDS + ENTRIES_PER_SYM * ENTRY_WORDS),
@@ -69,7 +77,7 @@ pub(crate) fn tokenize(
         }
     }
     let text = &buf[..n];
-    let (syms, heap) = s.words.split_at_mut(SYM_WORDS * (raw.len() + 1));
+    let (syms, heap) = s.words.split_at_mut(SYM_WORDS * max_symbols(raw.len()));
     let mut syms = Symbols::new(text, syms)?;
     syms.merge(text, heap, Order::HighScore, |_, _, joined| {
         tok.t.find(joined).map(|id| tok.t.score(id).to_bits())
