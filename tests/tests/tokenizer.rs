@@ -82,7 +82,14 @@ fn tokenize(
 ) -> Result<Vec<u32>, Error> {
     let mut work = vec![0u8; t.work_bytes(text.len())];
     let mut out = vec![0u32; text.len() + 4];
-    let n = t.tokenize(text, add_special, parse_special, &mut out, &mut work)?;
+    let n = match t.tokenize(text, add_special, parse_special, &mut out, &mut work) {
+        // Byte fallback can give up to three ids per byte.
+        Err(Error::BufferTooSmall { need, .. }) => {
+            out.resize(need, 0);
+            t.tokenize(text, add_special, parse_special, &mut out, &mut work)?
+        }
+        r => r?,
+    };
     out.truncate(n);
     Ok(out)
 }
@@ -398,5 +405,100 @@ fn code_points_past_unicode_are_an_error_for_byte_level_bpe() {
         } else {
             assert!(r.is_ok());
         }
+    }
+}
+
+#[test]
+fn random_bytes_and_damaged_tables_never_panic() {
+    use phi_edge::image::manifest::TokenizerTables;
+    use phi_edge_tests::synth::Rng;
+    let mut rng = Rng::new(11);
+    let pool: &[&[u8]] = &[
+        b"<|im_start|>",
+        b"<|end|>",
+        b"</s>",
+        b" ",
+        b"\n",
+        b"\xf0\x9f",
+        b"\xe4\xb8\xad",
+        b"a",
+        b"1",
+        b"'s",
+        b"\xc1",
+        b"\xf0",
+        b"\xe2\x96",
+        b"  ",
+    ];
+    for (name, bytes) in smollm2_and_phi3() {
+        let o = owned(&bytes);
+        let tables = o.tables();
+        let t = Tokenizer::new(&tables, o.name).unwrap();
+        let mut texts = Vec::new();
+        for _ in 0..1000 {
+            let mut text = Vec::new();
+            for _ in 0..rng.next_u64() % 24 {
+                match rng.next_u64() % 3 {
+                    0 => text.push(rng.next_u64() as u8),
+                    _ => {
+                        text.extend_from_slice(pool[(rng.next_u64() % pool.len() as u64) as usize])
+                    }
+                }
+            }
+            for (add, parse) in [(false, false), (true, true)] {
+                match tokenize(&t, &text, add, parse) {
+                    Ok(_) | Err(Error::UnencodableText { .. }) => {}
+                    Err(e) => panic!("{name}: {text:?}: {e}"),
+                }
+            }
+            texts.push(text);
+        }
+        // Flip bytes in every table: the tokenizer rejects the tables or
+        // keeps working (wrong ids are fine, panics are not).
+        let blobs = [
+            tables.tokens,
+            tables.scores,
+            tables.attrs,
+            tables.eog,
+            tables.token_index,
+            tables.merges,
+            tables.merge_index,
+            tables.specials,
+        ];
+        let (mut accepted, mut rejected) = (0, 0);
+        for round in 0..40 {
+            let mut copies: Vec<Vec<u8>> = blobs.iter().map(|b| b.to_vec()).collect();
+            let which = round % copies.len();
+            let c = &mut copies[which];
+            for _ in 0..1 + rng.next_u64() % 4 {
+                if !c.is_empty() {
+                    let i = (rng.next_u64() % c.len() as u64) as usize;
+                    c[i] ^= 1 << (rng.next_u64() % 8);
+                }
+            }
+            let damaged = TokenizerTables {
+                tokens: &copies[0],
+                scores: &copies[1],
+                attrs: &copies[2],
+                eog: &copies[3],
+                token_index: &copies[4],
+                merges: &copies[5],
+                merge_index: &copies[6],
+                specials: &copies[7],
+                ..tables
+            };
+            let Ok(t) = Tokenizer::new(&damaged, o.name) else {
+                rejected += 1;
+                continue;
+            };
+            accepted += 1;
+            for text in texts.iter().take(20) {
+                let _ = tokenize(&t, text, true, true);
+            }
+            let mut buf = [0u8; 64];
+            for id in (0..t.n_vocab()).step_by(97) {
+                let _ = t.piece(id, true, &mut buf);
+            }
+        }
+        println!("{name}: 2000 random tokenizations tokenized; damaged tables: {accepted} accepted, {rejected} rejected");
     }
 }
