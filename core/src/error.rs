@@ -115,7 +115,18 @@ pub enum Error {
         /// Offset of the failed read.
         offset: u64,
     },
-    /// A caller-provided work buffer is smaller than needed.
+    /// The model has no tokenizer (the caller must supply token ids).
+    NoTokenizer,
+    /// The tokenizer tables are inconsistent.
+    BadTokenizer {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The byte-level BPE vocabulary names a pre-tokenizer
+    /// (`tokenizer.ggml.pre`) this crate does not implement.
+    UnsupportedPreTokenizer,
+    /// A caller-provided work buffer (tokenizer or sampler working memory)
+    /// is smaller than needed.
     WorkTooSmall {
         /// Bytes needed.
         need: usize,
@@ -131,6 +142,24 @@ pub enum Error {
     UnknownChatTemplate {
         /// Why it was not recognised.
         what: &'static str,
+    },
+    /// The text needs a byte-fallback token the vocabulary lacks.
+    NoByteToken {
+        /// The byte.
+        byte: u8,
+    },
+    /// The text is longer than the tokenizer accepts.
+    TextTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The text holds a 4-byte UTF-8 form of a code point past U+10FFFF,
+    /// which byte-level BPE cannot re-encode (llama.cpp aborts on it).
+    UnencodableText {
+        /// Byte offset of the sequence.
+        offset: usize,
     },
 }
 
@@ -163,11 +192,23 @@ impl fmt::Display for Error {
                 write!(f, "output buffer too small: need {need} values, got {got}")
             }
             Error::Read { offset } => write!(f, "weight source read failed at offset {offset}"),
+            Error::NoTokenizer => f.write_str("the model has no tokenizer"),
+            Error::BadTokenizer { what } => write!(f, "malformed tokenizer tables: {what}"),
+            Error::UnsupportedPreTokenizer => f.write_str(
+                "unsupported byte-level BPE pre-tokenizer (gpt-2, phi-2, smollm and starcoder are supported)",
+            ),
             Error::WorkTooSmall { need, got } => {
-                write!(f, "work buffer too small: need {need} bytes, got {got}")
+                write!(f, "working memory too small: need {need} bytes, got {got}")
             }
             Error::BadSamplerConfig { what } => write!(f, "bad sampler setting: {what}"),
             Error::UnknownChatTemplate { what } => write!(f, "unknown chat template: {what}"),
+            Error::NoByteToken { byte } => write!(f, "the vocabulary has no token for byte 0x{byte:02X}"),
+            Error::TextTooLong { len, max } => {
+                write!(f, "text of {len} bytes is longer than the tokenizer's limit of {max}")
+            }
+            Error::UnencodableText { offset } => {
+                write!(f, "text has a UTF-8 form of a code point past U+10FFFF at byte {offset}")
+            }
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod plan;
 pub mod sample;
 pub mod session;
 pub mod source;
+pub mod tokenizer;
 
 #[cfg(feature = "std")]
 pub mod gguf;
@@ -42,3 +43,4 @@ pub use plan::{Plan, RunOptions};
 pub use sample::{Candidate, Sampler, SamplerConfig};
 pub use session::Session;
 pub use source::{Mapped, ReadAt, Streamed, WeightSource};
+pub use tokenizer::{Tokenizer, Utf8Decoder};

@@ -19,6 +19,7 @@ use crate::image::header::{Header, HEADER_LEN, MAGIC, TENSOR_ALIGN, VERSION};
 use crate::image::manifest::{Manifest, SpecialTokens, TokenizerKind, TokenizerTables, NO_TOKEN};
 use crate::image::tensor::{Role, TensorEntry, TensorLayout};
 use crate::image::Model;
+use crate::tokenizer::build::{derive, Derived, Keys};
 
 /// Why a GGUF file could not be packed.
 #[derive(Debug)]
@@ -183,43 +184,79 @@ fn u32_pos(at: usize) -> Result<u32> {
     u32::try_from(at).map_err(|_| PackError::Unsupported("tokenizer tables over 4 GiB".into()))
 }
 
-/// Owned tokenizer tables, borrowed into the manifest when it is encoded.
-struct TokenizerBlobs<'g> {
+/// Tokenizer tables read from a GGUF file, owned; [`OwnedTokenizer::tables`]
+/// borrows them as the manifest stores them.
+#[derive(Clone, Debug)]
+pub struct OwnedTokenizer<'g> {
     kind: TokenizerKind,
     pre: &'g str,
     tokens: Vec<u8>,
     scores: Vec<u8>,
     types: Vec<u8>,
     merges: Vec<u8>,
+    derived: Derived,
     special: SpecialTokens,
     chat_template: &'g str,
+    /// `general.name`, or empty (the tokenizer's model-name rules use it).
+    pub name: &'g str,
 }
 
-fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: u32) -> Result<TokenizerBlobs<'g>> {
+impl OwnedTokenizer<'_> {
+    /// The tables, borrowed.
+    pub fn tables(&self) -> TokenizerTables<'_> {
+        TokenizerTables {
+            kind: self.kind,
+            pre: self.pre,
+            tokens: &self.tokens,
+            scores: &self.scores,
+            types: &self.types,
+            merges: &self.merges,
+            attrs: &self.derived.attrs,
+            eog: &self.derived.eog,
+            token_index: &self.derived.token_index,
+            merge_index: &self.derived.merge_index,
+            specials: &self.derived.specials,
+            special: self.special,
+            chat_template: self.chat_template,
+        }
+    }
+}
+
+/// Reads the tokenizer of a GGUF file (a model or a vocabulary-only file
+/// such as llama.cpp's `ggml-vocab-*.gguf`) and derives the lookup tables.
+/// `n_vocab`, when given, is the embedding's row count, which the
+/// vocabulary must match.
+pub fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: Option<u32>) -> Result<OwnedTokenizer<'g>> {
     let kind = match g.get_str("tokenizer.ggml.model")? {
         None | Some("none") => TokenizerKind::None,
         Some("llama") => TokenizerKind::SentencePiece,
         Some("gpt2") => TokenizerKind::ByteLevelBpe,
         Some(other) => return Err(PackError::Unsupported(format!("tokenizer {other:?} (llama and gpt2 are)"))),
     };
-    let mut t = TokenizerBlobs {
+    let mut t = OwnedTokenizer {
         kind,
         pre: g.get_str("tokenizer.ggml.pre")?.unwrap_or(""),
         tokens: Vec::new(),
         scores: Vec::new(),
         types: Vec::new(),
         merges: Vec::new(),
+        derived: Derived::default(),
         special: TokenizerTables::EMPTY.special,
         chat_template: g.get_str("tokenizer.chat_template")?.unwrap_or(""),
+        name: g.get_str("general.name").ok().flatten().unwrap_or(""),
     };
     if kind == TokenizerKind::None {
         return Ok(t);
     }
     let key = |k: &str, what| PackError::Key { key: k.to_string(), what };
     let tokens = g.get_array("tokenizer.ggml.tokens")?.ok_or_else(|| key("tokenizer.ggml.tokens", "missing"))?;
-    if tokens.len() != n_vocab as usize {
-        return Err(key("tokenizer.ggml.tokens", "length differs from the embedding rows"));
-    }
+    let n_vocab = match n_vocab {
+        Some(n) if tokens.len() != n as usize => {
+            return Err(key("tokenizer.ggml.tokens", "length differs from the embedding rows"))
+        }
+        Some(n) => n,
+        None => u32::try_from(tokens.len()).map_err(|_| key("tokenizer.ggml.tokens", "too many tokens"))?,
+    };
     let texts = tokens.strings()?;
     t.tokens = string_table(texts.clone())?;
     if let Some(scores) = g.get_array("tokenizer.ggml.scores")? {
@@ -228,17 +265,22 @@ fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: u32) -> Result<TokenizerBlobs<'g>> 
         }
         t.scores = scores.f32s()?.flat_map(f32::to_le_bytes).collect();
     }
+    let mut types_i32 = None;
     if let Some(types) = g.get_array("tokenizer.ggml.token_type")? {
         if types.len() != n_vocab as usize {
             return Err(key("tokenizer.ggml.token_type", "length differs from the vocabulary"));
         }
-        t.types = types
-            .i32s()?
-            .map(|v| u8::try_from(v).map_err(|_| key("tokenizer.ggml.token_type", "value out of range")))
+        let v: Vec<i32> = types.i32s()?.collect();
+        t.types = v
+            .iter()
+            .map(|&v| u8::try_from(v).map_err(|_| key("tokenizer.ggml.token_type", "value out of range")))
             .collect::<Result<_>>()?;
+        types_i32 = Some(v);
     }
+    let mut merge_texts: Vec<&str> = Vec::new();
     if let Some(merges) = g.get_array("tokenizer.ggml.merges")? {
         t.merges = string_table(merges.strings()?)?;
+        merge_texts = merges.strings()?.collect();
     }
     let id = |k: &str| -> Result<u32> {
         match g.get_u32(k)? {
@@ -266,6 +308,21 @@ fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: u32) -> Result<TokenizerBlobs<'g>> 
     s.add_bos = g.get_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(spm);
     s.add_eos = g.get_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
     s.add_space_prefix = g.get_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(spm);
+    let opt = |k: &str| -> Result<Option<u32>> { Ok(Some(id(k)?).filter(|&i| i != NO_TOKEN)) };
+    let either = |a: &str, b: &str| -> Result<Option<u32>> { Ok(opt(a)?.or(opt(b)?)) };
+    let keys = Keys {
+        eos: Some(s.eos).filter(|&i| i != NO_TOKEN),
+        eot: Some(s.eot).filter(|&i| i != NO_TOKEN),
+        eom: opt("tokenizer.ggml.eom_token_id")?,
+        fim_pre: either("tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id")?,
+        fim_suf: either("tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id")?,
+        fim_mid: either("tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id")?,
+        fim_pad: opt("tokenizer.ggml.fim_pad_token_id")?,
+        fim_rep: opt("tokenizer.ggml.fim_rep_token_id")?,
+        fim_sep: opt("tokenizer.ggml.fim_sep_token_id")?,
+    };
+    let all: Vec<&str> = texts.collect();
+    t.derived = derive(&all, types_i32.as_deref(), &merge_texts, &keys);
     Ok(t)
 }
 
@@ -352,7 +409,7 @@ pub fn pack<W: Write + Seek>(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u64> {
     let config = read_config(g)?;
-    let tok = read_tokenizer(g, config.n_vocab)?;
+    let tok = read_tokenizer(g, Some(config.n_vocab))?;
     let mut planned = plan_tensors(g, &config)?;
     let data_len = planned.last().map_or(0, |p| p.entry.offset + p.entry.len);
 
@@ -360,16 +417,7 @@ pub fn pack<W: Write + Seek>(
         Manifest {
             config,
             name: g.get_str("general.name").ok().flatten().unwrap_or(""),
-            tokenizer: TokenizerTables {
-                kind: tok.kind,
-                pre: tok.pre,
-                tokens: &tok.tokens,
-                scores: &tok.scores,
-                types: &tok.types,
-                merges: &tok.merges,
-                special: tok.special,
-                chat_template: tok.chat_template,
-            },
+            tokenizer: tok.tables(),
             tensors: table,
         }
         .encode()

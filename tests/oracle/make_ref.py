@@ -21,9 +21,12 @@ gguf, numpy); `cargo xtask ref` runs it with the right paths. It writes
                          renderings of the real Phi-3 and SmolLM2 templates,
                          llama.cpp's classification of its test templates);
                          written before cases.json, also with --only
+    DIR/tokenizer.json   llama.cpp's token ids, pieces and attributes for
+                         the tokenizer tests (tokenize_ref.py, schema there)
 
 cases.json:
     {"llama_cpp_python": "0.3.36", "scripts_hash": "<sha256 hex>",
+     "tokenizer": "tokenizer.json",
      "cases": [{"name", "model" (relative to DIR), "arch": "phi3"|"llama",
                 "class": "f32"|"f16"|"q8"|"q4", "n_ctx" (as passed to
                 llama.cpp), "tokens": [...], "logits" (relative to DIR),
@@ -73,6 +76,7 @@ import chat_ref  # noqa: E402
 import golden  # noqa: E402
 import numpy_ref  # noqa: E402
 import synth  # noqa: E402
+import tokenize_ref  # noqa: E402
 from synth import Spec  # noqa: E402
 
 #: The synthetic models: file stem -> (spec, storage type).
@@ -303,6 +307,7 @@ def main() -> int:
             for ty, names in sorted(groups.items()):
                 print(f"      {ty:<6}{', '.join(sorted(names))}")
 
+    tok_path = tokenize_ref.write_goldens(out, vocab_path.parent, smol_path)
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     if only is None or "generate" in only:
         t0 = time.monotonic()
@@ -312,7 +317,8 @@ def main() -> int:
     if only is not None:
         # A partial set must never pass for the full one in `cargo xtask ref`.
         recorded_hash = "partial:" + recorded_hash
-    index = {"llama_cpp_python": golden.version(), "scripts_hash": recorded_hash, "cases": records}
+    index = {"llama_cpp_python": golden.version(), "scripts_hash": recorded_hash,
+             "tokenizer": os.path.relpath(tok_path, out), "cases": records}
     tmp = out / "cases.json.tmp"
     tmp.write_text(json.dumps(index, indent=1) + "\n")
     tmp.replace(out / "cases.json")

@@ -83,6 +83,11 @@ fn stale(dir: &Path, hash: &str) -> Option<String> {
             return Some(format!("{} is missing", dir.join(other).display()));
         }
     }
+    match json.get("tokenizer").and_then(|t| t.as_str()) {
+        Some(rel) if dir.join(rel).is_file() => {}
+        Some(rel) => return Some(format!("{} is missing", dir.join(rel).display())),
+        None => return Some(format!("{} names no tokenizer goldens", index.display())),
+    }
     let cases = json.get("cases").and_then(|c| c.as_array());
     if cases.is_none_or(|c| c.is_empty()) {
         return Some(format!("{} lists no cases", index.display()));

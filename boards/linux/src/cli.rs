@@ -76,6 +76,8 @@ pub enum Command {
         #[arg(long, value_name = "TEXT")]
         system: Option<String>,
     },
+    /// Print the token ids of a text, space-separated on one line.
+    Tokenize(TokenizeArgs),
 }
 
 /// What text generation runs on and how long.
@@ -114,6 +116,25 @@ pub struct SamplingArgs {
     /// Seed of the sampler's random generator.
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+/// How `tokenize` reads its input.
+#[derive(Debug, Args, Clone)]
+pub struct TokenizeArgs {
+    /// A `.phi` image, a model `.gguf`, or a vocabulary-only GGUF such as
+    /// llama.cpp's `ggml-vocab-*.gguf`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The text to tokenize.
+    #[arg(long)]
+    pub text: String,
+    /// Add the tokens the vocabulary asks for (BOS if its add_bos is set,
+    /// EOS if add_eos), as llama_tokenize's add_special does.
+    #[arg(long)]
+    pub bos: bool,
+    /// Parse special-token text such as `<|im_start|>` into its token.
+    #[arg(long)]
+    pub special: bool,
 }
 
 /// How a session is set up.

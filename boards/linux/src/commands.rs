@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
             generate::run(&gen, &prompt, chat, system.as_deref(), ids_out.as_deref())
         }
         Command::Chat { gen, system } => generate::chat(&gen, system.as_deref()),
+        Command::Tokenize(args) => crate::tokenize::run(&args),
     }
 }
 

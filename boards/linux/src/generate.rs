@@ -204,12 +204,15 @@ impl<'m, 'a> Generator<'m, 'a> {
     fn tokenize(&mut self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
         let add_special = self.session.n_past() == 0;
         self.work.resize(self.tokenizer.work_bytes(text.len()), 0);
-        // At most one token per byte, plus BOS/EOS.
         let mut ids = vec![0u32; text.len() + 2];
-        let n = self
-            .tokenizer
-            .tokenize(text.as_bytes(), add_special, parse_special, &mut ids, &mut self.work)
-            .context("cannot tokenize the prompt")?;
+        let n = loop {
+            match self.tokenizer.tokenize(text.as_bytes(), add_special, parse_special, &mut ids, &mut self.work) {
+                Ok(n) => break n,
+                // The count is known now: make room and tokenize again.
+                Err(Error::BufferTooSmall { need, .. }) if need > ids.len() => ids.resize(need, 0),
+                Err(e) => return Err(anyhow::Error::new(e).context("cannot tokenize the prompt")),
+            }
+        };
         ids.truncate(n);
         if ids.is_empty() {
             bail!("the prompt is empty");
@@ -260,7 +263,7 @@ impl<'m, 'a> Generator<'m, 'a> {
             }
             self.sampler.accept(tok);
             let n = self.tokenizer.piece(tok, false, &mut piece)?;
-            out.write_all(utf8.push(&piece[..n], &mut text).as_bytes())?;
+            out.write_all(utf8.push(&piece[..n], &mut text)?.as_bytes())?;
             out.flush()?;
             if ids.len() == max_tokens as usize {
                 break;
@@ -274,7 +277,7 @@ impl<'m, 'a> Generator<'m, 'a> {
                 Err(e) => return Err(e.into()),
             }
         }
-        out.write_all(utf8.finish(&mut text).as_bytes())?;
+        out.write_all(utf8.finish(&mut text)?.as_bytes())?;
         Ok(Turn { prompt_tokens: prompt.len(), prefill, ids, decode: t1.elapsed(), context_full })
     }
 

@@ -10,6 +10,7 @@ mod generate;
 mod model_file;
 mod npy;
 mod progress;
+mod tokenize;
 
 use std::process::ExitCode;
 

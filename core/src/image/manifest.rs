@@ -62,6 +62,24 @@ pub struct TokenizerTables<'a> {
     /// A string table like `tokens` holding the merges (`"a b"`), in rank
     /// order; empty for SentencePiece.
     pub merges: &'a [u8],
+    /// llama.cpp's attributes of every token (`llama_token_attr`, one u16
+    /// each): the token types plus what llama.cpp derives from the texts at
+    /// load time (control end-of-generation tokens, unused control tokens).
+    /// The model-name rules (Phi-3's RSTRIP) are applied by the tokenizer.
+    pub attrs: &'a [u8],
+    /// The end-of-generation token ids (u32 each), as llama.cpp derives them.
+    pub eog: &'a [u8],
+    /// Token ids (u32 each) sorted by token text, bytewise: text to id by
+    /// binary search. Empty texts are left out; of equal texts only the
+    /// last id is kept (llama.cpp's map keeps the last).
+    pub token_index: &'a [u8],
+    /// Merge ranks (u32 each) sorted by the merge's (left, right) pair,
+    /// bytewise, then rank; only merges with a separating space.
+    pub merge_index: &'a [u8],
+    /// The ids (u32 each) of the tokens matched in raw text before
+    /// tokenizing (control, user-defined and unknown ones), longest text
+    /// first, ties by id.
+    pub specials: &'a [u8],
     /// Special token ids and flags.
     pub special: SpecialTokens,
     /// The chat template as the GGUF carries it (empty if none).
@@ -77,6 +95,11 @@ impl TokenizerTables<'_> {
         scores: &[],
         types: &[],
         merges: &[],
+        attrs: &[],
+        eog: &[],
+        token_index: &[],
+        merge_index: &[],
+        specials: &[],
         special: SpecialTokens {
             bos: NO_TOKEN,
             eos: NO_TOKEN,

@@ -175,29 +175,26 @@ fn check_tokenizer(t: &TokenizerTables<'_>, n_vocab: u32) -> Result<()> {
     if t.kind == TokenizerKind::None {
         return Ok(());
     }
-    check_string_table(t.tokens, Some(n)).or(bad("token table is inconsistent"))?;
-    if !t.scores.is_empty() && t.scores.len() != 4 * n {
-        return bad("token scores do not match the vocabulary");
-    }
+    check_string_table(t.tokens, n).or(bad("token table is inconsistent"))?;
     if !t.types.is_empty() && t.types.len() != n {
         return bad("token types do not match the vocabulary");
     }
-    if !t.merges.is_empty() {
-        check_string_table(t.merges, None).or(bad("merge table is inconsistent"))?;
-    }
-    Ok(())
+    crate::tokenizer::check_tables(t).map_err(|e| match e {
+        Error::BadTokenizer { what } => Error::Malformed { section: Section::Manifest, what },
+        e => e,
+    })
 }
 
 /// Checks a table of `count + 1` u32 offsets followed by text: offsets
 /// non-decreasing and within the text.
-fn check_string_table(table: &[u8], count: Option<usize>) -> core::result::Result<(), ()> {
+fn check_string_table(table: &[u8], count: usize) -> core::result::Result<(), ()> {
     let first = table.get(..4).ok_or(())?;
     let text_start = u32::from_le_bytes([first[0], first[1], first[2], first[3]]) as usize;
     if text_start % 4 != 0 || text_start < 4 || text_start > table.len() {
         return Err(());
     }
     let n = text_start / 4 - 1;
-    if count.is_some_and(|c| c != n) {
+    if count != n {
         return Err(());
     }
     let mut prev = text_start;

@@ -1,0 +1,114 @@
+//! Special-token partitioning, as llama.cpp's `tokenizer_st_partition`:
+//! for each special token, longest first, every raw-text fragment is split
+//! at each occurrence of its text, left to right; LSTRIP / RSTRIP tokens
+//! eat the whitespace (C `isspace`) next to them. Control and unknown
+//! tokens take part only when special tokens are parsed; user-defined
+//! ones always do.
+//!
+//! Fragments are `[start, len]` u32 pairs over the text, or `[id, TOKEN]`
+//! for a matched token, in two ping-pong arrays from the work memory.
+
+use super::attr;
+use super::Tokenizer;
+use crate::error::{Error, Result};
+
+/// The `len` word of a token fragment.
+pub(crate) const TOKEN: u32 = u32::MAX;
+
+/// Fragments `text` may split into: tokens and text alternate and each
+/// token covers at least one byte.
+pub(crate) fn max_fragments(text_len: usize) -> usize {
+    text_len.saturating_mul(2).saturating_add(1)
+}
+
+/// C's `isspace` in the "C" locale.
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = *needle.first()?;
+    let last_start = hay.len().checked_sub(needle.len())?;
+    (0..=last_start).find(|&i| hay[i] == first && &hay[i..i + needle.len()] == needle)
+}
+
+struct Writer<'w> {
+    f: &'w mut [u32],
+    n: usize,
+}
+
+impl Writer<'_> {
+    fn push(&mut self, a: u32, b: u32) -> Result<()> {
+        let got = 4 * self.f.len();
+        let slot = self
+            .f
+            .get_mut(2 * self.n..2 * self.n + 2)
+            .ok_or(Error::WorkTooSmall {
+                need: 8 * (self.n + 1),
+                got,
+            })?;
+        slot.copy_from_slice(&[a, b]);
+        self.n += 1;
+        Ok(())
+    }
+}
+
+/// Partitions `text` into fragments; returns the array holding them and
+/// their count. `a` and `b` must each hold [`max_fragments`] pairs.
+pub(crate) fn partition<'w>(
+    tok: &Tokenizer<'_>,
+    text: &[u8],
+    parse_special: bool,
+    mut a: &'w mut [u32],
+    mut b: &'w mut [u32],
+) -> Result<(&'w mut [u32], usize)> {
+    let mut n = 0;
+    if !text.is_empty() {
+        Writer { f: a, n: 0 }.push(0, text.len() as u32)?;
+        n = 1;
+    }
+    for id in tok.t.specials.iter() {
+        let at = tok.attr(id);
+        if !parse_special && at & (attr::CONTROL | attr::UNKNOWN) != 0 {
+            continue;
+        }
+        let needle = tok.t.tokens.get(id as usize);
+        let mut w = Writer { f: b, n: 0 };
+        for k in 0..n {
+            let (start, len) = (a[2 * k], a[2 * k + 1]);
+            if len == TOKEN {
+                w.push(start, len)?;
+                continue;
+            }
+            let (mut off, end) = (start as usize, (start + len) as usize);
+            while let Some(m) = find(&text[off..end], needle) {
+                let p = off + m;
+                let mut left_end = p;
+                if at & attr::LSTRIP != 0 {
+                    while left_end > off && is_c_space(text[left_end - 1]) {
+                        left_end -= 1;
+                    }
+                }
+                if left_end > off {
+                    w.push(off as u32, (left_end - off) as u32)?;
+                }
+                w.push(id, TOKEN)?;
+                off = p + needle.len();
+                if at & attr::RSTRIP != 0 {
+                    while off < end && is_c_space(text[off]) {
+                        off += 1;
+                    }
+                }
+                if off == end {
+                    break;
+                }
+            }
+            if off < end {
+                w.push(off as u32, (end - off) as u32)?;
+            }
+        }
+        n = w.n;
+        core::mem::swap(&mut a, &mut b);
+    }
+    Ok((a, n))
+}
