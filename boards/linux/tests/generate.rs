@@ -186,7 +186,10 @@ fn chat_keeps_the_conversation_and_says_when_the_context_is_full() {
     assert_eq!(summaries.len(), 2, "{err}");
     // The second turn only prefills its own tokens: the first turn stays in
     // the KV cache.
-    let prompt_tokens = |l: &str| l.split_whitespace().nth(1).unwrap().parse::<usize>().unwrap();
+    let prompt_tokens = |l: &str| {
+        let after = l.split("prompt ").nth(1).expect("summary line");
+        after.split_whitespace().next().unwrap().parse::<usize>().unwrap()
+    };
     assert!(prompt_tokens(summaries[1]) < prompt_tokens(summaries[0]), "{err}");
     // 256 tokens hold the first turns; the long ones overflow it.
     let long = "Tell me a long story about a dragon and a knight. ".repeat(6);
