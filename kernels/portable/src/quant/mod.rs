@@ -96,7 +96,7 @@ pub(crate) fn fmadd(a: f32, b: f32, c: f32) -> f32 {
 /// `((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7))`.
 #[inline(always)]
 pub(crate) fn hsum_float_8(x: F32x8) -> f32 {
-    let s: [f32; 4] = core::array::from_fn(|i| x[i + 4] + x[i]);
+    let s = [x[4] + x[0], x[5] + x[1], x[6] + x[2], x[7] + x[3]];
     (s[0] + s[2]) + (s[1] + s[3])
 }
 
@@ -105,13 +105,22 @@ pub(crate) fn hsum_float_8(x: F32x8) -> f32 {
 /// `p[4l..4l + 4]`.
 #[inline(always)]
 pub(crate) fn quad_lanes(p: [i32; 32]) -> Lanes {
-    core::array::from_fn(|l| p[4 * l] + p[4 * l + 1] + p[4 * l + 2] + p[4 * l + 3])
+    let mut lanes = [0i32; 8];
+    for (l, q) in lanes.iter_mut().zip(p.chunks_exact(4)) {
+        *l = q[0] + q[1] + q[2] + q[3];
+    }
+    lanes
 }
 
 /// The 32 products `x[i] * y[i]` of unsigned weights and signed quants.
 #[inline(always)]
 pub(crate) fn products_u8_i8(x: &[u8; 32], y: &[u8]) -> [i32; 32] {
-    core::array::from_fn(|i| i32::from(x[i]) * i32::from(y[i] as i8))
+    let y: &[u8; 32] = y[..32].try_into().unwrap();
+    let mut p = [0i32; 32];
+    for ((p, &x), &y) in p.iter_mut().zip(x).zip(y) {
+        *p = i32::from(x) * i32::from(y as i8);
+    }
+    p
 }
 
 /// The 32 nibbles of 16 packed bytes, low nibbles first (the Q4_0 / Q4_1

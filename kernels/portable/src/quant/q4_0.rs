@@ -35,7 +35,11 @@ pub fn dequantize_row_q4_0(src: &[u8], out: &mut [f32]) {
 #[inline(always)]
 fn products(qw: &[u8; 16], qa: &[u8; QK32]) -> [i32; QK32] {
     let qw = nibbles(qw);
-    core::array::from_fn(|i| (i32::from(qw[i]) - 8) * i32::from(qa[i] as i8))
+    let mut p = [0i32; QK32];
+    for ((p, &w), &a) in p.iter_mut().zip(&qw).zip(qa) {
+        *p = (i32::from(w) - 8) * i32::from(a as i8);
+    }
+    p
 }
 
 /// Dot product of a Q4_0 weight row and a Q8_0 activation row of `k`

@@ -41,9 +41,11 @@ pub fn vec_dot_q8_0_q8_0(k: usize, w: &[u8], a: &[u8]) -> f32 {
         let (dw, qw) = q8_0_block(wb);
         let (da, qa) = q8_0_block(ab);
         let d = dw * da;
-        let q = quad_lanes(core::array::from_fn(|i| {
-            i32::from(qw[i] as i8) * i32::from(qa[i] as i8)
-        }));
+        let mut p = [0i32; QK32];
+        for ((p, &w), &a) in p.iter_mut().zip(qw).zip(qa) {
+            *p = i32::from(w as i8) * i32::from(a as i8);
+        }
+        let q = quad_lanes(p);
         for (s, &x) in acc.iter_mut().zip(&q) {
             *s = fmadd(d, x as f32, *s);
         }
