@@ -77,3 +77,13 @@ fn flags_errors_and_non_identical_results() {
     assert_eq!(r.get("matmul q4_0 proj").unwrap().failed, 0);
     assert!(r.not_identical().contains(&"swiglu"));
 }
+
+#[test]
+fn bench_runs_every_kernel() {
+    let lines = phi_edge_kernel_suite::bench(&Portable, 256, 1);
+    for l in &lines {
+        println!("{l}");
+    }
+    assert_eq!(lines.iter().filter(|l| l.gb_per_s.is_some()).count(), 8);
+    assert!(lines.iter().all(|l| l.ns_per_call > 0.0));
+}
