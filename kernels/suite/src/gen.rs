@@ -45,9 +45,12 @@ pub(crate) enum XFlavor {
     /// Half-integers with one `+-127` per block: every quant is a rounding
     /// tie.
     HalfTies,
+    /// Uniform with NaNs and infinities sprinkled in (as a diverging model
+    /// would produce): quantizers must not panic and must match.
+    NonFinite,
 }
 
-pub(crate) const X_FLAVORS: [XFlavor; 8] = [
+pub(crate) const X_FLAVORS: [XFlavor; 9] = [
     XFlavor::Uniform,
     XFlavor::Outliers,
     XFlavor::Tiny,
@@ -56,6 +59,7 @@ pub(crate) const X_FLAVORS: [XFlavor; 8] = [
     XFlavor::ZeroBlocks,
     XFlavor::Integer,
     XFlavor::HalfTies,
+    XFlavor::NonFinite,
 ];
 
 /// f16 bytes of `x`.
@@ -84,6 +88,15 @@ pub(crate) fn xs(rng: &mut Rng, flavor: XFlavor, n: usize) -> Vec<f32> {
             for c in x.chunks_mut(32) {
                 if rng.next_u64() % 3 == 0 {
                     c.fill(0.0);
+                }
+            }
+        }
+        XFlavor::NonFinite => {
+            rng.fill_uniform(&mut x, -1.0, 1.0);
+            let special = [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+            for v in &mut x {
+                if rng.next_u64() % 41 == 0 {
+                    *v = special[(rng.next_u64() % 4) as usize];
                 }
             }
         }

@@ -36,15 +36,21 @@ pub(crate) fn quantize_act(fmt: ActFormat, x: &[f32], out: &mut [u8]) {
         ActFormat::BF16 => f32_to_bf16_bytes(x, out),
         ActFormat::Q8_0 => {
             for (xb, ob) in x.chunks_exact(32).zip(out.chunks_exact_mut(Q8_0_BYTES)) {
-                let (d, _) = q8_block(xb.try_into().unwrap(), (&mut ob[2..]).try_into().unwrap());
-                ob[..2].copy_from_slice(&f16_bytes(d));
+                match q8_block(xb.try_into().unwrap(), (&mut ob[2..]).try_into().unwrap()) {
+                    Some((d, _)) => ob[..2].copy_from_slice(&f16_bytes(d)),
+                    None => phi_edge_portable::quantize_row_q8_0(xb, ob),
+                }
             }
         }
         ActFormat::Q8_1 => {
             for (xb, ob) in x.chunks_exact(32).zip(out.chunks_exact_mut(Q8_1_BYTES)) {
-                let (d, sum) = q8_block(xb.try_into().unwrap(), (&mut ob[4..]).try_into().unwrap());
-                ob[..2].copy_from_slice(&f16_bytes(d));
-                ob[2..4].copy_from_slice(&f16_bytes(sum as f32 * d));
+                match q8_block(xb.try_into().unwrap(), (&mut ob[4..]).try_into().unwrap()) {
+                    Some((d, sum)) => {
+                        ob[..2].copy_from_slice(&f16_bytes(d));
+                        ob[2..4].copy_from_slice(&f16_bytes(sum as f32 * d));
+                    }
+                    None => phi_edge_portable::quantize_row_q8_1(xb, ob),
+                }
             }
         }
         ActFormat::Q8K => {
@@ -78,15 +84,21 @@ fn round_narrow(v: &[float32x4_t], m: float32x4_t) -> int8x16_t {
 }
 
 /// One Q8_0 / Q8_1 block as the x86 build: `d = amax / 127`,
-/// `q = rint(x * (127 / amax))`; returns `d` and the sum of the quants.
+/// `q = rint(x * (127 / amax))`; returns `d` and the sum of the quants,
+/// or `None` (writing nothing) if a value is NaN or infinite, where the
+/// order of ggml's max loop matters: the caller then runs the portable
+/// quantizer.
 #[target_feature(enable = "neon")]
-fn q8_block(x: &[f32; 32], qs: &mut [u8; 32]) -> (f32, i32) {
+fn q8_block(x: &[f32; 32], qs: &mut [u8; 32]) -> Option<(f32, i32)> {
     let v = load32(x);
     let mut m = vabsq_f32(v[0]);
     for &vj in &v[1..] {
         m = vmaxq_f32(m, vabsq_f32(vj));
     }
     let amax = vmaxvq_f32(m);
+    if !amax.is_finite() {
+        return None;
+    }
     let d = amax / 127.0;
     let id = vdupq_n_f32(if amax != 0.0 { 127.0 / amax } else { 0.0 });
     let q0 = round_narrow(&v[..4], id);
@@ -95,7 +107,7 @@ fn q8_block(x: &[f32; 32], qs: &mut [u8; 32]) -> (f32, i32) {
     st_u8(a.try_into().unwrap(), vreinterpretq_u8_s8(q0));
     st_u8(b.try_into().unwrap(), vreinterpretq_u8_s8(q1));
     let sum = i32::from(vaddlvq_s8(q0)) + i32::from(vaddlvq_s8(q1));
-    (d, sum)
+    Some((d, sum))
 }
 
 /// One Q8_K block (`quantize_row_q8_K_ref`).
@@ -106,6 +118,11 @@ fn q8_k_block(x: &[f32; 256], ob: &mut [u8; Q8_K_BYTES]) {
         m = vmaxq_f32(m, vabsq_f32(ld_f32(c.try_into().unwrap())));
     }
     let amax = vmaxvq_f32(m);
+    if !amax.is_finite() {
+        // NaN or infinity: the portable quantizer's order decides.
+        phi_edge_portable::quantize_row_q8_k(x, ob);
+        return;
+    }
     if amax == 0.0 {
         ob.fill(0);
         return;
