@@ -13,7 +13,7 @@
 //!
 //! | kernel | NEON | result vs portable |
 //! |---|---|---|
-//! | `matmul` Q8_0, Q4_0 (both uses), Q4_1, Q4_K (both uses), Q6_K | `sdot` / `smull`+`sadalp`, f32x4 FMA | bit-identical |
+//! | `matmul` Q8_0, Q4_0 (both uses), Q4_1, Q4_K (both uses), Q6_K | `sdot` (dotprod) or `smull`+`saddlp`+`addp` (baseline), f32x4 FMA | bit-identical |
 //! | `matmul` F32, F16, BF16 | 8 x f32x4 lanes, `fcvtl` | bit-identical |
 //! | `quantize_act` (all formats) | `fcvtns`, `fcvtn`, saturating narrows | bytes identical |
 //! | `attention` | f16 dots, vector `ggml_v_expf`, value pass 4 dims at a time | bit-identical |
