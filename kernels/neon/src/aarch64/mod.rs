@@ -1,0 +1,149 @@
+//! The NEON kernels (compiled only for aarch64 with NEON).
+
+mod act;
+mod attention;
+mod elementwise;
+mod float;
+mod matmul;
+mod quant;
+mod simd;
+
+use phi_edge::kernels::F16Bits;
+use phi_edge::{ActFormat, DType, Kernels, WeightUse};
+
+/// The baseline NEON kernel set (ARMv8-A Advanced SIMD, e.g. Cortex-A53,
+/// Cortex-A72), named `neon`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Neon;
+
+/// The NEON kernel set with `sdot` integer dot products (the ARMv8.2-A
+/// dot product extension, `FEAT_DotProd`, e.g. Cortex-A55, Cortex-A76),
+/// named `neon+dotprod`.
+///
+/// Constructing one asserts that the CPU has the extension: safely with
+/// `NeonDot::new` when the build targets it (`-C
+/// target-feature=+dotprod`), with `NeonDot::detect` (feature `std`) at
+/// run time, or with `NeonDot::new_unchecked`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NeonDot {
+    _cpu_has_dotprod: (),
+}
+
+impl NeonDot {
+    /// The dotprod set without checking the CPU.
+    ///
+    /// # Safety
+    ///
+    /// The CPU that runs the kernels must implement the dot product
+    /// extension (`FEAT_DotProd`; Linux reports it as `asimddp`, and
+    /// `std::arch::is_aarch64_feature_detected!("dotprod")` tests it),
+    /// otherwise its kernels execute undefined instructions.
+    pub const unsafe fn new_unchecked() -> Self {
+        NeonDot {
+            _cpu_has_dotprod: (),
+        }
+    }
+
+    /// The dotprod set, for builds whose target guarantees the extension.
+    #[cfg(target_feature = "dotprod")]
+    pub const fn new() -> Self {
+        NeonDot {
+            _cpu_has_dotprod: (),
+        }
+    }
+
+    /// The dotprod set if the running CPU has the extension.
+    #[cfg(feature = "std")]
+    pub fn detect() -> Option<Self> {
+        if std::arch::is_aarch64_feature_detected!("dotprod") {
+            // SAFETY: the CPU reports the dot product extension.
+            Some(unsafe { Self::new_unchecked() })
+        } else {
+            None
+        }
+    }
+}
+
+/// Implements [`Kernels`] for a set; `$sdot` selects the integer dot.
+macro_rules! neon_kernels {
+    ($set:ty, $name:literal, $sdot:literal) => {
+        impl Kernels for $set {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn quantize_act(&self, fmt: ActFormat, x: &[f32], out: &mut [u8]) {
+                // SAFETY: this module is only compiled for targets with
+                // NEON (crate root), so the CPU has it.
+                unsafe { act::quantize_act(fmt, x, out) }
+            }
+
+            fn matmul(
+                &self,
+                dtype: DType,
+                usage: WeightUse,
+                w: &[u8],
+                k: usize,
+                rows: usize,
+                act: &[u8],
+                n_tok: usize,
+                out: &mut [f32],
+                ld_out: usize,
+            ) {
+                // SAFETY: NEON as above; `sdot` is used only by `NeonDot`,
+                // whose constructors guarantee the extension.
+                unsafe {
+                    matmul::matmul::<$sdot>(dtype, usage, w, k, rows, act, n_tok, out, ld_out)
+                }
+            }
+
+            fn dequantize_row(&self, dtype: DType, src: &[u8], out: &mut [f32]) {
+                phi_edge_portable::dequantize_row(dtype, src, out);
+            }
+
+            fn rms_norm(&self, x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+                // SAFETY: NEON, as above.
+                unsafe { elementwise::rms_norm(x, w, eps, out) }
+            }
+
+            fn rope(&self, x: &mut [f32], cs: &[f32], neox: bool) {
+                // SAFETY: NEON, as above.
+                unsafe { elementwise::rope(x, cs, neox) }
+            }
+
+            fn swiglu(&self, gate: &[f32], up: &[f32], out: &mut [f32]) {
+                // SAFETY: NEON, as above.
+                unsafe { elementwise::swiglu(gate, up, out) }
+            }
+
+            fn f32_to_f16(&self, src: &[f32], dst: &mut [F16Bits]) {
+                assert!(
+                    src.len() == dst.len(),
+                    "f32_to_f16: src {} and dst {} lengths differ",
+                    src.len(),
+                    dst.len()
+                );
+                // SAFETY: NEON, as above.
+                unsafe { float::f32_to_f16_row(src, dst) }
+            }
+
+            fn attention(
+                &self,
+                q: &[f32],
+                k: &[F16Bits],
+                v: &[F16Bits],
+                stride: usize,
+                n_kv: usize,
+                scale: f32,
+                scratch: &mut [f32],
+                out: &mut [f32],
+            ) {
+                // SAFETY: NEON, as above.
+                unsafe { attention::attention(q, k, v, stride, n_kv, scale, scratch, out) }
+            }
+        }
+    };
+}
+
+neon_kernels!(Neon, "neon", false);
+neon_kernels!(NeonDot, "neon+dotprod", true);

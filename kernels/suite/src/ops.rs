@@ -1,0 +1,245 @@
+//! Element-wise kernels: `rms_norm`, `rope`, `swiglu`, `f32_to_f16`, and
+//! `attention`.
+
+use std::format;
+use std::vec;
+use std::vec::Vec;
+
+use phi_edge::Kernels;
+use phi_edge_portable::float::{f16_to_f32, f32_to_f16};
+use phi_edge_portable::testing::Rng;
+use phi_edge_portable::Portable;
+
+use crate::gen::{xs, XFlavor};
+use crate::report::{Report, Tol, ATTN_TOL, REL_TOL};
+
+/// A magnitude floor so a result of 0 compares against the smallest
+/// normal instead of dividing by zero.
+const TINY: f64 = f32::MIN_POSITIVE as f64;
+
+pub(crate) fn rms_norms<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
+    for n in [1usize, 3, 4, 5, 8, 31, 64, 100, 576, 3072] {
+        for xf in [
+            XFlavor::Uniform,
+            XFlavor::Outliers,
+            XFlavor::Large,
+            XFlavor::Tiny,
+            XFlavor::Zeros,
+        ] {
+            for eps in [1e-5f32, 1e-6] {
+                let x = xs(rng, xf, n);
+                let w = xs(rng, XFlavor::Uniform, n);
+                let (mut got, mut want) = (vec![0.0f32; n], vec![0.0f32; n]);
+                Portable.rms_norm(&x, &w, eps, &mut want);
+                kern.rms_norm(&x, &w, eps, &mut got);
+                let mut c = r.case("rms_norm", format!("n={n} {xf:?} eps={eps}"));
+                for i in 0..n {
+                    let mag = f64::from(want[i]).abs().max(TINY);
+                    c.f32(i, got[i], want[i], Tol::Rel { rel: REL_TOL, mag });
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn ropes<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
+    for hd in [2usize, 4, 6, 8, 10, 18, 64, 96, 128] {
+        let mut rots: Vec<usize> = vec![0, 2, (hd / 2) & !1, hd];
+        rots.dedup();
+        for n_rot in rots {
+            for neox in [false, true] {
+                let pos = rng.range_i32(0, 4096) as f32;
+                let cs: Vec<f32> = (0..n_rot / 2)
+                    .flat_map(|i| {
+                        let theta = pos * 10000f32.powf(-2.0 * i as f32 / n_rot as f32);
+                        [theta.cos(), theta.sin()]
+                    })
+                    .collect();
+                let x = xs(rng, XFlavor::Outliers, hd);
+                let (mut got, mut want) = (x.clone(), x.clone());
+                Portable.rope(&mut want, &cs, neox);
+                kern.rope(&mut got, &cs, neox);
+                let mut c = r.case("rope", format!("hd={hd} n_rot={n_rot} neox={neox}"));
+                for i in 0..hd {
+                    let mag = if i < n_rot {
+                        let p = if neox { i % (n_rot / 2) } else { i / 2 };
+                        let (ia, ib) = if neox {
+                            (p, p + n_rot / 2)
+                        } else {
+                            (2 * p, 2 * p + 1)
+                        };
+                        (f64::from(x[ia]).abs() + f64::from(x[ib]).abs()).max(TINY)
+                    } else {
+                        0.0
+                    };
+                    let tol = if i < n_rot {
+                        Tol::Rel { rel: REL_TOL, mag }
+                    } else {
+                        Tol::Exact
+                    };
+                    c.f32(i, got[i], want[i], tol);
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn swiglus<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
+    for n in [0usize, 1, 5, 7, 8, 9, 15, 16, 17, 100, 1027, 8192] {
+        for (lo, hi) in [
+            (-10.0f32, 10.0f32),
+            (-200.0, 100.0),
+            (-1e-30, 1e-30),
+            (-90.0, -80.0),
+        ] {
+            let mut g = vec![0.0f32; n];
+            rng.fill_uniform(&mut g, lo, hi);
+            let u = xs(rng, XFlavor::Uniform, n);
+            let (mut got, mut want) = (vec![0.0f32; n], vec![0.0f32; n]);
+            Portable.swiglu(&g, &u, &mut want);
+            kern.swiglu(&g, &u, &mut got);
+            let mut c = r.case("swiglu", format!("n={n} gate in [{lo}, {hi})"));
+            for i in 0..n {
+                let mag = f64::from(want[i]).abs().max(TINY);
+                c.f32(i, got[i], want[i], Tol::Rel { rel: REL_TOL, mag });
+            }
+        }
+    }
+}
+
+/// Values whose f16 conversion is a special case: NaNs (quiet and
+/// signalling, with payloads), infinities, zeros, f16 subnormals and
+/// their boundaries, f32 subnormals, overflow and rounding ties.
+pub(crate) fn f16_specials() -> Vec<f32> {
+    let mut v = vec![
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0x7f80_0001),
+        f32::from_bits(0xffa0_0000),
+        f32::from_bits(0x7fc0_1234),
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        65504.0,
+        65519.99,
+        65520.0,
+        -65520.0,
+        1e10,
+        5.960_464_5e-8,
+        2.980_232_2e-8,
+        2.980_233e-8,
+        6.097_555e-5,
+        6.103_515_6e-5,
+        f32::from_bits(1),
+        f32::MIN_POSITIVE,
+        1.0 + 2f32.powi(-11),
+        1.0 + 3.0 * 2f32.powi(-11),
+        -(1.0 + 2f32.powi(-11)),
+    ];
+    // Ties halfway between adjacent f16 values, normal and subnormal.
+    for h in [0x0001u16, 0x0003, 0x03ff, 0x0400, 0x3c01, 0x7bfe, 0x8402] {
+        let a = f64::from(f16_to_f32(h));
+        let b = f64::from(f16_to_f32(h + 1));
+        v.push(((a + b) / 2.0) as f32);
+    }
+    v
+}
+
+pub(crate) fn f32_to_f16s<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
+    let specials = f16_specials();
+    for n in [0usize, 1, 3, 4, 7, 8, 9, 16, 31, 33, 100, 1000] {
+        for xf in [XFlavor::Uniform, XFlavor::Large, XFlavor::Tiny] {
+            let mut x = xs(rng, xf, n);
+            for v in x.iter_mut() {
+                if rng.next_u64() % 4 == 0 {
+                    *v = specials[rng.range_i32(0, specials.len() as i32 - 1) as usize];
+                }
+            }
+            let (mut got, mut want) = (vec![0u16; n], vec![0u16; n]);
+            Portable.f32_to_f16(&x, &mut want);
+            kern.f32_to_f16(&x, &mut got);
+            r.case("f32_to_f16", format!("n={n} {xf:?}"))
+                .bits(&got, &want);
+        }
+    }
+    let mut got = vec![0u16; specials.len()];
+    let mut want = got.clone();
+    Portable.f32_to_f16(&specials, &mut want);
+    kern.f32_to_f16(&specials, &mut got);
+    r.case("f32_to_f16", "specials".into()).bits(&got, &want);
+}
+
+/// f16 bits of uniform values in `[-amp, amp)`.
+pub(crate) fn random_f16(rng: &mut Rng, n: usize, amp: f32) -> Vec<u16> {
+    (0..n).map(|_| f32_to_f16(rng.uniform(-amp, amp))).collect()
+}
+
+/// Checks one attention call against the oracle. `out` and `scratch` are
+/// the kernel's buffers (they may end at a guard page).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn check_attention<K: Kernels>(
+    r: &mut Report,
+    name: &str,
+    kern: &K,
+    q: &[f32],
+    k: &[u16],
+    v: &[u16],
+    stride: usize,
+    n_kv: usize,
+    scale: f32,
+    scratch: &mut [f32],
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    let mut want = vec![0.0f32; hd];
+    let mut ws = vec![0.0f32; n_kv.max(1)];
+    Portable.attention(q, k, v, stride, n_kv, scale, &mut ws, &mut want);
+    kern.attention(q, k, v, stride, n_kv, scale, scratch, out);
+    let mut c = r.case(
+        name,
+        format!("hd={hd} n_kv={n_kv} stride={stride} scale={scale}"),
+    );
+    for d in 0..hd {
+        let mag = (0..n_kv)
+            .map(|j| f64::from(f16_to_f32(v[j * stride + d])).abs())
+            .fold(TINY, f64::max);
+        c.f32(d, out[d], want[d], Tol::Rel { rel: ATTN_TOL, mag });
+    }
+}
+
+pub(crate) fn attentions<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
+    let n_kvs = [1usize, 2, 7, 31, 32, 33, 100, 256, 257, 300];
+    for (i, &hd) in [1usize, 3, 16, 64, 80, 96, 100].iter().enumerate() {
+        for (j, &n_kv) in n_kvs.iter().enumerate() {
+            let stride = [hd, hd + 5, 3 * hd][(i + j) % 3];
+            let (qa, ka, va) = match (i + 2 * j) % 4 {
+                0 => (2.0, 2.0, 2.0),
+                1 => (20.0, 4.0, 60000.0), // sharp softmax, V near f16 overflow
+                2 => (1.0, 1e-4, 1e-4),    // f16 subnormals in K and V
+                _ => (0.5, 1.0, 1.0),
+            };
+            let len = (n_kv - 1) * stride + hd;
+            let k = random_f16(rng, len, ka);
+            let v = random_f16(rng, len, va);
+            let mut q = vec![0.0f32; hd];
+            rng.fill_uniform(&mut q, -qa, qa);
+            let scale = 1.0 / (hd as f32).sqrt();
+            let mut scratch = vec![0.0f32; n_kv + 3];
+            let mut out = vec![0.0f32; hd];
+            check_attention(
+                r,
+                "attention",
+                kern,
+                &q,
+                &k,
+                &v,
+                stride,
+                n_kv,
+                scale,
+                &mut scratch,
+                &mut out,
+            );
+        }
+    }
+}
