@@ -7,9 +7,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use phi_edge::image::tensor::Role;
 use phi_edge::{DType, Kernels, Mapped, Model, Plan, RunOptions, Session, Streamed};
-use phi_edge_portable::Portable;
 
 use crate::cli::{Cli, Command, SessionArgs};
+use crate::kernels::HostKernels;
 use crate::generate;
 use crate::model_file::{self, FileSource, ImageBytes};
 use crate::npy;
@@ -89,7 +89,7 @@ fn inspect(path: &Path, args: SessionArgs) -> Result<()> {
     let opts = run_options(&model, args);
     let plan = Plan::new(c, &opts)?;
     writeln!(o, "arena       {} bytes for context {}, prefill chunk {} ({:.1} MB KV cache)", plan.bytes(), opts.n_ctx, opts.prefill_chunk, (plan.kv_k.len + plan.kv_v.len) as f64 / 1e6)?;
-    writeln!(o, "kernels     {}", Portable.name())?;
+    writeln!(o, "kernels     {}", HostKernels::detect().name())?;
     Ok(())
 }
 
@@ -128,7 +128,7 @@ fn logits(path: &Path, tokens: &[u32], out: &Path, args: SessionArgs) -> Result<
     let mut arena = vec![0u8; plan.bytes() + 64];
     match args.stream {
         None => {
-            let mut s = Session::new(&model, Portable, Mapped(bytes.bytes()), &mut arena, &opts)?;
+            let mut s = Session::new(&model, HostKernels::detect(), Mapped(bytes.bytes()), &mut arena, &opts)?;
             s.eval(tokens, Some(&mut all))?;
         }
         Some(_) => {
@@ -136,7 +136,7 @@ fn logits(path: &Path, tokens: &[u32], out: &Path, args: SessionArgs) -> Result<
                 bail!("--stream needs a .phi image (pack it first)");
             }
             let src = Streamed(FileSource::open(path)?);
-            let mut s = Session::new(&model, Portable, src, &mut arena, &opts)?;
+            let mut s = Session::new(&model, HostKernels::detect(), src, &mut arena, &opts)?;
             s.eval(tokens, Some(&mut all))?;
         }
     }

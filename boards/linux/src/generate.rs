@@ -16,10 +16,10 @@ use phi_edge::chat::ChatTemplate;
 use phi_edge::sample::{Sampler, SamplerConfig};
 use phi_edge::tokenizer::{Tokenizer, Utf8Decoder};
 use phi_edge::{Error, Kernels, Mapped, Model, Plan, RunOptions, Session};
-use phi_edge_portable::Portable;
 
 use crate::cli::{GenArgs, SamplingArgs};
 use crate::commands::{open_checked, run_options};
+use crate::kernels::HostKernels;
 use crate::model_file::ImageBytes;
 
 /// The name of [`ChatTemplate::FALLBACK`], for the warning.
@@ -179,7 +179,7 @@ impl Setup {
 
 /// A session, a tokenizer and a sampler over one arena.
 struct Generator<'m, 'a> {
-    session: Session<'m, 'a, Portable, Mapped<'m>>,
+    session: Session<'m, 'a, HostKernels, Mapped<'m>>,
     tokenizer: Tokenizer<'m>,
     sampler: Sampler<'a>,
     n_ctx: usize,
@@ -193,7 +193,7 @@ impl<'m, 'a> Generator<'m, 'a> {
         let tokenizer = Tokenizer::from_model(model).context("the model has no usable tokenizer")?;
         let arena_bytes = arena.len();
         let (s_arena, k_arena) = arena.split_at_mut(setup.session_bytes);
-        let session = Session::new(model, Portable, Mapped(image), s_arena, &setup.opts)?;
+        let session = Session::new(model, HostKernels::detect(), Mapped(image), s_arena, &setup.opts)?;
         let n_vocab = model.config().n_vocab as usize;
         let sampler = Sampler::new(setup.sampling, n_vocab, k_arena)?;
         Ok(Generator { session, tokenizer, sampler, n_ctx: setup.opts.n_ctx as usize, arena_bytes, work: Vec::new() })
@@ -293,7 +293,7 @@ impl<'m, 'a> Generator<'m, 'a> {
             t.ids.len(),
             rate(t.ids.len(), t.decode),
             self.arena_bytes,
-            Portable.name()
+            self.session.kernels().name()
         );
         s
     }

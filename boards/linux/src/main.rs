@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod generate;
+mod kernels;
 mod model_file;
 mod npy;
 mod progress;
