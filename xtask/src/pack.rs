@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::cmd::{cargo, show};
+use crate::cmd::{phi_edge, show};
 use crate::Workspace;
 
 /// Runs `cargo run --release -p phi-edge-cli -- pack ARGS...` and
@@ -15,12 +15,8 @@ pub fn run(ws: &Workspace, args: &[String]) -> ExitCode {
     }
     // The caller's working directory is kept, so relative paths in `args`
     // mean what they meant on the command line.
-    let mut cmd = cargo();
-    cmd.arg("run")
-        .arg("--manifest-path")
-        .arg(ws.root.join("Cargo.toml"))
-        .args(["--quiet", "--release", "-p", "phi-edge-cli", "--", "pack"])
-        .args(args);
+    let mut cmd = phi_edge(ws);
+    cmd.arg("pack").args(args);
     eprintln!("$ {}", show(&cmd));
     match cmd.status() {
         Ok(status) => match status.code() {

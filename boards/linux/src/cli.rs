@@ -76,6 +76,16 @@ pub enum Command {
         #[arg(long, value_name = "TEXT")]
         system: Option<String>,
     },
+    /// Measure this machine's kernels: a dim x dim matmul of every weight
+    /// type (GB/s of weights) and the other kernels (ns per call).
+    Bench {
+        /// Matrix width (rounded up to a multiple of 256).
+        #[arg(long, default_value_t = 2048)]
+        dim: usize,
+        /// Least time per kernel, in milliseconds.
+        #[arg(long, default_value_t = 300)]
+        ms: u64,
+    },
     /// Print the token ids of a text, space-separated on one line.
     Tokenize(TokenizeArgs),
 }

@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Chat { gen, system } => generate::chat(&gen, system.as_deref()),
         Command::Tokenize(args) => crate::tokenize::run(&args),
+        Command::Bench { dim, ms } => bench(dim, ms),
     }
 }
 
@@ -143,5 +144,14 @@ fn logits(path: &Path, tokens: &[u32], out: &Path, args: SessionArgs) -> Result<
     let mut w = BufWriter::new(File::create(out).with_context(|| format!("cannot create {}", out.display()))?);
     npy::write_f32(&mut w, tokens.len(), n_vocab, &all)?;
     w.flush()?;
+    Ok(())
+}
+
+fn bench(dim: usize, ms: u64) -> Result<()> {
+    let k = HostKernels::detect();
+    println!("kernels {} (one thread), matmul {dim} x {dim}, one token", k.name());
+    for line in phi_edge_kernel_suite::bench(&k, dim, ms) {
+        println!("{line}");
+    }
     Ok(())
 }
