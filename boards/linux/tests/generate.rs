@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use phi_edge_tests::ref_dir;
 use serde::Deserialize;
@@ -62,13 +63,16 @@ fn run(args: &[&str]) -> Output {
 }
 
 /// Packs the model once per test process (running on the GGUF would pack
-/// it in memory on every run).
+/// it in memory on every run); tests running in parallel wait for it.
 fn image(model: &Path) -> PathBuf {
-    let phi = tmp("smollm2.phi");
-    if !phi.exists() {
-        run(&["pack", model.to_str().unwrap(), "-o", phi.to_str().unwrap()]);
-    }
-    phi
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let phi = tmp("smollm2.phi");
+            run(&["pack", model.to_str().unwrap(), "-o", phi.to_str().unwrap()]);
+            phi
+        })
+        .clone()
 }
 
 #[test]
