@@ -16,6 +16,8 @@
 
 mod bench;
 mod cmd;
+mod cross;
+mod debian;
 mod demo;
 mod pack;
 mod python;

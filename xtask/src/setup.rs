@@ -10,7 +10,10 @@
 //!    and tokenizer test vectors (`.inp` / `.out`), taken from the
 //!    llama-cpp-python sdist of the pinned version (kept in
 //!    `target/vendor/cache/`);
-//! 4. the rustup targets of the bare-metal boards.
+//! 4. the rustup targets of the bare-metal boards and of the Linux
+//!    cross tests;
+//! 5. the Debian packages of the cross tests (qemu, cross compilers; see
+//!    [`crate::debian`]).
 //!
 //! Each part checks first and says on stderr what it is about to install.
 
@@ -30,8 +33,14 @@ pub const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 /// The vocabulary the synthetic Phi-3 models copy their tokenizer from.
 pub const PHI3_VOCAB: &str = "ggml-vocab-phi-3.gguf";
 
-/// Bare-metal targets of the board images.
-const RUST_TARGETS: [&str; 2] = ["aarch64-unknown-none", "riscv64gc-unknown-none-elf"];
+/// Bare-metal targets of the board images, and the Linux targets the
+/// kernels and the CLI are tested on under qemu-user.
+const RUST_TARGETS: [&str; 4] = [
+    "aarch64-unknown-none",
+    "riscv64gc-unknown-none-elf",
+    "aarch64-unknown-linux-gnu",
+    "riscv64gc-unknown-linux-gnu",
+];
 
 /// Extracts the members of a wheel/zip or tar(.gz) archive whose names
 /// match a glob into a directory (flattened to their base names, written
@@ -69,6 +78,7 @@ pub fn run_setup(ws: &Workspace) -> Result<PathBuf> {
     smollm2(ws, &py).map_err(|f| f.or_retry("cargo xtask setup"))?;
     vocab(ws, &py).map_err(|f| f.or_retry("cargo xtask setup"))?;
     rust_targets(ws);
+    crate::debian::ensure()?;
     Ok(py)
 }
 
