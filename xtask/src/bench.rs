@@ -2,7 +2,9 @@
 //!
 //! - `kernels`: `phi-edge bench` on this machine's kernel set: GB/s of
 //!   weights for a 2048 x 2048 matmul of every weight type, ns per call for
-//!   the other kernels.
+//!   the other kernels. `kernels --emulated` also runs the NEON and RVV
+//!   sets' conformance suites under qemu-user, for correctness only (time
+//!   under emulation says nothing about a real core).
 //! - `model`: prefill and decode tokens/s of `phi-edge run` on SmolLM2 and
 //!   of llama.cpp (the oracle's build, through llama-cpp-python) on the same
 //!   prompt in the same run, both on one thread, and their ratio.
@@ -24,17 +26,23 @@ const N_GEN: u32 = 32;
 
 /// Runs the benchmarks named in `args` (both when none).
 pub fn run_bench(ws: &Workspace, args: &[String]) -> Result<()> {
-    let (kernels, model) = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        [] => (true, true),
-        ["kernels"] => (true, false),
-        ["model"] => (false, true),
+    let (kernels, emulated, model) = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] => (true, false, true),
+        ["kernels"] => (true, false, false),
+        ["kernels", "--emulated"] => (true, true, false),
+        ["model"] => (false, false, true),
         other => {
-            return Err(Failure::new(format!("`bench` takes `kernels` or `model` (got {other:?})"))
-                .retry("cargo xtask bench [kernels|model]"))
+            return Err(Failure::new(format!("`bench` takes `kernels [--emulated]` or `model` (got {other:?})"))
+                .retry("cargo xtask bench [kernels [--emulated]|model]"))
         }
     };
     if kernels {
         run(phi_edge(ws).arg("bench"))?;
+    }
+    if emulated {
+        for line in crate::cross::run_suites(ws)? {
+            println!("{line}: all equal to portable (emulated: correctness only, no timing)");
+        }
     }
     if model {
         model_bench(ws)?;

@@ -109,22 +109,29 @@ pub fn kernels() -> Step {
         required: false,
         retry: "cargo test -p phi-edge-neon --target aarch64-unknown-linux-gnu (see xtask/src/cross.rs for the others)",
         run: Box::new(|ws| {
-            let mut counts = vec![];
-            for cpu in &KERNEL_CPUS {
-                eprintln!("--- {}", cpu.label);
-                let out = capture(cpu.cargo(ws).args(["test", "--release", "-p", kernel_package(cpu), "--target", cpu.target, "--", "--nocapture"]))?;
-                let n = cases(&out, cpu.kernels).ok_or_else(|| {
-                    Failure::new(format!("{}: the suite did not report `{}: N cases`:\n{out}", cpu.label, cpu.kernels))
-                })?;
-                if n == 0 {
-                    return Err(Failure::new(format!("{}: the suite ran no cases (skipped?)", cpu.label)));
-                }
-                counts.push(format!("{}: {n} cases", cpu.label));
-            }
+            let counts = run_suites(ws)?;
             eprintln!("kernel suite: {}", counts.join("; "));
             Ok(())
         }),
     }
+}
+
+/// Runs the conformance suite of every emulated CPU; returns
+/// `"<cpu>: N cases"` for each, or the first that failed or ran nothing.
+pub fn run_suites(ws: &Workspace) -> Result<Vec<String>> {
+    let mut counts = vec![];
+    for cpu in &KERNEL_CPUS {
+        eprintln!("--- {}", cpu.label);
+        let out = capture(cpu.cargo(ws).args(["test", "--release", "-p", kernel_package(cpu), "--target", cpu.target, "--", "--nocapture"]))?;
+        let n = cases(&out, cpu.kernels).ok_or_else(|| {
+            Failure::new(format!("{}: the suite did not report `{}: N cases`:\n{out}", cpu.label, cpu.kernels))
+        })?;
+        if n == 0 {
+            return Err(Failure::new(format!("{}: the suite ran no cases (skipped?)", cpu.label)));
+        }
+        counts.push(format!("{}: {n} cases", cpu.label));
+    }
+    Ok(counts)
 }
 
 /// The case count in a suite summary line `<set>: N cases`.

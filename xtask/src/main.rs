@@ -122,7 +122,9 @@ commands:
                          answer P (default: \"What is the capital of France?\") with
                          SmolLM2-135M-Instruct and its chat template; fetches and
                          packs the model on first use (no oracle needed)
-  bench [kernels|model]  kernels: GB/s per weight type on this machine's kernel set;
+  bench [kernels [--emulated]|model]
+                         kernels: GB/s per weight type on this machine's kernel set
+                         (--emulated: NEON/RVV suites under qemu, correctness only);
                          model: prefill/decode tok/s of phi-edge and llama.cpp on
                          SmolLM2 in the same run (one thread each) and their ratio
   setup                  create target/venv (llama-cpp-python, gguf, numpy), fetch
