@@ -32,3 +32,24 @@ fn name_reports_the_vlen() {
     assert!(vlen >= 128 && vlen.is_power_of_two(), "VLEN {vlen}");
     assert_eq!(set.name(), format!("rvv (VLEN {vlen})"));
 }
+
+/// Throughput of this set next to portable (`-- --ignored`). Under qemu
+/// the times measure emulation, not hardware; they still show which
+/// kernels run vector code.
+#[test]
+#[ignore = "timing; run with -- --ignored --nocapture"]
+fn bench_against_portable() {
+    let set = rvv();
+    let ours = phi_edge_kernel_suite::bench(&set, 1024, 100);
+    let base = phi_edge_kernel_suite::bench(&phi_edge_portable::Portable, 1024, 100);
+    println!("{:<32} {:>12} {:>12}", "kernel", set.name(), "portable");
+    for (o, b) in ours.iter().zip(&base) {
+        println!(
+            "{:<32} {:>9.0} ns {:>9.0} ns  x{:.2}",
+            o.what,
+            o.ns_per_call,
+            b.ns_per_call,
+            b.ns_per_call / o.ns_per_call
+        );
+    }
+}
