@@ -1,0 +1,48 @@
+//! RISC-V Vector (RVV 1.0) kernels for phi-edge: [`Rvv`], named
+//! `rvv (VLEN n)` after the vector length of the CPU it runs on.
+//!
+//! The kernels are inline assembly (stable Rust has no RVV intrinsics, and
+//! `cfg(target_feature = "v")` stays unset even with `-C
+//! target-feature=+v`): every asm block brackets its vector code with
+//! `.option push` / `.option arch, +v` / `.option pop`, so the crate
+//! assembles for any riscv64 target, and declares the vector registers it
+//! uses as clobbers. Nothing assumes a VLEN: element-wise kernels
+//! strip-mine with `vsetvli`, and the dot products, which must sum in
+//! llama.cpp's x86 order, ask for a fixed `vl` of 8, 16 or 32 elements with
+//! an LMUL that holds it at the smallest VLEN V allows (128), so they run
+//! unchanged at 128, 256, 512 and beyond.
+//!
+//! Results match the portable oracle (`phi-edge-portable`), which
+//! reproduces llama.cpp's x86 AVX2 build, bit for bit:
+//!
+//! | kernel | RVV | result vs portable |
+//! |---|---|---|
+//! | `matmul` Q8_0, Q4_0 (both uses), Q4_1 | `vlseg4e8` splits each block into the AVX2 code's 8 lanes of 4 values, `vwmul`/`vwmulsu`, `vwadd`, then `vfmacc.vf` on 8 f32 lanes (`vl = 8`), a chunk of blocks per asm loop | bit-identical |
+//! | `matmul` Q4_K (both uses), Q6_K | the same lanes per 32-value sub-block, i16 quads (`vwmulsu`/`vwmaccsu`), scales by `vwmacc.vx`; the per-block f32 steps in scalar FMA | bit-identical |
+//! | `matmul` F32, F16, BF16 | 32 f32 lanes (`vl = 32` / `2 x 16`), f16 and bf16 widened with integer ops (no Zvfh needed) | bit-identical |
+//! | `quantize_act` Q8_0, Q8_1, Q8_K, F16, BF16 | `vfredmax`, `vfcvt.x.f` (ties to even), narrowing shifts, `vwredsum` | bytes identical |
+//! | `attention` | f16 score dots, vector `ggml_v_expf`, probabilities rounded to f16 in vector, value pass vectorized over head dimensions per lane | bit-identical |
+//! | `rms_norm` | squares summed in f64 in element order (`vfwredosum`) | bit-identical |
+//! | `rope`, `swiglu`, `f32_to_f16` | strip-mined, `vlseg2e32` pairs, vector `ggml_v_expf`, integer f32 to f16 | bit-identical |
+//! | `dequantize_row` | delegated to portable (one row per token) | identical |
+//!
+//! The crate is `#![no_std]`; it builds for `riscv64gc-unknown-none-elf`
+//! and `riscv64gc-unknown-linux-gnu`, and is empty on other targets.
+//! Feature `std` adds [`Rvv::detect`] (Linux: `AT_HWCAP`). Bare-metal
+//! firmware must set `mstatus.VS` before constructing the set with
+//! [`Rvv::new_unchecked`].
+//!
+//! See `README.md` for the qemu-user test commands at VLEN 128, 256 and
+//! 512.
+#![no_std]
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(target_arch = "riscv64")]
+mod riscv64;
+
+#[cfg(target_arch = "riscv64")]
+pub use riscv64::Rvv;

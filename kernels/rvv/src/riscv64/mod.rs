@@ -1,0 +1,135 @@
+//! The RVV kernels (compiled only for riscv64).
+
+#[macro_use]
+mod rvv;
+
+mod act;
+mod attention;
+mod elementwise;
+mod float;
+mod matmul;
+mod quant;
+
+use phi_edge::kernels::F16Bits;
+use phi_edge::{ActFormat, DType, Kernels, WeightUse};
+
+use rvv::V;
+
+/// The RVV 1.0 kernel set, named `rvv (VLEN n)`.
+///
+/// Constructing one asserts that the CPU implements the V extension and
+/// that vector instructions are enabled (`mstatus.VS` not Off): with
+/// [`Rvv::detect`] (feature `std`, Linux) or [`Rvv::new_unchecked`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rvv {
+    v: V,
+}
+
+impl Rvv {
+    /// The RVV set without checking the CPU.
+    ///
+    /// # Safety
+    ///
+    /// The CPU that runs the kernels must implement the RVV 1.0 V
+    /// extension (so VLEN >= 128) and vector instructions must be enabled
+    /// (`mstatus.VS` not Off; Linux enables them for a process on a CPU
+    /// with V), otherwise the kernels execute illegal instructions.
+    pub unsafe fn new_unchecked() -> Self {
+        Rvv {
+            // SAFETY: the caller guarantees V (this function's contract).
+            v: unsafe { V::new() },
+        }
+    }
+
+    /// The RVV set if the running CPU has V: Linux reports it in
+    /// `AT_HWCAP` bit `'V' - 'A'`, and only when it enables vector
+    /// instructions for user processes.
+    #[cfg(all(feature = "std", target_os = "linux"))]
+    pub fn detect() -> Option<Self> {
+        // SAFETY: getauxval has no preconditions.
+        let hwcap = unsafe { libc::getauxval(libc::AT_HWCAP) };
+        if hwcap & (1 << (b'V' - b'A')) != 0 {
+            // SAFETY: the kernel reports V, and enables it for us.
+            Some(unsafe { Self::new_unchecked() })
+        } else {
+            None
+        }
+    }
+
+    /// The CPU's vector register length in bits (`vlenb * 8`).
+    pub fn vlen(&self) -> usize {
+        rvv::vlenb(self.v) * 8
+    }
+}
+
+impl Kernels for Rvv {
+    fn name(&self) -> &'static str {
+        match self.vlen() {
+            128 => "rvv (VLEN 128)",
+            256 => "rvv (VLEN 256)",
+            512 => "rvv (VLEN 512)",
+            1024 => "rvv (VLEN 1024)",
+            2048 => "rvv (VLEN 2048)",
+            _ => "rvv",
+        }
+    }
+
+    fn quantize_act(&self, fmt: ActFormat, x: &[f32], out: &mut [u8]) {
+        act::quantize_act(self.v, fmt, x, out);
+    }
+
+    fn matmul(
+        &self,
+        dtype: DType,
+        usage: WeightUse,
+        w: &[u8],
+        k: usize,
+        rows: usize,
+        act: &[u8],
+        n_tok: usize,
+        out: &mut [f32],
+        ld_out: usize,
+    ) {
+        matmul::matmul(self.v, dtype, usage, w, k, rows, act, n_tok, out, ld_out);
+    }
+
+    fn dequantize_row(&self, dtype: DType, src: &[u8], out: &mut [f32]) {
+        phi_edge_portable::dequantize_row(dtype, src, out);
+    }
+
+    fn rms_norm(&self, x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+        elementwise::rms_norm(self.v, x, w, eps, out);
+    }
+
+    fn rope(&self, x: &mut [f32], cs: &[f32], neox: bool) {
+        elementwise::rope(self.v, x, cs, neox);
+    }
+
+    fn swiglu(&self, gate: &[f32], up: &[f32], out: &mut [f32]) {
+        elementwise::swiglu(self.v, gate, up, out);
+    }
+
+    fn f32_to_f16(&self, src: &[f32], dst: &mut [F16Bits]) {
+        assert!(
+            src.len() == dst.len(),
+            "f32_to_f16: src {} and dst {} lengths differ",
+            src.len(),
+            dst.len()
+        );
+        float::f32_to_f16_row(self.v, src, dst);
+    }
+
+    fn attention(
+        &self,
+        q: &[f32],
+        k: &[F16Bits],
+        v: &[F16Bits],
+        stride: usize,
+        n_kv: usize,
+        scale: f32,
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) {
+        attention::attention(self.v, q, k, v, stride, n_kv, scale, scratch, out);
+    }
+}
