@@ -12,7 +12,7 @@
 //! ```text
 //! prompt_ids: 1 9690 198 ...
 //! ids: 60 23 39614 ...
-//! stats: prompt 37 tokens, prefill 1.9 tok/s; generated 16 tokens, decode 1.6 tok/s (emulated); arena 12960387 bytes; kernels neon
+//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); arena 12960387 bytes; kernels neon
 //! ```
 //!
 //! The exit status, through semihosting, is 0 on success and 1 on any
