@@ -40,11 +40,12 @@ struct Sink {
 impl Sink {
     /// Sends the buffered bytes as one NUL-terminated string.
     fn send(&mut self) {
-        if self.chunk.is_empty() || self.chunk.push(0).is_err() {
-            return;
-        }
-        if let Ok(s) = CStr::from_bytes_with_nul(&self.chunk) {
-            sys_write0(s);
+        // `put` keeps a byte free for the NUL and never buffers a zero, so
+        // both steps succeed whenever there is something to send.
+        if !self.chunk.is_empty() && self.chunk.push(0).is_ok() {
+            if let Ok(s) = CStr::from_bytes_with_nul(&self.chunk) {
+                sys_write0(s);
+            }
         }
         self.chunk.clear();
     }
