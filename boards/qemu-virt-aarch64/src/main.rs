@@ -1,0 +1,154 @@
+//! phi-edge on QEMU's `virt` board: aarch64, Cortex-A72, NEON kernels, no
+//! operating system.
+//!
+//! The image boots at EL1 (aarch64-rt: MMU, caches, FP/SIMD, `.bss`,
+//! stack), finds the RAM size in the device tree, reads the request blob
+//! and the model that QEMU's `-device loader` put at fixed addresses (see
+//! [`memory`]), checks the model's header, manifest and every tensor's
+//! CRC-32, and runs the request with the baseline [`Neon`] kernel set
+//! (Cortex-A72 has no dot product extension). Generated text goes to the
+//! PL011 UART as it is produced, then three machine-readable lines:
+//!
+//! ```text
+//! prompt_ids: 1 9690 198 ...
+//! ids: 60 23 39614 ...
+//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); arena 12960387 bytes; kernels neon
+//! ```
+//!
+//! The exit status, through semihosting, is 0 on success and 1 on any
+//! error (one `error:` line on the UART); a panic prints its message and
+//! exits with 101. Logs go out as defmt frames over semihosting (see
+//! [`log`]). README.md has the build and QEMU command lines.
+#![no_std]
+#![no_main]
+#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+extern crate alloc;
+
+mod boot;
+mod error;
+mod generate;
+mod log;
+mod memory;
+mod pl011;
+mod timer;
+
+use core::fmt::Write as _;
+use core::panic::PanicInfo;
+
+use aarch64_rt::entry;
+use phi_edge::{Kernels, Mapped, Model};
+use phi_edge_board::Request;
+use phi_edge_neon::Neon;
+
+use error::BoardError;
+use generate::Outcome;
+use pl011::{Console, Pl011, UART0_BASE};
+
+/// Exit status of a failed run.
+const EXIT_ERROR: i32 = 1;
+/// Exit status of a panic (Rust's, as for a panicking test).
+const EXIT_PANIC: i32 = 101;
+
+// 64 pages (256 KiB) of boot stack: the core keeps its buffers in the arena.
+entry!(main, 64);
+
+fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
+    memory::init_heap();
+    // SAFETY: UART0 is mapped as device memory by boot.rs; only this
+    // console and the panic handler (which never returns) drive it.
+    let mut console = Console::new(unsafe { Pl011::new(UART0_BASE) });
+    let status = match run(&mut console) {
+        Ok(()) => 0,
+        Err(e) => {
+            console.flush();
+            let _ = writeln!(console, "\nerror: {e}");
+            defmt::error!("{}", defmt::Display2Format(&e));
+            EXIT_ERROR
+        }
+    };
+    console.flush();
+    semihosting::process::exit(status)
+}
+
+/// Boot checks, then the request.
+fn run(out: &mut Console) -> Result<(), BoardError> {
+    let kernels = Neon;
+    let _ = writeln!(out, "phi-edge on QEMU virt aarch64, kernels {}", kernels.name());
+    let ram_end = memory::ram_end().map_err(BoardError::Ram)?;
+    defmt::info!("RAM {=usize:#x}..{=usize:#x}", memory::RAM_BASE, ram_end);
+
+    let req = Request::decode(memory::request_region()).map_err(BoardError::Request)?;
+    defmt::info!(
+        "request: chat {=bool}, max_tokens {=u32}, temperature {=f32}, seed {=u64}, n_ctx {=u32}",
+        req.chat,
+        req.max_tokens,
+        req.temperature,
+        req.seed,
+        req.n_ctx
+    );
+
+    let t0 = timer::ticks();
+    let image = memory::model_image(ram_end).map_err(BoardError::Model)?;
+    let model = Model::open_mapped(image).map_err(BoardError::Model)?;
+    model.verify(&mut Mapped(image), &mut []).map_err(BoardError::Model)?;
+    let verify_s = timer::seconds(timer::ticks() - t0);
+    let name = model.manifest().name;
+    let _ = writeln!(
+        out,
+        "model: {} ({} bytes at {:#x}), header, manifest and {} tensor CRCs verified in {verify_s:.2} s (emulated)",
+        if name.is_empty() { "unnamed" } else { name },
+        image.len(),
+        memory::MODEL_ADDR,
+        model.tensors().count()
+    );
+
+    // SAFETY: the only call; the model is read through `image` only.
+    let arena = unsafe { memory::arena_region(image.len(), ram_end) };
+    let outcome = generate::run(&model, image, kernels, &req, arena, out)?;
+    report(out, &outcome, kernels.name());
+    match outcome.context_full {
+        Some(n_ctx) => Err(BoardError::ContextFull { n_ctx }),
+        None => Ok(()),
+    }
+}
+
+/// The machine-readable lines after the generated text.
+fn report(out: &mut Console, o: &Outcome, kernels: &str) {
+    let rate = |n: usize, ticks: u64| {
+        let s = timer::seconds(ticks);
+        if s > 0.0 {
+            n as f64 / s
+        } else {
+            0.0
+        }
+    };
+    let _ = writeln!(out);
+    let _ = write!(out, "prompt_ids:");
+    for id in &o.prompt_ids {
+        let _ = write!(out, " {id}");
+    }
+    let _ = write!(out, "\nids:");
+    for id in &o.ids {
+        let _ = write!(out, " {id}");
+    }
+    let _ = writeln!(
+        out,
+        "\nstats: prompt {} tokens, prefill {:.2} tok/s; generated {} tokens, decode {:.2} tok/s (emulated); arena {} bytes; kernels {kernels}",
+        o.prompt_ids.len(),
+        rate(o.prompt_ids.len(), o.prefill_ticks),
+        o.ids.len(),
+        rate(o.ids.len(), o.decode_ticks),
+        o.arena_bytes
+    );
+    defmt::info!("generated {=usize} tokens", o.ids.len());
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    // SAFETY: UART0 is mapped as device memory by boot.rs; the console in
+    // `main` is never used again, since this handler does not return.
+    let mut uart = unsafe { Pl011::new(UART0_BASE) };
+    let _ = writeln!(uart, "\npanic: {info}");
+    semihosting::process::exit(EXIT_PANIC)
+}

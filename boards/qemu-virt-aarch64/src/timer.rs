@@ -1,0 +1,35 @@
+//! The ARM generic timer's virtual counter (CNTVCT_EL0 at CNTFRQ_EL0 Hz).
+//!
+//! Under QEMU the counter follows the host's clock, so durations measured
+//! with it are emulated time: they say how fast QEMU ran the image, not how
+//! fast a Cortex-A72 would.
+
+use core::arch::asm;
+
+/// Counter ticks since boot.
+pub fn ticks() -> u64 {
+    let t: u64;
+    // SAFETY: CNTVCT_EL0 is readable at EL1 (and EL0 unless trapped); the
+    // isb keeps the read from being hoisted above earlier instructions.
+    unsafe { asm!("isb", "mrs {0}, cntvct_el0", out(reg) t, options(nomem, nostack, preserves_flags)) };
+    t
+}
+
+/// Counter frequency in Hz.
+pub fn frequency() -> u64 {
+    let f: u64;
+    // SAFETY: reading CNTFRQ_EL0 has no side effects.
+    unsafe { asm!("mrs {0}, cntfrq_el0", out(reg) f, options(nomem, nostack, preserves_flags)) };
+    f
+}
+
+/// `ticks` in seconds.
+pub fn seconds(ticks: u64) -> f64 {
+    ticks as f64 / frequency().max(1) as f64
+}
+
+/// Microseconds since boot (the defmt timestamp).
+pub fn micros() -> u64 {
+    let f = frequency().max(1);
+    (u128::from(ticks()) * 1_000_000 / u128::from(f)) as u64
+}
