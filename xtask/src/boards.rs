@@ -1,0 +1,303 @@
+//! Board images: `cargo xtask build --board B`, `cargo xtask run --board B
+//! ...`, and the `cargo xtask test` step that boots every board in QEMU.
+//!
+//! Each board crate (`boards/<name>/`) is a Cargo workspace of its own that
+//! builds for one bare-metal target. xtask builds it, writes the request
+//! blob with `phi-edge-board`, and boots the image under `qemu-system-*`
+//! with the model and the request loaded where the board expects them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use phi_edge_board::Request;
+
+use crate::cmd::{self, capture, cargo, phi_edge};
+use crate::steps::Step;
+use crate::{demo, Failure, Result, Workspace};
+
+/// How a board boots under QEMU.
+pub struct Board {
+    /// `--board` name and directory under `boards/`.
+    pub name: &'static str,
+    /// The Rust target it builds for.
+    pub target: &'static str,
+    /// objcopy for the raw binary.
+    objcopy: &'static str,
+    /// The raw binary's file name.
+    raw: &'static str,
+    /// The QEMU command line, given the ELF, the model and the request.
+    qemu: fn(elf: &Path, model: &Path, request: &Path) -> Command,
+}
+
+/// The boards.
+pub const BOARDS: [Board; 1] = [Board {
+    name: "qemu-virt-aarch64",
+    target: "aarch64-unknown-none",
+    objcopy: "aarch64-linux-gnu-objcopy",
+    raw: "image.bin",
+    qemu: |elf, model, request| {
+        let mut c = Command::new("qemu-system-aarch64");
+        c.args(["-M", "virt", "-cpu", "cortex-a72", "-m", "1G", "-nographic"])
+            .args(["-semihosting-config", "enable=on,target=native,chardev=defmt", "-chardev"])
+            .arg(format!("file,id=defmt,path={}", request.with_extension("defmt").display()))
+            .arg("-device")
+            .arg(format!("loader,file={},addr=0x42000000,force-raw=on", request.display()))
+            .arg("-device")
+            .arg(format!("loader,file={},addr=0x42100000,force-raw=on", model.display()))
+            .arg("-kernel")
+            .arg(elf);
+        c
+    },
+}];
+
+fn board(name: &str) -> Result<&'static Board> {
+    BOARDS.iter().find(|b| b.name == name).ok_or_else(|| {
+        let names: Vec<&str> = BOARDS.iter().map(|b| b.name).collect();
+        Failure::new(format!("unknown board `{name}` (boards: {})", names.join(", ")))
+    })
+}
+
+impl Board {
+    fn manifest(&self, ws: &Workspace) -> PathBuf {
+        ws.root.join("boards").join(self.name).join("Cargo.toml")
+    }
+
+    /// The release ELF.
+    fn elf(&self, ws: &Workspace) -> PathBuf {
+        ws.root
+            .join("boards")
+            .join(self.name)
+            .join("target")
+            .join(self.target)
+            .join("release")
+            .join(format!("phi-edge-{}", self.name))
+    }
+
+    /// Builds the ELF and the raw binary; returns the ELF.
+    fn build(&self, ws: &Workspace) -> Result<PathBuf> {
+        cmd::run(cargo().current_dir(&ws.root).arg("build").arg("--release").arg("--manifest-path").arg(self.manifest(ws)).args(["--target", self.target]))?;
+        let elf = self.elf(ws);
+        let raw = elf.with_file_name(self.raw);
+        cmd::run(Command::new(self.objcopy).args(["-O", "binary"]).arg(&elf).arg(&raw))?;
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        eprintln!("{}: ELF {} ({} bytes), raw binary {} ({} bytes)", self.name, elf.display(), size(&elf), raw.display(), size(&raw));
+        Ok(elf)
+    }
+}
+
+/// `cargo xtask build --board B`.
+pub fn build(ws: &Workspace, args: &[String]) -> Result<()> {
+    let name = match args {
+        [flag, name] if flag == "--board" => name,
+        _ => return Err(Failure::new("usage: cargo xtask build --board B").retry(format!("cargo xtask build --board {}", BOARDS[0].name))),
+    };
+    let b = board(name)?;
+    b.build(ws)?;
+    let image = demo::image(ws)?;
+    let info = capture(phi_edge(ws).arg("inspect").arg(&image).args(["--ctx", &Request::DEFAULT_N_CTX.to_string()]))?;
+    if let Some(arena) = info.lines().find(|l| l.starts_with("arena")) {
+        eprintln!("{}: the arena is carved from RAM at boot; for SmolLM2 at n_ctx {}: {}", b.name, Request::DEFAULT_N_CTX, arena.trim_start_matches("arena").trim());
+    }
+    Ok(())
+}
+
+/// Options of `cargo xtask run`.
+struct RunArgs {
+    board: String,
+    model: Option<PathBuf>,
+    prompt: String,
+    max_tokens: u32,
+    chat: bool,
+    temp: f32,
+    seed: u64,
+}
+
+fn parse_run(args: &[String]) -> Result<RunArgs> {
+    let usage = || {
+        Failure::new("usage: cargo xtask run --board B [--model M] --prompt P [--max-tokens N] [--chat] [--temp T --seed S]")
+            .retry(format!("cargo xtask run --board {} --prompt \"Hello\"", BOARDS[0].name))
+    };
+    let mut r = RunArgs { board: String::new(), model: None, prompt: String::new(), max_tokens: 64, chat: false, temp: 0.0, seed: Request::DEFAULT_SEED };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(usage);
+        match a.as_str() {
+            "--board" => r.board = value()?,
+            "--model" => r.model = Some(PathBuf::from(value()?)),
+            "--prompt" => r.prompt = value()?,
+            "--max-tokens" => r.max_tokens = value()?.parse().map_err(|_| usage())?,
+            "--temp" => r.temp = value()?.parse().map_err(|_| usage())?,
+            "--seed" => r.seed = value()?.parse().map_err(|_| usage())?,
+            "--chat" => r.chat = true,
+            _ => return Err(usage()),
+        }
+    }
+    if r.board.is_empty() || r.prompt.is_empty() {
+        return Err(usage());
+    }
+    Ok(r)
+}
+
+/// `cargo xtask run --board B ...`: builds, boots in QEMU, streams the text.
+pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
+    let r = parse_run(args)?;
+    let b = board(&r.board)?;
+    let elf = b.build(ws)?;
+    let model = model_image(ws, r.model.as_deref())?;
+    let mut req = Request::new(&r.prompt);
+    req.chat = r.chat;
+    req.max_tokens = r.max_tokens;
+    req.temperature = r.temp;
+    req.seed = r.seed;
+    let request = write_request(ws, b, &req)?;
+    let outcome = boot(b, &elf, &model, &request, Duration::from_secs(3600), true)?;
+    if outcome.status != Some(0) {
+        return Err(Failure::new(format!("{} exited with {:?}", b.name, outcome.status)));
+    }
+    Ok(())
+}
+
+/// A `.phi` image for `model` (packed into target/board/ if it is a GGUF),
+/// or the demo's SmolLM2 image.
+fn model_image(ws: &Workspace, model: Option<&Path>) -> Result<PathBuf> {
+    let Some(m) = model else { return demo::image(ws) };
+    let bytes = std::fs::read(m).map_err(|e| Failure::new(format!("{}: {e}", m.display())))?;
+    if !bytes.starts_with(b"GGUF") {
+        return Ok(m.to_path_buf());
+    }
+    let out = board_dir(ws)?.join(m.with_extension("phi").file_name().unwrap_or_default());
+    cmd::run(phi_edge(ws).arg("pack").arg(m).arg("-o").arg(&out))?;
+    Ok(out)
+}
+
+fn board_dir(ws: &Workspace) -> Result<PathBuf> {
+    let d = ws.target().join("board");
+    std::fs::create_dir_all(&d).map_err(|e| Failure::new(format!("{}: {e}", d.display())))?;
+    Ok(d)
+}
+
+fn write_request(ws: &Workspace, b: &Board, req: &Request<'_>) -> Result<PathBuf> {
+    let mut buf = vec![0u8; 64 + req.prompt.len() + req.system.map_or(0, str::len)];
+    let bytes = req.encode(&mut buf).map_err(|e| Failure::new(format!("cannot encode the request: {e:?}")))?;
+    let path = board_dir(ws)?.join(format!("{}-request.bin", b.name));
+    std::fs::write(&path, bytes).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+    Ok(path)
+}
+
+/// What a boot printed and how it ended.
+struct Outcome {
+    status: Option<i32>,
+    lines: Vec<String>,
+}
+
+/// Boots `elf` under QEMU, echoing the UART when `echo`, killing it after
+/// `timeout`.
+fn boot(b: &Board, elf: &Path, model: &Path, request: &Path, timeout: Duration, echo: bool) -> Result<Outcome> {
+    let mut c = (b.qemu)(elf, model, request);
+    eprintln!("$ {}", cmd::show(&c));
+    let mut child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(|e| Failure::new(format!("cannot start QEMU: {e}")))?;
+    let stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut lines = vec![];
+        let mut r = BufReader::new(stdout);
+        let mut buf = Vec::new();
+        while r.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+            let line = String::from_utf8_lossy(&buf).into_owned();
+            if echo {
+                print!("{line}");
+            }
+            lines.push(line.trim_end().to_string());
+            buf.clear();
+        }
+        lines
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| Failure::new(format!("waiting for QEMU: {e}")))? {
+            break s.code();
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Failure::new(format!("{}: no exit after {} s (killed)", b.name, timeout.as_secs())));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lines = reader.join().unwrap_or_default();
+    Ok(Outcome { status, lines })
+}
+
+/// The ids on a board's `ids:` line.
+fn ids(lines: &[String], key: &str) -> Option<Vec<u32>> {
+    let line = lines.iter().find_map(|l| l.strip_prefix(key))?;
+    line.split_whitespace().map(|t| t.parse().ok()).collect()
+}
+
+/// The prompt every board answers in CI.
+const CI_PROMPT: &str = "What is the capital of France?";
+/// Tokens every board generates in CI.
+const CI_TOKENS: u32 = 16;
+
+/// The `cargo xtask test` step: every board boots with SmolLM2 and the CI
+/// prompt (chat, greedy, 16 tokens) and prints the host's token ids; a
+/// model with one flipped tensor byte makes it print an error and exit
+/// non-zero.
+pub fn check() -> Step {
+    Step {
+        name: "board images under QEMU",
+        required: false,
+        retry: "cargo xtask run --board qemu-virt-aarch64 --chat --temp 0 --max-tokens 16 --prompt \"What is the capital of France?\"",
+        run: Box::new(|ws| {
+            let model = demo::image(ws)?;
+            let dir = board_dir(ws)?;
+            let host_ids = dir.join("host-ids.json");
+            cmd::run(phi_edge(ws).arg("run").arg("--model").arg(&model).args(["--chat", "--prompt", CI_PROMPT, "--temp", "0", "--max-tokens", &CI_TOKENS.to_string(), "--ctx", &Request::DEFAULT_N_CTX.to_string(), "--ids-out"]).arg(&host_ids))?;
+            let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&host_ids).map_err(|e| Failure::new(format!("{}: {e}", host_ids.display())))?)
+                .map_err(|e| Failure::new(format!("{}: {e}", host_ids.display())))?;
+            let list = |k: &str| -> Vec<u32> { json.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_u64().map(|x| x as u32)).collect()).unwrap_or_default() };
+            let (want_prompt, want) = (list("prompt"), list("generated"));
+            let corrupt = dir.join("corrupt.phi");
+            flip_tensor_byte(&model, &corrupt)?;
+            for b in &BOARDS {
+                let elf = b.build(ws)?;
+                let mut req = Request::new(CI_PROMPT);
+                req.chat = true;
+                req.temperature = 0.0;
+                req.max_tokens = CI_TOKENS;
+                let request = write_request(ws, b, &req)?;
+                let t = Instant::now();
+                let out = boot(b, &elf, &model, &request, Duration::from_secs(900), false)?;
+                let got = ids(&out.lines, "ids:");
+                let got_prompt = ids(&out.lines, "prompt_ids:");
+                eprintln!("{}: exit {:?} after {:.0} s; ids {:?}", b.name, out.status, t.elapsed().as_secs_f64(), got);
+                if out.status != Some(0) || got.as_ref() != Some(&want) || got_prompt.as_ref() != Some(&want_prompt) {
+                    return Err(Failure::new(format!(
+                        "{}: exit {:?}, ids {got:?} (prompt {got_prompt:?}); the host gave {want:?} (prompt {want_prompt:?}); output:\n{}",
+                        b.name,
+                        out.status,
+                        out.lines.join("\n")
+                    )));
+                }
+                let bad = boot(b, &elf, &corrupt, &request, Duration::from_secs(300), false)?;
+                let said = bad.lines.iter().find(|l| l.starts_with("error:")).cloned();
+                eprintln!("{}: corrupted model: exit {:?}, {said:?}", b.name, bad.status);
+                if bad.status == Some(0) || bad.status.is_none() || said.is_none() || ids(&bad.lines, "ids:").is_some() {
+                    return Err(Failure::new(format!("{}: a corrupted model must give an error and a non-zero exit:\n{}", b.name, bad.lines.join("\n"))));
+                }
+            }
+            let _ = std::fs::remove_file(&corrupt);
+            Ok(())
+        }),
+    }
+}
+
+/// Copies `src` to `dst` with one byte flipped in the middle of the last
+/// tensor's data (the image's tail is tensor data).
+fn flip_tensor_byte(src: &Path, dst: &Path) -> Result<()> {
+    let mut bytes = std::fs::read(src).map_err(|e| Failure::new(format!("{}: {e}", src.display())))?;
+    let at = bytes.len() - 4096;
+    bytes[at] ^= 0x10;
+    std::fs::write(dst, bytes).map_err(|e| Failure::new(format!("{}: {e}", dst.display())))
+}
