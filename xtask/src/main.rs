@@ -7,7 +7,7 @@
 //! cargo xtask run --board B --prompt P [...]  boot it in QEMU
 //! cargo xtask setup                 Python venv + oracle packages, SmolLM2, llama.cpp vocabs, rustup targets
 //! cargo xtask ref [--force]         setup, then the llama.cpp goldens in target/ref/
-//! cargo xtask test                  setup, ref, then cargo test for the workspace
+//! cargo xtask test [STEP...]        setup, ref, then every test step (or those named)
 //! cargo xtask pack IN.gguf -o OUT   phi-edge-cli pack (release build)
 //! ```
 //!
@@ -139,7 +139,9 @@ commands:
                          add the bare-metal rustup targets; idempotent
   ref [--force]          setup, then generate llama.cpp goldens in target/ref/
                          (skipped while the oracle scripts are unchanged)
-  test                   setup, ref, then `cargo test --workspace --exclude xtask`
+  test [STEP...]         setup, ref, then every test step (host tests, demo, kernel
+                         suites and phi-edge under qemu-user, board images under
+                         QEMU); with STEP words, only the steps whose names contain them
   pack IN.gguf -o OUT    `cargo run --release -p phi-edge-cli -- pack IN.gguf -o OUT`
   help                   this text
 ";
@@ -160,7 +162,7 @@ fn main() -> ExitCode {
             Ok(force) => steps::run_all(&ws, &[steps::setup(), steps::reference(force)]),
             Err(e) => Err(e),
         },
-        "test" => no_args(command, rest).and_then(|()| test::run(&ws)),
+        "test" => test::run(&ws, rest),
         "demo" => demo::run_demo(&ws, rest),
         "bench" => bench::run_bench(&ws, rest),
         "build" => boards::build(&ws, rest),

@@ -63,9 +63,14 @@ fn walk(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     Ok(out)
 }
 
-/// Runs [`pipeline`].
-pub fn run(ws: &Workspace) -> Result<()> {
-    steps::run_all(ws, &pipeline())
+/// Runs [`pipeline`]; with `filters`, only the required steps and those
+/// whose name contains one of them (e.g. `cargo xtask test board`).
+pub fn run(ws: &Workspace, filters: &[String]) -> Result<()> {
+    let steps: Vec<Step> = pipeline()
+        .into_iter()
+        .filter(|s| s.required || filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
+        .collect();
+    steps::run_all(ws, &steps)
 }
 
 /// `cargo test --workspace --exclude xtask --no-fail-fast`, output passed
