@@ -1,5 +1,4 @@
-//! Start-up (arch code): what aarch64-rt needs from this board, and the
-//! interrupt masking the allocator's critical sections use.
+//! Start-up (arch code): what aarch64-rt needs from this board.
 //!
 //! aarch64-rt's entry code runs before any Rust code: it enables the MMU
 //! and caches with [`INITIAL_PAGETABLE`], enables FP/SIMD (CPACR_EL1.FPEN,
@@ -68,29 +67,3 @@ impl ExceptionHandlers for Exceptions {
 }
 
 exception_handlers!(Exceptions);
-
-/// Critical sections for the heap allocator: IRQ and FIQ masked, the
-/// previous DAIF restored after. One core runs, so masking is enough.
-struct SingleCore;
-
-critical_section::set_impl!(SingleCore);
-
-// SAFETY: `acquire` masks interrupts on the only running core and returns
-// the previous DAIF; `release` restores it, so sections nest correctly.
-unsafe impl critical_section::Impl for SingleCore {
-    unsafe fn acquire() -> u64 {
-        let daif: u64;
-        // SAFETY: reading DAIF and masking IRQ/FIQ has no memory effects.
-        unsafe {
-            asm!("mrs {0}, daif", "msr daifset, #3", out(reg) daif, options(nomem, nostack, preserves_flags));
-        }
-        daif
-    }
-
-    unsafe fn release(daif: u64) {
-        // SAFETY: restores the DAIF value `acquire` read.
-        unsafe {
-            asm!("msr daif, {0}", in(reg) daif, options(nomem, nostack, preserves_flags));
-        }
-    }
-}

@@ -19,6 +19,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use defmt::Encoder;
 use heapless::Vec;
+use phi_edge_board::Progress;
 use semihosting::sys::arm_compat::{sys_write0, sys_writec};
 
 defmt::timestamp!("{=u64:us}", crate::timer::micros());
@@ -111,5 +112,16 @@ unsafe impl defmt::Logger for Logger {
         // SAFETY: the caller holds the logger (defmt's contract).
         let State { encoder, sink } = unsafe { &mut *STATE.0.get() };
         encoder.write(bytes, |b| sink.put(b));
+    }
+}
+
+/// Logs a milestone of the generation loop.
+pub fn progress(event: Progress) {
+    match event {
+        Progress::Verified { ticks } => defmt::info!("model verified in {=u64} ticks", ticks),
+        Progress::Prompt { tokens, arena_bytes } => {
+            defmt::info!("prompt: {=usize} tokens, arena {=usize} bytes", tokens, arena_bytes)
+        }
+        Progress::Prefilled => defmt::info!("prefill done"),
     }
 }

@@ -23,11 +23,8 @@
 #![no_main]
 #![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
-extern crate alloc;
-
 mod boot;
 mod error;
-mod generate;
 mod log;
 mod memory;
 mod pl011;
@@ -37,13 +34,13 @@ use core::fmt::Write as _;
 use core::panic::PanicInfo;
 
 use aarch64_rt::entry;
-use phi_edge::{Kernels, Mapped, Model};
+use phi_edge::Kernels;
 use phi_edge_board::Request;
 use phi_edge_neon::Neon;
 
 use error::BoardError;
-use generate::Outcome;
 use pl011::{Console, Pl011, UART0_BASE};
+use timer::GenericTimer;
 
 /// Exit status of a failed run.
 const EXIT_ERROR: i32 = 1;
@@ -54,7 +51,6 @@ const EXIT_PANIC: i32 = 101;
 entry!(main, 64);
 
 fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
-    memory::init_heap();
     // SAFETY: UART0 is mapped as device memory by boot.rs; only this
     // console and the panic handler (which never returns) drive it.
     let mut console = Console::new(unsafe { Pl011::new(UART0_BASE) });
@@ -88,60 +84,11 @@ fn run(out: &mut Console) -> Result<(), BoardError> {
         req.n_ctx
     );
 
-    let t0 = timer::ticks();
     let image = memory::model_image(ram_end).map_err(BoardError::Model)?;
-    let model = Model::open_mapped(image).map_err(BoardError::Model)?;
-    model.verify(&mut Mapped(image), &mut []).map_err(BoardError::Model)?;
-    let verify_s = timer::seconds(timer::ticks() - t0);
-    let name = model.manifest().name;
-    let _ = writeln!(
-        out,
-        "model: {} ({} bytes at {:#x}), header, manifest and {} tensor CRCs verified in {verify_s:.2} s (emulated)",
-        if name.is_empty() { "unnamed" } else { name },
-        image.len(),
-        memory::MODEL_ADDR,
-        model.tensors().count()
-    );
-
     // SAFETY: the only call; the model is read through `image` only.
     let arena = unsafe { memory::arena_region(image.len(), ram_end) };
-    let outcome = generate::run(&model, image, kernels, &req, arena, out)?;
-    report(out, &outcome, kernels.name());
-    match outcome.context_full {
-        Some(n_ctx) => Err(BoardError::ContextFull { n_ctx }),
-        None => Ok(()),
-    }
-}
-
-/// The machine-readable lines after the generated text.
-fn report(out: &mut Console, o: &Outcome, kernels: &str) {
-    let rate = |n: usize, ticks: u64| {
-        let s = timer::seconds(ticks);
-        if s > 0.0 {
-            n as f64 / s
-        } else {
-            0.0
-        }
-    };
-    let _ = writeln!(out);
-    let _ = write!(out, "prompt_ids:");
-    for id in &o.prompt_ids {
-        let _ = write!(out, " {id}");
-    }
-    let _ = write!(out, "\nids:");
-    for id in &o.ids {
-        let _ = write!(out, " {id}");
-    }
-    let _ = writeln!(
-        out,
-        "\nstats: prompt {} tokens, prefill {:.2} tok/s; generated {} tokens, decode {:.2} tok/s (emulated); arena {} bytes; kernels {kernels}",
-        o.prompt_ids.len(),
-        rate(o.prompt_ids.len(), o.prefill_ticks),
-        o.ids.len(),
-        rate(o.ids.len(), o.decode_ticks),
-        o.arena_bytes
-    );
-    defmt::info!("generated {=usize} tokens", o.ids.len());
+    phi_edge_board::generate::run(image, kernels, &req, arena, out, &GenericTimer).map_err(BoardError::Run)?;
+    Ok(())
 }
 
 #[panic_handler]

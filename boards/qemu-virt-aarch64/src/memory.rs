@@ -4,7 +4,7 @@
 //! | address | what | placed by |
 //! |---|---|---|
 //! | `0x4000_0000` | device tree blob (virt's is 1 MiB) | QEMU, at the start of RAM when it fits below the ELF image (else nowhere) |
-//! | `0x4020_0000` | this image: code, data, `.bss` (heap), boot stack | `-kernel` (ELF); `memory.ld` |
+//! | `0x4020_0000` | this image: code, data, `.bss`, boot stack | `-kernel` (ELF); `memory.ld` |
 //! | [`REQUEST_ADDR`] `0x4200_0000` | request blob (≤ 1 MiB) | `-device loader,file=request.bin,addr=0x42000000,force-raw=on` |
 //! | [`MODEL_ADDR`] `0x4210_0000` | model image (`.phi`) | `-device loader,file=model.phi,addr=0x42100000,force-raw=on` |
 //! | model end, 2 MiB aligned | arena, to the end of RAM | [`ram_end`] (the device tree's `/memory`) |
@@ -15,9 +15,6 @@
 //! decides what fits (SmolLM2-135M at `n_ctx` 512 needs 13 MB; a
 //! Phi-3-mini Q4 image needs `-m` of several GiB).
 
-use core::mem::MaybeUninit;
-
-use embedded_alloc::LlffHeap;
 use fdt::Fdt;
 use phi_edge::image::header::{Header, HEADER_LEN};
 
@@ -36,20 +33,6 @@ pub const REQUEST_MAX: usize = MODEL_ADDR - REQUEST_ADDR;
 pub const MODEL_ADDR: usize = 0x4210_0000;
 /// Alignment of the arena's start.
 const ARENA_ALIGN: usize = 2 << 20;
-/// Heap for the board's own bookkeeping (token id lists, the tokenizer's
-/// working memory); the core never allocates.
-const HEAP_BYTES: usize = 4 << 20;
-
-#[global_allocator]
-static HEAP: LlffHeap = LlffHeap::empty();
-
-/// Hands the heap its memory (a `static` in `.bss`). Call once, first.
-pub fn init_heap() {
-    static mut MEMORY: [MaybeUninit<u8>; HEAP_BYTES] = [MaybeUninit::uninit(); HEAP_BYTES];
-    // SAFETY: called once, before any allocation; MEMORY is used by nothing
-    // else (this is the only reference to it).
-    unsafe { HEAP.init((&raw mut MEMORY) as usize, HEAP_BYTES) }
-}
 
 /// Why the RAM could not be found.
 #[derive(Debug)]
@@ -105,7 +88,7 @@ pub fn model_image(ram_end: usize) -> Result<&'static [u8], phi_edge::Error> {
 /// Call at most once: the slice is the only reference to that memory.
 pub unsafe fn arena_region(model_len: usize, ram_end: usize) -> &'static mut [u8] {
     let start = (MODEL_ADDR + model_len).next_multiple_of(ARENA_ALIGN).min(ram_end);
-    // SAFETY: [start, ram_end) is mapped RAM past the model (and the heap,
+    // SAFETY: [start, ram_end) is mapped RAM past the model (and the
     // stack and image below it); the caller promised this is its only user.
     unsafe { core::slice::from_raw_parts_mut(start as *mut u8, ram_end - start) }
 }

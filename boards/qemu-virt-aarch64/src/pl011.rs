@@ -88,6 +88,16 @@ impl Console {
     }
 }
 
+impl phi_edge_board::Console for Console {
+    fn flush(&mut self) {
+        Console::flush(self);
+    }
+
+    fn progress(&mut self, event: phi_edge_board::Progress) {
+        crate::log::progress(event);
+    }
+}
+
 impl fmt::Write for Console {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         for b in s.bytes() {

@@ -23,9 +23,22 @@ pub fn frequency() -> u64 {
     f
 }
 
-/// `ticks` in seconds.
-pub fn seconds(ticks: u64) -> f64 {
-    ticks as f64 / frequency().max(1) as f64
+/// The counter as the generation loop's clock.
+pub struct GenericTimer;
+
+impl phi_edge_board::Clock for GenericTimer {
+    fn ticks(&self) -> u64 {
+        ticks()
+    }
+
+    fn frequency(&self) -> u64 {
+        frequency()
+    }
+
+    /// QEMU's counter follows the host's clock.
+    fn emulated(&self) -> bool {
+        true
+    }
 }
 
 /// Microseconds since boot (the defmt timestamp).

@@ -1,0 +1,50 @@
+//! Start-up (arch code): what riscv-rt needs from this board, and the
+//! vector unit.
+//!
+//! With `-bios none` QEMU's reset vector jumps to the start of RAM in
+//! M-mode with the hart id in `a0` and the device tree's address in `a1`.
+//! riscv-rt's `_start` (first in `.init`, linked at 0x8000_0000) masks
+//! interrupts, sends harts other than 0 to [`abort`](self) (below: parked
+//! in `wfi`), sets the stack (the rest of the image region, see
+//! `memory.x`) and the global pointer, copies `.data`, zeroes `.bss`,
+//! enables the FPU (`mstatus.FS` = Initial, `fcsr` = 0: the target has F
+//! and D), installs its trap vector and calls `main(a0, a1, a2)`.
+//!
+//! The vector unit is left to [`enable_vector`], which `main` calls before
+//! any vector code: the target (`riscv64gc`) lets the compiler emit no
+//! vector instructions, so only the RVV kernels' inline assembly uses them.
+
+use core::arch::global_asm;
+
+use riscv::register::mstatus::{self, VS};
+use riscv::register::{mcause, mepc, mtval};
+
+// `abort`: where riscv-rt sends harts whose id is above `_max_hart_id`
+// (0): they wait here for good, without a stack. Also riscv-rt's fallback
+// for interrupts, none of which are enabled.
+global_asm!(
+    ".section .text.abort, \"ax\"
+    .global abort
+abort:
+    wfi
+    j abort"
+);
+
+/// Turns the vector unit on (`mstatus.VS` = Initial).
+pub fn enable_vector() {
+    // SAFETY: setting VS only allows vector instructions; M-mode may write
+    // mstatus, and nothing else depends on VS being Off.
+    unsafe { mstatus::set_vs(VS::Initial) };
+}
+
+/// Every exception (a trap that is not an interrupt) panics with the cause,
+/// the faulting pc and `mtval`.
+#[export_name = "ExceptionHandler"]
+fn exception_handler(_frame: &riscv_rt::TrapFrame) -> ! {
+    panic!(
+        "exception: mcause {:#x}, mepc {:#x}, mtval {:#x}",
+        mcause::read().bits(),
+        mepc::read(),
+        mtval::read()
+    )
+}
