@@ -1,0 +1,51 @@
+//! The ARM generic timer's virtual counter (CNTVCT_EL0 at CNTFRQ_EL0 Hz).
+//!
+//! On the Pi the firmware sets CNTFRQ_EL0 to the 54 MHz crystal. Under
+//! QEMU the counter follows the host's clock, so durations measured with it
+//! are emulated time: they say how fast QEMU ran the image, not how fast a
+//! Cortex-A72 would.
+
+use core::arch::asm;
+
+/// Counter ticks since boot.
+pub fn ticks() -> u64 {
+    let t: u64;
+    // SAFETY: CNTVCT_EL0 is readable at EL1 (and EL0 unless trapped); the
+    // isb keeps the read from being hoisted above earlier instructions.
+    unsafe { asm!("isb", "mrs {0}, cntvct_el0", out(reg) t, options(nomem, nostack, preserves_flags)) };
+    t
+}
+
+/// Counter frequency in Hz.
+pub fn frequency() -> u64 {
+    let f: u64;
+    // SAFETY: reading CNTFRQ_EL0 has no side effects.
+    unsafe { asm!("mrs {0}, cntfrq_el0", out(reg) f, options(nomem, nostack, preserves_flags)) };
+    f
+}
+
+/// The counter as the generation loop's clock.
+pub struct GenericTimer;
+
+impl phi_edge_board::Clock for GenericTimer {
+    fn ticks(&self) -> u64 {
+        ticks()
+    }
+
+    fn frequency(&self) -> u64 {
+        frequency()
+    }
+
+    /// A semihosting host means QEMU here (a debugger on the Pi's JTAG
+    /// pins would be one too, and its rates would be marked wrongly), and
+    /// QEMU's counter follows the host's clock.
+    fn emulated(&self) -> bool {
+        crate::host::present()
+    }
+}
+
+/// Microseconds since boot (the defmt timestamp).
+pub fn micros() -> u64 {
+    let f = frequency().max(1);
+    (u128::from(ticks()) * 1_000_000 / u128::from(f)) as u64
+}
