@@ -27,60 +27,153 @@ pub struct Board {
     objcopy: &'static str,
     /// The raw binary's file name.
     raw: &'static str,
-    /// The QEMU command line, given the ELF, the model and the request.
-    qemu: fn(elf: &Path, model: &Path, request: &Path) -> Command,
+    /// Extra objcopy arguments for the raw binary.
+    objcopy_args: &'static [&'static str],
+    /// The QEMU command line for a boot.
+    qemu: fn(&Boot<'_>) -> Result<Command>,
+}
+
+/// What one boot loads.
+pub struct Boot<'a> {
+    ws: &'a Workspace,
+    elf: &'a Path,
+    model: &'a Path,
+    request: &'a Path,
+}
+
+impl Boot<'_> {
+    /// `-semihosting-config` with the defmt frames going to a file beside
+    /// the request.
+    fn semihosting(&self, c: &mut Command) {
+        c.args(["-semihosting-config", "enable=on,target=native,chardev=defmt", "-chardev"])
+            .arg(format!("file,id=defmt,path={}", self.request.with_extension("defmt").display()));
+    }
+
+    /// `-device loader` for the request at `req` and the model at `model`.
+    fn loaders(&self, c: &mut Command, req: u64, model: u64) {
+        c.arg("-device")
+            .arg(format!("loader,file={},addr={req:#x},force-raw=on", self.request.display()))
+            .arg("-device")
+            .arg(format!("loader,file={},addr={model:#x},force-raw=on", self.model.display()));
+    }
 }
 
 /// The boards (RISC-V twice: the CI checks two VLENs).
-pub const BOARDS: [Board; 3] = [Board {
-    name: "qemu-virt-aarch64",
-    target: "aarch64-unknown-none",
-    objcopy: "aarch64-linux-gnu-objcopy",
-    raw: "image.bin",
-    qemu: |elf, model, request| {
-        let mut c = Command::new("qemu-system-aarch64");
-        c.args(["-M", "virt", "-cpu", "cortex-a72", "-m", "1G", "-nographic"])
-            .args(["-semihosting-config", "enable=on,target=native,chardev=defmt", "-chardev"])
-            .arg(format!("file,id=defmt,path={}", request.with_extension("defmt").display()))
-            .arg("-device")
-            .arg(format!("loader,file={},addr=0x42000000,force-raw=on", request.display()))
-            .arg("-device")
-            .arg(format!("loader,file={},addr=0x42100000,force-raw=on", model.display()))
-            .arg("-kernel")
-            .arg(elf);
-        c
+pub const BOARDS: [Board; 4] = [
+    Board {
+        name: "qemu-virt-aarch64",
+        target: "aarch64-unknown-none",
+        objcopy: "aarch64-linux-gnu-objcopy",
+        raw: "image.bin",
+        objcopy_args: &[],
+        qemu: |b| {
+            let mut c = Command::new("qemu-system-aarch64");
+            c.args(["-M", "virt", "-cpu", "cortex-a72", "-m", "1G", "-nographic"]);
+            b.semihosting(&mut c);
+            b.loaders(&mut c, 0x4200_0000, 0x4210_0000);
+            c.arg("-kernel").arg(b.elf);
+            Ok(c)
+        },
     },
-},
-Board {
-    name: "qemu-virt-riscv64",
-    target: "riscv64gc-unknown-none-elf",
-    objcopy: "riscv64-linux-gnu-objcopy",
-    raw: "image.bin",
-    qemu: |elf, model, request| riscv_qemu(256, elf, model, request),
-},
-Board {
-    name: "qemu-virt-riscv64",
-    target: "riscv64gc-unknown-none-elf",
-    objcopy: "riscv64-linux-gnu-objcopy",
-    raw: "image.bin",
-    qemu: |elf, model, request| riscv_qemu(128, elf, model, request),
-}];
+    Board {
+        name: "qemu-virt-riscv64",
+        target: "riscv64gc-unknown-none-elf",
+        objcopy: "riscv64-linux-gnu-objcopy",
+        raw: "image.bin",
+        objcopy_args: &[],
+        qemu: |b| Ok(riscv_qemu(256, b)),
+    },
+    Board {
+        name: "qemu-virt-riscv64",
+        target: "riscv64gc-unknown-none-elf",
+        objcopy: "riscv64-linux-gnu-objcopy",
+        raw: "image.bin",
+        objcopy_args: &[],
+        qemu: |b| Ok(riscv_qemu(128, b)),
+    },
+    Board {
+        name: "raspi4",
+        target: "aarch64-unknown-none",
+        objcopy: "aarch64-linux-gnu-objcopy",
+        raw: "kernel8.img",
+        // .bss and the stack are written out as zeros: the firmware's
+        // `followkernel` puts the initramfs right after the file.
+        objcopy_args: &["--set-section-flags", ".bss=alloc,load,contents", "--set-section-flags", ".stack=alloc,load,contents"],
+        qemu: |b| {
+            // QEMU loads an initrd and fills /chosen only for a raw image.
+            let initrd = b.request.with_extension("initrd");
+            write_initrd(b.model, b.request, &initrd)?;
+            let mut c = Command::new("qemu-system-aarch64");
+            c.args(["-M", "raspi4b", "-display", "none", "-serial", "stdio"]);
+            b.semihosting(&mut c);
+            c.arg("-dtb").arg(pi_dtb(b.ws)?).arg("-initrd").arg(&initrd).arg("-kernel").arg(b.elf.with_file_name("kernel8.img"));
+            Ok(c)
+        },
+    },
+];
 
 /// QEMU riscv virt with the V extension at `vlen` bits.
-fn riscv_qemu(vlen: u32, elf: &Path, model: &Path, request: &Path) -> Command {
+fn riscv_qemu(vlen: u32, b: &Boot<'_>) -> Command {
     let mut c = Command::new("qemu-system-riscv64");
     c.args(["-M", "virt", "-cpu"])
         .arg(format!("rv64,v=true,vlen={vlen}"))
-        .args(["-bios", "none", "-m", "1G", "-nographic"])
-        .args(["-semihosting-config", "enable=on,target=native,chardev=defmt", "-chardev"])
-        .arg(format!("file,id=defmt,path={}", request.with_extension("defmt").display()))
-        .arg("-device")
-        .arg(format!("loader,file={},addr=0x82000000,force-raw=on", request.display()))
-        .arg("-device")
-        .arg(format!("loader,file={},addr=0x82100000,force-raw=on", model.display()))
-        .arg("-kernel")
-        .arg(elf);
+        .args(["-bios", "none", "-m", "1G", "-nographic"]);
+    b.semihosting(&mut c);
+    b.loaders(&mut c, 0x8200_0000, 0x8210_0000);
+    c.arg("-kernel").arg(b.elf);
     c
+}
+
+/// The Pi's initramfs: the model, zeros to the next 4 KiB, the request
+/// (the board finds the request after the model's own length).
+fn write_initrd(model: &Path, request: &Path, out: &Path) -> Result<()> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| Failure::new(format!("{}: {e}", p.display())));
+    let mut bytes = read(model)?;
+    bytes.resize(bytes.len().div_ceil(4096) * 4096, 0);
+    bytes.extend(read(request)?);
+    std::fs::write(out, bytes).map_err(|e| Failure::new(format!("{}: {e}", out.display())))
+}
+
+/// The Raspberry Pi 4B device tree QEMU's raspi4b needs, from Debian's
+/// arm64 kernel package (`broadcom/bcm2711-rpi-4-b.dtb`), fetched once
+/// into target/board/.
+fn pi_dtb(ws: &Workspace) -> Result<PathBuf> {
+    let dtb = board_dir(ws)?.join("bcm2711-rpi-4-b.dtb");
+    if dtb.is_file() {
+        return Ok(dtb);
+    }
+    let dir = board_dir(ws)?.join("dtb");
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+    let foreign = capture(Command::new("dpkg").arg("--print-foreign-architectures"))?;
+    if !foreign.lines().any(|l| l.trim() == "arm64") {
+        eprintln!("board: adding the arm64 dpkg architecture to download Debian's arm64 kernel (for its Raspberry Pi device tree)");
+        cmd::run(Command::new("dpkg").args(["--add-architecture", "arm64"]))?;
+        cmd::run(Command::new("apt-get").args(["update", "-qq"]))?;
+    }
+    let deps = capture(Command::new("apt-cache").args(["depends", "linux-image-arm64:arm64"]))?;
+    let pkg = deps
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Depends: "))
+        .find(|p| p.starts_with("linux-image-") && p.contains("-arm64"))
+        .map(|p| p.trim_end_matches(":arm64").to_string())
+        .ok_or_else(|| Failure::new(format!("no versioned kernel in `apt-cache depends linux-image-arm64:arm64`:\n{deps}")))?;
+    eprintln!("board: downloading {pkg}:arm64 (Debian) for bcm2711-rpi-4-b.dtb");
+    cmd::run(Command::new("apt-get").current_dir(&dir).args(["download", &format!("{pkg}:arm64")]))?;
+    let deb = std::fs::read_dir(&dir)
+        .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .ok_or_else(|| Failure::new(format!("apt-get download left no .deb in {}", dir.display())))?;
+    let version = pkg.trim_start_matches("linux-image-");
+    let member = format!("./usr/lib/linux-image-{version}/broadcom/bcm2711-rpi-4-b.dtb");
+    let script = format!("dpkg-deb --fsys-tarfile '{}' | tar -xO '{member}' > '{}'", deb.display(), dtb.display());
+    cmd::run(Command::new("sh").arg("-c").arg(script))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if std::fs::metadata(&dtb).map_or(0, |m| m.len()) == 0 {
+        let _ = std::fs::remove_file(&dtb);
+        return Err(Failure::new(format!("{member} not found in {}", deb.display())));
+    }
+    Ok(dtb)
 }
 
 fn board(name: &str) -> Result<&'static Board> {
@@ -111,7 +204,7 @@ impl Board {
         cmd::run(cargo().current_dir(&ws.root).arg("build").arg("--release").arg("--manifest-path").arg(self.manifest(ws)).args(["--target", self.target]))?;
         let elf = self.elf(ws);
         let raw = elf.with_file_name(self.raw);
-        cmd::run(Command::new(self.objcopy).args(["-O", "binary"]).arg(&elf).arg(&raw))?;
+        cmd::run(Command::new(self.objcopy).args(["-O", "binary"]).args(self.objcopy_args).arg(&elf).arg(&raw))?;
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         eprintln!("{}: ELF {} ({} bytes), raw binary {} ({} bytes)", self.name, elf.display(), size(&elf), raw.display(), size(&raw));
         Ok(elf)
@@ -183,7 +276,7 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
     req.temperature = r.temp;
     req.seed = r.seed;
     let request = write_request(ws, b, &req)?;
-    let outcome = boot(b, &elf, &model, &request, Duration::from_secs(3600), true)?;
+    let outcome = boot(ws, b, &elf, &model, &request, Duration::from_secs(3600), true)?;
     if outcome.status != Some(0) {
         return Err(Failure::new(format!("{} exited with {:?}", b.name, outcome.status)));
     }
@@ -225,8 +318,8 @@ struct Outcome {
 
 /// Boots `elf` under QEMU, echoing the UART when `echo`, killing it after
 /// `timeout`.
-fn boot(b: &Board, elf: &Path, model: &Path, request: &Path, timeout: Duration, echo: bool) -> Result<Outcome> {
-    let mut c = (b.qemu)(elf, model, request);
+fn boot(ws: &Workspace, b: &Board, elf: &Path, model: &Path, request: &Path, timeout: Duration, echo: bool) -> Result<Outcome> {
+    let mut c = (b.qemu)(&Boot { ws, elf, model, request })?;
     eprintln!("$ {}", cmd::show(&c));
     let mut child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(|e| Failure::new(format!("cannot start QEMU: {e}")))?;
     let stdout = child.stdout.take().expect("piped");
@@ -299,7 +392,7 @@ pub fn check() -> Step {
                 req.max_tokens = CI_TOKENS;
                 let request = write_request(ws, b, &req)?;
                 let t = Instant::now();
-                let out = boot(b, &elf, &model, &request, Duration::from_secs(900), false)?;
+                let out = boot(ws, b, &elf, &model, &request, Duration::from_secs(900), false)?;
                 let got = ids(&out.lines, "ids:");
                 let got_prompt = ids(&out.lines, "prompt_ids:");
                 eprintln!("{}: exit {:?} after {:.0} s; ids {:?}", b.name, out.status, t.elapsed().as_secs_f64(), got);
@@ -311,7 +404,7 @@ pub fn check() -> Step {
                         out.lines.join("\n")
                     )));
                 }
-                let bad = boot(b, &elf, &corrupt, &request, Duration::from_secs(300), false)?;
+                let bad = boot(ws, b, &elf, &corrupt, &request, Duration::from_secs(300), false)?;
                 let said = bad.lines.iter().find(|l| l.starts_with("error:")).cloned();
                 eprintln!("{}: corrupted model: exit {:?}, {said:?}", b.name, bad.status);
                 if bad.status == Some(0) || bad.status.is_none() || said.is_none() || ids(&bad.lines, "ids:").is_some() {
@@ -332,3 +425,77 @@ fn flip_tensor_byte(src: &Path, dst: &Path) -> Result<()> {
     bytes[at] ^= 0x10;
     std::fs::write(dst, bytes).map_err(|e| Failure::new(format!("{}: {e}", dst.display())))
 }
+
+/// `cargo xtask flash --board raspi4 --model M --out DIR [--prompt P
+/// --max-tokens N --chat --temp T --seed S]`: a boot folder for the Pi's
+/// SD card.
+pub fn flash(ws: &Workspace, args: &[String]) -> Result<()> {
+    let usage = || {
+        Failure::new("usage: cargo xtask flash --board raspi4 --model M --out DIR [--prompt P] [--max-tokens N] [--chat] [--temp T --seed S]")
+            .retry("cargo xtask flash --board raspi4 --model target/models/SmolLM2-135M-Instruct.Q4_1.gguf --out sdcard --chat --prompt \"Hello\"")
+    };
+    let mut out_dir = None;
+    let mut rest = vec![];
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--out" {
+            out_dir = Some(PathBuf::from(it.next().ok_or_else(usage)?));
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    let out_dir = out_dir.ok_or_else(usage)?;
+    if !rest.iter().any(|a| a == "--prompt") {
+        rest.extend(["--prompt".to_string(), demo::DEFAULT_PROMPT.to_string(), "--chat".to_string()]);
+    }
+    let r = parse_run(&rest)?;
+    if r.board != "raspi4" {
+        return Err(Failure::new(format!("`flash` writes SD-card folders for raspi4 only (got `{}`)", r.board)).retry("cargo xtask flash --board raspi4 ..."));
+    }
+    let b = board(&r.board)?;
+    let elf = b.build(ws)?;
+    let model = model_image(ws, r.model.as_deref())?;
+    let mut req = Request::new(&r.prompt);
+    req.chat = r.chat;
+    req.max_tokens = r.max_tokens;
+    req.temperature = r.temp;
+    req.seed = r.seed;
+    let request = write_request(ws, b, &req)?;
+    std::fs::create_dir_all(&out_dir).map_err(|e| Failure::new(format!("{}: {e}", out_dir.display())))?;
+    let copy = |from: &Path, to: &str| {
+        std::fs::copy(from, out_dir.join(to)).map(|_| ()).map_err(|e| Failure::new(format!("{} -> {}: {e}", from.display(), out_dir.join(to).display())))
+    };
+    copy(&elf.with_file_name(b.raw), "kernel8.img")?;
+    write_initrd(&model, &request, &out_dir.join("model.phi"))?;
+    let write = |name: &str, text: &str| std::fs::write(out_dir.join(name), text).map_err(|e| Failure::new(format!("{}: {e}", out_dir.join(name).display())));
+    write("config.txt", PI_CONFIG)?;
+    write("FIRMWARE.txt", PI_FIRMWARE)?;
+    eprintln!("flash: wrote {} (kernel8.img, model.phi = model + request, config.txt, FIRMWARE.txt); see boards/raspi4/README.md", out_dir.display());
+    Ok(())
+}
+
+/// The Pi's config.txt: 64-bit kernel8.img, the model (with the request
+/// appended) as initramfs right after it, UART0 on GPIO 14/15.
+const PI_CONFIG: &str = "\
+# phi-edge on Raspberry Pi 4B (written by `cargo xtask flash`)
+arm_64bit=1
+kernel=kernel8.img
+initramfs model.phi followkernel
+enable_uart=1
+dtoverlay=disable-bt
+";
+
+/// The firmware files the user adds from the Raspberry Pi firmware release.
+const PI_FIRMWARE: &str = "\
+Copy these files from the Raspberry Pi firmware (github.com/raspberrypi/firmware,
+boot/ folder, or the boot partition of Raspberry Pi OS) next to kernel8.img on the
+FAT32 boot partition of the SD card; phi-edge does not ship them:
+
+  start4.elf
+  fixup4.dat
+  bcm2711-rpi-4-b.dtb
+  overlays/disable-bt.dtbo
+
+Then connect a 3.3 V USB serial adapter to GPIO 14 (TX, pin 8) and 15 (RX, pin 10),
+115200 8N1, and power the Pi: the answer appears on the serial console.
+";

@@ -5,6 +5,7 @@
 //! cargo xtask bench [kernels|model] kernel throughput; tok/s vs llama.cpp
 //! cargo xtask build --board B       board image (boards/B), ELF + raw binary
 //! cargo xtask run --board B --prompt P [...]  boot it in QEMU
+//! cargo xtask flash --board raspi4 --model M --out DIR   SD-card boot folder
 //! cargo xtask setup                 Python venv + oracle packages, SmolLM2, llama.cpp vocabs, rustup targets
 //! cargo xtask ref [--force]         setup, then the llama.cpp goldens in target/ref/
 //! cargo xtask test [STEP...]        setup, ref, then every test step (or those named)
@@ -134,6 +135,9 @@ commands:
   run --board B [--model M] --prompt P [--max-tokens N] [--chat] [--temp T --seed S]
                          build, boot in QEMU, stream the generated text (default
                          model: SmolLM2; greedy unless --temp)
+  flash --board raspi4 --model M --out DIR [--prompt P ...]
+                         an SD-card boot folder for the Pi (kernel8.img, config.txt,
+                         model + request, the list of firmware files to add)
   setup                  create target/venv (llama-cpp-python, gguf, numpy), fetch
                          SmolLM2-135M-Instruct Q4_1 and llama.cpp's vocab files,
                          add the bare-metal rustup targets; idempotent
@@ -167,6 +171,7 @@ fn main() -> ExitCode {
         "bench" => bench::run_bench(&ws, rest),
         "build" => boards::build(&ws, rest),
         "run" => boards::run(&ws, rest),
+        "flash" => boards::flash(&ws, rest),
         "pack" => return pack::run(&ws, rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
