@@ -10,11 +10,16 @@
 //!   found the model, the request and its RAM: model check, prompt,
 //!   prefill, token by token output, and the `prompt_ids:` / `ids:` /
 //!   `stats:` lines, through the board's [`Console`] and [`Clock`].
+//! - `log` (feature `semihosting-log`): the boards' defmt logger over the
+//!   semihosting console.
 #![no_std]
 #![deny(missing_docs, unsafe_code)]
 
 pub mod error;
 pub mod generate;
+#[cfg(feature = "semihosting-log")]
+#[allow(unsafe_code)]
+pub mod log;
 pub mod request;
 
 pub use error::RunError;

@@ -25,7 +25,6 @@
 
 mod boot;
 mod error;
-mod log;
 mod memory;
 mod pl011;
 mod timer;
@@ -99,3 +98,6 @@ fn panic(info: &PanicInfo) -> ! {
     let _ = writeln!(uart, "\npanic: {info}");
     semihosting::process::exit(EXIT_PANIC)
 }
+
+// defmt's timestamp for the shared logger (`phi_edge_board::log`).
+defmt::timestamp!("{=u64:us}", crate::timer::micros());

@@ -94,7 +94,7 @@ impl phi_edge_board::Console for Console {
     }
 
     fn progress(&mut self, event: phi_edge_board::Progress) {
-        crate::log::progress(event);
+        phi_edge_board::log::progress(event);
     }
 }
 

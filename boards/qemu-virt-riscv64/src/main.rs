@@ -22,7 +22,6 @@
 mod boot;
 mod error;
 mod exit;
-mod log;
 mod memory;
 mod timer;
 mod uart;
@@ -101,3 +100,6 @@ fn panic(info: &PanicInfo) -> ! {
     let _ = writeln!(uart, "\npanic: {info}");
     exit::exit(EXIT_PANIC)
 }
+
+// defmt's timestamp for the shared logger (`phi_edge_board::log`).
+defmt::timestamp!("{=u64:us}", crate::timer::micros());

@@ -13,7 +13,9 @@ static PRESENT: AtomicBool = AtomicBool::new(false);
 
 /// Asks whether a host answers. Call once, before any log or exit.
 pub fn init() {
-    PRESENT.store(boot::probe_semihosting(), Ordering::Relaxed);
+    let present = boot::probe_semihosting();
+    PRESENT.store(present, Ordering::Relaxed);
+    phi_edge_board::log::set_enabled(present);
 }
 
 /// Whether a host answered [`init`]'s probe.

@@ -31,7 +31,6 @@ mod devicetree;
 mod error;
 mod gpio;
 mod host;
-mod log;
 mod memory;
 mod pl011;
 mod timer;
@@ -139,3 +138,6 @@ fn panic(info: &PanicInfo) -> ! {
     let _ = writeln!(uart, "\npanic: {info}");
     halt(&mut uart, EXIT_PANIC)
 }
+
+// defmt's timestamp for the shared logger (`phi_edge_board::log`).
+defmt::timestamp!("{=u64:us}", crate::timer::micros());

@@ -1,5 +1,7 @@
-//! defmt logger over the semihosting console (dropped when no semihosting
-//! host answered at boot, see [`crate::host`]).
+//! defmt logger over the semihosting console (feature `semihosting-log`),
+//! for every board image: the board defines `defmt::timestamp!` itself, and
+//! a board without a semihosting host (a Pi on its own) turns the logger
+//! off with [`set_enabled`].
 //!
 //! defmt encodes each log frame with rzCOBS (its default encoding), which
 //! never emits a zero byte inside a frame and ends every frame with one.
@@ -20,10 +22,18 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use defmt::Encoder;
 use heapless::Vec;
-use phi_edge_board::Progress;
 use semihosting::sys::arm_compat::{sys_write0, sys_writec};
 
-defmt::timestamp!("{=u64:us}", crate::timer::micros());
+use crate::Progress;
+
+/// Whether frames go to the host (on by default).
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the logger on or off; off, frames are dropped (no semihosting
+/// host to take them).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
 
 /// Bytes sent per `SYS_WRITE0`, the terminating NUL included.
 const CHUNK_BYTES: usize = 256;
@@ -53,9 +63,9 @@ impl Sink {
     }
 
     /// Buffers encoded bytes; a zero (the frame delimiter) sends the frame.
-    /// Without a host the bytes are dropped.
+    /// With the logger off the bytes are dropped.
     fn put(&mut self, bytes: &[u8]) {
-        if !crate::host::present() {
+        if !ENABLED.load(Ordering::Relaxed) {
             return;
         }
         for &b in bytes {
@@ -82,7 +92,10 @@ struct Global(UnsafeCell<State>);
 // interrupt handler logs.
 unsafe impl Sync for Global {}
 
-static STATE: Global = Global(UnsafeCell::new(State { encoder: Encoder::new(), sink: Sink { chunk: Vec::new() } }));
+static STATE: Global = Global(UnsafeCell::new(State {
+    encoder: Encoder::new(),
+    sink: Sink { chunk: Vec::new() },
+}));
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
 #[defmt::global_logger]
@@ -124,8 +137,15 @@ unsafe impl defmt::Logger for Logger {
 pub fn progress(event: Progress) {
     match event {
         Progress::Verified { ticks } => defmt::info!("model verified in {=u64} ticks", ticks),
-        Progress::Prompt { tokens, arena_bytes } => {
-            defmt::info!("prompt: {=usize} tokens, arena {=usize} bytes", tokens, arena_bytes)
+        Progress::Prompt {
+            tokens,
+            arena_bytes,
+        } => {
+            defmt::info!(
+                "prompt: {=usize} tokens, arena {=usize} bytes",
+                tokens,
+                arena_bytes
+            )
         }
         Progress::Prefilled => defmt::info!("prefill done"),
     }
