@@ -336,6 +336,16 @@ impl<'a> Sampler<'a> {
     }
 }
 
+/// The natural log of `token`'s probability under the softmax of `logits`
+/// (raw logits, before any sampling step), in f64:
+/// `logit - max - ln Σ exp(l - max)`. `None` if `token` is out of range.
+pub fn log_prob(logits: &[f32], token: u32) -> Option<f64> {
+    let logit = *logits.get(token as usize)?;
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| weight(l, max)).sum();
+    Some(f64::from(logit) - f64::from(max) - libm::log(sum))
+}
+
 /// Descending logit, then ascending id: a total order, so every sort gives
 /// the same sequence on every target.
 fn by_logit(a: &Candidate, b: &Candidate) -> Ordering {

@@ -15,7 +15,8 @@ Writes DIR/generate.json:
                   "ids" (generated, including a final end-of-generation
                   token if one came), "gap_over_std" (per generated token:
                   llama.cpp's top-1 minus top-2 logit over the logits'
-                  std)}]}
+                  std), "perplexity" (exp of the mean negative log
+                  softmax probability of the generated tokens)}]}
 """
 
 from __future__ import annotations
@@ -79,11 +80,13 @@ def write(out: Path, model: Path, n_ctx: int = 512) -> None:
             prompt = llm.tokenize(rendered.encode(), add_bos=True, special=chat)
             llm.reset()
             llm.eval(prompt)
-            ids, gaps = [], []
+            ids, gaps, nll = [], [], 0.0
             while len(ids) < MAX_TOKENS:
                 logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
                 top2 = np.sort(logits)[-2:]
                 tok = int(np.argmax(logits))  # the first maximum, as llama.cpp's greedy sampler
+                top = logits.max()
+                nll -= logits[tok] - top - np.log(np.exp(logits - top).sum())
                 ids.append(tok)
                 gaps.append(float((top2[1] - top2[0]) / logits.std()))
                 if llama_cpp.llama_vocab_is_eog(vocab, ctypes.c_int32(tok)):
@@ -92,6 +95,7 @@ def write(out: Path, model: Path, n_ctx: int = 512) -> None:
             records.append({
                 "name": name, "chat": chat, "system": system, "text": text, "rendered": rendered,
                 "prompt_ids": prompt, "ids": ids, "gap_over_std": gaps,
+                "perplexity": float(np.exp(nll / len(ids))),
             })
             print(f"  generate {name:<14} {len(prompt):>3} prompt tokens -> {len(ids)} tokens: "
                   f"{llm.detokenize(ids).decode(errors='replace')!r}")

@@ -98,7 +98,7 @@ struct Summary {
 }
 
 /// Parses "prompt N tokens, prefill X tok/s; generated M tokens, decode Y
-/// tok/s; arena B bytes; kernels K".
+/// tok/s; perplexity P; arena B bytes; kernels K".
 fn parse_summary(text: &str) -> Option<Summary> {
     let line = text.lines().find(|l| l.contains("prefill") && l.contains("decode"))?;
     let after = |key: &str| line.split(key).nth(1).and_then(|r| r.split_whitespace().next());

@@ -23,10 +23,20 @@ pub enum RunError {
     },
     /// The prompt has no tokens.
     EmptyPrompt,
-    /// The rendered chat prompt does not fit its buffer.
-    PromptTooLong {
-        /// Capacity of the buffer in bytes.
-        max: usize,
+    /// The heap cannot hold one of the request's buffers.
+    HeapFull {
+        /// What the buffer is for.
+        what: &'static str,
+        /// Its size in bytes (for the chat prompt: the part rendered when
+        /// the heap ran out).
+        bytes: usize,
+    },
+    /// The RAM left for the heap is smaller than the heap.
+    NoHeap {
+        /// Bytes of heap.
+        need: usize,
+        /// Bytes of RAM after the model.
+        got: usize,
     },
     /// The prompt's tokens do not fit the context.
     PromptTooManyTokens {
@@ -37,8 +47,7 @@ pub enum RunError {
     },
     /// The arena is smaller than the run needs.
     ArenaTooSmall {
-        /// Bytes the session, the sampler, the token lists and the
-        /// tokenizer need.
+        /// Bytes the session and the sampler need.
         need: usize,
         /// Bytes of arena.
         got: usize,
@@ -57,15 +66,20 @@ impl fmt::Display for RunError {
             RunError::Model { addr, err } => write!(f, "model image at {addr:#x}: {err}"),
             RunError::Core { what, err } => write!(f, "{what}: {err}"),
             RunError::EmptyPrompt => f.write_str("the prompt is empty"),
-            RunError::PromptTooLong { max } => {
-                write!(f, "the rendered chat prompt is longer than {max} bytes")
-            }
+            RunError::HeapFull { what, bytes } => write!(
+                f,
+                "the board's heap cannot hold {what} ({bytes} bytes); shorten the prompt or lower max_tokens"
+            ),
+            RunError::NoHeap { need, got } => write!(
+                f,
+                "the RAM after the model has {got} bytes, fewer than the board's {need}-byte heap (raise the RAM)"
+            ),
             RunError::PromptTooManyTokens { tokens, n_ctx } => {
                 write!(f, "the prompt is {tokens} tokens; the context has room for {n_ctx} (raise n_ctx)")
             }
             RunError::ArenaTooSmall { need, got } => write!(
                 f,
-                "the arena needs {need} bytes, the RAM after the model has {got} (raise the RAM or lower n_ctx)"
+                "the arena needs {need} bytes, the RAM after the model and the heap has {got} (raise the RAM or lower n_ctx)"
             ),
             RunError::ContextFull { n_ctx } => write!(f, "the context is full ({n_ctx} tokens)"),
         }

@@ -5,40 +5,52 @@
 //!
 //! The board supplies the model image, a kernel set, the request, one
 //! arena (typically the RAM past the model), a [`Console`] for the text and
-//! a [`Clock`] for the rates. Nothing is allocated: the arena holds, in
-//! order,
+//! a [`Clock`] for the rates. The arena holds, in order,
 //!
 //! | part | bytes |
 //! |---|---|
 //! | padding to 64 bytes | 0 when the arena is 64-byte aligned |
 //! | session (KV cache, activations, staging) | [`Plan::bytes`] |
 //! | sampler | [`Sampler::work_bytes`] |
-//! | prompt and generated token ids | `4 × (2 × prompt bytes + 4 + min(max_tokens, n_ctx))` |
+//!
+//! and the global allocator (on a board, its [`heap`](crate::heap)) the
+//! request's own buffers, each reserved with `try_reserve` up front so a
+//! full heap is [`RunError::HeapFull`]:
+//!
+//! | buffer | bytes |
+//! |---|---|
+//! | rendered chat prompt (chat requests) | the template's text |
+//! | prompt token ids | `4 × (2 × prompt bytes + 4)` |
+//! | generated token ids | `4 × min(max_tokens, n_ctx)` |
 //! | tokenizer working memory | [`Tokenizer::work_bytes`] |
 //!
-//! The `stats:` line's "arena" counts the session and the sampler, as the
-//! host's summary does.
+//! Nothing is allocated once the first token is evaluated. The `stats:`
+//! line's "arena" counts the session and the sampler, as the host's summary
+//! does; "heap" counts the buffers above.
 //!
 //! Output on the console, after the text:
 //!
 //! ```text
 //! prompt_ids: 1 9690 198 ...
 //! ids: 60 23 39614 ...
-//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); arena 12960387 bytes; kernels neon
+//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 1.83; arena 12960387 bytes; heap 13264 bytes; kernels neon
 //! ```
+//!
+//! The perplexity is that of the generated tokens under the raw logits
+//! (see [`Perplexity`]).
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
-use heapless::String;
 use phi_edge::chat::ChatTemplate;
 use phi_edge::sample::{Sampler, SamplerConfig};
 use phi_edge::tokenizer::{Tokenizer, Utf8Decoder};
 use phi_edge::{Error, Kernels, Mapped, Model, Plan, RunOptions, Session};
 
+use crate::perplexity::Perplexity;
 use crate::{Request, RunError};
 
-/// Capacity of the rendered chat prompt, in bytes.
-pub const CHAT_PROMPT_BYTES: usize = 8192;
 /// Alignment the session wants for its part of the arena.
 const SESSION_ALIGN: usize = 64;
 
@@ -105,6 +117,10 @@ pub struct Stats {
     pub decode_ticks: u64,
     /// Arena bytes of the session and the sampler.
     pub arena_bytes: usize,
+    /// Heap bytes of the request's buffers.
+    pub heap_bytes: usize,
+    /// Perplexity of the generated tokens.
+    pub perplexity: f32,
 }
 
 /// Wraps a core error with what the loop was doing.
@@ -127,12 +143,19 @@ pub fn run<K: Kernels>(
     out: &mut impl Console,
     clock: &impl Clock,
 ) -> Result<Stats, RunError> {
-    let model_err = |err| RunError::Model { addr: image.as_ptr() as usize, err };
+    let model_err = |err| RunError::Model {
+        addr: image.as_ptr() as usize,
+        err,
+    };
     let t0 = clock.ticks();
     let model = Model::open_mapped(image).map_err(model_err)?;
-    model.verify(&mut Mapped(image), &mut []).map_err(model_err)?;
+    model
+        .verify(&mut Mapped(image), &mut [])
+        .map_err(model_err)?;
     let verify_ticks = clock.ticks() - t0;
-    out.progress(Progress::Verified { ticks: verify_ticks });
+    out.progress(Progress::Verified {
+        ticks: verify_ticks,
+    });
     let name = model.manifest().name;
     let _ = writeln!(
         out,
@@ -145,16 +168,28 @@ pub fn run<K: Kernels>(
         emulated(clock)
     );
 
-    let tokenizer = Tokenizer::from_model(&model).map_err(core("the model has no usable tokenizer"))?;
-    let mut chat_text = String::<CHAT_PROMPT_BYTES>::new();
+    let tokenizer =
+        Tokenizer::from_model(&model).map_err(core("the model has no usable tokenizer"))?;
+    let mut heap_bytes = 0;
+    let chat_text;
     let text = if req.chat {
-        let template = ChatTemplate::detect(model.manifest().tokenizer.chat_template).unwrap_or_else(|e| {
-            let _ = writeln!(out, "warning: {e}; using ChatML without a system message");
-            ChatTemplate::FALLBACK
-        });
-        template
-            .render_first(req.system, req.prompt, &mut chat_text)
-            .map_err(|_| RunError::PromptTooLong { max: CHAT_PROMPT_BYTES })?;
+        let template = ChatTemplate::detect(model.manifest().tokenizer.chat_template)
+            .unwrap_or_else(|e| {
+                let _ = writeln!(out, "warning: {e}; using ChatML without a system message");
+                ChatTemplate::FALLBACK
+            });
+        let mut rendered = HeapText::default();
+        if template
+            .render_first(req.system, req.prompt, &mut rendered)
+            .is_err()
+        {
+            return Err(RunError::HeapFull {
+                what: "the chat prompt",
+                bytes: rendered.wanted,
+            });
+        }
+        heap_bytes += rendered.text.capacity();
+        chat_text = rendered.text;
         chat_text.as_str()
     } else {
         req.prompt
@@ -162,48 +197,72 @@ pub fn run<K: Kernels>(
 
     // The arena's parts (see the module docs).
     let opts = RunOptions::mapped(req.n_ctx);
-    let sampling = SamplerConfig { temperature: req.temperature, seed: req.seed, ..SamplerConfig::default() };
+    let sampling = SamplerConfig {
+        temperature: req.temperature,
+        seed: req.seed,
+        ..SamplerConfig::default()
+    };
     let n_vocab = model.config().n_vocab as usize;
     let pad = (arena.as_ptr() as usize).wrapping_neg() % SESSION_ALIGN;
-    let session_bytes = Plan::new(model.config(), &opts).map_err(core("bad request settings"))?.bytes();
+    let session_bytes = Plan::new(model.config(), &opts)
+        .map_err(core("bad request settings"))?
+        .bytes();
     let sampler_bytes = Sampler::work_bytes(n_vocab, &sampling);
-    // A token covers at least one byte of text, or is BOS, EOS or a space
-    // prefix: twice the bytes plus four is room to spare.
-    let prompt_cap = 2 * text.len() + 4;
-    // At most one token per context position (the prompt has at least one).
-    let gen_cap = req.max_tokens.min(req.n_ctx) as usize;
-    let ids_bytes = 4 * (prompt_cap + gen_cap) + 3;
-    let work_bytes = tokenizer.work_bytes(text.len());
-    let need = pad + session_bytes + sampler_bytes + ids_bytes + work_bytes;
+    let need = pad + session_bytes + sampler_bytes;
     if arena.len() < need {
-        return Err(RunError::ArenaTooSmall { need, got: arena.len() });
+        return Err(RunError::ArenaTooSmall {
+            need,
+            got: arena.len(),
+        });
     }
     let (s_arena, rest) = arena.split_at_mut(pad + session_bytes);
-    let (k_arena, rest) = rest.split_at_mut(sampler_bytes);
-    let (ids_arena, work) = rest.split_at_mut(ids_bytes);
-    let (_, words, _) = bytemuck::pod_align_to_mut::<u8, u32>(ids_arena);
-    let (prompt_buf, gen_buf) = words.split_at_mut(prompt_cap);
+    let k_arena = &mut rest[..sampler_bytes];
+
+    // The request's buffers (see the module docs). A token covers at least
+    // one byte of text, or is BOS, EOS or a space prefix: twice the bytes
+    // plus four is room to spare. At most one token is generated per
+    // context position.
+    let mut prompt_buf = buffer::<u32>(2 * text.len() + 4, "the prompt's token ids")?;
+    let mut gen_buf = buffer::<u32>(
+        req.max_tokens.min(req.n_ctx) as usize,
+        "the generated token ids",
+    )?;
+    let mut work = buffer::<u8>(
+        tokenizer.work_bytes(text.len()),
+        "the tokenizer's working memory",
+    )?;
+    heap_bytes += 4 * (prompt_buf.capacity() + gen_buf.capacity()) + work.capacity();
 
     let n = tokenizer
-        .tokenize(text.as_bytes(), true, req.chat, prompt_buf, &mut work[..work_bytes])
+        .tokenize(text.as_bytes(), true, req.chat, &mut prompt_buf, &mut work)
         .map_err(core("cannot tokenize the prompt"))?;
+    drop(work);
     let prompt_ids = &prompt_buf[..n];
     if prompt_ids.is_empty() {
         return Err(RunError::EmptyPrompt);
     }
     if prompt_ids.len() > req.n_ctx as usize {
-        return Err(RunError::PromptTooManyTokens { tokens: prompt_ids.len(), n_ctx: req.n_ctx });
+        return Err(RunError::PromptTooManyTokens {
+            tokens: prompt_ids.len(),
+            n_ctx: req.n_ctx,
+        });
     }
 
     let kernels_name = kernels.name();
-    let mut session =
-        Session::new(&model, kernels, Mapped(image), s_arena, &opts).map_err(core("cannot start the session"))?;
-    let mut sampler = Sampler::new(sampling, n_vocab, k_arena).map_err(core("bad sampler settings"))?;
+    let mut session = Session::new(&model, kernels, Mapped(image), s_arena, &opts)
+        .map_err(core("cannot start the session"))?;
+    let mut sampler =
+        Sampler::new(sampling, n_vocab, k_arena).map_err(core("bad sampler settings"))?;
     let arena_bytes = session_bytes + sampler_bytes;
-    out.progress(Progress::Prompt { tokens: prompt_ids.len(), arena_bytes });
+    out.progress(Progress::Prompt {
+        tokens: prompt_ids.len(),
+        arena_bytes,
+    });
 
     let t0 = clock.ticks();
-    let mut logits = session.eval(prompt_ids, None).map_err(core("prefill failed"))?;
+    let mut logits = session
+        .eval(prompt_ids, None)
+        .map_err(core("prefill failed"))?;
     let prefill_ticks = clock.ticks() - t0;
     for &t in prompt_ids {
         sampler.accept(t);
@@ -217,16 +276,23 @@ pub fn run<K: Kernels>(
     let mut piece = [0u8; 256];
     let mut text_buf = [0u8; 260];
     let mut context_full = None;
+    let mut perplexity = Perplexity::default();
     while n_ids < max_tokens {
         let tok = sampler.sample(logits);
+        perplexity.add(logits, tok);
         gen_buf[n_ids] = tok;
         n_ids += 1;
         if tokenizer.is_eog(tok) {
             break;
         }
         sampler.accept(tok);
-        let n = tokenizer.piece(tok, false, &mut piece).map_err(core("cannot print a token"))?;
-        let _ = out.write_str(utf8.push(&piece[..n], &mut text_buf).map_err(core("cannot print a token"))?);
+        let n = tokenizer
+            .piece(tok, false, &mut piece)
+            .map_err(core("cannot print a token"))?;
+        let _ = out.write_str(
+            utf8.push(&piece[..n], &mut text_buf)
+                .map_err(core("cannot print a token"))?,
+        );
         out.flush();
         if n_ids == max_tokens {
             break;
@@ -240,7 +306,10 @@ pub fn run<K: Kernels>(
             Err(e) => return Err(core("decode failed")(e)),
         };
     }
-    let _ = out.write_str(utf8.finish(&mut text_buf).map_err(core("cannot print a token"))?);
+    let _ = out.write_str(
+        utf8.finish(&mut text_buf)
+            .map_err(core("cannot print a token"))?,
+    );
     let stats = Stats {
         prompt_tokens: prompt_ids.len(),
         generated: n_ids,
@@ -248,8 +317,17 @@ pub fn run<K: Kernels>(
         prefill_ticks,
         decode_ticks: clock.ticks() - t1,
         arena_bytes,
+        heap_bytes,
+        perplexity: perplexity.value(),
     };
-    report(out, prompt_ids, &gen_buf[..n_ids], &stats, clock, kernels_name);
+    report(
+        out,
+        prompt_ids,
+        &gen_buf[..n_ids],
+        &stats,
+        clock,
+        kernels_name,
+    );
     match context_full {
         Some(n_ctx) => Err(RunError::ContextFull { n_ctx }),
         None => Ok(stats),
@@ -266,7 +344,14 @@ fn emulated(clock: &impl Clock) -> &'static str {
 }
 
 /// The machine-readable lines after the generated text.
-fn report(out: &mut impl Console, prompt_ids: &[u32], ids: &[u32], s: &Stats, clock: &impl Clock, kernels: &str) {
+fn report(
+    out: &mut impl Console,
+    prompt_ids: &[u32],
+    ids: &[u32],
+    s: &Stats,
+    clock: &impl Clock,
+    kernels: &str,
+) {
     let rate = |n: usize, ticks: u64| {
         let s = clock.seconds(ticks);
         if s > 0.0 {
@@ -280,13 +365,15 @@ fn report(out: &mut impl Console, prompt_ids: &[u32], ids: &[u32], s: &Stats, cl
     let _ = writeln!(out, "ids:{}", Ids(ids));
     let _ = writeln!(
         out,
-        "stats: prompt {} tokens, prefill {:.2} tok/s; generated {} tokens, decode {:.2} tok/s{}; arena {} bytes; kernels {kernels}",
+        "stats: prompt {} tokens, prefill {:.2} tok/s; generated {} tokens, decode {:.2} tok/s{}; perplexity {:.4}; arena {} bytes; heap {} bytes; kernels {kernels}",
         s.prompt_tokens,
         rate(s.prompt_tokens, s.prefill_ticks),
         s.generated,
         rate(s.generated, s.decode_ticks),
         emulated(clock),
-        s.arena_bytes
+        s.perplexity,
+        s.arena_bytes,
+        s.heap_bytes
     );
     out.flush();
 }
@@ -297,5 +384,33 @@ struct Ids<'a>(&'a [u32]);
 impl fmt::Display for Ids<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.iter().try_for_each(|id| write!(f, " {id}"))
+    }
+}
+
+/// A zeroed buffer of `len` values on the heap, or [`RunError::HeapFull`].
+fn buffer<T: Copy + Default>(len: usize, what: &'static str) -> Result<Vec<T>, RunError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| RunError::HeapFull {
+        what,
+        bytes: len.saturating_mul(size_of::<T>()),
+    })?;
+    v.resize(len, T::default());
+    Ok(v)
+}
+
+/// Text on the heap that grows with `try_reserve`: a write the heap cannot
+/// hold fails (and `wanted` says how long the text would have been).
+#[derive(Default)]
+struct HeapText {
+    text: String,
+    wanted: usize,
+}
+
+impl Write for HeapText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.wanted = self.wanted.saturating_add(s.len());
+        self.text.try_reserve(s.len()).map_err(|_| fmt::Error)?;
+        self.text.push_str(s);
+        Ok(())
     }
 }

@@ -9,19 +9,63 @@
 //! - [`generate::run`]: the generation loop every board runs once it has
 //!   found the model, the request and its RAM: model check, prompt,
 //!   prefill, token by token output, and the `prompt_ids:` / `ids:` /
-//!   `stats:` lines, through the board's [`Console`] and [`Clock`].
+//!   `stats:` lines, through the board's [`Console`] and [`Clock`];
+//!   [`exit_status`] turns its outcome into the board's exit status.
+//! - [`console::LineConsole`]: a line-buffered [`Console`] over any
+//!   transmit-only [`console::Uart`] driver, such as [`pl011::Pl011`]
+//!   (feature `pl011`).
+//! - `generic_timer` (aarch64): the Arm generic timer as the [`Clock`].
+//! - `heap` (feature `heap`): embedded-alloc as the board's global
+//!   allocator, for the request's own buffers.
 //! - `log` (feature `semihosting-log`): the boards' defmt logger over the
 //!   semihosting console.
 #![no_std]
 #![deny(missing_docs, unsafe_code)]
 
+extern crate alloc;
+
+pub mod console;
 pub mod error;
 pub mod generate;
+#[cfg(target_arch = "aarch64")]
+#[allow(unsafe_code)]
+pub mod generic_timer;
+#[cfg(feature = "heap")]
+#[allow(unsafe_code)]
+pub mod heap;
 #[cfg(feature = "semihosting-log")]
 #[allow(unsafe_code)]
 pub mod log;
+pub mod perplexity;
+#[cfg(feature = "pl011")]
+#[allow(unsafe_code)]
+pub mod pl011;
 pub mod request;
+
+use core::fmt::Display;
 
 pub use error::RunError;
 pub use generate::{Clock, Console, Progress, Stats};
 pub use request::{Request, RequestError};
+
+/// Exit status of a failed run.
+pub const EXIT_ERROR: i32 = 1;
+/// Exit status of a panic (Rust's, as for a panicking test).
+pub const EXIT_PANIC: i32 = 101;
+
+/// The exit status for a board's run: 0 on success; on an error, which is
+/// printed as one `error:` line on `out` (and logged), [`EXIT_ERROR`].
+pub fn exit_status<E: Display>(out: &mut impl Console, outcome: Result<(), E>) -> i32 {
+    let status = match outcome {
+        Ok(()) => 0,
+        Err(e) => {
+            out.flush();
+            let _ = writeln!(out, "\nerror: {e}");
+            #[cfg(feature = "semihosting-log")]
+            defmt::error!("{}", defmt::Display2Format(&e));
+            EXIT_ERROR
+        }
+    };
+    out.flush();
+    status
+}

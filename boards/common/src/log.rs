@@ -150,3 +150,15 @@ pub fn progress(event: Progress) {
         Progress::Prefilled => defmt::info!("prefill done"),
     }
 }
+
+/// Logs the request's settings.
+pub fn request(req: &crate::Request<'_>) {
+    defmt::info!(
+        "request: chat {=bool}, max_tokens {=u32}, temperature {=f32}, seed {=u64}, n_ctx {=u32}",
+        req.chat,
+        req.max_tokens,
+        req.temperature,
+        req.seed,
+        req.n_ctx
+    );
+}

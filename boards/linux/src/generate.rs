@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use phi_edge::chat::ChatTemplate;
-use phi_edge::sample::{Sampler, SamplerConfig};
+use phi_edge::sample::{log_prob, Sampler, SamplerConfig};
 use phi_edge::tokenizer::{Tokenizer, Utf8Decoder};
 use phi_edge::{Error, Kernels, Mapped, Model, Plan, RunOptions, Session};
 
@@ -26,7 +26,13 @@ use crate::model_file::ImageBytes;
 const FALLBACK_TEMPLATE: &str = "ChatML without a system message";
 
 /// `phi-edge run`: one prompt, one answer.
-pub fn run(args: &GenArgs, prompt: &str, chat: bool, system: Option<&str>, ids_out: Option<&Path>) -> Result<()> {
+pub fn run(
+    args: &GenArgs,
+    prompt: &str,
+    chat: bool,
+    system: Option<&str>,
+    ids_out: Option<&Path>,
+) -> Result<()> {
     let bytes = ImageBytes::open(&args.model)?;
     let model = open_checked(&args.model, &bytes)?;
     let setup = Setup::new(&model, args)?;
@@ -35,7 +41,9 @@ pub fn run(args: &GenArgs, prompt: &str, chat: bool, system: Option<&str>, ids_o
     let text = if chat {
         let template = template(&model);
         let mut s = String::new();
-        template.render_first(system, prompt, &mut s).context("cannot render the chat prompt")?;
+        template
+            .render_first(system, prompt, &mut s)
+            .context("cannot render the chat prompt")?;
         s
     } else {
         if system.is_some() {
@@ -53,7 +61,12 @@ pub fn run(args: &GenArgs, prompt: &str, chat: bool, system: Option<&str>, ids_o
     out.flush()?;
     eprintln!("{}", g.summary(&turn));
     if let Some(path) = ids_out {
-        let json = format!("{{\"prompt\": {:?}, \"generated\": {:?}}}\n", prompt_ids, turn.ids);
+        let json = format!(
+            "{{\"prompt\": {:?}, \"generated\": {:?}, \"perplexity\": {}}}\n",
+            prompt_ids,
+            turn.ids,
+            turn.perplexity()
+        );
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(reason) = turn.context_full {
@@ -73,7 +86,11 @@ pub fn chat(args: &GenArgs, system: Option<&str>) -> Result<()> {
     let mut g = Generator::new(&model, bytes.bytes(), &setup, &mut arena)?;
     eprintln!(
         "chatting with {} (context {} tokens); an empty line or end of input quits",
-        if model.manifest().name.is_empty() { "the model" } else { model.manifest().name },
+        if model.manifest().name.is_empty() {
+            "the model"
+        } else {
+            model.manifest().name
+        },
         g.n_ctx
     );
     let stdin = std::io::stdin();
@@ -91,7 +108,10 @@ pub fn chat(args: &GenArgs, system: Option<&str>) -> Result<()> {
         }
         let mut ids = g.tokenize(&turn_text(&template, first, system, user)?, true)?;
         if ids.len() > g.room() && !first {
-            eprintln!("the context is full ({} tokens); the conversation starts over", g.n_ctx);
+            eprintln!(
+                "the context is full ({} tokens); the conversation starts over",
+                g.n_ctx
+            );
             g.reset();
             first = true;
             ids = g.tokenize(&turn_text(&template, first, system, user)?, true)?;
@@ -117,7 +137,12 @@ pub fn chat(args: &GenArgs, system: Option<&str>) -> Result<()> {
 
 /// The text of one chat turn: the conversation's start (system message and
 /// first user turn) or a later user turn.
-fn turn_text(template: &ChatTemplate<'_>, first: bool, system: Option<&str>, user: &str) -> Result<String> {
+fn turn_text(
+    template: &ChatTemplate<'_>,
+    first: bool,
+    system: Option<&str>,
+    user: &str,
+) -> Result<String> {
     let mut text = String::new();
     if first {
         template.render_first(system, user, &mut text)
@@ -146,8 +171,22 @@ struct Turn {
     prefill: Duration,
     ids: Vec<u32>,
     decode: Duration,
+    /// Sum of the generated tokens' negative log probabilities under the
+    /// raw logits.
+    nll: f64,
     /// Why generation stopped early, if the context filled up.
     context_full: Option<String>,
+}
+
+impl Turn {
+    /// Perplexity of the generated tokens (1 if there are none).
+    fn perplexity(&self) -> f64 {
+        if self.ids.is_empty() {
+            1.0
+        } else {
+            (self.nll / self.ids.len() as f64).exp()
+        }
+    }
 }
 
 /// Session options, sampler settings and the arena they need.
@@ -168,7 +207,12 @@ impl Setup {
         // Session::new aligns its part of the arena to 64 bytes.
         let session_bytes = Plan::new(model.config(), &opts)?.bytes() + 64;
         let sampler_bytes = Sampler::work_bytes(model.config().n_vocab as usize, &sampling);
-        Ok(Setup { opts, sampling, session_bytes, sampler_bytes })
+        Ok(Setup {
+            opts,
+            sampling,
+            session_bytes,
+            sampler_bytes,
+        })
     }
 
     /// Bytes of the one arena: the session's part, then the sampler's.
@@ -189,14 +233,33 @@ struct Generator<'m, 'a> {
 }
 
 impl<'m, 'a> Generator<'m, 'a> {
-    fn new(model: &Model<'m>, image: &'m [u8], setup: &Setup, arena: &'a mut [u8]) -> Result<Generator<'m, 'a>> {
-        let tokenizer = Tokenizer::from_model(model).context("the model has no usable tokenizer")?;
+    fn new(
+        model: &Model<'m>,
+        image: &'m [u8],
+        setup: &Setup,
+        arena: &'a mut [u8],
+    ) -> Result<Generator<'m, 'a>> {
+        let tokenizer =
+            Tokenizer::from_model(model).context("the model has no usable tokenizer")?;
         let arena_bytes = arena.len();
         let (s_arena, k_arena) = arena.split_at_mut(setup.session_bytes);
-        let session = Session::new(model, HostKernels::detect(), Mapped(image), s_arena, &setup.opts)?;
+        let session = Session::new(
+            model,
+            HostKernels::detect(),
+            Mapped(image),
+            s_arena,
+            &setup.opts,
+        )?;
         let n_vocab = model.config().n_vocab as usize;
         let sampler = Sampler::new(setup.sampling, n_vocab, k_arena)?;
-        Ok(Generator { session, tokenizer, sampler, n_ctx: setup.opts.n_ctx as usize, arena_bytes, work: Vec::new() })
+        Ok(Generator {
+            session,
+            tokenizer,
+            sampler,
+            n_ctx: setup.opts.n_ctx as usize,
+            arena_bytes,
+            work: Vec::new(),
+        })
     }
 
     /// Token ids of `text` (BOS as the model's metadata says at the start of
@@ -206,7 +269,13 @@ impl<'m, 'a> Generator<'m, 'a> {
         self.work.resize(self.tokenizer.work_bytes(text.len()), 0);
         let mut ids = vec![0u32; text.len() + 2];
         let n = loop {
-            match self.tokenizer.tokenize(text.as_bytes(), add_special, parse_special, &mut ids, &mut self.work) {
+            match self.tokenizer.tokenize(
+                text.as_bytes(),
+                add_special,
+                parse_special,
+                &mut ids,
+                &mut self.work,
+            ) {
                 Ok(n) => break n,
                 // The count is known now: make room and tokenize again.
                 Err(Error::BufferTooSmall { need, .. }) if need > ids.len() => ids.resize(need, 0),
@@ -255,8 +324,10 @@ impl<'m, 'a> Generator<'m, 'a> {
         let mut piece = [0u8; 256];
         let mut text = [0u8; 260];
         let mut context_full = None;
+        let mut nll = 0.0;
         while ids.len() < max_tokens as usize {
             let tok = self.sampler.sample(&logits);
+            nll -= log_prob(&logits, tok).unwrap_or(0.0);
             ids.push(tok);
             if self.tokenizer.is_eog(tok) {
                 break;
@@ -278,20 +349,34 @@ impl<'m, 'a> Generator<'m, 'a> {
             }
         }
         out.write_all(utf8.finish(&mut text)?.as_bytes())?;
-        Ok(Turn { prompt_tokens: prompt.len(), prefill, ids, decode: t1.elapsed(), context_full })
+        Ok(Turn {
+            prompt_tokens: prompt.len(),
+            prefill,
+            ids,
+            decode: t1.elapsed(),
+            nll,
+            context_full,
+        })
     }
 
     /// The one-line summary printed on stderr after a turn.
     fn summary(&self, t: &Turn) -> String {
-        let rate = |n: usize, d: Duration| if d.is_zero() { 0.0 } else { n as f64 / d.as_secs_f64() };
+        let rate = |n: usize, d: Duration| {
+            if d.is_zero() {
+                0.0
+            } else {
+                n as f64 / d.as_secs_f64()
+            }
+        };
         let mut s = String::new();
         let _ = write!(
             s,
-            "prompt {} tokens, prefill {:.1} tok/s; generated {} tokens, decode {:.1} tok/s; arena {} bytes; kernels {}",
+            "prompt {} tokens, prefill {:.1} tok/s; generated {} tokens, decode {:.1} tok/s; perplexity {:.4}; arena {} bytes; kernels {}",
             t.prompt_tokens,
             rate(t.prompt_tokens, t.prefill),
             t.ids.len(),
             rate(t.ids.len(), t.decode),
+            t.perplexity(),
             self.arena_bytes,
             self.session.kernels().name()
         );

@@ -1,6 +1,7 @@
 //! `phi-edge run` on the real SmolLM2 model: greedy generation gives the
-//! token ids llama.cpp gives (goldens from `cargo xtask ref`,
-//! `tests/oracle/generate_ref.py`), and seeded sampling is reproducible.
+//! token ids llama.cpp gives, and the same perplexity of the generated
+//! tokens (goldens from `cargo xtask ref`, `tests/oracle/generate_ref.py`),
+//! and seeded sampling is reproducible.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -26,13 +27,19 @@ struct Prompt {
     prompt_ids: Vec<u32>,
     ids: Vec<u32>,
     gap_over_std: Vec<f64>,
+    perplexity: f64,
 }
 
 #[derive(Deserialize)]
 struct Ids {
     prompt: Vec<u32>,
     generated: Vec<u32>,
+    perplexity: f64,
 }
+
+/// The logits are llama.cpp's to the bit; only the order of the f64 sums
+/// differs.
+const PERPLEXITY_REL_TOL: f64 = 1e-9;
 
 /// A llama.cpp top-2 gap below this (in units of the logits' std) is a
 /// near-tie, where a different pick is accepted.
@@ -41,7 +48,10 @@ const NEAR_TIE: f64 = 1e-3;
 fn goldens() -> Goldens {
     let path = ref_dir().join("generate.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}\nThe llama.cpp goldens are missing: run `cargo xtask ref`.", path.display())
+        panic!(
+            "{}: {e}\nThe llama.cpp goldens are missing: run `cargo xtask ref`.",
+            path.display()
+        )
     });
     serde_json::from_str(&text).expect("generate.json")
 }
@@ -53,7 +63,10 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_phi-edge")).args(args).output().expect("run phi-edge");
+    let out = Command::new(env!("CARGO_BIN_EXE_phi-edge"))
+        .args(args)
+        .output()
+        .expect("run phi-edge");
     assert!(
         out.status.success(),
         "phi-edge {args:?} failed: {}",
@@ -84,8 +97,23 @@ fn greedy_generation_matches_llama_cpp() {
     let mut failures = Vec::new();
     for p in &g.prompts {
         let ids_out = tmp(&format!("{}.json", p.name));
-        let mut args = vec!["run", "--model", phi.to_str().unwrap(), "--prompt", &p.text, "--temp", "0"];
-        args.extend(["--max-tokens", &max, "--ctx", &ctx, "--ids-out", ids_out.to_str().unwrap()]);
+        let mut args = vec![
+            "run",
+            "--model",
+            phi.to_str().unwrap(),
+            "--prompt",
+            &p.text,
+            "--temp",
+            "0",
+        ];
+        args.extend([
+            "--max-tokens",
+            &max,
+            "--ctx",
+            &ctx,
+            "--ids-out",
+            ids_out.to_str().unwrap(),
+        ]);
         if p.chat {
             args.push("--chat");
         }
@@ -95,16 +123,40 @@ fn greedy_generation_matches_llama_cpp() {
         let out = run(&args);
         let ids: Ids = serde_json::from_slice(&std::fs::read(&ids_out).unwrap()).unwrap();
         if ids.prompt != p.prompt_ids {
-            failures.push(format!("{}: prompt ids {:?} != llama.cpp's {:?}", p.name, ids.prompt, p.prompt_ids));
+            failures.push(format!(
+                "{}: prompt ids {:?} != llama.cpp's {:?}",
+                p.name, ids.prompt, p.prompt_ids
+            ));
             continue;
         }
-        let same = ids.generated.iter().zip(&p.ids).take_while(|(a, b)| a == b).count();
+        let same = ids
+            .generated
+            .iter()
+            .zip(&p.ids)
+            .take_while(|(a, b)| a == b)
+            .count();
         let verdict = if ids.generated == p.ids {
-            "identical".to_string()
+            let rel = (ids.perplexity / p.perplexity - 1.0).abs();
+            if rel > PERPLEXITY_REL_TOL {
+                failures.push(format!(
+                    "{}: perplexity {} != llama.cpp's {}",
+                    p.name, ids.perplexity, p.perplexity
+                ));
+            }
+            format!(
+                "identical, perplexity {:.4} (llama.cpp {:.4})",
+                ids.perplexity, p.perplexity
+            )
         } else if same < p.ids.len().min(ids.generated.len()) && p.gap_over_std[same] < NEAR_TIE {
-            format!("differs from token {same} on, at a near-tie (gap {:.2e} x std)", p.gap_over_std[same])
+            format!(
+                "differs from token {same} on, at a near-tie (gap {:.2e} x std)",
+                p.gap_over_std[same]
+            )
         } else {
-            failures.push(format!("{}: generated {:?}\n  llama.cpp {:?}", p.name, ids.generated, p.ids));
+            failures.push(format!(
+                "{}: generated {:?}\n  llama.cpp {:?}",
+                p.name, ids.generated, p.ids
+            ));
             format!("DIFFERS from token {same} on")
         };
         println!(
@@ -124,7 +176,19 @@ fn seeds_reproduce_and_differ() {
     let g = goldens();
     let phi = image(&g.model);
     let sample = |seed: &str| {
-        let args = ["run", "--model", phi.to_str().unwrap(), "--prompt", "Once upon a time", "--temp", "0.9", "--seed", seed, "--max-tokens", "24"];
+        let args = [
+            "run",
+            "--model",
+            phi.to_str().unwrap(),
+            "--prompt",
+            "Once upon a time",
+            "--temp",
+            "0.9",
+            "--seed",
+            seed,
+            "--max-tokens",
+            "24",
+        ];
         run(&args).stdout
     };
     let a = sample("1");
@@ -143,12 +207,28 @@ fn run_bad(args: &[&str], stdin: &str) -> String {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run phi-edge");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "{args:?}: expected exit 2; stderr: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{args:?}: expected exit 2; stderr: {err}"
+    );
     assert!(!err.contains("panicked"), "{args:?}: panicked: {err}");
-    assert!(err.trim_end().lines().last().unwrap_or("").starts_with("error: "), "{args:?}: {err}");
+    assert!(
+        err.trim_end()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .starts_with("error: "),
+        "{args:?}: {err}"
+    );
     err
 }
 
@@ -158,11 +238,17 @@ fn prompts_that_do_not_fit_are_clear_errors() {
     let phi = image(&g.model);
     let phi = phi.to_str().unwrap();
     let long = "word ".repeat(400);
-    let err = run_bad(&["run", "--model", phi, "--prompt", &long, "--ctx", "256"], "");
+    let err = run_bad(
+        &["run", "--model", phi, "--prompt", &long, "--ctx", "256"],
+        "",
+    );
     assert!(err.contains("context"), "{err}");
     let err = run_bad(&["run", "--model", phi, "--prompt", ""], "");
     assert!(err.contains("empty"), "{err}");
-    let err = run_bad(&["run", "--model", phi, "--prompt", "hi", "--top-p", "0"], "");
+    let err = run_bad(
+        &["run", "--model", phi, "--prompt", "hi", "--top-p", "0"],
+        "",
+    );
     assert!(err.contains("top"), "{err}");
 }
 
@@ -173,28 +259,62 @@ fn chat_keeps_the_conversation_and_says_when_the_context_is_full() {
     let phi = image(&g.model);
     let chat = |ctx: &str, input: &str| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_phi-edge"))
-            .args(["chat", "--model", phi.to_str().unwrap(), "--temp", "0", "--max-tokens", "12", "--ctx", ctx])
+            .args([
+                "chat",
+                "--model",
+                phi.to_str().unwrap(),
+                "--temp",
+                "0",
+                "--max-tokens",
+                "12",
+                "--ctx",
+                ctx,
+            ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("run phi-edge chat");
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "chat failed: {}", String::from_utf8_lossy(&out.stderr));
-        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+        assert!(
+            out.status.success(),
+            "chat failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
     };
     let (out, err) = chat("512", "Hello!\nWhat did I just say?\n");
-    assert_eq!(out.lines().filter(|l| !l.is_empty()).count(), 2, "two answers: {out:?}");
+    assert_eq!(
+        out.lines().filter(|l| !l.is_empty()).count(),
+        2,
+        "two answers: {out:?}"
+    );
     let summaries: Vec<&str> = err.lines().filter(|l| l.contains("prefill")).collect();
     assert_eq!(summaries.len(), 2, "{err}");
     // The second turn only prefills its own tokens: the first turn stays in
     // the KV cache.
     let prompt_tokens = |l: &str| {
         let after = l.split("prompt ").nth(1).expect("summary line");
-        after.split_whitespace().next().unwrap().parse::<usize>().unwrap()
+        after
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
     };
-    assert!(prompt_tokens(summaries[1]) < prompt_tokens(summaries[0]), "{err}");
+    assert!(
+        prompt_tokens(summaries[1]) < prompt_tokens(summaries[0]),
+        "{err}"
+    );
     // 256 tokens hold the first turns; the long ones overflow it.
     let long = "Tell me a long story about a dragon and a knight. ".repeat(6);
     let (_, err) = chat("256", &format!("{long}\n{long}\n{long}\n{long}\n"));

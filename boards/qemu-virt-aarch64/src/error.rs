@@ -16,15 +16,20 @@ pub enum BoardError {
     /// No model image header at [`MODEL_ADDR`], or one that does not fit
     /// in RAM.
     Model(phi_edge::Error),
-    /// The generation loop failed (a corrupted model among others).
+    /// The heap or the generation loop failed (a corrupted model among
+    /// others).
     Run(RunError),
 }
 
 impl fmt::Display for BoardError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BoardError::Ram(RamError::BadDeviceTree(e)) => write!(f, "cannot read the device tree: {e:?}"),
-            BoardError::Ram(RamError::NoMemory) => f.write_str("the device tree has no RAM at 0x40000000"),
+            BoardError::Ram(RamError::BadDeviceTree(e)) => {
+                write!(f, "cannot read the device tree: {e:?}")
+            }
+            BoardError::Ram(RamError::NoMemory) => {
+                f.write_str("the device tree has no RAM at 0x40000000")
+            }
             BoardError::Request(e) => write!(f, "request blob at {REQUEST_ADDR:#x}: {e}"),
             BoardError::Model(e) => write!(f, "model image at {MODEL_ADDR:#x}: {e}"),
             BoardError::Run(e) => write!(f, "{e}"),

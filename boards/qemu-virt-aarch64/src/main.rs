@@ -12,39 +12,43 @@
 //! ```text
 //! prompt_ids: 1 9690 198 ...
 //! ids: 60 23 39614 ...
-//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); arena 12960387 bytes; kernels neon
+//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 1.8312; arena 12960387 bytes; heap 13264 bytes; kernels neon
 //! ```
 //!
 //! The exit status, through semihosting, is 0 on success and 1 on any
 //! error (one `error:` line on the UART); a panic prints its message and
-//! exits with 101. Logs go out as defmt frames over semihosting (see
-//! [`log`]). README.md has the build and QEMU command lines.
+//! exits with 101. Logs go out as defmt frames over semihosting
+//! (`phi_edge_board::log`). README.md has the build and QEMU command lines.
 #![no_std]
 #![no_main]
-#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![deny(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod boot;
 mod error;
 mod memory;
-mod pl011;
-mod timer;
 
 use core::fmt::Write as _;
 use core::panic::PanicInfo;
 
 use aarch64_rt::entry;
 use phi_edge::Kernels;
-use phi_edge_board::Request;
+use phi_edge_board::console::{print_panic, LineConsole};
+use phi_edge_board::generic_timer::{self, GenericTimer};
+use phi_edge_board::pl011::Pl011;
+use phi_edge_board::{heap, Request, EXIT_PANIC};
 use phi_edge_neon::Neon;
 
 use error::BoardError;
-use pl011::{Console, Pl011, UART0_BASE};
-use timer::GenericTimer;
 
-/// Exit status of a failed run.
-const EXIT_ERROR: i32 = 1;
-/// Exit status of a panic (Rust's, as for a panicking test).
-const EXIT_PANIC: i32 = 101;
+/// Base address of the first PL011 on QEMU's virt board.
+const UART0_BASE: usize = 0x0900_0000;
+
+/// The console: PL011 UART0, line-buffered.
+type Console = LineConsole<Pl011>;
 
 // 64 pages (256 KiB) of boot stack: the core keeps its buffers in the arena.
 entry!(main, 64);
@@ -53,40 +57,31 @@ fn main(_x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     // SAFETY: UART0 is mapped as device memory by boot.rs; only this
     // console and the panic handler (which never returns) drive it.
     let mut console = Console::new(unsafe { Pl011::new(UART0_BASE) });
-    let status = match run(&mut console) {
-        Ok(()) => 0,
-        Err(e) => {
-            console.flush();
-            let _ = writeln!(console, "\nerror: {e}");
-            defmt::error!("{}", defmt::Display2Format(&e));
-            EXIT_ERROR
-        }
-    };
-    console.flush();
-    semihosting::process::exit(status)
+    let outcome = run(&mut console);
+    semihosting::process::exit(phi_edge_board::exit_status(&mut console, outcome))
 }
 
 /// Boot checks, then the request.
 fn run(out: &mut Console) -> Result<(), BoardError> {
     let kernels = Neon;
-    let _ = writeln!(out, "phi-edge on QEMU virt aarch64, kernels {}", kernels.name());
+    let _ = writeln!(
+        out,
+        "phi-edge on QEMU virt aarch64, kernels {}",
+        kernels.name()
+    );
     let ram_end = memory::ram_end().map_err(BoardError::Ram)?;
     defmt::info!("RAM {=usize:#x}..{=usize:#x}", memory::RAM_BASE, ram_end);
 
     let req = Request::decode(memory::request_region()).map_err(BoardError::Request)?;
-    defmt::info!(
-        "request: chat {=bool}, max_tokens {=u32}, temperature {=f32}, seed {=u64}, n_ctx {=u32}",
-        req.chat,
-        req.max_tokens,
-        req.temperature,
-        req.seed,
-        req.n_ctx
-    );
+    phi_edge_board::log::request(&req);
 
     let image = memory::model_image(ram_end).map_err(BoardError::Model)?;
     // SAFETY: the only call; the model is read through `image` only.
-    let arena = unsafe { memory::arena_region(image.len(), ram_end) };
-    phi_edge_board::generate::run(image, kernels, &req, arena, out, &GenericTimer).map_err(BoardError::Run)?;
+    let free = unsafe { memory::free_ram(image.len(), ram_end) };
+    let arena = heap::init(free).map_err(BoardError::Run)?;
+    let clock = GenericTimer { emulated: true };
+    phi_edge_board::generate::run(image, kernels, &req, arena, out, &clock)
+        .map_err(BoardError::Run)?;
     Ok(())
 }
 
@@ -94,10 +89,10 @@ fn run(out: &mut Console) -> Result<(), BoardError> {
 fn panic(info: &PanicInfo) -> ! {
     // SAFETY: UART0 is mapped as device memory by boot.rs; the console in
     // `main` is never used again, since this handler does not return.
-    let mut uart = unsafe { Pl011::new(UART0_BASE) };
-    let _ = writeln!(uart, "\npanic: {info}");
+    let mut console = Console::new(unsafe { Pl011::new(UART0_BASE) });
+    print_panic(&mut console, info);
     semihosting::process::exit(EXIT_PANIC)
 }
 
 // defmt's timestamp for the shared logger (`phi_edge_board::log`).
-defmt::timestamp!("{=u64:us}", crate::timer::micros());
+defmt::timestamp!("{=u64:us}", generic_timer::micros());

@@ -7,7 +7,7 @@
 //! | `0x4020_0000` | this image: code, data, `.bss`, boot stack | `-kernel` (ELF); `memory.ld` |
 //! | [`REQUEST_ADDR`] `0x4200_0000` | request blob (≤ 1 MiB) | `-device loader,file=request.bin,addr=0x42000000,force-raw=on` |
 //! | [`MODEL_ADDR`] `0x4210_0000` | model image (`.phi`) | `-device loader,file=model.phi,addr=0x42100000,force-raw=on` |
-//! | model end, 2 MiB aligned | arena, to the end of RAM | [`ram_end`] (the device tree's `/memory`) |
+//! | model end, 2 MiB aligned | heap (4 MiB, `phi_edge_board::heap`), then the arena, to the end of RAM | [`ram_end`] (the device tree's `/memory`) |
 //!
 //! The arena is carved from the RAM left after the model, found at boot,
 //! rather than sized as a `static` for one model and context: one image
@@ -31,8 +31,8 @@ pub const REQUEST_ADDR: usize = 0x4200_0000;
 pub const REQUEST_MAX: usize = MODEL_ADDR - REQUEST_ADDR;
 /// Where the model image is loaded.
 pub const MODEL_ADDR: usize = 0x4210_0000;
-/// Alignment of the arena's start.
-const ARENA_ALIGN: usize = 2 << 20;
+/// Alignment of the free RAM's start.
+const FREE_ALIGN: usize = 2 << 20;
 
 /// Why the RAM could not be found.
 #[derive(Debug)]
@@ -73,7 +73,8 @@ pub fn model_image(ram_end: usize) -> Result<&'static [u8], phi_edge::Error> {
     let room = ram_end.saturating_sub(MODEL_ADDR);
     // SAFETY: at most `room` bytes from MODEL_ADDR, mapped RAM that QEMU's
     // loader wrote before boot and that this image only reads.
-    let head = unsafe { core::slice::from_raw_parts(MODEL_ADDR as *const u8, HEADER_LEN.min(room)) };
+    let head =
+        unsafe { core::slice::from_raw_parts(MODEL_ADDR as *const u8, HEADER_LEN.min(room)) };
     let header = Header::decode(head, room as u64)?;
     // In range: the header was checked against `room`.
     let len = (header.data_offset + header.data_len) as usize;
@@ -81,13 +82,16 @@ pub fn model_image(ram_end: usize) -> Result<&'static [u8], phi_edge::Error> {
     Ok(unsafe { core::slice::from_raw_parts(MODEL_ADDR as *const u8, len) })
 }
 
-/// The arena: RAM from past the model's `model_len` bytes to `ram_end`.
+/// The free RAM, for the heap and the arena: from past the model's
+/// `model_len` bytes to `ram_end`.
 ///
 /// # Safety
 ///
 /// Call at most once: the slice is the only reference to that memory.
-pub unsafe fn arena_region(model_len: usize, ram_end: usize) -> &'static mut [u8] {
-    let start = (MODEL_ADDR + model_len).next_multiple_of(ARENA_ALIGN).min(ram_end);
+pub unsafe fn free_ram(model_len: usize, ram_end: usize) -> &'static mut [u8] {
+    let start = (MODEL_ADDR + model_len)
+        .next_multiple_of(FREE_ALIGN)
+        .min(ram_end);
     // SAFETY: [start, ram_end) is mapped RAM past the model (and the
     // stack and image below it); the caller promised this is its only user.
     unsafe { core::slice::from_raw_parts_mut(start as *mut u8, ram_end - start) }

@@ -16,7 +16,8 @@ pub enum BoardError {
     /// No model image header at [`MODEL_ADDR`], or one that does not fit
     /// in RAM.
     Model(phi_edge::Error),
-    /// The generation loop failed (a corrupted model among others).
+    /// The heap or the generation loop failed (a corrupted model among
+    /// others).
     Run(RunError),
 }
 
@@ -26,7 +27,9 @@ impl fmt::Display for BoardError {
             BoardError::Ram(RamError::BadDeviceTree { addr, err }) => {
                 write!(f, "cannot read the device tree at {addr:#x}: {err:?}")
             }
-            BoardError::Ram(RamError::NoMemory) => write!(f, "the device tree has no RAM at {RAM_BASE:#x}"),
+            BoardError::Ram(RamError::NoMemory) => {
+                write!(f, "the device tree has no RAM at {RAM_BASE:#x}")
+            }
             BoardError::Request(e) => write!(f, "request blob at {REQUEST_ADDR:#x}: {e}"),
             BoardError::Model(e) => write!(f, "model image at {MODEL_ADDR:#x}: {e}"),
             BoardError::Run(e) => write!(f, "{e}"),

@@ -8,9 +8,14 @@ const PASS: u32 = 0x5555;
 /// Low half of the value that exits with the status in the high half.
 const FAIL: u32 = 0x3333;
 
-/// Ends the emulation: status 0 if `code` is 0, else `code` (1–65535).
-pub fn exit(code: u16) -> ! {
-    let value = if code == 0 { PASS } else { (u32::from(code) << 16) | FAIL };
+/// Ends the emulation: status 0 if `code` is 0, else `code` clamped to
+/// 1–65535 (the device's range).
+pub fn exit(code: i32) -> ! {
+    let value = if code == 0 {
+        PASS
+    } else {
+        ((code.clamp(1, 0xffff) as u32) << 16) | FAIL
+    };
     // SAFETY: the test device's only register; writing it stops QEMU.
     unsafe { (TEST_BASE as *mut u32).write_volatile(value) };
     // Not reached under QEMU; wait in case the write did not stop it.

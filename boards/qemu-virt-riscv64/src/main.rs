@@ -17,7 +17,11 @@
 //! command lines.
 #![no_std]
 #![no_main]
-#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![deny(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod boot;
 mod error;
@@ -30,19 +34,18 @@ use core::fmt::Write as _;
 use core::panic::PanicInfo;
 
 use phi_edge::Kernels;
-use phi_edge_board::Request;
+use phi_edge_board::console::{print_panic, LineConsole};
+use phi_edge_board::{heap, Request, EXIT_PANIC};
 use phi_edge_rvv::Rvv;
 use riscv_rt::entry;
 
 use error::BoardError;
 use memory::Ram;
 use timer::MachineTimer;
-use uart::{Console, Uart16550, UART0_BASE};
+use uart::{Uart16550, UART0_BASE};
 
-/// Exit status of a failed run.
-const EXIT_ERROR: u16 = 1;
-/// Exit status of a panic (Rust's, as for a panicking test).
-const EXIT_PANIC: u16 = 101;
+/// The console: the 16550, line-buffered.
+type Console = LineConsole<Uart16550>;
 
 /// The boot hart's Rust entry: `a0` is the hart id, `a1` the device
 /// tree's address (QEMU's reset vector sets both).
@@ -52,17 +55,8 @@ fn main(_hartid: usize, dtb: usize, _a2: usize) -> ! {
     // SAFETY: only this console and the panic handler (which never
     // returns) drive the UART.
     let mut console = Console::new(unsafe { Uart16550::new(UART0_BASE) });
-    let status = match run(&mut console, dtb) {
-        Ok(()) => 0,
-        Err(e) => {
-            console.flush();
-            let _ = writeln!(console, "\nerror: {e}");
-            defmt::error!("{}", defmt::Display2Format(&e));
-            EXIT_ERROR
-        }
-    };
-    console.flush();
-    exit::exit(status)
+    let outcome = run(&mut console, dtb);
+    exit::exit(phi_edge_board::exit_status(&mut console, outcome))
 }
 
 /// Boot checks, then the request.
@@ -70,25 +64,29 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
     // SAFETY: `main` set mstatus.VS, and QEMU's `-cpu rv64,v=true` (the
     // documented command line) implements RVV 1.0.
     let kernels = unsafe { Rvv::new_unchecked() };
-    let _ = writeln!(out, "phi-edge on QEMU virt riscv64, kernels {}", kernels.name());
+    let _ = writeln!(
+        out,
+        "phi-edge on QEMU virt riscv64, kernels {}",
+        kernels.name()
+    );
     let ram = Ram::find(dtb).map_err(BoardError::Ram)?;
-    defmt::info!("RAM {=usize:#x}..{=usize:#x}, device tree at {=usize:#x}", memory::RAM_BASE, ram.end, ram.dtb);
+    defmt::info!(
+        "RAM {=usize:#x}..{=usize:#x}, device tree at {=usize:#x}",
+        memory::RAM_BASE,
+        ram.end,
+        ram.dtb
+    );
 
     let req = Request::decode(memory::request_region()).map_err(BoardError::Request)?;
-    defmt::info!(
-        "request: chat {=bool}, max_tokens {=u32}, temperature {=f32}, seed {=u64}, n_ctx {=u32}",
-        req.chat,
-        req.max_tokens,
-        req.temperature,
-        req.seed,
-        req.n_ctx
-    );
+    phi_edge_board::log::request(&req);
 
     let end = ram.free_end();
     let image = memory::model_image(end).map_err(BoardError::Model)?;
     // SAFETY: the only call; the model is read through `image` only.
-    let arena = unsafe { memory::arena_region(image.len(), end) };
-    phi_edge_board::generate::run(image, kernels, &req, arena, out, &MachineTimer).map_err(BoardError::Run)?;
+    let free = unsafe { memory::free_ram(image.len(), end) };
+    let arena = heap::init(free).map_err(BoardError::Run)?;
+    phi_edge_board::generate::run(image, kernels, &req, arena, out, &MachineTimer)
+        .map_err(BoardError::Run)?;
     Ok(())
 }
 
@@ -96,8 +94,8 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
 fn panic(info: &PanicInfo) -> ! {
     // SAFETY: the console in `main` is never used again, since this
     // handler does not return.
-    let mut uart = unsafe { Uart16550::new(UART0_BASE) };
-    let _ = writeln!(uart, "\npanic: {info}");
+    let mut console = Console::new(unsafe { Uart16550::new(UART0_BASE) });
+    print_panic(&mut console, info);
     exit::exit(EXIT_PANIC)
 }
 

@@ -6,7 +6,7 @@
 //! | `0x8000_0000` | this image: code, data, `.bss`, then the stack up to the request | `-kernel` (ELF); `memory.x` |
 //! | [`REQUEST_ADDR`] `0x8200_0000` | request blob (≤ 1 MiB) | `-device loader,file=request.bin,addr=0x82000000,force-raw=on` |
 //! | [`MODEL_ADDR`] `0x8210_0000` | model image (`.phi`) | `-device loader,file=model.phi,addr=0x82100000,force-raw=on` |
-//! | model end, 2 MiB aligned | arena, up to the device tree | [`Ram::find`] |
+//! | model end, 2 MiB aligned | heap (4 MiB, `phi_edge_board::heap`), then the arena, up to the device tree | [`Ram::find`] |
 //! | near the end of RAM | device tree blob | QEMU; its address arrives in `a1` |
 //!
 //! The arena is carved from the RAM left after the model, found at boot,
@@ -26,8 +26,8 @@ pub const REQUEST_ADDR: usize = 0x8200_0000;
 pub const REQUEST_MAX: usize = MODEL_ADDR - REQUEST_ADDR;
 /// Where the model image is loaded.
 pub const MODEL_ADDR: usize = 0x8210_0000;
-/// Alignment of the arena's start.
-const ARENA_ALIGN: usize = 2 << 20;
+/// Alignment of the free RAM's start.
+const FREE_ALIGN: usize = 2 << 20;
 
 /// Why the RAM could not be found.
 #[derive(Debug)]
@@ -58,7 +58,8 @@ impl Ram {
         // SAFETY: QEMU wrote a device tree at `dtb` before boot, in RAM
         // that nothing else writes; the header is read first, and the
         // slice covers only the size it states.
-        let fdt = unsafe { Fdt::from_ptr(dtb as *const u8) }.map_err(|err| RamError::BadDeviceTree { addr: dtb, err })?;
+        let fdt = unsafe { Fdt::from_ptr(dtb as *const u8) }
+            .map_err(|err| RamError::BadDeviceTree { addr: dtb, err })?;
         let memory = fdt.find_node("/memory").ok_or(RamError::NoMemory)?;
         let end = memory
             .reg()
@@ -94,7 +95,8 @@ pub fn model_image(end: usize) -> Result<&'static [u8], phi_edge::Error> {
     let room = end.saturating_sub(MODEL_ADDR);
     // SAFETY: at most `room` bytes from MODEL_ADDR, RAM that QEMU's loader
     // wrote before boot and that this image only reads.
-    let head = unsafe { core::slice::from_raw_parts(MODEL_ADDR as *const u8, HEADER_LEN.min(room)) };
+    let head =
+        unsafe { core::slice::from_raw_parts(MODEL_ADDR as *const u8, HEADER_LEN.min(room)) };
     let header = Header::decode(head, room as u64)?;
     // In range: the header was checked against `room`.
     let len = (header.data_offset + header.data_len) as usize;
@@ -102,13 +104,16 @@ pub fn model_image(end: usize) -> Result<&'static [u8], phi_edge::Error> {
     Ok(unsafe { core::slice::from_raw_parts(MODEL_ADDR as *const u8, len) })
 }
 
-/// The arena: RAM from past the model's `model_len` bytes to `end`.
+/// The free RAM, for the heap and the arena: from past the model's
+/// `model_len` bytes to `end`.
 ///
 /// # Safety
 ///
 /// Call at most once: the slice is the only reference to that memory.
-pub unsafe fn arena_region(model_len: usize, end: usize) -> &'static mut [u8] {
-    let start = (MODEL_ADDR + model_len).next_multiple_of(ARENA_ALIGN).min(end);
+pub unsafe fn free_ram(model_len: usize, end: usize) -> &'static mut [u8] {
+    let start = (MODEL_ADDR + model_len)
+        .next_multiple_of(FREE_ALIGN)
+        .min(end);
     // SAFETY: [start, end) is RAM past the model (and the stack and image
     // below it) and below the device tree; the caller promised this is its
     // only user.

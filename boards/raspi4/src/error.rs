@@ -18,7 +18,8 @@ pub enum BoardError {
     NoRequest,
     /// The request blob is malformed.
     Request(RequestError),
-    /// The generation loop failed (a corrupted model among others).
+    /// The heap or the generation loop failed (a corrupted model among
+    /// others).
     Run(RunError),
 }
 

@@ -24,7 +24,11 @@
 //! build and QEMU command lines and the Pi's `config.txt`.
 #![no_std]
 #![no_main]
-#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![deny(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod boot;
 mod devicetree;
@@ -32,8 +36,7 @@ mod error;
 mod gpio;
 mod host;
 mod memory;
-mod pl011;
-mod timer;
+mod uart;
 
 use core::fmt::Write as _;
 use core::panic::PanicInfo;
@@ -41,35 +44,28 @@ use core::panic::PanicInfo;
 use aarch64_rt::entry;
 use phi_edge::image::header::{Header, HEADER_LEN};
 use phi_edge::Kernels;
-use phi_edge_board::Request;
+use phi_edge_board::console::{print_panic, LineConsole};
+use phi_edge_board::generic_timer::{self, GenericTimer};
+use phi_edge_board::pl011::Pl011;
+use phi_edge_board::{heap, Request, EXIT_PANIC};
 use phi_edge_neon::Neon;
 
 use error::BoardError;
-use pl011::{Console, Pl011, UART0_BASE};
-use timer::GenericTimer;
 
-/// Exit status of a failed run.
-const EXIT_ERROR: i32 = 1;
-/// Exit status of a panic (Rust's, as for a panicking test).
-const EXIT_PANIC: i32 = 101;
+/// The console: UART0, line-buffered.
+type Console = LineConsole<Pl011>;
 
 // 64 pages (256 KiB) of boot stack: the core keeps its buffers in the arena.
 entry!(main, 64);
 
 fn main(dtb: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     host::init();
-    // SAFETY: UART0 is mapped as device memory by boot.rs; only this
-    // console and the panic handler (which never returns) drive it.
-    let mut console = Console::new(unsafe { Pl011::new(UART0_BASE) });
-    let status = match run(&mut console, dtb as usize) {
-        Ok(()) => 0,
-        Err(e) => {
-            console.flush();
-            let _ = writeln!(console, "\nerror: {e}");
-            defmt::error!("{}", defmt::Display2Format(&e));
-            EXIT_ERROR
-        }
-    };
+    // SAFETY: UART0 and the GPIO block are mapped as device memory by
+    // boot.rs; only this console and the panic handler (which never
+    // returns) drive them.
+    let mut console = Console::new(unsafe { uart::uart0() });
+    let outcome = run(&mut console, dtb as usize);
+    let status = phi_edge_board::exit_status(&mut console, outcome);
     halt(&mut console, status)
 }
 
@@ -85,7 +81,11 @@ fn halt(out: &mut impl core::fmt::Write, status: i32) -> ! {
 /// Boot checks, then the request.
 fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
     let kernels = Neon;
-    let _ = writeln!(out, "phi-edge on Raspberry Pi 4B, kernels {}", kernels.name());
+    let _ = writeln!(
+        out,
+        "phi-edge on Raspberry Pi 4B, kernels {}",
+        kernels.name()
+    );
     // SAFETY: the only call.
     let boot = unsafe { memory::boot_info(dtb) }.map_err(BoardError::Boot)?;
     // SAFETY: the slots come from the device tree's cpu nodes of cores 1-3.
@@ -105,19 +105,23 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
         return Err(BoardError::NoRequest);
     }
     let req = Request::decode(blob).map_err(BoardError::Request)?;
-    defmt::info!(
-        "request: chat {=bool}, max_tokens {=u32}, temperature {=f32}, seed {=u64}, n_ctx {=u32}",
-        req.chat,
-        req.max_tokens,
-        req.temperature,
-        req.seed,
-        req.n_ctx
-    );
+    phi_edge_board::log::request(&req);
 
     // SAFETY: the only call; the model is read through `image` only.
-    let arena = unsafe { boot.arena_region() };
-    defmt::info!("arena {=usize:#x}, {=usize} bytes", arena.as_ptr() as usize, arena.len());
-    phi_edge_board::generate::run(image, kernels, &req, arena, out, &GenericTimer).map_err(BoardError::Run)?;
+    let free = unsafe { boot.free_ram() };
+    let arena = heap::init(free).map_err(BoardError::Run)?;
+    defmt::info!(
+        "arena {=usize:#x}, {=usize} bytes",
+        arena.as_ptr() as usize,
+        arena.len()
+    );
+    // A semihosting host means QEMU here (a debugger on the Pi's JTAG pins
+    // would be one too, and its rates would be marked wrongly).
+    let clock = GenericTimer {
+        emulated: host::present(),
+    };
+    phi_edge_board::generate::run(image, kernels, &req, arena, out, &clock)
+        .map_err(BoardError::Run)?;
     Ok(())
 }
 
@@ -132,12 +136,13 @@ fn model_image(initrd: &'static [u8]) -> Result<&'static [u8], phi_edge::Error> 
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
-    // SAFETY: UART0 is mapped as device memory by boot.rs; the console in
-    // `main` is never used again, since this handler does not return.
-    let mut uart = unsafe { Pl011::new(UART0_BASE) };
-    let _ = writeln!(uart, "\npanic: {info}");
-    halt(&mut uart, EXIT_PANIC)
+    // SAFETY: UART0 and the GPIO block are mapped as device memory by
+    // boot.rs; the console in `main` is never used again, since this
+    // handler does not return.
+    let mut console = Console::new(unsafe { uart::uart0() });
+    print_panic(&mut console, info);
+    halt(&mut console, EXIT_PANIC)
 }
 
 // defmt's timestamp for the shared logger (`phi_edge_board::log`).
-defmt::timestamp!("{=u64:us}", crate::timer::micros());
+defmt::timestamp!("{=u64:us}", generic_timer::micros());

@@ -7,7 +7,7 @@
 //! | `0x0000_0000` | firmware spin table for cores 1-3 (hardware); QEMU's device tree | firmware / QEMU |
 //! | `0x0008_0000` | this image: code, data, `.bss` (a copy of the device tree), boot stack, to `image_end` | kernel8.img or ELF; `raspi4.ld` |
 //! | initrd start | the initramfs file: model image, then the request blob at the next 4 KiB boundary | `config.txt` `initramfs … followkernel` (right after kernel8.img) / QEMU `-initrd` (at 128 MiB) |
-//! | initrd end, 2 MiB aligned | arena, to the end of the RAM bank (less `/memreserve/` areas) | found at boot: `/memory`, `/chosen` |
+//! | initrd end, 2 MiB aligned | heap (4 MiB, `phi_edge_board::heap`), then the arena, to the end of the RAM bank (less `/memreserve/` areas) | found at boot: `/memory`, `/chosen` |
 //! | `0xFC00_0000` | peripherals (UART0 at `0xFE20_1000`) | SoC |
 //!
 //! Both the firmware and QEMU give the device tree's address in x0 and
@@ -29,8 +29,8 @@ use crate::devicetree::{self, DeviceTree, TreeError};
 
 /// Alignment of the request blob after the model in the initramfs.
 pub const REQUEST_ALIGN: usize = 4096;
-/// Alignment of the arena's start.
-const ARENA_ALIGN: usize = 2 << 20;
+/// Alignment of the free RAM's start.
+const FREE_ALIGN: usize = 2 << 20;
 /// Most `/memreserve/` entries, RAM banks and spin-table slots.
 const MAX_RESERVED: usize = 16;
 /// Largest device tree accepted (the Pi 4's is 27 KiB, more with the
@@ -122,7 +122,8 @@ unsafe fn copy_device_tree(dtb: usize) -> Result<&'static [u8], BootError> {
         // SAFETY: `dtb` is in RAM, where the firmware or QEMU put the tree.
         *b = unsafe { read_phys(dtb + i) };
     }
-    let size = devicetree::declared_size(head).map_err(|err| BootError::BadDeviceTree { addr: dtb, err })?;
+    let size = devicetree::declared_size(head)
+        .map_err(|err| BootError::BadDeviceTree { addr: dtb, err })?;
     if size > MAX_DEVICE_TREE {
         return Err(BootError::DeviceTreeTooBig { size });
     }
@@ -153,20 +154,27 @@ impl Found {
     /// Takes one property of the node at `path`.
     fn property(&mut self, path: &[&str], name: &str, value: &[u8]) {
         match (path, name) {
-            ([_], "#address-cells") => self.cells.0 = devicetree::cells(value).unwrap_or(2) as usize,
+            ([_], "#address-cells") => {
+                self.cells.0 = devicetree::cells(value).unwrap_or(2) as usize
+            }
             ([_], "#size-cells") => self.cells.1 = devicetree::cells(value).unwrap_or(1) as usize,
             ([_, "chosen"], "linux,initrd-start") => self.initrd_start = devicetree::cells(value),
             ([_, "chosen"], "linux,initrd-end") => self.initrd_end = devicetree::cells(value),
             ([_, node], "reg") if *node == "memory" || node.starts_with("memory@") => {
                 let (a, s) = (self.cells.0 * 4, self.cells.1 * 4);
                 for entry in value.chunks_exact(a + s) {
-                    if let (Some(start), Some(len)) = (devicetree::cells(&entry[..a]), devicetree::cells(&entry[a..])) {
+                    if let (Some(start), Some(len)) = (
+                        devicetree::cells(&entry[..a]),
+                        devicetree::cells(&entry[a..]),
+                    ) {
                         let bank = start as usize..(start + len) as usize;
                         self.overflow |= self.banks.push(bank).is_err();
                     }
                 }
             }
-            ([_, "cpus", cpu], "cpu-release-addr") if cpu.starts_with("cpu@") && *cpu != "cpu@0" => {
+            ([_, "cpus", cpu], "cpu-release-addr")
+                if cpu.starts_with("cpu@") && *cpu != "cpu@0" =>
+            {
                 if let Some(addr) = devicetree::cells(value) {
                     self.overflow |= self.spin_table.push(addr as usize).is_err();
                 }
@@ -185,8 +193,12 @@ pub unsafe fn boot_info(dtb: usize) -> Result<BootInfo, BootError> {
     let bad = |err| BootError::BadDeviceTree { addr: dtb, err };
     // SAFETY: the caller calls this once.
     let tree = DeviceTree::new(unsafe { copy_device_tree(dtb) }?).map_err(bad)?;
-    let mut found = Found { cells: (2, 1), ..Found::default() };
-    tree.for_each_property(|path, name, value| found.property(path, name, value)).map_err(bad)?;
+    let mut found = Found {
+        cells: (2, 1),
+        ..Found::default()
+    };
+    tree.for_each_property(|path, name, value| found.property(path, name, value))
+        .map_err(bad)?;
     // The device tree was copied, so the arena may cover the original.
     let mut reserved = Vec::new();
     for r in tree.reservations() {
@@ -201,15 +213,25 @@ pub unsafe fn boot_info(dtb: usize) -> Result<BootInfo, BootError> {
     };
     let initrd = start as usize..end as usize;
     if initrd.start < image_end() {
-        return Err(BootError::InitrdOverlapsImage { initrd: initrd.start, image_end: image_end() });
+        return Err(BootError::InitrdOverlapsImage {
+            initrd: initrd.start,
+            image_end: image_end(),
+        });
     }
     let ram = found
         .banks
         .iter()
         .find(|r| r.start <= initrd.start && initrd.end <= r.end)
         .cloned()
-        .ok_or(BootError::NoMemory { initrd: initrd.clone() })?;
-    Ok(BootInfo { ram, initrd, spin_table: found.spin_table, reserved })
+        .ok_or(BootError::NoMemory {
+            initrd: initrd.clone(),
+        })?;
+    Ok(BootInfo {
+        ram,
+        initrd,
+        spin_table: found.spin_table,
+        reserved,
+    })
 }
 
 impl BootInfo {
@@ -228,15 +250,20 @@ impl BootInfo {
         &initrd[model_len.next_multiple_of(REQUEST_ALIGN).min(initrd.len())..]
     }
 
-    /// The arena: the largest free stretch of the RAM bank past the
-    /// initramfs (2 MiB aligned), less the `/memreserve/` areas.
+    /// The free RAM, for the heap and the arena: the largest free stretch
+    /// of the RAM bank past the initramfs (2 MiB aligned), less the
+    /// `/memreserve/` areas.
     ///
     /// # Safety
     ///
     /// Call at most once: the slice is the only reference to that memory.
-    pub unsafe fn arena_region(&self) -> &'static mut [u8] {
+    pub unsafe fn free_ram(&self) -> &'static mut [u8] {
         let mut best = 0..0;
-        let mut start = self.initrd.end.next_multiple_of(ARENA_ALIGN).min(self.ram.end);
+        let mut start = self
+            .initrd
+            .end
+            .next_multiple_of(FREE_ALIGN)
+            .min(self.ram.end);
         while start < self.ram.end {
             // The first reserved area that ends past `start` and begins
             // before the bank ends bounds this stretch.
@@ -250,7 +277,7 @@ impl BootInfo {
                 best = start..end;
             }
             match next {
-                Some(r) => start = r.end.next_multiple_of(ARENA_ALIGN).min(self.ram.end),
+                Some(r) => start = r.end.next_multiple_of(FREE_ALIGN).min(self.ram.end),
                 None => break,
             }
         }

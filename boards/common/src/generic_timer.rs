@@ -1,4 +1,5 @@
-//! The ARM generic timer's virtual counter (CNTVCT_EL0 at CNTFRQ_EL0 Hz).
+//! The Arm generic timer's virtual counter (CNTVCT_EL0 at CNTFRQ_EL0 Hz) as
+//! the generation loop's [`Clock`] (aarch64 only).
 //!
 //! Under QEMU the counter follows the host's clock, so durations measured
 //! with it are emulated time: they say how fast QEMU ran the image, not how
@@ -6,12 +7,16 @@
 
 use core::arch::asm;
 
+use crate::Clock;
+
 /// Counter ticks since boot.
 pub fn ticks() -> u64 {
     let t: u64;
     // SAFETY: CNTVCT_EL0 is readable at EL1 (and EL0 unless trapped); the
     // isb keeps the read from being hoisted above earlier instructions.
-    unsafe { asm!("isb", "mrs {0}, cntvct_el0", out(reg) t, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("isb", "mrs {0}, cntvct_el0", out(reg) t, options(nomem, nostack, preserves_flags))
+    };
     t
 }
 
@@ -23,10 +28,20 @@ pub fn frequency() -> u64 {
     f
 }
 
-/// The counter as the generation loop's clock.
-pub struct GenericTimer;
+/// Microseconds since boot (a board's defmt timestamp).
+pub fn micros() -> u64 {
+    let f = frequency().max(1);
+    (u128::from(ticks()) * 1_000_000 / u128::from(f)) as u64
+}
 
-impl phi_edge_board::Clock for GenericTimer {
+/// The counter as the generation loop's clock.
+pub struct GenericTimer {
+    /// Whether the counter runs under an emulator (QEMU), whose rates are
+    /// then marked "(emulated)".
+    pub emulated: bool,
+}
+
+impl Clock for GenericTimer {
     fn ticks(&self) -> u64 {
         ticks()
     }
@@ -35,14 +50,7 @@ impl phi_edge_board::Clock for GenericTimer {
         frequency()
     }
 
-    /// QEMU's counter follows the host's clock.
     fn emulated(&self) -> bool {
-        true
+        self.emulated
     }
-}
-
-/// Microseconds since boot (the defmt timestamp).
-pub fn micros() -> u64 {
-    let f = frequency().max(1);
-    (u128::from(ticks()) * 1_000_000 / u128::from(f)) as u64
 }
