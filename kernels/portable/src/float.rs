@@ -40,6 +40,20 @@ pub fn f32_to_f16(x: f32) -> u16 {
     f16::from_f32(x).to_bits()
 }
 
+/// The argument check of [`phi_edge::Kernels::f32_to_f16`], shared by
+/// every kernel set.
+///
+/// Panics unless `src` and `dst` have the same length.
+#[inline(always)]
+pub fn check_f32_to_f16(src: &[f32], dst: &[u16]) {
+    assert!(
+        src.len() == dst.len(),
+        "f32_to_f16: src {} and dst {} lengths differ",
+        src.len(),
+        dst.len()
+    );
+}
+
 /// f32 rounded to f16 and back.
 #[inline(always)]
 pub fn round_f16(x: f32) -> f32 {

@@ -78,23 +78,59 @@ fn quantize_block(x: &[f32; QK32], qs: &mut [u8], rounding: Rounding) -> (f32, i
     (d, sum)
 }
 
-fn q8_0_row(x: &[f32], out: &mut [u8], rounding: Rounding) {
+#[inline(always)]
+fn q8_0_row<F>(x: &[f32], out: &mut [u8], mut block: F)
+where
+    F: FnMut(&[f32; QK32], &mut [u8; QK32]) -> (f32, i32),
+{
     let nb = blocks(x.len(), QK32);
     check_len("q8_0 output", out, nb, Q8_0_BYTES);
     for (xb, ob) in x.chunks_exact(QK32).zip(out.chunks_exact_mut(Q8_0_BYTES)) {
-        let (d, _) = quantize_block(xb.try_into().unwrap(), &mut ob[2..], rounding);
+        let (d, _) = block(xb.try_into().unwrap(), (&mut ob[2..]).try_into().unwrap());
         ob[..2].copy_from_slice(&f16_bytes(d));
     }
 }
 
-fn q8_1_row(x: &[f32], out: &mut [u8], rounding: Rounding) {
+#[inline(always)]
+fn q8_1_row<F>(x: &[f32], out: &mut [u8], mut block: F)
+where
+    F: FnMut(&[f32; QK32], &mut [u8; QK32]) -> (f32, i32),
+{
     let nb = blocks(x.len(), QK32);
     check_len("q8_1 output", out, nb, Q8_1_BYTES);
     for (xb, ob) in x.chunks_exact(QK32).zip(out.chunks_exact_mut(Q8_1_BYTES)) {
-        let (d, sum) = quantize_block(xb.try_into().unwrap(), &mut ob[4..], rounding);
+        let (d, sum) = block(xb.try_into().unwrap(), (&mut ob[4..]).try_into().unwrap());
         ob[..2].copy_from_slice(&f16_bytes(d));
         ob[2..4].copy_from_slice(&f16_bytes(sum as f32 * d));
     }
+}
+
+/// [`quantize_row_q8_0`] with another kernel set's block quantizer:
+/// `block(x, qs)` writes the 32 quants of `x` to `qs` and returns `(d,
+/// sum of the quants)` exactly as this crate's x86 quantizer would, or
+/// `None` where this crate's quantizer must decide (a NaN or infinite
+/// value, where the order of ggml's max loop matters); its quants are then
+/// overwritten.
+#[inline(always)]
+pub fn quantize_row_q8_0_with<F>(x: &[f32], out: &mut [u8], mut block: F)
+where
+    F: FnMut(&[f32; QK32], &mut [u8; QK32]) -> Option<(f32, i32)>,
+{
+    q8_0_row(x, out, |xb, qs| {
+        block(xb, qs).unwrap_or_else(|| quantize_block(xb, qs, Rounding::X86))
+    });
+}
+
+/// [`quantize_row_q8_1`] with another kernel set's block quantizer, as
+/// [`quantize_row_q8_0_with`].
+#[inline(always)]
+pub fn quantize_row_q8_1_with<F>(x: &[f32], out: &mut [u8], mut block: F)
+where
+    F: FnMut(&[f32; QK32], &mut [u8; QK32]) -> Option<(f32, i32)>,
+{
+    q8_1_row(x, out, |xb, qs| {
+        block(xb, qs).unwrap_or_else(|| quantize_block(xb, qs, Rounding::X86))
+    });
 }
 
 /// Quantizes `x` to Q8_0 as llama.cpp's x86 AVX `quantize_row_q8_0`: per
@@ -102,7 +138,7 @@ fn q8_1_row(x: &[f32], out: &mut [u8], rounding: Rounding) {
 /// `q = rint(x * (127 / amax))` (ties to even). `out` must hold exactly
 /// `x.len() / 32 * 34` bytes.
 pub fn quantize_row_q8_0(x: &[f32], out: &mut [u8]) {
-    q8_0_row(x, out, Rounding::X86);
+    q8_0_row(x, out, |x, qs| quantize_block(x, qs, Rounding::X86));
 }
 
 /// Quantizes `x` to Q8_1 as llama.cpp's x86 AVX `quantize_row_q8_1`:
@@ -110,20 +146,20 @@ pub fn quantize_row_q8_0(x: &[f32], out: &mut [u8]) {
 /// with `d` the unrounded f32 scale. `out` must hold exactly
 /// `x.len() / 32 * 36` bytes.
 pub fn quantize_row_q8_1(x: &[f32], out: &mut [u8]) {
-    q8_1_row(x, out, Rounding::X86);
+    q8_1_row(x, out, |x, qs| quantize_block(x, qs, Rounding::X86));
 }
 
 /// ggml's `quantize_row_q8_0_ref`: as [`quantize_row_q8_0`] but
 /// `q = roundf(x * (1 / d))` (ties away from zero). This is also how Q8_0
 /// weight files are made.
 pub fn quantize_row_q8_0_ref(x: &[f32], out: &mut [u8]) {
-    q8_0_row(x, out, Rounding::Reference);
+    q8_0_row(x, out, |x, qs| quantize_block(x, qs, Rounding::Reference));
 }
 
 /// ggml's `quantize_row_q8_1_ref`: as [`quantize_row_q8_1`] but
 /// `q = roundf(x * (1 / d))` (ties away from zero).
 pub fn quantize_row_q8_1_ref(x: &[f32], out: &mut [u8]) {
-    q8_1_row(x, out, Rounding::Reference);
+    q8_1_row(x, out, |x, qs| quantize_block(x, qs, Rounding::Reference));
 }
 
 /// Quantizes `x` to Q8_K (`quantize_row_q8_K_ref`).

@@ -2,30 +2,18 @@
 //! weight row read once for all tokens.
 
 use phi_edge::{DType, WeightUse};
-use phi_edge_portable::matmul::run_rows;
+use phi_edge_portable::matmul::{run_rows, MatmulArgs};
 
 use super::float::{dot_bf16, dot_f16, dot_f32};
 use super::quant;
 use super::rvv::V;
 
-/// `out[t * ld_out + r] = dot(w[r], act[t])` (see `Kernels::matmul`), with
-/// the portable set's checks and its choice of summation order per
-/// `(dtype, usage)`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul(
-    v: V,
-    dtype: DType,
-    usage: WeightUse,
-    w: &[u8],
-    k: usize,
-    rows: usize,
-    act: &[u8],
-    n_tok: usize,
-    out: &mut [f32],
-    ld_out: usize,
-) {
+/// `out[t * ld_out + r] = dot(w[r], act[t])` (see `Kernels::matmul`, whose
+/// last seven arguments are `args`), with the portable set's checks and its
+/// choice of summation order per `(dtype, usage)`.
+pub(crate) fn matmul(v: V, dtype: DType, usage: WeightUse, args: MatmulArgs<'_>) {
     let proj = usage == WeightUse::Projection;
-    let args = (w, k, rows, act, n_tok, out, ld_out);
+    let k = args.1;
     match dtype {
         DType::F32 => run_rows(dtype, |w, a| dot_f32(v, k, w, a), args),
         DType::F16 => run_rows(dtype, |w, a| dot_f16(v, k, w, a), args),
