@@ -7,7 +7,9 @@ use core::arch::aarch64::*;
 use phi_edge::ActFormat;
 use phi_edge_portable::convert::act_out;
 use phi_edge_portable::float::quantize_row_f32;
-use phi_edge_portable::quant::act::{quantize_row_q8_0_with, quantize_row_q8_1_with, Q8_K_BYTES};
+use phi_edge_portable::quant::act::{
+    q8_k_iscale, quantize_row_q8_0_with, quantize_row_q8_1_with, Q8_K_BYTES,
+};
 
 use super::float::{f32_to_bf16_bytes, f32_to_f16_bytes};
 use super::simd::{ld_f32, st_u8};
@@ -83,19 +85,9 @@ fn q8_k_block(x: &[f32; 256], ob: &mut [u8; Q8_K_BYTES]) {
     for c in x.chunks_exact(4) {
         m = vmaxq_f32(m, vabsq_f32(ld_f32(c.try_into().unwrap())));
     }
-    let amax = vmaxvq_f32(m);
-    if !amax.is_finite() {
-        // NaN or infinity: the portable quantizer's order decides.
-        phi_edge_portable::quantize_row_q8_k(x, ob);
+    let Some(iscale) = q8_k_iscale(x, vmaxvq_f32(m), ob) else {
         return;
-    }
-    if amax == 0.0 {
-        ob.fill(0);
-        return;
-    }
-    // The value of largest magnitude, the first one on ties.
-    let max = *x.iter().find(|v| v.abs() == amax).unwrap();
-    let iscale = -127.0 / max;
+    };
     let is = vdupq_n_f32(iscale);
     let cap = vdupq_n_s32(127);
     let (head, bsums) = ob.split_at_mut(4 + 256);

@@ -105,6 +105,15 @@ where
     }
 }
 
+/// `block`, or this crate's x86 block quantizer where it returns `None`.
+#[inline(always)]
+fn or_x86<F>(mut block: F) -> impl FnMut(&[f32; QK32], &mut [u8; QK32]) -> (f32, i32)
+where
+    F: FnMut(&[f32; QK32], &mut [u8; QK32]) -> Option<(f32, i32)>,
+{
+    move |x, qs| block(x, qs).unwrap_or_else(|| quantize_block(x, qs, Rounding::X86))
+}
+
 /// [`quantize_row_q8_0`] with another kernel set's block quantizer:
 /// `block(x, qs)` writes the 32 quants of `x` to `qs` and returns `(d,
 /// sum of the quants)` exactly as this crate's x86 quantizer would, or
@@ -112,25 +121,21 @@ where
 /// value, where the order of ggml's max loop matters); its quants are then
 /// overwritten.
 #[inline(always)]
-pub fn quantize_row_q8_0_with<F>(x: &[f32], out: &mut [u8], mut block: F)
+pub fn quantize_row_q8_0_with<F>(x: &[f32], out: &mut [u8], block: F)
 where
     F: FnMut(&[f32; QK32], &mut [u8; QK32]) -> Option<(f32, i32)>,
 {
-    q8_0_row(x, out, |xb, qs| {
-        block(xb, qs).unwrap_or_else(|| quantize_block(xb, qs, Rounding::X86))
-    });
+    q8_0_row(x, out, or_x86(block));
 }
 
 /// [`quantize_row_q8_1`] with another kernel set's block quantizer, as
 /// [`quantize_row_q8_0_with`].
 #[inline(always)]
-pub fn quantize_row_q8_1_with<F>(x: &[f32], out: &mut [u8], mut block: F)
+pub fn quantize_row_q8_1_with<F>(x: &[f32], out: &mut [u8], block: F)
 where
     F: FnMut(&[f32; QK32], &mut [u8; QK32]) -> Option<(f32, i32)>,
 {
-    q8_1_row(x, out, |xb, qs| {
-        block(xb, qs).unwrap_or_else(|| quantize_block(xb, qs, Rounding::X86))
-    });
+    q8_1_row(x, out, or_x86(block));
 }
 
 /// Quantizes `x` to Q8_0 as llama.cpp's x86 AVX `quantize_row_q8_0`: per
@@ -202,6 +207,26 @@ pub fn quantize_row_q8_k(x: &[f32], out: &mut [u8]) {
         }
         head[..4].copy_from_slice(&(1.0 / iscale).to_le_bytes());
     }
+}
+
+/// The start of a Q8_K block for another kernel set that has found
+/// `amax`, the largest magnitude in `x` (NaN if a value is NaN): `Some(-127
+/// / max)`, `max` the first value of that magnitude, for the set to
+/// quantize with as [`quantize_row_q8_k`]; or `None` once `ob` is written,
+/// all zeros when `amax == 0` or by [`quantize_row_q8_k`] when `amax` is
+/// NaN or infinite (where the order of ggml's max loop decides).
+#[inline(always)]
+pub fn q8_k_iscale(x: &[f32; QK_K], amax: f32, ob: &mut [u8; Q8_K_BYTES]) -> Option<f32> {
+    if !amax.is_finite() {
+        quantize_row_q8_k(x, ob);
+        return None;
+    }
+    if amax == 0.0 {
+        ob.fill(0);
+        return None;
+    }
+    let max = *x.iter().find(|v| v.abs() == amax).unwrap();
+    Some(-127.0 / max)
 }
 
 /// Dequantizes a Q8_1 row: `d * q` (the stored `s` is not needed).

@@ -10,7 +10,9 @@
 use phi_edge::ActFormat;
 use phi_edge_portable::convert::act_out;
 use phi_edge_portable::float::quantize_row_f32;
-use phi_edge_portable::quant::act::{quantize_row_q8_0_with, quantize_row_q8_1_with, Q8_K_BYTES};
+use phi_edge_portable::quant::act::{
+    q8_k_iscale, quantize_row_q8_0_with, quantize_row_q8_1_with, Q8_K_BYTES,
+};
 
 use super::float::{f32_to_bf16_bytes, f32_to_f16_bytes};
 use super::rvv::V;
@@ -120,17 +122,9 @@ fn q8_block(v: V, x: &[f32; 32], qs: &mut [u8; 32]) -> Option<(f32, i32)> {
 /// x))`, sums of 16.
 fn q8_k_block(v: V, x: &[f32; 256], ob: &mut [u8; Q8_K_BYTES]) {
     let (amax, nan) = amax_nan(v, x);
-    if nan || !amax.is_finite() {
-        // The portable quantizer's order decides.
-        phi_edge_portable::quantize_row_q8_k(x, ob);
+    let Some(iscale) = q8_k_iscale(x, if nan { f32::NAN } else { amax }, ob) else {
         return;
-    }
-    if amax == 0.0 {
-        ob.fill(0);
-        return;
-    }
-    let max = *x.iter().find(|v| v.abs() == amax).unwrap();
-    let iscale = -127.0 / max;
+    };
     let (head, bsums) = ob.split_at_mut(4 + 256);
     // SAFETY: `V` proves the CPU has V. Sub-block `j < 16` reads
     // `x[16j..][..16]` (`vl = 16`, SEW 32, LMUL 4: 16 at VLEN 128) and
