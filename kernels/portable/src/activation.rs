@@ -56,6 +56,20 @@ pub fn v_silu(x: f32) -> f32 {
     x / (1.0 + v_expf(0.0 - x))
 }
 
+/// The argument check of [`swiglu`], shared by every kernel set.
+///
+/// Panics unless the three slices have the same length.
+#[inline(always)]
+pub fn check_swiglu(gate: &[f32], up: &[f32], out: &[f32]) {
+    assert!(
+        gate.len() == up.len() && gate.len() == out.len(),
+        "swiglu: gate, up, out lengths {} {} {} differ",
+        gate.len(),
+        up.len(),
+        out.len()
+    );
+}
+
 /// `out[i] = silu(gate[i]) * up[i]`, as `ggml_vec_swiglu_f32` in llama.cpp's
 /// x86 AVX2+FMA build: whole groups of 8 use [`v_silu`], the last
 /// `len % 8` values the scalar [`silu`]. Feed-forward widths are multiples
@@ -64,13 +78,7 @@ pub fn v_silu(x: f32) -> f32 {
 ///
 /// Panics unless the three slices have the same length.
 pub fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
-    assert!(
-        gate.len() == up.len() && gate.len() == out.len(),
-        "swiglu: gate, up, out lengths {} {} {} differ",
-        gate.len(),
-        up.len(),
-        out.len()
-    );
+    check_swiglu(gate, up, out);
     let nv = gate.len() & !7;
     for ((o, &g), &u) in out[..nv].iter_mut().zip(&gate[..nv]).zip(&up[..nv]) {
         *o = v_silu(g) * u;

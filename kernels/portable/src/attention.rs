@@ -2,6 +2,8 @@
 //! computes it for one query without flash attention (`mul_mat(k, q)`,
 //! `soft_max_ext`, `mul_mat(v, kq)` with V stored transposed).
 
+use core::ops::Range;
+
 use phi_edge::kernels::F16Bits;
 
 use crate::activation::v_expf;
@@ -37,6 +39,86 @@ fn ggml_max(a: f32, b: f32) -> f32 {
     }
 }
 
+/// The first step of [`soft_max`], shared by every kernel set: `s_j *=
+/// scale` in place, and the maximum `max = MAX(max, s_j)` in order from
+/// `-inf`, then with the `-inf` padding cells when there are any (so a NaN
+/// score decides the result exactly as in ggml's scalar loop).
+#[inline(always)]
+pub fn scale_and_max(s: &mut [f32], scale: f32) -> f32 {
+    let n_kv = s.len();
+    let mut max = f32::NEG_INFINITY;
+    for v in s.iter_mut() {
+        *v *= scale;
+        max = ggml_max(max, *v);
+    }
+    if padded_kv_len(n_kv) > n_kv {
+        max = ggml_max(max, f32::NEG_INFINITY);
+    }
+    max
+}
+
+/// `sum` plus the softmax denominators of the groups of 8 cells that hold
+/// only padding (after the `n_kv.div_ceil(8)` groups that hold scores),
+/// each [`hsum8`] of eight `pad_e`, added one group at a time as
+/// [`soft_max`] does.
+#[inline(always)]
+pub fn add_pad_groups(mut sum: f64, n_kv: usize, pad_e: f32) -> f64 {
+    let groups = n_kv.div_ceil(8)..padded_kv_len(n_kv) / 8;
+    if !groups.is_empty() {
+        let pad8 = f64::from(hsum8(&[pad_e; 8]));
+        for _ in groups {
+            sum += pad8;
+        }
+    }
+    sum
+}
+
+/// The argument checks of [`attention`], shared by every kernel set: the
+/// first `n_kv` values of `scratch` (for the scores), or `None` with `out`
+/// set to zeros when `n_kv == 0`.
+///
+/// Panics, with [`attention`]'s messages, if `out.len() != q.len()`,
+/// `scratch` holds fewer than `n_kv` values, or `k` / `v` are too short
+/// for `n_kv` rows of `q.len()` values `stride` apart.
+#[inline(always)]
+pub fn checked_scores<'a>(
+    q: &[f32],
+    k: &[F16Bits],
+    v: &[F16Bits],
+    stride: usize,
+    n_kv: usize,
+    scratch: &'a mut [f32],
+    out: &mut [f32],
+) -> Option<&'a mut [f32]> {
+    let hd = q.len();
+    assert!(
+        out.len() == hd,
+        "attention: out has {} values, head_dim is {hd}",
+        out.len()
+    );
+    if n_kv == 0 {
+        out.fill(0.0);
+        return None;
+    }
+    let need = (n_kv - 1) * stride + hd;
+    assert!(
+        k.len() >= need,
+        "attention: k holds {} of {need} values",
+        k.len()
+    );
+    assert!(
+        v.len() >= need,
+        "attention: v holds {} of {need} values",
+        v.len()
+    );
+    assert!(
+        scratch.len() >= n_kv,
+        "attention: scratch holds {} of {n_kv}",
+        scratch.len()
+    );
+    Some(&mut scratch[..n_kv])
+}
+
 /// `ggml_compute_forward_soft_max_f32` on one row of scores `s` (in place)
 /// extended by `padded_kv_len(s.len()) - s.len()` padding cells that the
 /// KQ mask sets to `-inf`, as llama.cpp's x86 AVX2+FMA build computes it;
@@ -50,16 +132,7 @@ fn ggml_max(a: f32, b: f32) -> f32 {
 /// summed as [`hsum8`] into an f64 `sum`; finally `p_j = e_j * f32(1 /
 /// sum)`.
 pub fn soft_max(s: &mut [f32], scale: f32) -> f32 {
-    let n_kv = s.len();
-    let n_pad = padded_kv_len(n_kv);
-    let mut max = f32::NEG_INFINITY;
-    for v in s.iter_mut() {
-        *v *= scale;
-        max = ggml_max(max, *v);
-    }
-    if n_pad > n_kv {
-        max = ggml_max(max, f32::NEG_INFINITY);
-    }
+    let max = scale_and_max(s, scale);
     let pad_e = v_expf(f32::NEG_INFINITY - max);
     let mut sum = 0.0f64;
     for c in s.chunks_mut(8) {
@@ -70,9 +143,7 @@ pub fn soft_max(s: &mut [f32], scale: f32) -> f32 {
         }
         sum += f64::from(hsum8(&lanes));
     }
-    for _ in n_kv.div_ceil(8)..n_pad / 8 {
-        sum += f64::from(hsum8(&[pad_e; 8]));
-    }
+    let sum = add_pad_groups(sum, s.len(), pad_e);
     let inv = (1.0 / sum) as f32;
     for v in s.iter_mut() {
         *v *= inv;
@@ -112,34 +183,10 @@ pub fn attention(
     scratch: &mut [f32],
     out: &mut [f32],
 ) {
-    let hd = q.len();
-    assert!(
-        out.len() == hd,
-        "attention: out has {} values, head_dim is {hd}",
-        out.len()
-    );
-    if n_kv == 0 {
-        out.fill(0.0);
+    let Some(p) = checked_scores(q, k, v, stride, n_kv, scratch, out) else {
         return;
-    }
-    let need = (n_kv - 1) * stride + hd;
-    assert!(
-        k.len() >= need,
-        "attention: k holds {} of {need} values",
-        k.len()
-    );
-    assert!(
-        v.len() >= need,
-        "attention: v holds {} of {need} values",
-        v.len()
-    );
-    assert!(
-        scratch.len() >= n_kv,
-        "attention: scratch holds {} of {n_kv}",
-        scratch.len()
-    );
-    let p = &mut scratch[..n_kv];
-    let n_pad = padded_kv_len(n_kv);
+    };
+    let hd = q.len();
 
     // Scores, with the f16 query parked in `out`.
     for (o, &x) in out.iter_mut().zip(q) {
@@ -154,15 +201,35 @@ pub fn attention(
     for s in p.iter_mut() {
         *s = round_f16(*s);
     }
+    value_pass(p, v, stride, pad_p, 0..hd, out);
+}
+
+/// The value pass of [`attention`] for the output dimensions `dims`:
+/// `out[d] = ggml_vec_dot_f16(v[.][d], p)` over the `padded_kv_len(n_kv)`
+/// cells, cell `j` in lane `j % 32`, the lanes reduced as [`reduce_hadd`];
+/// `p` holds the f16-rounded probabilities of the `n_kv = p.len()` cells,
+/// `pad_p` that of a padding cell (whose V rows are zero), row `j` of `v`
+/// starts at `j * stride`. Each dimension's result depends on that
+/// dimension alone, so a kernel set may vectorize some and leave the rest
+/// to this.
+pub fn value_pass(
+    p: &[f32],
+    v: &[F16Bits],
+    stride: usize,
+    pad_p: f32,
+    dims: Range<usize>,
+    out: &mut [f32],
+) {
+    let n_kv = p.len();
     // V is zero in the padding cells, so each adds `0 * p_pad` to its lane;
     // adding that same value again changes nothing, so one pass over the
     // first 32 padding cells reaches every lane they touch.
     let pad_term = 0.0 * round_f16(pad_p);
-    let pad_cells = n_kv..n_pad.min(n_kv + LANES);
+    let pad_cells = n_kv..padded_kv_len(n_kv).min(n_kv + LANES);
 
     // Weighted sum of values, D_CHUNK output dimensions at a time.
-    for d0 in (0..hd).step_by(D_CHUNK) {
-        let dc = D_CHUNK.min(hd - d0);
+    for d0 in dims.clone().step_by(D_CHUNK) {
+        let dc = D_CHUNK.min(dims.end - d0);
         let mut acc = [[0.0f32; LANES]; D_CHUNK];
         for (j, &pj) in p.iter().enumerate() {
             let row = &v[j * stride + d0..j * stride + d0 + dc];

@@ -13,18 +13,7 @@ use crate::quant::{act, q4_0, q4_1, q4_k, q6_k, q8_0};
 /// Panics if `x.len()` is not a whole number of blocks or `out` is too
 /// short.
 pub fn quantize_act(fmt: ActFormat, x: &[f32], out: &mut [u8]) {
-    let n = fmt.row_bytes(x.len()).unwrap_or_else(|| {
-        panic!(
-            "quantize_act {fmt:?}: {} values is not whole blocks",
-            x.len()
-        )
-    });
-    assert!(
-        out.len() >= n,
-        "quantize_act {fmt:?}: out holds {} of {n} bytes",
-        out.len()
-    );
-    let out = &mut out[..n];
+    let out = act_out(fmt, x.len(), out);
     match fmt {
         ActFormat::F32 => float::quantize_row_f32(x, out),
         ActFormat::F16 => float::quantize_row_f16(x, out),
@@ -33,6 +22,24 @@ pub fn quantize_act(fmt: ActFormat, x: &[f32], out: &mut [u8]) {
         ActFormat::Q8_1 => act::quantize_row_q8_1(x, out),
         ActFormat::Q8K => act::quantize_row_q8_k(x, out),
     }
+}
+
+/// The argument check of [`quantize_act`], shared by every kernel set:
+/// the first `fmt.row_bytes(n)` bytes of `out`, which a row of `n` values
+/// fills.
+///
+/// Panics if `n` is not a whole number of blocks or `out` is too short.
+#[inline(always)]
+pub fn act_out(fmt: ActFormat, n: usize, out: &mut [u8]) -> &mut [u8] {
+    let bytes = fmt
+        .row_bytes(n)
+        .unwrap_or_else(|| panic!("quantize_act {fmt:?}: {n} values is not whole blocks"));
+    assert!(
+        out.len() >= bytes,
+        "quantize_act {fmt:?}: out holds {} of {bytes} bytes",
+        out.len()
+    );
+    &mut out[..bytes]
 }
 
 /// Converts an activation row of `out.len()` values in format `fmt` back

@@ -40,6 +40,20 @@ pub fn f32_to_f16(x: f32) -> u16 {
     f16::from_f32(x).to_bits()
 }
 
+/// The argument check of [`phi_edge::Kernels::f32_to_f16`], shared by
+/// every kernel set.
+///
+/// Panics unless `src` and `dst` have the same length.
+#[inline(always)]
+pub fn check_f32_to_f16(src: &[f32], dst: &[u16]) {
+    assert!(
+        src.len() == dst.len(),
+        "f32_to_f16: src {} and dst {} lengths differ",
+        src.len(),
+        dst.len()
+    );
+}
+
 /// f32 rounded to f16 and back.
 #[inline(always)]
 pub fn round_f16(x: f32) -> f32 {
@@ -161,6 +175,18 @@ fn u16_le(b: &[u8]) -> u16 {
     u16::from_le_bytes([b[0], b[1]])
 }
 
+/// `sum` plus, in order, the products of the little-endian 16-bit floats
+/// of `w` and `a` (converted by `to_f32`, multiplied in f32, widened to
+/// f64): the tail of ggml's f16 and bf16 dot products after their 32-lane
+/// part, shared by every kernel set.
+#[inline(always)]
+pub fn add_tail_16<F: Fn(u16) -> f32>(mut sum: f64, w: &[u8], a: &[u8], to_f32: F) -> f64 {
+    for (x, y) in w.chunks_exact(2).zip(a.chunks_exact(2)) {
+        sum += f64::from(to_f32(u16_le(x)) * to_f32(u16_le(y)));
+    }
+    sum
+}
+
 /// Dot product of two rows of `k` little-endian f32 values, as
 /// `ggml_vec_dot_f32` in llama.cpp's x86 AVX2+FMA build: the first
 /// `k & !31` elements go to 32 f32 lanes with a fused multiply-add each
@@ -220,11 +246,8 @@ pub fn vec_dot_f16(k: usize, w: &[u8], a: &[u8]) -> f32 {
             *s += x * y;
         }
     }
-    let mut sum = f64::from(reduce_hadd(&acc));
-    for (x, y) in w[2 * np..].chunks_exact(2).zip(a[2 * np..].chunks_exact(2)) {
-        sum += f64::from(f16_to_f32(u16_le(x)) * f16_to_f32(u16_le(y)));
-    }
-    sum as f32
+    let sum = f64::from(reduce_hadd(&acc));
+    add_tail_16(sum, &w[2 * np..], &a[2 * np..], f16_to_f32) as f32
 }
 
 /// `ggml_vec_dot_f16` (as [`vec_dot_f16`]) of f16 values `x` and `y`, with
@@ -275,9 +298,6 @@ pub fn vec_dot_bf16(k: usize, w: &[u8], a: &[u8]) -> f32 {
             *s += bf16_to_f32(u16_le(x)) * bf16_to_f32(u16_le(y));
         }
     }
-    let mut sum = f64::from(hsum8(&pair_lanes(&acc)));
-    for (x, y) in w[2 * np..].chunks_exact(2).zip(a[2 * np..].chunks_exact(2)) {
-        sum += f64::from(bf16_to_f32(u16_le(x)) * bf16_to_f32(u16_le(y)));
-    }
-    sum as f32
+    let sum = f64::from(hsum8(&pair_lanes(&acc)));
+    add_tail_16(sum, &w[2 * np..], &a[2 * np..], bf16_to_f32) as f32
 }

@@ -126,12 +126,7 @@ impl Kernels for Portable {
     }
 
     fn f32_to_f16(&self, src: &[f32], dst: &mut [F16Bits]) {
-        assert!(
-            src.len() == dst.len(),
-            "f32_to_f16: src {} and dst {} lengths differ",
-            src.len(),
-            dst.len()
-        );
+        float::check_f32_to_f16(src, dst);
         for (d, &s) in dst.iter_mut().zip(src) {
             *d = float::f32_to_f16(s);
         }

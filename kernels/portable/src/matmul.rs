@@ -61,105 +61,47 @@ pub fn matmul(
     out: &mut [f32],
     ld_out: usize,
 ) {
-    match (dtype, usage) {
-        (DType::F32, _) => run(dtype, vec_dot_f32, w, k, rows, act, n_tok, out, ld_out),
-        (DType::F16, _) => run(dtype, vec_dot_f16, w, k, rows, act, n_tok, out, ld_out),
-        (DType::BF16, _) => run(dtype, vec_dot_bf16, w, k, rows, act, n_tok, out, ld_out),
-        (DType::Q8_0, _) => run(
-            dtype,
-            vec_dot_q8_0_q8_0,
-            w,
-            k,
-            rows,
-            act,
-            n_tok,
-            out,
-            ld_out,
-        ),
-        (DType::Q4_0, WeightUse::Projection) => run(
-            dtype,
-            vec_dot_q4_0_q8_0_repacked,
-            w,
-            k,
-            rows,
-            act,
-            n_tok,
-            out,
-            ld_out,
-        ),
-        (DType::Q4_0, WeightUse::TiedEmbedding) => run(
-            dtype,
-            vec_dot_q4_0_q8_0,
-            w,
-            k,
-            rows,
-            act,
-            n_tok,
-            out,
-            ld_out,
-        ),
-        (DType::Q4_1, _) => run(
-            dtype,
-            vec_dot_q4_1_q8_1,
-            w,
-            k,
-            rows,
-            act,
-            n_tok,
-            out,
-            ld_out,
-        ),
-        (DType::Q4K, WeightUse::Projection) => run(
-            dtype,
-            vec_dot_q4_k_q8_k_repacked,
-            w,
-            k,
-            rows,
-            act,
-            n_tok,
-            out,
-            ld_out,
-        ),
-        (DType::Q4K, WeightUse::TiedEmbedding) => run(
-            dtype,
-            vec_dot_q4_k_q8_k,
-            w,
-            k,
-            rows,
-            act,
-            n_tok,
-            out,
-            ld_out,
-        ),
-        (DType::Q6K, _) => run(
-            dtype,
-            vec_dot_q6_k_q8_k,
-            w,
-            k,
-            rows,
-            act,
-            n_tok,
-            out,
-            ld_out,
-        ),
+    let proj = usage == WeightUse::Projection;
+    let args = (w, k, rows, act, n_tok, out, ld_out);
+    match dtype {
+        DType::F32 => run_rows(dtype, |w, a| vec_dot_f32(k, w, a), args),
+        DType::F16 => run_rows(dtype, |w, a| vec_dot_f16(k, w, a), args),
+        DType::BF16 => run_rows(dtype, |w, a| vec_dot_bf16(k, w, a), args),
+        DType::Q8_0 => run_rows(dtype, |w, a| vec_dot_q8_0_q8_0(k, w, a), args),
+        DType::Q4_0 if proj => run_rows(dtype, |w, a| vec_dot_q4_0_q8_0_repacked(k, w, a), args),
+        DType::Q4_0 => run_rows(dtype, |w, a| vec_dot_q4_0_q8_0(k, w, a), args),
+        DType::Q4_1 => run_rows(dtype, |w, a| vec_dot_q4_1_q8_1(k, w, a), args),
+        DType::Q4K if proj => run_rows(dtype, |w, a| vec_dot_q4_k_q8_k_repacked(k, w, a), args),
+        DType::Q4K => run_rows(dtype, |w, a| vec_dot_q4_k_q8_k(k, w, a), args),
+        DType::Q6K => run_rows(dtype, |w, a| vec_dot_q6_k_q8_k(k, w, a), args),
     }
 }
 
-/// The matmul loop for one dot product, monomorphized per type so the dot
-/// inlines into it.
-#[allow(clippy::too_many_arguments)]
+/// The arguments of [`matmul`] after `dtype` and `usage`, in order:
+/// `(w, k, rows, act, n_tok, out, ld_out)`.
+pub type MatmulArgs<'a> = (
+    &'a [u8],
+    usize,
+    usize,
+    &'a [u8],
+    usize,
+    &'a mut [f32],
+    usize,
+);
+
+/// The matmul loop around one row dot product, shared by every kernel set:
+/// checks the arguments as [`matmul`] documents (panicking with its
+/// messages), then sets `out[t * ld_out + r] = dot(w[r], act[t])`, each
+/// weight row read once for all tokens. `dot` gets exactly one weight row
+/// (`dtype.row_bytes(k)` bytes) and one activation row (in
+/// `dtype.act_format()`); with `k == 0` it is not called and the outputs
+/// are 0.
+///
+/// Always inlined, so each kernel set's `dot` closure is monomorphized
+/// into its own loop (and into a caller's `#[target_feature]` context).
 #[inline(always)]
-fn run<F: Fn(usize, &[u8], &[u8]) -> f32>(
-    dtype: DType,
-    dot: F,
-    w: &[u8],
-    k: usize,
-    rows: usize,
-    act: &[u8],
-    n_tok: usize,
-    out: &mut [f32],
-    ld_out: usize,
-) {
+pub fn run_rows<F: Fn(&[u8], &[u8]) -> f32>(dtype: DType, dot: F, args: MatmulArgs<'_>) {
+    let (w, k, rows, act, n_tok, out, ld_out) = args;
     let name = dtype.name();
     let w_row = dtype
         .row_bytes(k)
@@ -198,7 +140,7 @@ fn run<F: Fn(usize, &[u8], &[u8]) -> f32>(
     }
     for (r, wr) in w[..rows * w_row].chunks_exact(w_row).enumerate() {
         for (t, ar) in act[..n_tok * a_row].chunks_exact(a_row).enumerate() {
-            out[t * ld_out + r] = dot(k, wr, ar);
+            out[t * ld_out + r] = dot(wr, ar);
         }
     }
 }

@@ -1,5 +1,21 @@
 //! Rotary position embedding of one head.
 
+/// The argument check of [`rope`], shared by every kernel set: returns
+/// `n_rot = cs.len()`.
+///
+/// Panics if `cs.len()` is odd or larger than `x.len()`.
+#[inline(always)]
+pub fn check_rope(x: &[f32], cs: &[f32]) -> usize {
+    let n_rot = cs.len();
+    assert!(n_rot % 2 == 0, "rope: odd cs length {n_rot}");
+    assert!(
+        n_rot <= x.len(),
+        "rope: n_rot {n_rot} > head dim {}",
+        x.len()
+    );
+    n_rot
+}
+
 /// Rotates one head in place with the `(cos, sin)` pairs in `cs` (see
 /// [`phi_edge::Kernels::rope`]), as ggml's `rotate_pairs`.
 ///
@@ -18,13 +34,7 @@
 ///
 /// Panics if `cs.len()` is odd or larger than `x.len()`.
 pub fn rope(x: &mut [f32], cs: &[f32], neox: bool) {
-    let n_rot = cs.len();
-    assert!(n_rot % 2 == 0, "rope: odd cs length {n_rot}");
-    assert!(
-        n_rot <= x.len(),
-        "rope: n_rot {n_rot} > head dim {}",
-        x.len()
-    );
+    let n_rot = check_rope(x, cs);
     let rot = &mut x[..n_rot];
     if neox {
         let (first, second) = rot.split_at_mut(n_rot / 2);

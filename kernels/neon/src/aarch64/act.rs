@@ -5,7 +5,11 @@
 use core::arch::aarch64::*;
 
 use phi_edge::ActFormat;
-use phi_edge_portable::quant::act::{Q8_0_BYTES, Q8_1_BYTES, Q8_K_BYTES};
+use phi_edge_portable::convert::act_out;
+use phi_edge_portable::float::quantize_row_f32;
+use phi_edge_portable::quant::act::{
+    q8_k_iscale, quantize_row_q8_0_with, quantize_row_q8_1_with, Q8_K_BYTES,
+};
 
 use super::float::{f32_to_bf16_bytes, f32_to_f16_bytes};
 use super::simd::{ld_f32, st_u8};
@@ -14,55 +18,19 @@ use super::simd::{ld_f32, st_u8};
 /// `out` (see `Kernels::quantize_act`).
 #[target_feature(enable = "neon")]
 pub(crate) fn quantize_act(fmt: ActFormat, x: &[f32], out: &mut [u8]) {
-    let n = fmt.row_bytes(x.len()).unwrap_or_else(|| {
-        panic!(
-            "quantize_act {fmt:?}: {} values is not whole blocks",
-            x.len()
-        )
-    });
-    assert!(
-        out.len() >= n,
-        "quantize_act {fmt:?}: out holds {} of {n} bytes",
-        out.len()
-    );
-    let out = &mut out[..n];
+    let out = act_out(fmt, x.len(), out);
     match fmt {
-        ActFormat::F32 => {
-            for (o, &v) in out.chunks_exact_mut(4).zip(x) {
-                o.copy_from_slice(&v.to_le_bytes());
-            }
-        }
+        ActFormat::F32 => quantize_row_f32(x, out),
         ActFormat::F16 => f32_to_f16_bytes(x, out),
         ActFormat::BF16 => f32_to_bf16_bytes(x, out),
-        ActFormat::Q8_0 => {
-            for (xb, ob) in x.chunks_exact(32).zip(out.chunks_exact_mut(Q8_0_BYTES)) {
-                match q8_block(xb.try_into().unwrap(), (&mut ob[2..]).try_into().unwrap()) {
-                    Some((d, _)) => ob[..2].copy_from_slice(&f16_bytes(d)),
-                    None => phi_edge_portable::quantize_row_q8_0(xb, ob),
-                }
-            }
-        }
-        ActFormat::Q8_1 => {
-            for (xb, ob) in x.chunks_exact(32).zip(out.chunks_exact_mut(Q8_1_BYTES)) {
-                match q8_block(xb.try_into().unwrap(), (&mut ob[4..]).try_into().unwrap()) {
-                    Some((d, sum)) => {
-                        ob[..2].copy_from_slice(&f16_bytes(d));
-                        ob[2..4].copy_from_slice(&f16_bytes(sum as f32 * d));
-                    }
-                    None => phi_edge_portable::quantize_row_q8_1(xb, ob),
-                }
-            }
-        }
+        ActFormat::Q8_0 => quantize_row_q8_0_with(x, out, |xb, qs| q8_block(xb, qs)),
+        ActFormat::Q8_1 => quantize_row_q8_1_with(x, out, |xb, qs| q8_block(xb, qs)),
         ActFormat::Q8K => {
             for (xb, ob) in x.chunks_exact(256).zip(out.chunks_exact_mut(Q8_K_BYTES)) {
                 q8_k_block(xb.try_into().unwrap(), ob.try_into().unwrap());
             }
         }
     }
-}
-
-fn f16_bytes(x: f32) -> [u8; 2] {
-    phi_edge_portable::float::f32_to_f16(x).to_le_bytes()
 }
 
 /// Eight f32x4 of a 32-value block.
@@ -117,19 +85,9 @@ fn q8_k_block(x: &[f32; 256], ob: &mut [u8; Q8_K_BYTES]) {
     for c in x.chunks_exact(4) {
         m = vmaxq_f32(m, vabsq_f32(ld_f32(c.try_into().unwrap())));
     }
-    let amax = vmaxvq_f32(m);
-    if !amax.is_finite() {
-        // NaN or infinity: the portable quantizer's order decides.
-        phi_edge_portable::quantize_row_q8_k(x, ob);
+    let Some(iscale) = q8_k_iscale(x, vmaxvq_f32(m), ob) else {
         return;
-    }
-    if amax == 0.0 {
-        ob.fill(0);
-        return;
-    }
-    // The value of largest magnitude, the first one on ties.
-    let max = *x.iter().find(|v| v.abs() == amax).unwrap();
-    let iscale = -127.0 / max;
+    };
     let is = vdupq_n_f32(iscale);
     let cap = vdupq_n_s32(127);
     let (head, bsums) = ob.split_at_mut(4 + 256);

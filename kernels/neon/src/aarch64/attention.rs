@@ -5,8 +5,10 @@
 use core::arch::aarch64::*;
 
 use phi_edge::kernels::F16Bits;
-use phi_edge_portable::attention::padded_kv_len;
-use phi_edge_portable::float::{f16_to_f32, round_f16};
+use phi_edge_portable::attention::{
+    add_pad_groups, checked_scores, padded_kv_len, scale_and_max, value_pass,
+};
+use phi_edge_portable::float::round_f16;
 
 use super::elementwise::v_expf;
 use super::float::dot_f16_row;
@@ -15,30 +17,12 @@ use super::simd::{f16x4_to_f32, hsum_float_8, ld_f32, ld_u16x4, round_f16x4, st_
 /// Lanes of the value pass: cell `j` accumulates into lane `j % 32`.
 const LANES: usize = 32;
 
-/// `MAX(a, b)` as ggml's macro.
-#[inline(always)]
-fn ggml_max(a: f32, b: f32) -> f32 {
-    if a > b {
-        a
-    } else {
-        b
-    }
-}
-
 /// The oracle's softmax over `s` plus its `-inf` padding cells (see the
 /// portable `soft_max`); returns the probability of a padding cell.
 #[target_feature(enable = "neon")]
 fn soft_max(s: &mut [f32], scale: f32) -> f32 {
     let n_kv = s.len();
-    let n_pad = padded_kv_len(n_kv);
-    let mut max = f32::NEG_INFINITY;
-    for v in s.iter_mut() {
-        *v *= scale;
-        max = ggml_max(max, *v);
-    }
-    if n_pad > n_kv {
-        max = ggml_max(max, f32::NEG_INFINITY);
-    }
+    let max = scale_and_max(s, scale);
     let pad_e = vgetq_lane_f32::<0>(v_expf(vdupq_n_f32(f32::NEG_INFINITY - max)));
     let vmax = vdupq_n_f32(max);
     let mut sum = 0.0f64;
@@ -61,13 +45,7 @@ fn soft_max(s: &mut [f32], scale: f32) -> f32 {
             ld_f32(l1.try_into().unwrap()),
         ));
     }
-    if n_pad / 8 > n_kv.div_ceil(8) {
-        let p = vdupq_n_f32(pad_e);
-        let pad8 = f64::from(hsum_float_8(p, p));
-        for _ in n_kv.div_ceil(8)..n_pad / 8 {
-            sum += pad8;
-        }
-    }
+    let sum = add_pad_groups(sum, n_kv, pad_e);
     let inv = (1.0 / sum) as f32;
     let vinv = vdupq_n_f32(inv);
     let n4 = n_kv & !3;
@@ -98,33 +76,10 @@ pub(crate) fn attention(
     scratch: &mut [f32],
     out: &mut [f32],
 ) {
-    let hd = q.len();
-    assert!(
-        out.len() == hd,
-        "attention: out has {} values, head_dim is {hd}",
-        out.len()
-    );
-    if n_kv == 0 {
-        out.fill(0.0);
+    let Some(p) = checked_scores(q, k, v, stride, n_kv, scratch, out) else {
         return;
-    }
-    let need = (n_kv - 1) * stride + hd;
-    assert!(
-        k.len() >= need,
-        "attention: k holds {} of {need} values",
-        k.len()
-    );
-    assert!(
-        v.len() >= need,
-        "attention: v holds {} of {need} values",
-        v.len()
-    );
-    assert!(
-        scratch.len() >= n_kv,
-        "attention: scratch holds {} of {n_kv}",
-        scratch.len()
-    );
-    let p = &mut scratch[..n_kv];
+    };
+    let hd = q.len();
     let n_pad = padded_kv_len(n_kv);
 
     // Scores, with the f16 query parked in `out`.
@@ -178,18 +133,6 @@ pub(crate) fn attention(
         let r = vaddq_f32(vaddq_f32(t[0], t[1]), vaddq_f32(t[2], t[3]));
         st_f32((&mut out[d0..d0 + 4]).try_into().unwrap(), r);
     }
-    // The last `hd % 4` dimensions, one at a time as the oracle.
-    for d in hd4..hd {
-        let mut acc = [0.0f32; LANES];
-        for (j, &pj) in p.iter().enumerate() {
-            acc[j % LANES] += pj * f16_to_f32(v[j * stride + d]);
-        }
-        for j in pad_cells.clone() {
-            acc[j % LANES] += pad_term;
-        }
-        let vl: [f32; 8] =
-            core::array::from_fn(|l| (acc[l] + acc[16 + l]) + (acc[8 + l] + acc[24 + l]));
-        let t: [f32; 4] = core::array::from_fn(|i| vl[i] + vl[4 + i]);
-        out[d] = (t[0] + t[1]) + (t[2] + t[3]);
-    }
+    // The last `hd % 4` dimensions, as the portable set.
+    value_pass(p, v, stride, pad_p, hd4..hd, out);
 }

@@ -3,6 +3,10 @@
 
 use core::arch::aarch64::*;
 
+use phi_edge_portable::activation::check_swiglu;
+use phi_edge_portable::norm::check_rms_norm;
+use phi_edge_portable::rope::check_rope;
+
 use super::simd::{ld_f32, st_f32};
 
 /// RMSNorm: squares in f32 four at a time, summed in f64 in element order
@@ -10,13 +14,7 @@ use super::simd::{ld_f32, st_f32};
 /// `(x * scale) * w` four at a time.
 #[target_feature(enable = "neon")]
 pub(crate) fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
-    assert!(
-        x.len() == w.len() && x.len() == out.len(),
-        "rms_norm: x, w, out lengths {} {} {} differ",
-        x.len(),
-        w.len(),
-        out.len()
-    );
+    check_rms_norm(x, w, out);
     let n4 = x.len() & !3;
     let mut sum = 0.0f64;
     for c in x[..n4].chunks_exact(4) {
@@ -55,13 +53,7 @@ pub(crate) fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
 /// `vfmaddsub` does, except a last odd pair; NEOX pairs are not fused.
 #[target_feature(enable = "neon")]
 pub(crate) fn rope(x: &mut [f32], cs: &[f32], neox: bool) {
-    let n_rot = cs.len();
-    assert!(n_rot % 2 == 0, "rope: odd cs length {n_rot}");
-    assert!(
-        n_rot <= x.len(),
-        "rope: n_rot {n_rot} > head dim {}",
-        x.len()
-    );
+    let n_rot = check_rope(x, cs);
     let half = n_rot / 2;
     let n4 = half & !3;
     let ld2 = |c: &[f32]| {
@@ -161,13 +153,7 @@ pub(crate) fn v_expf(x: float32x4_t) -> float32x4_t {
 /// last `len % 8`.
 #[target_feature(enable = "neon")]
 pub(crate) fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
-    assert!(
-        gate.len() == up.len() && gate.len() == out.len(),
-        "swiglu: gate, up, out lengths {} {} {} differ",
-        gate.len(),
-        up.len(),
-        out.len()
-    );
+    check_swiglu(gate, up, out);
     let nv = gate.len() & !7;
     let one = vdupq_n_f32(1.0);
     let zero = vdupq_n_f32(0.0);

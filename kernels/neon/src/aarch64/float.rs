@@ -9,7 +9,7 @@
 
 use core::arch::aarch64::*;
 
-use phi_edge_portable::float::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
+use phi_edge_portable::float::{add_tail_16, bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 
 use super::simd::{
     arr, f16x8_to_f32, f32_to_f16x8, hsum_float_8, hsum_hadd, ld_f32, ld_f32_bytes, ld_u16,
@@ -77,18 +77,8 @@ pub(crate) fn dot_f16(k: usize, w: &[u8], a: &[u8]) -> f32 {
         f16_pass(&mut acc, wc.try_into().unwrap(), ac.try_into().unwrap());
     }
     let (lo, hi) = pair_lanes(&acc);
-    let mut sum = f64::from(hsum_hadd(lo, hi));
-    for (x, y) in w[2 * np..2 * k]
-        .chunks_exact(2)
-        .zip(a[2 * np..2 * k].chunks_exact(2))
-    {
-        let (x, y) = (
-            u16::from_le_bytes(*arr(x, 0)),
-            u16::from_le_bytes(*arr(y, 0)),
-        );
-        sum += f64::from(f16_to_f32(x) * f16_to_f32(y));
-    }
-    sum as f32
+    let sum = f64::from(hsum_hadd(lo, hi));
+    add_tail_16(sum, &w[2 * np..2 * k], &a[2 * np..2 * k], f16_to_f32) as f32
 }
 
 /// `ggml_vec_dot_f16` of f16 values `x` and f16-valued f32 `y` (the
@@ -146,18 +136,8 @@ pub(crate) fn dot_bf16(k: usize, w: &[u8], a: &[u8]) -> f32 {
         }
     }
     let (lo, hi) = pair_lanes(&acc);
-    let mut sum = f64::from(hsum_float_8(lo, hi));
-    for (x, y) in w[2 * np..2 * k]
-        .chunks_exact(2)
-        .zip(a[2 * np..2 * k].chunks_exact(2))
-    {
-        let (x, y) = (
-            u16::from_le_bytes(*arr(x, 0)),
-            u16::from_le_bytes(*arr(y, 0)),
-        );
-        sum += f64::from(bf16_to_f32(x) * bf16_to_f32(y));
-    }
-    sum as f32
+    let sum = f64::from(hsum_float_8(lo, hi));
+    add_tail_16(sum, &w[2 * np..2 * k], &a[2 * np..2 * k], bf16_to_f32) as f32
 }
 
 /// f32 values to f16 bits, round to nearest even (`fcvtn`), as the

@@ -93,7 +93,7 @@ macro_rules! neon_kernels {
                 // SAFETY: NEON as above; `sdot` is used only by `NeonDot`,
                 // whose constructors guarantee the extension.
                 unsafe {
-                    matmul::matmul::<$sdot>(dtype, usage, w, k, rows, act, n_tok, out, ld_out)
+                    matmul::matmul::<$sdot>(dtype, usage, (w, k, rows, act, n_tok, out, ld_out))
                 }
             }
 
@@ -117,12 +117,7 @@ macro_rules! neon_kernels {
             }
 
             fn f32_to_f16(&self, src: &[f32], dst: &mut [F16Bits]) {
-                assert!(
-                    src.len() == dst.len(),
-                    "f32_to_f16: src {} and dst {} lengths differ",
-                    src.len(),
-                    dst.len()
-                );
+                phi_edge_portable::float::check_f32_to_f16(src, dst);
                 // SAFETY: NEON, as above.
                 unsafe { float::f32_to_f16_row(src, dst) }
             }

@@ -78,23 +78,64 @@ fn quantize_block(x: &[f32; QK32], qs: &mut [u8], rounding: Rounding) -> (f32, i
     (d, sum)
 }
 
-fn q8_0_row(x: &[f32], out: &mut [u8], rounding: Rounding) {
+#[inline(always)]
+fn q8_0_row<F>(x: &[f32], out: &mut [u8], mut block: F)
+where
+    F: FnMut(&[f32; QK32], &mut [u8; QK32]) -> (f32, i32),
+{
     let nb = blocks(x.len(), QK32);
     check_len("q8_0 output", out, nb, Q8_0_BYTES);
     for (xb, ob) in x.chunks_exact(QK32).zip(out.chunks_exact_mut(Q8_0_BYTES)) {
-        let (d, _) = quantize_block(xb.try_into().unwrap(), &mut ob[2..], rounding);
+        let (d, _) = block(xb.try_into().unwrap(), (&mut ob[2..]).try_into().unwrap());
         ob[..2].copy_from_slice(&f16_bytes(d));
     }
 }
 
-fn q8_1_row(x: &[f32], out: &mut [u8], rounding: Rounding) {
+#[inline(always)]
+fn q8_1_row<F>(x: &[f32], out: &mut [u8], mut block: F)
+where
+    F: FnMut(&[f32; QK32], &mut [u8; QK32]) -> (f32, i32),
+{
     let nb = blocks(x.len(), QK32);
     check_len("q8_1 output", out, nb, Q8_1_BYTES);
     for (xb, ob) in x.chunks_exact(QK32).zip(out.chunks_exact_mut(Q8_1_BYTES)) {
-        let (d, sum) = quantize_block(xb.try_into().unwrap(), &mut ob[4..], rounding);
+        let (d, sum) = block(xb.try_into().unwrap(), (&mut ob[4..]).try_into().unwrap());
         ob[..2].copy_from_slice(&f16_bytes(d));
         ob[2..4].copy_from_slice(&f16_bytes(sum as f32 * d));
     }
+}
+
+/// `block`, or this crate's x86 block quantizer where it returns `None`.
+#[inline(always)]
+fn or_x86<F>(mut block: F) -> impl FnMut(&[f32; QK32], &mut [u8; QK32]) -> (f32, i32)
+where
+    F: FnMut(&[f32; QK32], &mut [u8; QK32]) -> Option<(f32, i32)>,
+{
+    move |x, qs| block(x, qs).unwrap_or_else(|| quantize_block(x, qs, Rounding::X86))
+}
+
+/// [`quantize_row_q8_0`] with another kernel set's block quantizer:
+/// `block(x, qs)` writes the 32 quants of `x` to `qs` and returns `(d,
+/// sum of the quants)` exactly as this crate's x86 quantizer would, or
+/// `None` where this crate's quantizer must decide (a NaN or infinite
+/// value, where the order of ggml's max loop matters); its quants are then
+/// overwritten.
+#[inline(always)]
+pub fn quantize_row_q8_0_with<F>(x: &[f32], out: &mut [u8], block: F)
+where
+    F: FnMut(&[f32; QK32], &mut [u8; QK32]) -> Option<(f32, i32)>,
+{
+    q8_0_row(x, out, or_x86(block));
+}
+
+/// [`quantize_row_q8_1`] with another kernel set's block quantizer, as
+/// [`quantize_row_q8_0_with`].
+#[inline(always)]
+pub fn quantize_row_q8_1_with<F>(x: &[f32], out: &mut [u8], block: F)
+where
+    F: FnMut(&[f32; QK32], &mut [u8; QK32]) -> Option<(f32, i32)>,
+{
+    q8_1_row(x, out, or_x86(block));
 }
 
 /// Quantizes `x` to Q8_0 as llama.cpp's x86 AVX `quantize_row_q8_0`: per
@@ -102,7 +143,7 @@ fn q8_1_row(x: &[f32], out: &mut [u8], rounding: Rounding) {
 /// `q = rint(x * (127 / amax))` (ties to even). `out` must hold exactly
 /// `x.len() / 32 * 34` bytes.
 pub fn quantize_row_q8_0(x: &[f32], out: &mut [u8]) {
-    q8_0_row(x, out, Rounding::X86);
+    q8_0_row(x, out, |x, qs| quantize_block(x, qs, Rounding::X86));
 }
 
 /// Quantizes `x` to Q8_1 as llama.cpp's x86 AVX `quantize_row_q8_1`:
@@ -110,20 +151,20 @@ pub fn quantize_row_q8_0(x: &[f32], out: &mut [u8]) {
 /// with `d` the unrounded f32 scale. `out` must hold exactly
 /// `x.len() / 32 * 36` bytes.
 pub fn quantize_row_q8_1(x: &[f32], out: &mut [u8]) {
-    q8_1_row(x, out, Rounding::X86);
+    q8_1_row(x, out, |x, qs| quantize_block(x, qs, Rounding::X86));
 }
 
 /// ggml's `quantize_row_q8_0_ref`: as [`quantize_row_q8_0`] but
 /// `q = roundf(x * (1 / d))` (ties away from zero). This is also how Q8_0
 /// weight files are made.
 pub fn quantize_row_q8_0_ref(x: &[f32], out: &mut [u8]) {
-    q8_0_row(x, out, Rounding::Reference);
+    q8_0_row(x, out, |x, qs| quantize_block(x, qs, Rounding::Reference));
 }
 
 /// ggml's `quantize_row_q8_1_ref`: as [`quantize_row_q8_1`] but
 /// `q = roundf(x * (1 / d))` (ties away from zero).
 pub fn quantize_row_q8_1_ref(x: &[f32], out: &mut [u8]) {
-    q8_1_row(x, out, Rounding::Reference);
+    q8_1_row(x, out, |x, qs| quantize_block(x, qs, Rounding::Reference));
 }
 
 /// Quantizes `x` to Q8_K (`quantize_row_q8_K_ref`).
@@ -166,6 +207,26 @@ pub fn quantize_row_q8_k(x: &[f32], out: &mut [u8]) {
         }
         head[..4].copy_from_slice(&(1.0 / iscale).to_le_bytes());
     }
+}
+
+/// The start of a Q8_K block for another kernel set that has found
+/// `amax`, the largest magnitude in `x` (NaN if a value is NaN): `Some(-127
+/// / max)`, `max` the first value of that magnitude, for the set to
+/// quantize with as [`quantize_row_q8_k`]; or `None` once `ob` is written,
+/// all zeros when `amax == 0` or by [`quantize_row_q8_k`] when `amax` is
+/// NaN or infinite (where the order of ggml's max loop decides).
+#[inline(always)]
+pub fn q8_k_iscale(x: &[f32; QK_K], amax: f32, ob: &mut [u8; Q8_K_BYTES]) -> Option<f32> {
+    if !amax.is_finite() {
+        quantize_row_q8_k(x, ob);
+        return None;
+    }
+    if amax == 0.0 {
+        ob.fill(0);
+        return None;
+    }
+    let max = *x.iter().find(|v| v.abs() == amax).unwrap();
+    Some(-127.0 / max)
 }
 
 /// Dequantizes a Q8_1 row: `d * q` (the stored `s` is not needed).

@@ -8,7 +8,11 @@
 //! order then decides (as the NEON set does).
 
 use phi_edge::ActFormat;
-use phi_edge_portable::quant::act::{Q8_0_BYTES, Q8_1_BYTES, Q8_K_BYTES};
+use phi_edge_portable::convert::act_out;
+use phi_edge_portable::float::quantize_row_f32;
+use phi_edge_portable::quant::act::{
+    q8_k_iscale, quantize_row_q8_0_with, quantize_row_q8_1_with, Q8_K_BYTES,
+};
 
 use super::float::{f32_to_bf16_bytes, f32_to_f16_bytes};
 use super::rvv::V;
@@ -16,57 +20,19 @@ use super::rvv::V;
 /// Converts `x` to `fmt` in the first `fmt.row_bytes(x.len())` bytes of
 /// `out` (see `Kernels::quantize_act`).
 pub(crate) fn quantize_act(v: V, fmt: ActFormat, x: &[f32], out: &mut [u8]) {
-    let n = fmt.row_bytes(x.len()).unwrap_or_else(|| {
-        panic!(
-            "quantize_act {fmt:?}: {} values is not whole blocks",
-            x.len()
-        )
-    });
-    assert!(
-        out.len() >= n,
-        "quantize_act {fmt:?}: out holds {} of {n} bytes",
-        out.len()
-    );
-    let out = &mut out[..n];
+    let out = act_out(fmt, x.len(), out);
     match fmt {
-        ActFormat::F32 => {
-            for (o, &v) in out.chunks_exact_mut(4).zip(x) {
-                o.copy_from_slice(&v.to_le_bytes());
-            }
-        }
+        ActFormat::F32 => quantize_row_f32(x, out),
         ActFormat::F16 => f32_to_f16_bytes(v, x, out),
         ActFormat::BF16 => f32_to_bf16_bytes(v, x, out),
-        ActFormat::Q8_0 => {
-            for (xb, ob) in x.chunks_exact(32).zip(out.chunks_exact_mut(Q8_0_BYTES)) {
-                let xb: &[f32; 32] = xb.try_into().unwrap();
-                match q8_block(v, xb, (&mut ob[2..]).try_into().unwrap()) {
-                    Some((d, _)) => ob[..2].copy_from_slice(&f16_bytes(d)),
-                    None => phi_edge_portable::quantize_row_q8_0(xb, ob),
-                }
-            }
-        }
-        ActFormat::Q8_1 => {
-            for (xb, ob) in x.chunks_exact(32).zip(out.chunks_exact_mut(Q8_1_BYTES)) {
-                let xb: &[f32; 32] = xb.try_into().unwrap();
-                match q8_block(v, xb, (&mut ob[4..]).try_into().unwrap()) {
-                    Some((d, sum)) => {
-                        ob[..2].copy_from_slice(&f16_bytes(d));
-                        ob[2..4].copy_from_slice(&f16_bytes(sum as f32 * d));
-                    }
-                    None => phi_edge_portable::quantize_row_q8_1(xb, ob),
-                }
-            }
-        }
+        ActFormat::Q8_0 => quantize_row_q8_0_with(x, out, |xb, qs| q8_block(v, xb, qs)),
+        ActFormat::Q8_1 => quantize_row_q8_1_with(x, out, |xb, qs| q8_block(v, xb, qs)),
         ActFormat::Q8K => {
             for (xb, ob) in x.chunks_exact(256).zip(out.chunks_exact_mut(Q8_K_BYTES)) {
                 q8_k_block(v, xb.try_into().unwrap(), ob.try_into().unwrap());
             }
         }
     }
-}
-
-fn f16_bytes(x: f32) -> [u8; 2] {
-    phi_edge_portable::float::f32_to_f16(x).to_le_bytes()
 }
 
 /// The largest `|x|` of `x` and whether any value is NaN (strip-mined
@@ -156,17 +122,9 @@ fn q8_block(v: V, x: &[f32; 32], qs: &mut [u8; 32]) -> Option<(f32, i32)> {
 /// x))`, sums of 16.
 fn q8_k_block(v: V, x: &[f32; 256], ob: &mut [u8; Q8_K_BYTES]) {
     let (amax, nan) = amax_nan(v, x);
-    if nan || !amax.is_finite() {
-        // The portable quantizer's order decides.
-        phi_edge_portable::quantize_row_q8_k(x, ob);
+    let Some(iscale) = q8_k_iscale(x, if nan { f32::NAN } else { amax }, ob) else {
         return;
-    }
-    if amax == 0.0 {
-        ob.fill(0);
-        return;
-    }
-    let max = *x.iter().find(|v| v.abs() == amax).unwrap();
-    let iscale = -127.0 / max;
+    };
     let (head, bsums) = ob.split_at_mut(4 + 256);
     // SAFETY: `V` proves the CPU has V. Sub-block `j < 16` reads
     // `x[16j..][..16]` (`vl = 16`, SEW 32, LMUL 4: 16 at VLEN 128) and

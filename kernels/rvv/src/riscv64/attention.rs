@@ -4,8 +4,8 @@
 
 use phi_edge::kernels::F16Bits;
 use phi_edge_portable::activation::v_expf;
-use phi_edge_portable::attention::padded_kv_len;
-use phi_edge_portable::float::{hsum8, round_f16};
+use phi_edge_portable::attention::{add_pad_groups, checked_scores, padded_kv_len, scale_and_max};
+use phi_edge_portable::float::{hsum8, reduce_hadd, round_f16};
 
 use super::elementwise::{exp_minus, scale_in_place};
 use super::float::{dot_f16_row, round_f16_in_place};
@@ -18,32 +18,13 @@ const LANES: usize = 32;
 /// holds `LANES * MAX_DC` values on the stack).
 const MAX_DC: usize = 64;
 
-/// `MAX(a, b)` as ggml's macro.
-#[inline(always)]
-fn ggml_max(a: f32, b: f32) -> f32 {
-    if a > b {
-        a
-    } else {
-        b
-    }
-}
-
 /// The oracle's softmax over `s` plus its `-inf` padding cells (see the
 /// portable `soft_max`); returns the probability of a padding cell. The
 /// exponentials and the final scaling are vector code; the max (whose
 /// NaN behaviour depends on order) and the f64 sums of groups of 8 are the
 /// oracle's scalar loops.
 fn soft_max(v: V, s: &mut [f32], scale: f32) -> f32 {
-    let n_kv = s.len();
-    let n_pad = padded_kv_len(n_kv);
-    let mut max = f32::NEG_INFINITY;
-    for x in s.iter_mut() {
-        *x *= scale;
-        max = ggml_max(max, *x);
-    }
-    if n_pad > n_kv {
-        max = ggml_max(max, f32::NEG_INFINITY);
-    }
+    let max = scale_and_max(s, scale);
     let pad_e = v_expf(f32::NEG_INFINITY - max);
     exp_minus(v, s, max);
     let mut sum = 0.0f64;
@@ -52,12 +33,7 @@ fn soft_max(v: V, s: &mut [f32], scale: f32) -> f32 {
         lanes[..c.len()].copy_from_slice(c);
         sum += f64::from(hsum8(&lanes));
     }
-    if n_pad / 8 > n_kv.div_ceil(8) {
-        let pad8 = f64::from(hsum8(&[pad_e; 8]));
-        for _ in n_kv.div_ceil(8)..n_pad / 8 {
-            sum += pad8;
-        }
-    }
+    let sum = add_pad_groups(sum, s.len(), pad_e);
     let inv = (1.0 / sum) as f32;
     scale_in_place(v, s, inv);
     pad_e * inv
@@ -139,33 +115,10 @@ pub(crate) fn attention(
     scratch: &mut [f32],
     out: &mut [f32],
 ) {
-    let hd = q.len();
-    assert!(
-        out.len() == hd,
-        "attention: out has {} values, head_dim is {hd}",
-        out.len()
-    );
-    if n_kv == 0 {
-        out.fill(0.0);
+    let Some(p) = checked_scores(q, k, v, stride, n_kv, scratch, out) else {
         return;
-    }
-    let need = (n_kv - 1) * stride + hd;
-    assert!(
-        k.len() >= need,
-        "attention: k holds {} of {need} values",
-        k.len()
-    );
-    assert!(
-        v.len() >= need,
-        "attention: v holds {} of {need} values",
-        v.len()
-    );
-    assert!(
-        scratch.len() >= n_kv,
-        "attention: scratch holds {} of {n_kv}",
-        scratch.len()
-    );
-    let p = &mut scratch[..n_kv];
+    };
+    let hd = q.len();
     let n_pad = padded_kv_len(n_kv);
 
     // Scores, with the f16 query parked in `out`.
@@ -212,12 +165,8 @@ pub(crate) fn attention(
             );
         }
         // GGML_F32x8_REDUCE per dimension: lanes l, l + 8, l + 16, l + 24.
-        let a = |l: usize, d: usize| lanes[l * MAX_DC + d];
         for (d, o) in out[d0..d0 + dc].iter_mut().enumerate() {
-            let vl: [f32; 8] =
-                core::array::from_fn(|l| (a(l, d) + a(16 + l, d)) + (a(8 + l, d) + a(24 + l, d)));
-            let t: [f32; 4] = core::array::from_fn(|i| vl[i] + vl[4 + i]);
-            *o = (t[0] + t[1]) + (t[2] + t[3]);
+            *o = reduce_hadd(&core::array::from_fn(|l| lanes[l * MAX_DC + d]));
         }
         d0 += dc;
     }

@@ -1,19 +1,17 @@
 //! `rms_norm`, `rope` and `swiglu` (with ggml's vectorized `expf`),
 //! strip-mined with `vsetvli` and bit-identical to the portable set.
 
+use phi_edge_portable::activation::check_swiglu;
+use phi_edge_portable::norm::check_rms_norm;
+use phi_edge_portable::rope::check_rope;
+
 use super::rvv::V;
 
 /// RMSNorm: squares in f32, summed in f64 in element order (`vfwredosum`,
 /// the ordered widening reduction, chained across strips), then
 /// `(x * scale) * w`.
 pub(crate) fn rms_norm(_v: V, x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
-    assert!(
-        x.len() == w.len() && x.len() == out.len(),
-        "rms_norm: x, w, out lengths {} {} {} differ",
-        x.len(),
-        w.len(),
-        out.len()
-    );
+    check_rms_norm(x, w, out);
     let n = x.len();
     if n == 0 {
         // The oracle's 0 / 0: NaN scale, nothing to write.
@@ -84,13 +82,7 @@ pub(crate) fn rms_norm(_v: V, x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
 /// of each output as the oracle build's `vfmaddsub` does, except a last
 /// odd pair; NEOX pairs are not fused.
 pub(crate) fn rope(_v: V, x: &mut [f32], cs: &[f32], neox: bool) {
-    let n_rot = cs.len();
-    assert!(n_rot % 2 == 0, "rope: odd cs length {n_rot}");
-    assert!(
-        n_rot <= x.len(),
-        "rope: n_rot {n_rot} > head dim {}",
-        x.len()
-    );
+    let n_rot = check_rope(x, cs);
     let half = n_rot / 2;
     if neox {
         if half == 0 {
@@ -176,13 +168,7 @@ pub(crate) fn rope(_v: V, x: &mut [f32], cs: &[f32], neox: bool) {
 /// of 8 (strip-mined; lanes are independent), the portable scalar `silu`
 /// on the last `len % 8`.
 pub(crate) fn swiglu(_v: V, gate: &[f32], up: &[f32], out: &mut [f32]) {
-    assert!(
-        gate.len() == up.len() && gate.len() == out.len(),
-        "swiglu: gate, up, out lengths {} {} {} differ",
-        gate.len(),
-        up.len(),
-        out.len()
-    );
+    check_swiglu(gate, up, out);
     let nv = gate.len() & !7;
     if nv > 0 {
         // SAFETY: `V` proves the CPU has V. Each strip of `vl` values reads

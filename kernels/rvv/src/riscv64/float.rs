@@ -11,7 +11,7 @@
 //! operations, so no Zvfh / Zvfbfmin is needed. Byte rows are loaded with
 //! `vle8` (no alignment needed) and reinterpreted in-register.
 
-use phi_edge_portable::float::{bf16_to_f32, f16_to_f32, hsum8, reduce_hadd};
+use phi_edge_portable::float::{add_tail_16, bf16_to_f32, f16_to_f32, hsum8, reduce_hadd};
 
 use super::rvv::{pair_lanes, V};
 
@@ -120,16 +120,9 @@ pub(crate) fn dot_f16(_v: V, k: usize, w: &[u8], a: &[u8]) -> f32 {
             );
         }
     }
-    let mut sum = f64::from(reduce_hadd(&acc));
+    let sum = f64::from(reduce_hadd(&acc));
     let t = 2 * LANES * np;
-    for (x, y) in w[t..].chunks_exact(2).zip(a[t..].chunks_exact(2)) {
-        let (x, y) = (
-            u16::from_le_bytes([x[0], x[1]]),
-            u16::from_le_bytes([y[0], y[1]]),
-        );
-        sum += f64::from(f16_to_f32(x) * f16_to_f32(y));
-    }
-    sum as f32
+    add_tail_16(sum, &w[t..], &a[t..], f16_to_f32) as f32
 }
 
 /// `ggml_vec_dot_f16` of f16 values `x` and f16-valued f32 `y` (the
@@ -242,16 +235,9 @@ pub(crate) fn dot_bf16(_v: V, k: usize, w: &[u8], a: &[u8]) -> f32 {
             );
         }
     }
-    let mut sum = f64::from(hsum8(&pair_lanes(&acc)));
+    let sum = f64::from(hsum8(&pair_lanes(&acc)));
     let t = 2 * LANES * np;
-    for (x, y) in w[t..].chunks_exact(2).zip(a[t..].chunks_exact(2)) {
-        let (x, y) = (
-            u16::from_le_bytes([x[0], x[1]]),
-            u16::from_le_bytes([y[0], y[1]]),
-        );
-        sum += f64::from(bf16_to_f32(x) * bf16_to_f32(y));
-    }
-    sum as f32
+    add_tail_16(sum, &w[t..], &a[t..], bf16_to_f32) as f32
 }
 
 /// f32 values to f16 bits, round to nearest even, as the portable

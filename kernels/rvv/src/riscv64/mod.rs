@@ -90,7 +90,7 @@ impl Kernels for Rvv {
         out: &mut [f32],
         ld_out: usize,
     ) {
-        matmul::matmul(self.v, dtype, usage, w, k, rows, act, n_tok, out, ld_out);
+        matmul::matmul(self.v, dtype, usage, (w, k, rows, act, n_tok, out, ld_out));
     }
 
     fn dequantize_row(&self, dtype: DType, src: &[u8], out: &mut [f32]) {
@@ -110,12 +110,7 @@ impl Kernels for Rvv {
     }
 
     fn f32_to_f16(&self, src: &[f32], dst: &mut [F16Bits]) {
-        assert!(
-            src.len() == dst.len(),
-            "f32_to_f16: src {} and dst {} lengths differ",
-            src.len(),
-            dst.len()
-        );
+        phi_edge_portable::float::check_f32_to_f16(src, dst);
         float::f32_to_f16_row(self.v, src, dst);
     }
 

@@ -50,19 +50,12 @@ macro_rules! vasm {
             fhalf = in(freg) 0.5f32,
         )
     };
+    // Both: `f16out`'s operands plus those of `f16in` it lacks.
     (f16both [$($t:expr),* $(,)?], $($op:tt)*) => {
-        vasm!([$($t),*], $($op)*
+        vasm!(f16out [$($t),*], $($op)*
             h400 = in(reg) 0x400usize,
             h70 = in(reg) 0x7000_0000usize,
             f2m112 = in(freg) f32::from_bits(0x0780_0000),
-            cnorm = in(reg) 0xc800_0fffusize,
-            c3880 = in(reg) 0x3880_0000usize,
-            h3f = in(reg) 0x3f00_0000usize,
-            c4780 = in(reg) 0x4780_0000usize,
-            h7c00 = in(reg) 0x7c00usize,
-            cinf = in(reg) 0x7f80_0000usize,
-            h7e00 = in(reg) 0x7e00usize,
-            fhalf = in(freg) 0.5f32,
         )
     };
     ([$($t:expr),* $(,)?], $($op:tt)*) => {
