@@ -134,12 +134,16 @@ pub fn run_suites(ws: &Workspace) -> Result<Vec<String>> {
     Ok(counts)
 }
 
-/// The case count in a suite summary line `<set>: N cases`.
+/// The case count in a suite summary line `<set>: N cases`. The line may
+/// come after the harness's `test NAME ... ` of a test running beside it
+/// (`--nocapture` output interleaves), so the summary is looked for
+/// anywhere in a line, to the line's end.
 fn cases(out: &str, set: &str) -> Option<usize> {
-    let prefix = format!("{set}: ");
-    out.lines()
-        .filter_map(|l| l.trim().strip_prefix(&prefix))
-        .find_map(|rest| rest.strip_suffix(" cases").and_then(|n| n.parse().ok()))
+    let key = format!("{set}: ");
+    out.lines().find_map(|l| {
+        let at = l.match_indices(&key).map(|(i, _)| i).find(|&i| i == 0 || l[..i].ends_with(' '))?;
+        l[at + key.len()..].trim_end().strip_suffix(" cases")?.parse().ok()
+    })
 }
 
 /// The CPUs the cross-built CLI runs on end to end.
@@ -318,4 +322,18 @@ fn compare(reference: &(Vec<f32>, usize), got: &(Vec<f32>, usize), n_vocab: usiz
         c.identical += usize::from(r.iter().zip(g).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cases;
+
+    #[test]
+    fn finds_the_summary_after_a_test_name() {
+        let out = "test a ... neon: 2042 cases, 0 failed\ntest b ... neon: 2042 cases\nok\n";
+        assert_eq!(cases(out, "neon"), Some(2042));
+        assert_eq!(cases("neon+dotprod: 7 cases\n", "neon"), None);
+        assert_eq!(cases("neon+dotprod: 7 cases\n", "neon+dotprod"), Some(7));
+        assert_eq!(cases("neon: 2042 cases, 0 failed\n", "neon"), None);
+    }
 }
