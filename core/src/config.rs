@@ -71,6 +71,12 @@ pub struct Config {
     pub n_ctx_orig: u32,
     /// The image carries `rope_factors_short` and `rope_factors_long`.
     pub has_rope_factors: bool,
+    /// Positions in the image's RoPE table (`rope_cache`, cos/sin pairs
+    /// times the attention factor, computed by the packer with the host's
+    /// C library as llama.cpp computes them); 0 if the image has none.
+    /// Positions past it, and sessions on LongRoPE's long factors, compute
+    /// their angles with this build's `sinf`/`cosf`.
+    pub rope_cache_rows: u32,
     /// No `output` tensor: logits come from `token_embd`.
     pub tied_output: bool,
 }
@@ -133,6 +139,9 @@ impl Config {
         if self.has_rope_factors && self.arch != Arch::Phi3 {
             return bad("rope factors are only supported for phi3");
         }
+        if self.rope_cache_rows > self.n_ctx_train.min(self.n_ctx_orig) {
+            return bad("the rope table has more positions than the trained context");
+        }
         Ok(())
     }
 }
@@ -160,6 +169,7 @@ pub(crate) mod tests {
             n_ctx_train: 4096,
             n_ctx_orig: 4096,
             has_rope_factors: false,
+            rope_cache_rows: 0,
             tied_output: false,
         }
     }

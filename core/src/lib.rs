@@ -23,6 +23,7 @@ pub mod image;
 pub mod kernels;
 mod math;
 pub mod plan;
+pub mod rope;
 pub mod sample;
 pub mod session;
 pub mod source;

@@ -5,7 +5,10 @@
 //! methods call the system libm, glibc on Linux), so a host build rounds
 //! exactly as llama.cpp built on the same host does; without `std` they come
 //! from the `libm` crate (a port of musl), which differs from glibc by one
-//! ulp on about 1% of RoPE angles.
+//! ulp on about 1% of RoPE angles. So the packer, a `std` build, writes the
+//! first positions' table into the image (`rope_cache`, see [`crate::rope`])
+//! and a `no_std` session reads it: a board's logits are then the host's to
+//! the bit within those positions.
 
 /// `x` raised to `y`.
 #[inline]

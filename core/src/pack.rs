@@ -19,6 +19,7 @@ use crate::image::header::{Header, HEADER_LEN, MAGIC, TENSOR_ALIGN, VERSION};
 use crate::image::manifest::{Manifest, SpecialTokens, TokenizerKind, TokenizerTables, NO_TOKEN};
 use crate::image::tensor::{Role, TensorEntry, TensorLayout};
 use crate::image::Model;
+use crate::rope;
 use crate::tokenizer::build::{derive, Derived, Keys};
 
 /// Why a GGUF file could not be packed.
@@ -157,10 +158,11 @@ pub fn read_config(g: &Gguf<'_>) -> Result<Config> {
         n_ctx_train,
         n_ctx_orig: g.get_u32(&k("rope.scaling.original_context_length"))?.unwrap_or(n_ctx_train),
         has_rope_factors: has_short,
+        rope_cache_rows: 0,
         tied_output: g.tensor("output.weight").is_none(),
     };
     config.validate()?;
-    Ok(config)
+    Ok(Config { rope_cache_rows: rope::cache_rows(&config), ..config })
 }
 
 /// Flattens `strings` into a string table: `n + 1` u32 positions, then
@@ -326,9 +328,17 @@ pub fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: Option<u32>) -> Result<OwnedTok
     Ok(t)
 }
 
+/// Where a tensor's bytes come from.
+enum Origin<'g> {
+    /// A tensor of the GGUF file.
+    Gguf(&'g TensorInfo<'g>),
+    /// The RoPE table, computed here.
+    RopeCache,
+}
+
 /// One tensor to write: where it comes from and what it becomes.
 struct Planned<'g> {
-    info: &'g TensorInfo<'g>,
+    origin: Origin<'g>,
     entry: TensorEntry,
 }
 
@@ -339,6 +349,15 @@ fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>
     let mut offset = 0u64;
     for i in 0..layout.count() {
         let (role, layer) = layout.at(i).ok_or_else(|| PackError::Unsupported("tensor layout".into()))?;
+        offset = offset.div_ceil(TENSOR_ALIGN) * TENSOR_ALIGN;
+        if role == Role::RopeCache {
+            let (cols, rows) = layout.shape(role);
+            let len = u64::from(cols) * u64::from(rows) * 4;
+            let entry = TensorEntry { role, dtype: DType::F32, layer, cols, rows, offset, len, crc: 0 };
+            out.push(Planned { origin: Origin::RopeCache, entry });
+            offset += len;
+            continue;
+        }
         let name = role.gguf_name().replace('N', &layer.to_string());
         let pos = g
             .tensors()
@@ -371,8 +390,7 @@ fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>
             .row_bytes(cols as usize)
             .ok_or_else(|| bad(format!("{cols} values per row is not a whole number of {} blocks", dtype.name())))?;
         let len = row as u64 * u64::from(rows);
-        offset = offset.div_ceil(TENSOR_ALIGN) * TENSOR_ALIGN;
-        out.push(Planned { info, entry: TensorEntry { role, dtype, layer, cols, rows, offset, len, crc: 0 } });
+        out.push(Planned { origin: Origin::Gguf(info), entry: TensorEntry { role, dtype, layer, cols, rows, offset, len, crc: 0 } });
         offset += len;
     }
     if let Some(p) = used.iter().position(|u| !u) {
@@ -385,9 +403,13 @@ fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>
 }
 
 /// The bytes of a planned tensor as the image stores them.
-fn tensor_bytes<'g>(g: &Gguf<'g>, p: &Planned<'g>) -> std::borrow::Cow<'g, [u8]> {
-    let src = g.tensor_data(p.info);
-    match (p.info.ggml_type, p.entry.dtype) {
+fn tensor_bytes<'g>(g: &Gguf<'g>, config: &Config, p: &Planned<'g>) -> Result<std::borrow::Cow<'g, [u8]>> {
+    let info = match p.origin {
+        Origin::Gguf(info) => info,
+        Origin::RopeCache => return Ok(rope_cache(g, config)?.into()),
+    };
+    let src = g.tensor_data(info);
+    Ok(match (info.ggml_type, p.entry.dtype) {
         (1, DType::F32) => src
             .chunks_exact(2)
             .flat_map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32().to_le_bytes())
@@ -397,7 +419,38 @@ fn tensor_bytes<'g>(g: &Gguf<'g>, p: &Planned<'g>) -> std::borrow::Cow<'g, [u8]>
             .flat_map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32().to_le_bytes())
             .collect(),
         _ => src.into(),
-    }
+    })
+}
+
+/// The RoPE table's bytes: `config.rope_cache_rows` positions with the
+/// short LongRoPE factors (or none), computed with this build's (the
+/// host's) `sinf`/`cosf`, as the session would.
+fn rope_cache(g: &Gguf<'_>, config: &Config) -> Result<Vec<u8>> {
+    let half = config.n_rot as usize / 2;
+    let freq = if config.has_rope_factors {
+        let name = Role::RopeFactorsShort.gguf_name();
+        let info = g.tensor(name).ok_or_else(|| PackError::MissingTensor(name.into()))?;
+        let planned = Planned {
+            origin: Origin::Gguf(info),
+            entry: TensorEntry {
+                role: Role::RopeFactorsShort,
+                dtype: DType::F32,
+                layer: 0,
+                cols: half as u32,
+                rows: 1,
+                offset: 0,
+                len: 0,
+                crc: 0,
+            },
+        };
+        let bytes = tensor_bytes(g, config, &planned)?;
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    } else {
+        vec![1.0; half]
+    };
+    let mut table = vec![0.0f32; config.rope_cache_rows as usize * config.n_rot as usize];
+    rope::fill(config, &freq, 0, &mut table);
+    Ok(table.iter().flat_map(|v| v.to_le_bytes()).collect())
 }
 
 /// Packs a parsed GGUF file into an image written to `out`, calling
@@ -436,7 +489,7 @@ pub fn pack<W: Write + Seek>(
         let pad = vec![0u8; (p.entry.offset - at) as usize];
         out.write_all(&pad)?;
         data_crc.update(&pad);
-        let bytes = tensor_bytes(g, p);
+        let bytes = tensor_bytes(g, &config, p)?;
         p.entry.crc = crc32(&bytes);
         out.write_all(&bytes)?;
         data_crc.update(&bytes);

@@ -11,7 +11,8 @@
 //!     arch: Arch::Llama, n_vocab: 49152, n_embd: 576, n_layer: 30, n_head: 9,
 //!     n_head_kv: 3, head_dim: 64, n_ff: 1536, n_rot: 64, rms_eps: 1e-5,
 //!     rope_theta: 100000.0, rope_freq_scale: 1.0, rope_attn_factor: 1.0,
-//!     n_ctx_train: 8192, n_ctx_orig: 8192, has_rope_factors: false, tied_output: true,
+//!     n_ctx_train: 8192, n_ctx_orig: 8192, has_rope_factors: false, rope_cache_rows: 4096,
+//!     tied_output: true,
 //! };
 //! const ARENA: usize = Plan::arena_bytes(&CFG, &RunOptions::mapped(512));
 //! #[repr(align(64))]

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::image::tensor::{Role, TensorEntry};
 use crate::image::Model;
 use crate::kernels::{F16Bits, Kernels, WeightUse};
-use crate::math;
+use crate::rope;
 use crate::plan::{Plan, Region, RunOptions, ARENA_ALIGN};
 use crate::source::WeightSource;
 
@@ -312,26 +312,23 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S> {
         Ok(())
     }
 
-    /// Fills the RoPE cos/sin pairs for `n` tokens from position `p0`,
-    /// as ggml's rope cache: `theta_i = p * base^(-2i/n_rot)` built by
-    /// repeated multiplication in f32, divided by the frequency factor,
-    /// scaled linearly, then `cos`/`sin` times the attention factor (with
-    /// the C library's functions on `std` builds, see [`math`]).
-    fn rope_cache(&mut self, p0: usize, n: usize) {
-        let c = &self.cfg;
-        let n_rot = c.n_rot as usize;
-        let theta_scale = math::powf(c.rope_theta, -2.0 / n_rot as f32);
-        for t in 0..n {
-            let cs = &mut self.buf.rope[t * n_rot..(t + 1) * n_rot];
-            let mut theta = (p0 + t) as f32;
-            for (i, pair) in cs.chunks_exact_mut(2).enumerate() {
-                let th = c.rope_freq_scale * (theta / self.buf.freq[i]);
-                let (sin, cos) = math::sin_cos(th);
-                pair[0] = cos * c.rope_attn_factor;
-                pair[1] = sin * c.rope_attn_factor;
-                theta *= theta_scale;
+    /// Fills the RoPE cos/sin pairs for `n` tokens from position `p0`:
+    /// the image's table where it has those positions and this session
+    /// uses its factors (the short ones, or none), else computed (see
+    /// [`rope`]).
+    fn rope_cache(&mut self, p0: usize, n: usize) -> Result<()> {
+        let n_rot = self.cfg.n_rot as usize;
+        let from_table = p0 + n <= self.cfg.rope_cache_rows as usize && !self.uses_long_rope();
+        let out = &mut self.buf.rope[..n * n_rot];
+        if from_table {
+            let e = self.model.tensor(Role::RopeCache, 0)?;
+            for (t, row) in out.chunks_exact_mut(n_rot).enumerate() {
+                self.weights.row(&self.kernels, &e, p0 + t, row)?;
             }
+        } else {
+            rope::fill(&self.cfg, self.buf.freq, p0, out);
         }
+        Ok(())
     }
 
     /// Runs one chunk of tokens through the model.
@@ -348,7 +345,7 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S> {
         for (t, &tok) in tokens.iter().enumerate() {
             self.weights.row(&self.kernels, &embd, tok as usize, &mut self.buf.x[t * d..(t + 1) * d])?;
         }
-        self.rope_cache(p0, n);
+        self.rope_cache(p0, n)?;
 
         for l in 0..c.n_layer as u16 {
             // Attention: q, k, v projections.

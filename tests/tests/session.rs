@@ -126,6 +126,8 @@ fn decoding_one_token_reads_each_weight_byte_once() {
             let expect = |i: usize| -> u32 {
                 match t.role {
                     Role::RopeFactorsShort | Role::RopeFactorsLong => 0,
+                    // The one position decoded (after the three prompt tokens).
+                    Role::RopeCache => u32::from(i / row == 3),
                     Role::TokenEmbd => u32::from(tied) + u32::from(i / row == tok as usize),
                     _ => 1,
                 }

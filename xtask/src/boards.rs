@@ -495,6 +495,12 @@ fn ids(lines: &[String], key: &str) -> Option<Vec<u32>> {
     line.split_whitespace().map(|t| t.parse().ok()).collect()
 }
 
+/// The value of a board's `logits_crc32: 0x…` line.
+fn logits_crc(lines: &[String]) -> Option<u64> {
+    let hex = lines.iter().find_map(|l| l.strip_prefix("logits_crc32: 0x"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
 /// The perplexity on a board's `stats:` line.
 fn perplexity(lines: &[String]) -> Option<f64> {
     let stats = lines.iter().find_map(|l| l.strip_prefix("stats:"))?;
@@ -512,19 +518,18 @@ fn perplexity(lines: &[String]) -> Option<f64> {
 const CI_PROMPT: &str = "What is the capital of France?";
 /// Tokens every board generates in CI.
 const CI_TOKENS: u32 = 16;
-/// How far a board's perplexity may be from the host's, relative. The
-/// boards' RoPE table takes `sinf`/`cosf` from the `libm` crate, the host's
-/// from glibc (as llama.cpp's), which moves SmolLM2's logits enough for
-/// 1.9% on the CI answer (2.7997 against 2.7473); micromath's part is
-/// below 0.01%.
-const PERPLEXITY_REL_TOL: f64 = 0.05;
+/// How far a board's perplexity may be from the host's, relative: the
+/// logits are the same to the bit (see `logits_crc32`), and micromath's
+/// approximate `exp`/`ln` on the board are good to about 1e-4 here.
+const PERPLEXITY_REL_TOL: f64 = 1e-3;
 /// Bytes of the prompt that must overflow a board's heap (4 MiB): its
 /// token-id buffer alone is 8 bytes a prompt byte.
 const HEAP_BUSTER_BYTES: usize = 600 << 10;
 
 /// The `cargo xtask test` step: every board boots with SmolLM2 and the CI
-/// prompt (chat, greedy, 16 tokens) and prints the host's token ids, and a
-/// perplexity near the host's; a model with one flipped tensor byte makes
+/// prompt (chat, greedy, 16 tokens) and prints the host's token ids, the
+/// CRC-32 of the host's logits (bit-identical logits) and a perplexity
+/// near the host's; a model with one flipped tensor byte makes
 /// it print an error and exit non-zero. The first board also gets a prompt
 /// too long for its heap, which must be an error too.
 pub fn check() -> Step {
@@ -542,6 +547,7 @@ pub fn check() -> Step {
             let list = |k: &str| -> Vec<u32> { json.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_u64().map(|x| x as u32)).collect()).unwrap_or_default() };
             let (want_prompt, want) = (list("prompt"), list("generated"));
             let want_ppl = json.get("perplexity").and_then(|v| v.as_f64()).ok_or_else(|| Failure::new(format!("{}: no perplexity", host_ids.display())))?;
+            let want_crc = json.get("logits_crc32").and_then(|v| v.as_u64()).ok_or_else(|| Failure::new(format!("{}: no logits_crc32", host_ids.display())))?;
             let corrupt = dir.join("corrupt.phi");
             flip_tensor_byte(&model, &corrupt)?;
             for (i, b) in BOARDS.iter().enumerate() {
@@ -556,11 +562,19 @@ pub fn check() -> Step {
                 let got = ids(&out.lines, "ids:");
                 let got_prompt = ids(&out.lines, "prompt_ids:");
                 let ppl = perplexity(&out.lines);
-                eprintln!("{}: exit {:?} after {:.0} s; ids {:?}; perplexity {ppl:?} (host {want_ppl:.4})", b.name, out.status, t.elapsed().as_secs_f64(), got);
+                let crc = logits_crc(&out.lines);
+                let shown = crc.map_or("none".to_string(), |c| format!("{c:#010x}"));
+                eprintln!(
+                    "{}: exit {:?} after {:.0} s; ids {:?}; logits crc32 {shown} (host {want_crc:#010x}); perplexity {ppl:?} (host {want_ppl:.4})",
+                    b.name,
+                    out.status,
+                    t.elapsed().as_secs_f64(),
+                    got
+                );
                 let ppl_ok = ppl.is_some_and(|p| (p / want_ppl - 1.0).abs() <= PERPLEXITY_REL_TOL);
-                if out.status != Some(0) || got.as_ref() != Some(&want) || got_prompt.as_ref() != Some(&want_prompt) || !ppl_ok {
+                if out.status != Some(0) || got.as_ref() != Some(&want) || got_prompt.as_ref() != Some(&want_prompt) || crc != Some(want_crc) || !ppl_ok {
                     return Err(Failure::new(format!(
-                        "{}: exit {:?}, ids {got:?} (prompt {got_prompt:?}), perplexity {ppl:?}; the host gave {want:?} (prompt {want_prompt:?}), perplexity {want_ppl:.4} (within {PERPLEXITY_REL_TOL}); output:\n{}",
+                        "{}: exit {:?}, ids {got:?} (prompt {got_prompt:?}), logits crc32 {shown}, perplexity {ppl:?}; the host gave {want:?} (prompt {want_prompt:?}), logits crc32 {want_crc:#010x}, perplexity {want_ppl:.4} (within {PERPLEXITY_REL_TOL}); output:\n{}",
                         b.name,
                         out.status,
                         out.lines.join("\n")

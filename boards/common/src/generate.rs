@@ -33,17 +33,21 @@
 //! ```text
 //! prompt_ids: 1 9690 198 ...
 //! ids: 60 23 39614 ...
-//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 1.83; arena 12960387 bytes; heap 13264 bytes; kernels neon
+//! logits_crc32: 0x032034dc
+//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 2.7474; arena 12960387 bytes; heap 29996 bytes; kernels neon
 //! ```
 //!
 //! The perplexity is that of the generated tokens under the raw logits
-//! (see [`Perplexity`]).
+//! (see [`Perplexity`]); `logits_crc32` is the CRC-32 of those logits
+//! (see [`Stats::logits_crc`]), which the host's `phi-edge run --ids-out`
+//! writes too.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
 use phi_edge::chat::ChatTemplate;
+use phi_edge::crc::Crc32;
 use phi_edge::sample::{Sampler, SamplerConfig};
 use phi_edge::tokenizer::{Tokenizer, Utf8Decoder};
 use phi_edge::{Error, Kernels, Mapped, Model, Plan, RunOptions, Session};
@@ -121,6 +125,10 @@ pub struct Stats {
     pub heap_bytes: usize,
     /// Perplexity of the generated tokens.
     pub perplexity: f32,
+    /// CRC-32 of the logits every generated token was drawn from (f32,
+    /// little-endian, one vector after another): equal to the host's only
+    /// if every logit is bit-identical.
+    pub logits_crc: u32,
 }
 
 /// Wraps a core error with what the loop was doing.
@@ -129,7 +137,8 @@ fn core(what: &'static str) -> impl FnOnce(Error) -> RunError {
 }
 
 /// Runs `req` on the model in `image` with `kernels`, in `arena`, streaming
-/// the text and the `prompt_ids:`, `ids:` and `stats:` lines to `out`.
+/// the text and the `prompt_ids:`, `ids:`, `logits_crc32:` and `stats:` lines
+/// to `out`.
 ///
 /// First opens the image and checks its header, manifest and every
 /// tensor's CRC-32 (a `model:` line reports it). Errors are returned, not
@@ -277,9 +286,11 @@ pub fn run<K: Kernels>(
     let mut text_buf = [0u8; 260];
     let mut context_full = None;
     let mut perplexity = Perplexity::default();
+    let mut logits_crc = Crc32::new();
     while n_ids < max_tokens {
         let tok = sampler.sample(logits);
         perplexity.add(logits, tok);
+        logits_crc.update(bytemuck::cast_slice(logits));
         gen_buf[n_ids] = tok;
         n_ids += 1;
         if tokenizer.is_eog(tok) {
@@ -319,6 +330,7 @@ pub fn run<K: Kernels>(
         arena_bytes,
         heap_bytes,
         perplexity: perplexity.value(),
+        logits_crc: logits_crc.finish(),
     };
     report(
         out,
@@ -363,6 +375,7 @@ fn report(
     let _ = writeln!(out);
     let _ = writeln!(out, "prompt_ids:{}", Ids(prompt_ids));
     let _ = writeln!(out, "ids:{}", Ids(ids));
+    let _ = writeln!(out, "logits_crc32: {:#010x}", s.logits_crc);
     let _ = writeln!(
         out,
         "stats: prompt {} tokens, prefill {:.2} tok/s; generated {} tokens, decode {:.2} tok/s{}; perplexity {:.4}; arena {} bytes; heap {} bytes; kernels {kernels}",

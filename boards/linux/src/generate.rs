@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use phi_edge::chat::ChatTemplate;
+use phi_edge::crc::Crc32;
 use phi_edge::sample::{log_prob, Sampler, SamplerConfig};
 use phi_edge::tokenizer::{Tokenizer, Utf8Decoder};
 use phi_edge::{Error, Kernels, Mapped, Model, Plan, RunOptions, Session};
@@ -62,10 +63,11 @@ pub fn run(
     eprintln!("{}", g.summary(&turn));
     if let Some(path) = ids_out {
         let json = format!(
-            "{{\"prompt\": {:?}, \"generated\": {:?}, \"perplexity\": {}}}\n",
+            "{{\"prompt\": {:?}, \"generated\": {:?}, \"perplexity\": {}, \"logits_crc32\": {}}}\n",
             prompt_ids,
             turn.ids,
-            turn.perplexity()
+            turn.perplexity(),
+            turn.logits_crc
         );
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -174,6 +176,9 @@ struct Turn {
     /// Sum of the generated tokens' negative log probabilities under the
     /// raw logits.
     nll: f64,
+    /// CRC-32 of the logits every generated token was drawn from (f32,
+    /// little-endian, one vector after another), as the boards print it.
+    logits_crc: u32,
     /// Why generation stopped early, if the context filled up.
     context_full: Option<String>,
 }
@@ -325,9 +330,11 @@ impl<'m, 'a> Generator<'m, 'a> {
         let mut text = [0u8; 260];
         let mut context_full = None;
         let mut nll = 0.0;
+        let mut logits_crc = Crc32::new();
         while ids.len() < max_tokens as usize {
             let tok = self.sampler.sample(&logits);
             nll -= log_prob(&logits, tok).unwrap_or(0.0);
+            logits_crc.update(&logits.iter().flat_map(|l| l.to_le_bytes()).collect::<Vec<u8>>());
             ids.push(tok);
             if self.tokenizer.is_eog(tok) {
                 break;
@@ -355,6 +362,7 @@ impl<'m, 'a> Generator<'m, 'a> {
             ids,
             decode: t1.elapsed(),
             nll,
+            logits_crc: logits_crc.finish(),
             context_full,
         })
     }

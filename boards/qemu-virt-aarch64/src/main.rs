@@ -7,12 +7,13 @@
 //! [`memory`]), checks the model's header, manifest and every tensor's
 //! CRC-32, and runs the request with the baseline [`Neon`] kernel set
 //! (Cortex-A72 has no dot product extension). Generated text goes to the
-//! PL011 UART as it is produced, then three machine-readable lines:
+//! PL011 UART as it is produced, then four machine-readable lines:
 //!
 //! ```text
 //! prompt_ids: 1 9690 198 ...
 //! ids: 60 23 39614 ...
-//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 1.8312; arena 12960387 bytes; heap 13264 bytes; kernels neon
+//! logits_crc32: 0x032034dc
+//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 2.7474; arena 12960387 bytes; heap 29996 bytes; kernels neon
 //! ```
 //!
 //! The exit status, through semihosting, is 0 on success and 1 on any

@@ -8,12 +8,13 @@
 //! with the [`Rvv`] kernel set through the shared loop
 //! ([`phi_edge_board::generate::run`]): model check (header, manifest,
 //! every tensor's CRC-32), prompt, prefill, text on the 16550 UART as it
-//! is produced, then the `prompt_ids:`, `ids:` and `stats:` lines.
+//! is produced, then the `prompt_ids:`, `ids:`, `logits_crc32:` and `stats:`
+//! lines.
 //!
 //! The exit status, through the SiFive test device, is 0 on success and 1
 //! on any error (one `error:` line on the UART); a panic (every exception
 //! panics) prints its message and exits with 101. Logs go out as defmt
-//! frames over semihosting (see [`log`]). README.md has the build and QEMU
+//! frames over semihosting (`phi_edge_board::log`). README.md has the build and QEMU
 //! command lines.
 #![no_std]
 #![no_main]

@@ -8,18 +8,19 @@
 //! every tensor's CRC-32), reads the request blob that follows it (see
 //! [`memory`]), and runs the request with the baseline [`Neon`] kernel set
 //! (Cortex-A72 has no dot product extension). Generated text goes to UART0
-//! as it is produced, then three machine-readable lines:
+//! as it is produced, then four machine-readable lines:
 //!
 //! ```text
 //! prompt_ids: 1 9690 198 ...
 //! ids: 60 23 39614 ...
-//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s; arena 12960387 bytes; kernels neon
+//! logits_crc32: 0x032034dc
+//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s; perplexity 2.7474; arena 12960387 bytes; heap 29996 bytes; kernels neon
 //! ```
 //!
 //! With a semihosting host (QEMU's `-semihosting`) the exit status is 0 on
 //! success and 1 on any error (one `error:` line on the UART); a panic
 //! prints its message and exits with 101; defmt logs go to the host (see
-//! [`log`]). Without one (the Pi on its own) the image prints a `halted`
+//! `phi_edge_board::log`). Without one (the Pi on its own) the image prints a `halted`
 //! line with that status and waits for events for good. README.md has the
 //! build and QEMU command lines and the Pi's `config.txt`.
 #![no_std]

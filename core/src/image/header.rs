@@ -6,8 +6,8 @@ use crate::error::{Error, Result, Section};
 /// The image magic.
 pub const MAGIC: [u8; 8] = *b"PHIEDGE\0";
 /// The format version this core reads and writes (2: tokenizer attributes
-/// and lookup indexes in the manifest).
-pub const VERSION: u32 = 2;
+/// and lookup indexes in the manifest; 3: the RoPE table, `rope_cache`).
+pub const VERSION: u32 = 3;
 /// Size of the header in bytes.
 pub const HEADER_LEN: usize = 64;
 /// Alignment of the data section and of every tensor in it.

@@ -44,10 +44,13 @@ pub enum Role {
     OutputNorm = 13,
     /// `output.weight`.
     Output = 14,
+    /// The RoPE table, made by the packer (not in GGUF files): one row per
+    /// position, `n_rot / 2` (cos, sin) pairs, f32.
+    RopeCache = 15,
 }
 
 impl Role {
-    const ALL: [Role; 15] = [
+    const ALL: [Role; 16] = [
         Role::RopeFactorsShort,
         Role::RopeFactorsLong,
         Role::TokenEmbd,
@@ -63,6 +66,7 @@ impl Role {
         Role::FfnDown,
         Role::OutputNorm,
         Role::Output,
+        Role::RopeCache,
     ];
 
     /// The role with image tag `tag`.
@@ -88,6 +92,7 @@ impl Role {
             Role::FfnDown => "blk.N.ffn_down.weight",
             Role::OutputNorm => "output_norm.weight",
             Role::Output => "output.weight",
+            Role::RopeCache => "rope_cache",
         }
     }
 
@@ -118,6 +123,7 @@ impl Role {
                 | Role::OutputNorm
                 | Role::RopeFactorsShort
                 | Role::RopeFactorsLong
+                | Role::RopeCache
         )
     }
 }
@@ -225,12 +231,15 @@ impl TensorLayout {
         }
     }
 
+    /// Index of the first layer's first tensor: after the rope factors,
+    /// the rope table and `token_embd`.
     fn first_layer_index(&self) -> usize {
-        if self.config.has_rope_factors {
-            3
-        } else {
-            1
-        }
+        2 * usize::from(self.config.has_rope_factors) + usize::from(self.has_rope_cache()) + 1
+    }
+
+    /// Whether the image has a RoPE table.
+    fn has_rope_cache(&self) -> bool {
+        self.config.rope_cache_rows > 0
     }
 
     /// Index of the first tensor after the layers (`output_norm`).
@@ -250,6 +259,9 @@ impl TensorLayout {
         let after_layers = self.after_layers_index();
         if self.config.has_rope_factors && index < 2 {
             return Some(([Role::RopeFactorsShort, Role::RopeFactorsLong][index], 0));
+        }
+        if self.has_rope_cache() && index == first - 2 {
+            return Some((Role::RopeCache, 0));
         }
         if index == first - 1 {
             return Some((Role::TokenEmbd, 0));
@@ -274,6 +286,7 @@ impl TensorLayout {
         match role {
             Role::RopeFactorsShort if c.has_rope_factors => Some(0),
             Role::RopeFactorsLong if c.has_rope_factors => Some(1),
+            Role::RopeCache if self.has_rope_cache() => Some(first - 2),
             Role::TokenEmbd => Some(first - 1),
             Role::OutputNorm => Some(after_layers),
             Role::Output if !c.tied_output => Some(after_layers + 1),
@@ -292,6 +305,7 @@ impl TensorLayout {
         let kv = c.n_head_kv * c.head_dim;
         match role {
             Role::RopeFactorsShort | Role::RopeFactorsLong => (c.n_rot / 2, 1),
+            Role::RopeCache => (c.n_rot, c.rope_cache_rows),
             Role::TokenEmbd | Role::Output => (c.n_embd, c.n_vocab),
             Role::AttnNorm | Role::FfnNorm | Role::OutputNorm => (c.n_embd, 1),
             Role::AttnQkv => (c.n_embd, q + 2 * kv),
