@@ -21,6 +21,9 @@ use crate::{demo, Failure, Result, Workspace};
 pub struct Board {
     /// `--board` name and directory under `boards/`.
     pub name: &'static str,
+    /// The name in test reports (with the emulated CPU where a board boots
+    /// on several).
+    label: &'static str,
     /// The Rust target it builds for.
     pub target: &'static str,
     /// objcopy for the raw binary.
@@ -75,6 +78,7 @@ impl Boot<'_> {
 pub const BOARDS: [Board; 4] = [
     Board {
         name: "qemu-virt-aarch64",
+        label: "qemu-virt-aarch64",
         target: "aarch64-unknown-none",
         objcopy: "aarch64-linux-gnu-objcopy",
         raw: "image.bin",
@@ -90,6 +94,7 @@ pub const BOARDS: [Board; 4] = [
     },
     Board {
         name: "qemu-virt-riscv64",
+        label: "qemu-virt-riscv64 (VLEN 256)",
         target: "riscv64gc-unknown-none-elf",
         objcopy: "riscv64-linux-gnu-objcopy",
         raw: "image.bin",
@@ -98,6 +103,7 @@ pub const BOARDS: [Board; 4] = [
     },
     Board {
         name: "qemu-virt-riscv64",
+        label: "qemu-virt-riscv64 (VLEN 128)",
         target: "riscv64gc-unknown-none-elf",
         objcopy: "riscv64-linux-gnu-objcopy",
         raw: "image.bin",
@@ -106,6 +112,7 @@ pub const BOARDS: [Board; 4] = [
     },
     Board {
         name: "raspi4",
+        label: "raspi4",
         target: "aarch64-unknown-none",
         objcopy: "aarch64-linux-gnu-objcopy",
         raw: "kernel8.img",
@@ -479,7 +486,7 @@ fn boot(
             let _ = child.wait();
             return Err(Failure::new(format!(
                 "{}: no exit after {} s (killed)",
-                b.name,
+                b.label,
                 timeout.as_secs()
             )));
         }
@@ -566,7 +573,7 @@ pub fn check() -> Step {
                 let shown = crc.map_or("none".to_string(), |c| format!("{c:#010x}"));
                 eprintln!(
                     "{}: exit {:?} after {:.0} s; ids {:?}; logits crc32 {shown} (host {want_crc:#010x}); perplexity {ppl:?} (host {want_ppl:.4})",
-                    b.name,
+                    b.label,
                     out.status,
                     t.elapsed().as_secs_f64(),
                     got
@@ -575,16 +582,16 @@ pub fn check() -> Step {
                 if out.status != Some(0) || got.as_ref() != Some(&want) || got_prompt.as_ref() != Some(&want_prompt) || crc != Some(want_crc) || !ppl_ok {
                     return Err(Failure::new(format!(
                         "{}: exit {:?}, ids {got:?} (prompt {got_prompt:?}), logits crc32 {shown}, perplexity {ppl:?}; the host gave {want:?} (prompt {want_prompt:?}), logits crc32 {want_crc:#010x}, perplexity {want_ppl:.4} (within {PERPLEXITY_REL_TOL}); output:\n{}",
-                        b.name,
+                        b.label,
                         out.status,
                         out.lines.join("\n")
                     )));
                 }
                 let bad = boot(ws, b, &elf, &corrupt, &request, Duration::from_secs(300), false)?;
                 let said = bad.lines.iter().find(|l| l.starts_with("error:")).cloned();
-                eprintln!("{}: corrupted model: exit {:?}, {said:?}", b.name, bad.status);
+                eprintln!("{}: corrupted model: exit {:?}, {said:?}", b.label, bad.status);
                 if bad.status == Some(0) || bad.status.is_none() || said.is_none() || ids(&bad.lines, "ids:").is_some() {
-                    return Err(Failure::new(format!("{}: a corrupted model must give an error and a non-zero exit:\n{}", b.name, bad.lines.join("\n"))));
+                    return Err(Failure::new(format!("{}: a corrupted model must give an error and a non-zero exit:\n{}", b.label, bad.lines.join("\n"))));
                 }
                 if i == 0 {
                     let long = "word ".repeat(HEAP_BUSTER_BYTES / 5);
@@ -593,9 +600,9 @@ pub fn check() -> Step {
                     let request = write_request(ws, b, &req)?;
                     let full = boot(ws, b, &elf, &model, &request, Duration::from_secs(300), false)?;
                     let said = full.lines.iter().find(|l| l.starts_with("error:")).cloned();
-                    eprintln!("{}: a {} KiB prompt: exit {:?}, {said:?}", b.name, long.len() >> 10, full.status);
+                    eprintln!("{}: a {} KiB prompt: exit {:?}, {said:?}", b.label, long.len() >> 10, full.status);
                     if full.status != Some(1) || !said.is_some_and(|l| l.contains("heap")) {
-                        return Err(Failure::new(format!("{}: a prompt too long for the heap must give a heap error and exit 1:\n{}", b.name, full.lines.join("\n"))));
+                        return Err(Failure::new(format!("{}: a prompt too long for the heap must give a heap error and exit 1:\n{}", b.label, full.lines.join("\n"))));
                     }
                 }
             }

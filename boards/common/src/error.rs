@@ -26,7 +26,7 @@ pub enum RunError {
     /// The heap cannot hold one of the request's buffers.
     HeapFull {
         /// What the buffer is for.
-        what: &'static str,
+        what: HeapBuffer,
         /// Its size in bytes (for the chat prompt: the part rendered when
         /// the heap ran out).
         bytes: usize,
@@ -60,6 +60,41 @@ pub enum RunError {
     },
 }
 
+/// The request's buffers on the board's heap (see
+/// [`generate`](crate::generate)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeapBuffer {
+    /// The chat prompt, rendered.
+    ChatPrompt,
+    /// The prompt's token ids.
+    PromptIds,
+    /// The generated token ids.
+    GeneratedIds,
+    /// The tokenizer's working memory.
+    TokenizerWork,
+}
+
+impl HeapBuffer {
+    /// What makes the buffer smaller.
+    fn remedy(self) -> &'static str {
+        match self {
+            HeapBuffer::GeneratedIds => "lower max_tokens",
+            _ => "shorten the prompt",
+        }
+    }
+}
+
+impl fmt::Display for HeapBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HeapBuffer::ChatPrompt => "the chat prompt",
+            HeapBuffer::PromptIds => "the prompt's token ids",
+            HeapBuffer::GeneratedIds => "the generated token ids",
+            HeapBuffer::TokenizerWork => "the tokenizer's working memory",
+        })
+    }
+}
+
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -68,7 +103,8 @@ impl fmt::Display for RunError {
             RunError::EmptyPrompt => f.write_str("the prompt is empty"),
             RunError::HeapFull { what, bytes } => write!(
                 f,
-                "the board's heap cannot hold {what} ({bytes} bytes); shorten the prompt or lower max_tokens"
+                "the board's heap cannot hold {what} ({bytes} bytes); {}",
+                what.remedy()
             ),
             RunError::NoHeap { need, got } => write!(
                 f,
@@ -83,5 +119,25 @@ impl fmt::Display for RunError {
             ),
             RunError::ContextFull { n_ctx } => write!(f, "the context is full ({n_ctx} tokens)"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::string::ToString;
+
+    use super::{HeapBuffer, RunError};
+
+    #[test]
+    fn a_full_heap_says_which_buffer_and_what_to_change() {
+        let e = RunError::HeapFull { what: HeapBuffer::GeneratedIds, bytes: 4096 };
+        assert_eq!(
+            e.to_string(),
+            "the board's heap cannot hold the generated token ids (4096 bytes); lower max_tokens"
+        );
+        let e = RunError::HeapFull { what: HeapBuffer::TokenizerWork, bytes: 9 };
+        assert!(e.to_string().ends_with("working memory (9 bytes); shorten the prompt"));
     }
 }

@@ -52,6 +52,7 @@ use phi_edge::sample::{Sampler, SamplerConfig};
 use phi_edge::tokenizer::{Tokenizer, Utf8Decoder};
 use phi_edge::{Error, Kernels, Mapped, Model, Plan, RunOptions, Session};
 
+use crate::error::HeapBuffer;
 use crate::perplexity::Perplexity;
 use crate::{Request, RunError};
 
@@ -193,7 +194,7 @@ pub fn run<K: Kernels>(
             .is_err()
         {
             return Err(RunError::HeapFull {
-                what: "the chat prompt",
+                what: HeapBuffer::ChatPrompt,
                 bytes: rendered.wanted,
             });
         }
@@ -231,14 +232,14 @@ pub fn run<K: Kernels>(
     // one byte of text, or is BOS, EOS or a space prefix: twice the bytes
     // plus four is room to spare. At most one token is generated per
     // context position.
-    let mut prompt_buf = buffer::<u32>(2 * text.len() + 4, "the prompt's token ids")?;
+    let mut prompt_buf = buffer::<u32>(2 * text.len() + 4, HeapBuffer::PromptIds)?;
     let mut gen_buf = buffer::<u32>(
         req.max_tokens.min(req.n_ctx) as usize,
-        "the generated token ids",
+        HeapBuffer::GeneratedIds,
     )?;
     let mut work = buffer::<u8>(
         tokenizer.work_bytes(text.len()),
-        "the tokenizer's working memory",
+        HeapBuffer::TokenizerWork,
     )?;
     heap_bytes += 4 * (prompt_buf.capacity() + gen_buf.capacity()) + work.capacity();
 
@@ -401,7 +402,7 @@ impl fmt::Display for Ids<'_> {
 }
 
 /// A zeroed buffer of `len` values on the heap, or [`RunError::HeapFull`].
-fn buffer<T: Copy + Default>(len: usize, what: &'static str) -> Result<Vec<T>, RunError> {
+fn buffer<T: Copy + Default>(len: usize, what: HeapBuffer) -> Result<Vec<T>, RunError> {
     let mut v = Vec::new();
     v.try_reserve_exact(len).map_err(|_| RunError::HeapFull {
         what,

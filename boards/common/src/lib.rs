@@ -44,7 +44,7 @@ pub mod request;
 
 use core::fmt::Display;
 
-pub use error::RunError;
+pub use error::{HeapBuffer, RunError};
 pub use generate::{Clock, Console, Progress, Stats};
 pub use request::{Request, RequestError};
 
