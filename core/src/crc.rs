@@ -35,6 +35,14 @@ impl Crc32 {
         self.0 = c;
     }
 
+    /// Feeds `values` as little-endian f32 bytes, one after another (how
+    /// the boards and `phi-edge run` fingerprint logits), on any target.
+    pub fn update_f32s(&mut self, values: &[f32]) {
+        for v in values {
+            self.update(&v.to_le_bytes());
+        }
+    }
+
     /// The checksum of everything fed so far.
     pub const fn finish(self) -> u32 {
         self.0 ^ 0xFFFF_FFFF
@@ -66,5 +74,17 @@ mod tests {
         c.update(b"56789");
         assert_eq!(c.finish(), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn f32s_are_fed_as_little_endian_bytes() {
+        let values = [1.0f32, -2.5, f32::NAN];
+        let mut bytes = [0u8; 12];
+        for (b, v) in bytes.chunks_exact_mut(4).zip(values) {
+            b.copy_from_slice(&v.to_le_bytes());
+        }
+        let mut c = Crc32::new();
+        c.update_f32s(&values);
+        assert_eq!(c.finish(), crc32(&bytes));
     }
 }

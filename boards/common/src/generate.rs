@@ -291,7 +291,7 @@ pub fn run<K: Kernels>(
     while n_ids < max_tokens {
         let tok = sampler.sample(logits);
         perplexity.add(logits, tok);
-        logits_crc.update(bytemuck::cast_slice(logits));
+        logits_crc.update_f32s(logits);
         gen_buf[n_ids] = tok;
         n_ids += 1;
         if tokenizer.is_eog(tok) {

@@ -334,7 +334,7 @@ impl<'m, 'a> Generator<'m, 'a> {
         while ids.len() < max_tokens as usize {
             let tok = self.sampler.sample(&logits);
             nll -= log_prob(&logits, tok).unwrap_or(0.0);
-            logits_crc.update(&logits.iter().flat_map(|l| l.to_le_bytes()).collect::<Vec<u8>>());
+            logits_crc.update_f32s(&logits);
             ids.push(tok);
             if self.tokenizer.is_eog(tok) {
                 break;
