@@ -404,12 +404,17 @@ fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>
 
 /// The bytes of a planned tensor as the image stores them.
 fn tensor_bytes<'g>(g: &Gguf<'g>, config: &Config, p: &Planned<'g>) -> Result<std::borrow::Cow<'g, [u8]>> {
-    let info = match p.origin {
-        Origin::Gguf(info) => info,
-        Origin::RopeCache => return Ok(rope_cache(g, config)?.into()),
-    };
+    match p.origin {
+        Origin::Gguf(info) => Ok(stored_bytes(g, info, p.entry.dtype)),
+        Origin::RopeCache => Ok(rope_cache(g, config)?.into()),
+    }
+}
+
+/// The bytes of GGUF tensor `info` stored as `dtype`: f16 and bf16 widened
+/// to f32 where `dtype` is f32, else as they are.
+fn stored_bytes<'g>(g: &Gguf<'g>, info: &TensorInfo<'g>, dtype: DType) -> std::borrow::Cow<'g, [u8]> {
     let src = g.tensor_data(info);
-    Ok(match (info.ggml_type, p.entry.dtype) {
+    match (info.ggml_type, dtype) {
         (1, DType::F32) => src
             .chunks_exact(2)
             .flat_map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32().to_le_bytes())
@@ -419,34 +424,20 @@ fn tensor_bytes<'g>(g: &Gguf<'g>, config: &Config, p: &Planned<'g>) -> Result<st
             .flat_map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32().to_le_bytes())
             .collect(),
         _ => src.into(),
-    })
+    }
 }
 
 /// The RoPE table's bytes: `config.rope_cache_rows` positions with the
 /// short LongRoPE factors (or none), computed with this build's (the
 /// host's) `sinf`/`cosf`, as the session would.
 fn rope_cache(g: &Gguf<'_>, config: &Config) -> Result<Vec<u8>> {
-    let half = config.n_rot as usize / 2;
     let freq = if config.has_rope_factors {
         let name = Role::RopeFactorsShort.gguf_name();
         let info = g.tensor(name).ok_or_else(|| PackError::MissingTensor(name.into()))?;
-        let planned = Planned {
-            origin: Origin::Gguf(info),
-            entry: TensorEntry {
-                role: Role::RopeFactorsShort,
-                dtype: DType::F32,
-                layer: 0,
-                cols: half as u32,
-                rows: 1,
-                offset: 0,
-                len: 0,
-                crc: 0,
-            },
-        };
-        let bytes = tensor_bytes(g, config, &planned)?;
+        let bytes = stored_bytes(g, info, DType::F32);
         bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
     } else {
-        vec![1.0; half]
+        vec![1.0; config.n_rot as usize / 2]
     };
     let mut table = vec![0.0f32; config.rope_cache_rows as usize * config.n_rot as usize];
     rope::fill(config, &freq, 0, &mut table);
