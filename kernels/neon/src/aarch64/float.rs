@@ -13,7 +13,7 @@ use phi_edge_portable::float::{add_tail_16, bf16_to_f32, f16_to_f32, f32_to_bf16
 
 use super::simd::{
     arr, f16x8_to_f32, f32_to_f16x8, hsum_float_8, hsum_hadd, ld_f32, ld_f32_bytes, ld_u16,
-    ld_u16_bytes, pair_lanes, st_u16, st_u8,
+    ld_u16_bytes, pair_lanes, st_u8,
 };
 
 /// Elements per pass of the 32-lane loops.
@@ -140,22 +140,8 @@ pub(crate) fn dot_bf16(k: usize, w: &[u8], a: &[u8]) -> f32 {
     add_tail_16(sum, &w[2 * np..2 * k], &a[2 * np..2 * k], bf16_to_f32) as f32
 }
 
-/// f32 values to f16 bits, round to nearest even (`fcvtn`), as the
-/// portable `f32_to_f16` (NaN payloads included).
-#[target_feature(enable = "neon")]
-pub(crate) fn f32_to_f16_row(src: &[f32], dst: &mut [u16]) {
-    let n8 = src.len() & !7;
-    for (s, d) in src[..n8].chunks_exact(8).zip(dst[..n8].chunks_exact_mut(8)) {
-        let lo = ld_f32(s[..4].try_into().unwrap());
-        let hi = ld_f32(s[4..].try_into().unwrap());
-        st_u16(d.try_into().unwrap(), f32_to_f16x8(lo, hi));
-    }
-    for (d, &s) in dst[n8..].iter_mut().zip(&src[n8..]) {
-        *d = f32_to_f16(s);
-    }
-}
-
-/// f32 values to little-endian f16 bytes.
+/// f32 values to little-endian f16 bytes, round to nearest even
+/// (`fcvtn`), as the portable `f32_to_f16` (NaN payloads included).
 #[target_feature(enable = "neon")]
 pub(crate) fn f32_to_f16_bytes(src: &[f32], dst: &mut [u8]) {
     let n8 = src.len() & !7;

@@ -11,6 +11,9 @@ mod simd;
 use phi_edge::kernels::F16Bits;
 use phi_edge::{ActFormat, DType, Kernels, WeightUse};
 
+// `f32_to_f16` writes the KV cache's `F16Bits` as little-endian bytes.
+const _: () = assert!(cfg!(target_endian = "little"), "the kernels assume a little-endian target");
+
 /// The baseline NEON kernel set (ARMv8-A Advanced SIMD, e.g. Cortex-A53,
 /// Cortex-A72), named `neon`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -118,8 +121,10 @@ macro_rules! neon_kernels {
 
             fn f32_to_f16(&self, src: &[f32], dst: &mut [F16Bits]) {
                 phi_edge_portable::float::check_f32_to_f16(src, dst);
+                // Little-endian f16 bytes are the `F16Bits` here (see the
+                // endianness assertion at the top of this file).
                 // SAFETY: NEON, as above.
-                unsafe { float::f32_to_f16_row(src, dst) }
+                unsafe { float::f32_to_f16_bytes(src, bytemuck::cast_slice_mut(dst)) }
             }
 
             fn attention(

@@ -77,14 +77,6 @@ pub(crate) fn ld_u16x4(x: &[u16; 4]) -> uint16x4_t {
     unsafe { vld1_u16(x.as_ptr()) }
 }
 
-/// Stores eight u16.
-#[target_feature(enable = "neon")]
-#[inline]
-pub(crate) fn st_u16(x: &mut [u16; 8], v: uint16x8_t) {
-    // SAFETY: writes exactly the 8 values of `x`.
-    unsafe { vst1q_u16(x.as_mut_ptr(), v) }
-}
-
 /// Stores 16 bytes.
 #[target_feature(enable = "neon")]
 #[inline]

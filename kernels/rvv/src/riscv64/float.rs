@@ -240,43 +240,9 @@ pub(crate) fn dot_bf16(_v: V, k: usize, w: &[u8], a: &[u8]) -> f32 {
     add_tail_16(sum, &w[t..], &a[t..], bf16_to_f32) as f32
 }
 
-/// f32 values to f16 bits, round to nearest even, as the portable
-/// `f32_to_f16` (NaN payloads included); strip-mined.
-pub(crate) fn f32_to_f16_row(_v: V, src: &[f32], dst: &mut [u16]) {
-    assert!(src.len() == dst.len());
-    if src.is_empty() {
-        return;
-    }
-    // SAFETY: `V` proves the CPU has V. Each strip of `vl <= n` values
-    // reads `src` and writes `dst` at the same index range, and the loop
-    // ends when all `n = src.len() = dst.len()` values are done.
-    unsafe {
-        vasm!(f16out
-            [
-                "1:",
-                "vsetvli {vl}, {n}, e32, m4, ta, ma",
-                "vle32.v v8, ({s})",
-                f32_to_f16!("v8", "v12", "v16", "v20", "v24"),
-                "vsetvli zero, {vl}, e16, m2, ta, ma",
-                "vnsrl.wi v4, v24, 0",
-                "vse16.v v4, ({d})",
-                "sub {n}, {n}, {vl}",
-                "slli {t}, {vl}, 2",
-                "add {s}, {s}, {t}",
-                "slli {t}, {vl}, 1",
-                "add {d}, {d}, {t}",
-                "bnez {n}, 1b",
-            ],
-            s = inout(reg) src.as_ptr() => _,
-            d = inout(reg) dst.as_mut_ptr() => _,
-            n = inout(reg) src.len() => _,
-            vl = out(reg) _,
-            t = out(reg) _,
-        );
-    }
-}
-
-/// f32 values to little-endian f16 bytes (`dst.len() == 2 * src.len()`).
+/// f32 values to little-endian f16 bytes (`dst.len() == 2 * src.len()`),
+/// round to nearest even, as the portable `f32_to_f16` (NaN payloads
+/// included); strip-mined.
 pub(crate) fn f32_to_f16_bytes(_v: V, src: &[f32], dst: &mut [u8]) {
     assert!(2 * src.len() == dst.len());
     if src.is_empty() {

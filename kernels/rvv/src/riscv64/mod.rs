@@ -15,6 +15,9 @@ use phi_edge::{ActFormat, DType, Kernels, WeightUse};
 
 use rvv::V;
 
+// `f32_to_f16` writes the KV cache's `F16Bits` as little-endian bytes.
+const _: () = assert!(cfg!(target_endian = "little"), "the kernels assume a little-endian target");
+
 /// The RVV 1.0 kernel set, named `rvv (VLEN n)`.
 ///
 /// Constructing one asserts that the CPU implements the V extension and
@@ -111,7 +114,9 @@ impl Kernels for Rvv {
 
     fn f32_to_f16(&self, src: &[f32], dst: &mut [F16Bits]) {
         phi_edge_portable::float::check_f32_to_f16(src, dst);
-        float::f32_to_f16_row(self.v, src, dst);
+        // Little-endian f16 bytes are the `F16Bits` here (see the
+        // endianness assertion at the top of this file).
+        float::f32_to_f16_bytes(self.v, src, bytemuck::cast_slice_mut(dst));
     }
 
     fn attention(
