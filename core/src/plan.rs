@@ -58,6 +58,10 @@ pub struct RunOptions {
     /// source; 0 for a mapped source. Must hold at least one weight row
     /// (see [`Plan::min_stage_bytes`]).
     pub stage_bytes: u32,
+    /// Cores that may work on one session at once (see
+    /// [`Parallel`](crate::parallel::Parallel)): each gets its own
+    /// attention scratch. 1 for a single core.
+    pub threads: u32,
 }
 
 impl RunOptions {
@@ -71,6 +75,7 @@ impl RunOptions {
             prefill_chunk: Self::DEFAULT_PREFILL_CHUNK,
             kv_type: KvType::F16,
             stage_bytes: 0,
+            threads: 1,
         }
     }
 
@@ -111,7 +116,7 @@ pub struct Plan {
     pub hid: Region,
     /// Quantized activations, `[chunk][row bytes]`.
     pub act: Region,
-    /// Attention scores for one head, `[n_ctx]` f32.
+    /// Attention scores, `[threads][n_ctx]` f32: one head per core.
     pub scores: Region,
     /// Logits of the last token, `[n_vocab]` f32.
     pub logits: Region,
@@ -165,7 +170,7 @@ impl Plan {
             f32s(b * 2 * c.n_ff as usize),
             f32s(b * c.n_ff as usize),
             f32s(b * widest),
-            f32s(ctx),
+            f32s(opts.threads as usize * ctx),
             f32s(c.n_vocab as usize),
             f32s(b * c.n_rot as usize),
             f32s(c.n_rot as usize / 2),
@@ -216,6 +221,9 @@ impl Plan {
         }
         if opts.prefill_chunk == 0 || opts.prefill_chunk > 4096 {
             return bad("prefill chunk must be 1..=4096 tokens");
+        }
+        if opts.threads == 0 || opts.threads > 256 {
+            return bad("threads must be 1..=256");
         }
         if opts.stage_bytes != 0 && (opts.stage_bytes as usize) < Self::min_stage_bytes(config) {
             return bad("staging buffers are smaller than one weight row");

@@ -9,7 +9,8 @@ use crate::dtype::ActFormat;
 use crate::error::{Error, Result};
 use crate::image::tensor::{Role, TensorEntry};
 use crate::image::Model;
-use crate::kernels::{F16Bits, Kernels, WeightUse};
+use crate::kernels::{AttnArgs, F16Bits, Kernels, MatOut, MatmulArgs, WeightUse};
+use crate::parallel::{self, Parallel, Serial};
 use crate::rope;
 use crate::plan::{Plan, Region, RunOptions, ARENA_ALIGN};
 use crate::source::WeightSource;
@@ -41,16 +42,16 @@ struct Weights<'a, S> {
 }
 
 impl<S: WeightSource> Weights<'_, S> {
-    /// `out[t * ld + r] = dot(row r of e, act row t)` for all rows of `e`.
-    #[allow(clippy::too_many_arguments)]
+    /// `out.token(t)[r] = dot(row r of e, act row t)` for all rows of `e`,
+    /// the rows split across the cores of `par`.
     fn matmul<K: Kernels>(
         &mut self,
         k: &K,
+        par: &dyn Parallel,
         e: &TensorEntry,
         act: &[u8],
         n_tok: usize,
-        out: &mut [f32],
-        ld: usize,
+        out: MatOut<'_>,
     ) -> Result<()> {
         let row = e.row_bytes();
         let rows = e.rows as usize;
@@ -63,10 +64,14 @@ impl<S: WeightSource> Weights<'_, S> {
         let per_chunk = if self.src.is_mapped() { rows } else { self.stage[0].len() / row };
         let mut r0 = 0;
         let mut which = 0;
+        let mut out = out;
         while r0 < rows {
             let n = per_chunk.min(rows - r0);
+            let (mut piece, rest) = out.split_at(n);
             let w = self.src.bytes(base + (r0 * row) as u64, n * row, self.stage[which])?;
-            k.matmul(e.dtype, usage, w, cols, n, act, n_tok, &mut out[r0..], ld);
+            let m = MatmulArgs { dtype: e.dtype, usage, w, k: cols, rows: n, act, n_tok };
+            parallel::matmul(par, k, &m, &mut piece);
+            out = rest;
             r0 += n;
             which ^= 1;
         }
@@ -93,11 +98,16 @@ impl<S: WeightSource> Weights<'_, S> {
     }
 }
 
-/// A decoding session over one model, one weight source and one arena.
-pub struct Session<'m, 'a, K, S> {
+/// A decoding session over one model, one weight source and one arena,
+/// its work spread over the cores of a [`Parallel`] (by default
+/// [`Serial`]: the calling core alone; see [`Session::with_parallel`]).
+pub struct Session<'m, 'a, K, S, P = Serial> {
     model: Model<'m>,
     cfg: Config,
     kernels: K,
+    par: P,
+    /// Cores the arena has attention scratch for.
+    threads: usize,
     weights: Weights<'a, S>,
     buf: Buffers<'a>,
     n_ctx: usize,
@@ -119,7 +129,7 @@ fn carve<'a, T: bytemuck::Pod>(arena: &mut &'a mut [u8], used: &mut usize, r: Re
     bytemuck::cast_slice_mut(mine)
 }
 
-impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S> {
+impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S, Serial> {
     /// Plans the arena for `opts`, carves it into buffers and loads the
     /// RoPE factors. Fails with [`Error::ArenaTooSmall`] if `arena` is
     /// smaller than the plan (plus up to 63 bytes if it is not 64-byte
@@ -163,6 +173,8 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S> {
             model: *model,
             cfg,
             kernels,
+            par: Serial,
+            threads: opts.threads as usize,
             weights: Weights { src, stage, data_offset: model.header().data_offset },
             buf,
             n_ctx: opts.n_ctx as usize,
@@ -174,6 +186,17 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S> {
         Ok(s)
     }
 
+    /// The same session with its work spread over the cores of `par`.
+    /// Attention uses at most as many cores as the session was planned for
+    /// ([`RunOptions::threads`]); matmuls use all of them. Logits do not
+    /// depend on the number of cores.
+    pub fn with_parallel<P: Parallel>(self, par: P) -> Session<'m, 'a, K, S, P> {
+        let Session { model, cfg, kernels, par: _, threads, weights, buf, n_ctx, chunk, n_past, act_fmt } = self;
+        Session { model, cfg, kernels, par, threads, weights, buf, n_ctx, chunk, n_past, act_fmt }
+    }
+}
+
+impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> {
     /// Whether this session uses LongRoPE's long factors: llama.cpp pads
     /// the context to a multiple of 256 and uses them when that exceeds
     /// the original training context.
@@ -210,6 +233,11 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S> {
     /// The kernel set.
     pub fn kernels(&self) -> &K {
         &self.kernels
+    }
+
+    /// The cores the session's work is spread over.
+    pub fn parallel(&self) -> &P {
+        &self.par
     }
 
     /// Forgets all tokens; the next token is at position 0.
@@ -292,7 +320,8 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S> {
             Dst::Ffn => b.ffn,
             Dst::Logits => b.logits,
         };
-        self.weights.matmul(&self.kernels, e, b.act, n, &mut out[col..], ld)
+        let out = MatOut::new(&mut out[col..], e.rows as usize, n, ld);
+        self.weights.matmul(&self.kernels, &self.par, e, b.act, n, out)
     }
 
     /// RMSNorm of the first `n` rows of the residual stream into `xb`.
@@ -415,7 +444,8 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S> {
         match logits {
             Logits::All(dst) => {
                 let nv = c.n_vocab as usize;
-                self.weights.matmul(&self.kernels, &out, self.buf.act, n_out, dst, nv)
+                let dst = MatOut::new(dst, nv, n_out, nv);
+                self.weights.matmul(&self.kernels, &self.par, &out, self.buf.act, n_out, dst)
             }
             _ => self.matmul(&out, 1, Dst::Logits, 0, 0),
         }
@@ -457,25 +487,31 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S> {
             k.f32_to_f16(vr, &mut b.kv_v[at..at + kv_dim]);
         }
         let group = (c.n_head / c.n_head_kv) as usize;
-        for t in 0..n {
-            let n_kv = p0 + t + 1;
-            for h in 0..c.n_head as usize {
-                let kvh = h / group;
-                let q = &b.qkv[t * qkv_w + h * hd..t * qkv_w + (h + 1) * hd];
-                let from = layer_base + kvh * hd;
-                let to = layer_base + (n_kv - 1) * kv_dim + (kvh + 1) * hd;
-                k.attention(
-                    q,
-                    &b.kv_k[from..to],
-                    &b.kv_v[from..to],
-                    kv_dim,
-                    n_kv,
-                    kq_scale,
-                    b.scores,
-                    &mut b.att[t * q_dim + h * hd..t * q_dim + (h + 1) * hd],
-                );
+        let n_head = c.n_head as usize;
+        let parts = parallel::parts(&self.par, n_head, 1).min(self.threads);
+        let (kv_k, kv_v, qkv) = (&*b.kv_k, &*b.kv_v, &*b.qkv);
+        let mut att = MatOut::new(b.att, q_dim, n, q_dim);
+        let scratch = &mut b.scores[..parts * self.n_ctx];
+        parallel::for_cols(&self.par, &mut att, scratch, parts, hd, &|cols, mut out, scores| {
+            for t in 0..n {
+                let n_kv = p0 + t + 1;
+                let row = out.token(t);
+                for (h, o) in (cols.start / hd..).zip(row.chunks_exact_mut(hd)) {
+                    let kvh = h / group;
+                    let from = layer_base + kvh * hd;
+                    let to = layer_base + (n_kv - 1) * kv_dim + (kvh + 1) * hd;
+                    let a = AttnArgs {
+                        q: &qkv[t * qkv_w + h * hd..t * qkv_w + (h + 1) * hd],
+                        k: &kv_k[from..to],
+                        v: &kv_v[from..to],
+                        stride: kv_dim,
+                        n_kv,
+                        scale: kq_scale,
+                    };
+                    k.attention(&a, scores, o);
+                }
             }
-        }
+        });
         Ok(())
     }
 }

@@ -1,9 +1,11 @@
-//! The kernel set, picked at run time from what the CPU reports: RVV when a
-//! riscv64 CPU has V, `neon+dotprod` when an aarch64 CPU has dotprod, else
-//! baseline NEON; portable everywhere else.
+//! The kernel set, picked at run time from what the CPU reports: `avx2`
+//! when an x86-64 CPU has AVX2, FMA and F16C, RVV when a riscv64 CPU has V,
+//! `neon+dotprod` when an aarch64 CPU has dotprod, else baseline NEON;
+//! portable everywhere else. `PHI_EDGE_KERNELS=portable` forces the
+//! portable set, `PHI_EDGE_KERNELS=<name>` asks for a named one.
 
-use phi_edge::kernels::F16Bits;
-use phi_edge::{ActFormat, DType, Kernels, WeightUse};
+use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::{ActFormat, DType, Kernels};
 use phi_edge_portable::Portable;
 
 /// One of the kernel sets this build has, chosen by [`HostKernels::detect`].
@@ -20,6 +22,9 @@ pub enum HostKernels {
     /// RISC-V vectors.
     #[cfg(target_arch = "riscv64")]
     Rvv(phi_edge_rvv::Rvv),
+    /// x86-64 AVX2 + FMA + F16C.
+    #[cfg(target_arch = "x86_64")]
+    Avx2(phi_edge_x86::Avx2),
 }
 
 impl HostKernels {
@@ -43,7 +48,14 @@ impl HostKernels {
                 None => HostKernels::Portable(Portable),
             }
         }
-        #[cfg(not(any(target_arch = "aarch64", target_arch = "riscv64")))]
+        #[cfg(target_arch = "x86_64")]
+        {
+            match phi_edge_x86::Avx2::detect() {
+                Some(k) => HostKernels::Avx2(k),
+                None => HostKernels::Portable(Portable),
+            }
+        }
+        #[cfg(not(any(target_arch = "aarch64", target_arch = "riscv64", target_arch = "x86_64")))]
         {
             HostKernels::Portable(Portable)
         }
@@ -61,6 +73,8 @@ macro_rules! dispatch {
             HostKernels::NeonDot($k) => $call,
             #[cfg(target_arch = "riscv64")]
             HostKernels::Rvv($k) => $call,
+            #[cfg(target_arch = "x86_64")]
+            HostKernels::Avx2($k) => $call,
         }
     };
 }
@@ -74,19 +88,8 @@ impl Kernels for HostKernels {
         dispatch!(self, k => k.quantize_act(fmt, x, out))
     }
 
-    fn matmul(
-        &self,
-        dtype: DType,
-        usage: WeightUse,
-        w: &[u8],
-        k: usize,
-        rows: usize,
-        act: &[u8],
-        n_tok: usize,
-        out: &mut [f32],
-        ld_out: usize,
-    ) {
-        dispatch!(self, s => s.matmul(dtype, usage, w, k, rows, act, n_tok, out, ld_out))
+    fn matmul(&self, m: &MatmulArgs<'_>, out: &mut MatOut<'_>) {
+        dispatch!(self, k => k.matmul(m, out))
     }
 
     fn dequantize_row(&self, dtype: DType, src: &[u8], out: &mut [f32]) {
@@ -109,17 +112,7 @@ impl Kernels for HostKernels {
         dispatch!(self, k => k.f32_to_f16(src, dst))
     }
 
-    fn attention(
-        &self,
-        q: &[f32],
-        k: &[F16Bits],
-        v: &[F16Bits],
-        stride: usize,
-        n_kv: usize,
-        scale: f32,
-        scratch: &mut [f32],
-        out: &mut [f32],
-    ) {
-        dispatch!(self, s => s.attention(q, k, v, stride, n_kv, scale, scratch, out))
+    fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
+        dispatch!(self, k => k.attention(a, scratch, out))
     }
 }

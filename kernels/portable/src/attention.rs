@@ -4,7 +4,7 @@
 
 use core::ops::Range;
 
-use phi_edge::kernels::F16Bits;
+use phi_edge::kernels::{AttnArgs, F16Bits};
 
 use crate::activation::v_expf;
 use crate::float::{dot_f16_row, f16_to_f32, hsum8, reduce_hadd, round_f16, LANES};
@@ -81,15 +81,8 @@ pub fn add_pad_groups(mut sum: f64, n_kv: usize, pad_e: f32) -> f64 {
 /// `scratch` holds fewer than `n_kv` values, or `k` / `v` are too short
 /// for `n_kv` rows of `q.len()` values `stride` apart.
 #[inline(always)]
-pub fn checked_scores<'a>(
-    q: &[f32],
-    k: &[F16Bits],
-    v: &[F16Bits],
-    stride: usize,
-    n_kv: usize,
-    scratch: &'a mut [f32],
-    out: &mut [f32],
-) -> Option<&'a mut [f32]> {
+pub fn checked_scores<'s>(a: &AttnArgs<'_>, scratch: &'s mut [f32], out: &mut [f32]) -> Option<&'s mut [f32]> {
+    let AttnArgs { q, k, v, stride, n_kv, .. } = *a;
     let hd = q.len();
     assert!(
         out.len() == hd,
@@ -172,20 +165,11 @@ pub fn soft_max(s: &mut [f32], scale: f32) -> f32 {
 ///
 /// Panics if `out.len() != q.len()`, `scratch` holds fewer than `n_kv`
 /// values, or `k` / `v` are too short for `n_kv` rows.
-#[allow(clippy::too_many_arguments)]
-pub fn attention(
-    q: &[f32],
-    k: &[F16Bits],
-    v: &[F16Bits],
-    stride: usize,
-    n_kv: usize,
-    scale: f32,
-    scratch: &mut [f32],
-    out: &mut [f32],
-) {
-    let Some(p) = checked_scores(q, k, v, stride, n_kv, scratch, out) else {
+pub fn attention(a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
+    let Some(p) = checked_scores(a, scratch, out) else {
         return;
     };
+    let AttnArgs { q, k, v, stride, scale, .. } = *a;
     let hd = q.len();
 
     // Scores, with the f16 query parked in `out`.

@@ -21,7 +21,7 @@
 //! - quantized dot products: exact integer sums, then the float steps of
 //!   `ggml_vec_dot_*` (eight f32 lanes, FMA, `hsum_float_8`), or for the
 //!   Q4_0 / Q4_K projection weights llama.cpp repacks, of
-//!   `ggml_gemv_*_8x8_*` (see [`vec_dot_fn`] and [`WeightUse`]);
+//!   `ggml_gemv_*_8x8_*` (see [`matmul()`] and [`WeightUse`]);
 //! - float dot products (`ggml_vec_dot_f16/bf16/f32`): 32 f32 lanes,
 //!   ggml's reductions, f64 tails for F16 and BF16;
 //! - `swiglu` and attention's softmax: ggml's vectorized `expf`
@@ -65,7 +65,7 @@ pub use activation::{silu, swiglu};
 pub use attention::attention;
 pub use convert::{dequantize_act, dequantize_row, quantize_act};
 pub use float::{vec_dot_bf16, vec_dot_f16, vec_dot_f32};
-pub use matmul::{matmul, vec_dot_fn, VecDot};
+pub use matmul::matmul;
 pub use norm::rms_norm;
 pub use quant::act::{
     quantize_row_q8_0, quantize_row_q8_0_ref, quantize_row_q8_1, quantize_row_q8_1_ref,
@@ -78,8 +78,8 @@ pub use quant::q6_k::vec_dot_q6_k_q8_k;
 pub use quant::q8_0::vec_dot_q8_0_q8_0;
 pub use rope::rope;
 
-use phi_edge::kernels::F16Bits;
-use phi_edge::{ActFormat, DType, Kernels, WeightUse};
+use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::{ActFormat, DType, Kernels};
 
 /// The portable kernel set: plain Rust, no target features.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -94,19 +94,8 @@ impl Kernels for Portable {
         convert::quantize_act(fmt, x, out);
     }
 
-    fn matmul(
-        &self,
-        dtype: DType,
-        usage: WeightUse,
-        w: &[u8],
-        k: usize,
-        rows: usize,
-        act: &[u8],
-        n_tok: usize,
-        out: &mut [f32],
-        ld_out: usize,
-    ) {
-        matmul::matmul(dtype, usage, w, k, rows, act, n_tok, out, ld_out);
+    fn matmul(&self, m: &MatmulArgs<'_>, out: &mut MatOut<'_>) {
+        matmul::matmul(m, out);
     }
 
     fn dequantize_row(&self, dtype: DType, src: &[u8], out: &mut [f32]) {
@@ -132,17 +121,7 @@ impl Kernels for Portable {
         }
     }
 
-    fn attention(
-        &self,
-        q: &[f32],
-        k: &[F16Bits],
-        v: &[F16Bits],
-        stride: usize,
-        n_kv: usize,
-        scale: f32,
-        scratch: &mut [f32],
-        out: &mut [f32],
-    ) {
-        attention::attention(q, k, v, stride, n_kv, scale, scratch, out);
+    fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
+        attention::attention(a, scratch, out);
     }
 }

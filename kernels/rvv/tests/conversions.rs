@@ -3,7 +3,7 @@
 //! shared suite samples them; these sweep them).
 #![cfg(target_arch = "riscv64")]
 
-use phi_edge::{DType, Kernels, WeightUse};
+use phi_edge::{DType, Kernels, MatOut, MatmulArgs, WeightUse};
 use phi_edge_portable::float::f16_to_f32;
 use phi_edge_portable::Portable;
 use phi_edge_rvv::Rvv;
@@ -31,9 +31,9 @@ fn every_f16_widens_as_portable() {
     let mut a = vec![0u8; 2 * k];
     a[..2].copy_from_slice(&0x3c00u16.to_le_bytes());
     let (mut got, mut want) = (vec![0.0f32; rows], vec![0.0f32; rows]);
-    let u = WeightUse::Projection;
-    set.matmul(DType::F16, u, &w, k, rows, &a, 1, &mut got, rows);
-    Portable.matmul(DType::F16, u, &w, k, rows, &a, 1, &mut want, rows);
+    let m = MatmulArgs { dtype: DType::F16, usage: WeightUse::Projection, w: &w, k, rows, act: &a, n_tok: 1 };
+    set.matmul(&m, &mut MatOut::row(&mut got));
+    Portable.matmul(&m, &mut MatOut::row(&mut want));
     for h in 0..rows {
         assert!(
             same(got[h], want[h]),

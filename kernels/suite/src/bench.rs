@@ -7,7 +7,7 @@ use std::time::Instant;
 use std::vec;
 use std::vec::Vec;
 
-use phi_edge::{DType, Kernels, WeightUse};
+use phi_edge::{AttnArgs, DType, Kernels, MatOut, MatmulArgs, WeightUse};
 use phi_edge_portable::testing::Rng;
 
 use crate::gen::{weights, xs, WFlavor, XFlavor};
@@ -66,17 +66,8 @@ pub fn bench<K: Kernels>(kern: &K, dim: usize, min_ms: u64) -> Vec<BenchLine> {
         let a = acts(dtype.act_format(), &x, dim);
         let mut out = vec![0.0f32; dim];
         let ns = time(min_ns, || {
-            kern.matmul(
-                dtype,
-                WeightUse::Projection,
-                &w,
-                dim,
-                dim,
-                &a,
-                1,
-                &mut out,
-                dim,
-            )
+            let m = MatmulArgs { dtype, usage: WeightUse::Projection, w: &w, k: dim, rows: dim, act: &a, n_tok: 1 };
+            kern.matmul(&m, &mut MatOut::row(&mut out))
         });
         lines.push(BenchLine {
             what: format!("matmul {} {dim}x{dim}", dtype.name()),
@@ -129,7 +120,8 @@ pub fn bench<K: Kernels>(kern: &K, dim: usize, min_ms: u64) -> Vec<BenchLine> {
     let mut scratch = vec![0.0f32; n_kv];
     let mut o = vec![0.0f32; hd];
     let ns = time(min_ns, || {
-        kern.attention(&x[..hd], &k, &v, hd, n_kv, 0.1, &mut scratch, &mut o)
+        let a = AttnArgs { q: &x[..hd], k: &k, v: &v, stride: hd, n_kv, scale: 0.1 };
+        kern.attention(&a, &mut scratch, &mut o)
     });
     lines.push(BenchLine {
         what: format!("attention hd={hd} n_kv={n_kv}"),

@@ -6,7 +6,7 @@ use std::format;
 use std::vec;
 use std::vec::Vec;
 
-use phi_edge::{ActFormat, DType, Kernels, WeightUse};
+use phi_edge::{ActFormat, DType, Kernels, MatOut, MatmulArgs, WeightUse};
 use phi_edge_portable::convert::{dequantize_act, dequantize_row};
 use phi_edge_portable::float::f16_to_f32;
 use phi_edge_portable::quant::q4_k::scale_min_k4;
@@ -133,8 +133,9 @@ pub(crate) fn check_matmul<K: Kernels>(
     let len = out.len();
     let mut want = vec![12345.0f32; len];
     out.fill(12345.0);
-    Portable.matmul(dtype, usage, w, k, rows, a, n_tok, &mut want, ld_out);
-    kern.matmul(dtype, usage, w, k, rows, a, n_tok, out, ld_out);
+    let m = MatmulArgs { dtype, usage, w, k, rows, act: a, n_tok };
+    Portable.matmul(&m, &mut MatOut::new(&mut want, rows, n_tok, ld_out));
+    kern.matmul(&m, &mut MatOut::new(out, rows, n_tok, ld_out));
     let ctx = format!("{usage:?} k={k} rows={rows} n_tok={n_tok} ld_out={ld_out}");
     let mut c = r.case(name, ctx);
     let (wr, ar) = (

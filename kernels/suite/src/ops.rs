@@ -5,7 +5,7 @@ use std::format;
 use std::vec;
 use std::vec::Vec;
 
-use phi_edge::Kernels;
+use phi_edge::{AttnArgs, Kernels};
 use phi_edge_portable::float::{f16_to_f32, f32_to_f16};
 use phi_edge_portable::testing::Rng;
 use phi_edge_portable::Portable;
@@ -194,8 +194,9 @@ pub(crate) fn check_attention<K: Kernels>(
     let hd = q.len();
     let mut want = vec![0.0f32; hd];
     let mut ws = vec![0.0f32; n_kv.max(1)];
-    Portable.attention(q, k, v, stride, n_kv, scale, &mut ws, &mut want);
-    kern.attention(q, k, v, stride, n_kv, scale, scratch, out);
+    let args = AttnArgs { q, k, v, stride, n_kv, scale };
+    Portable.attention(&args, &mut ws, &mut want);
+    kern.attention(&args, scratch, out);
     let mut c = r.case(
         name,
         format!("hd={hd} n_kv={n_kv} stride={stride} scale={scale}"),

@@ -1,7 +1,7 @@
 //! The suite catches a kernel set that is slightly off.
 
 use phi_edge::kernels::F16Bits;
-use phi_edge::{ActFormat, DType, Kernels, WeightUse};
+use phi_edge::{ActFormat, AttnArgs, DType, Kernels, MatOut, MatmulArgs};
 use phi_edge_portable::Portable;
 
 /// Portable, except that Q4_K matmul results are 1e-5 relative too large
@@ -15,21 +15,10 @@ impl Kernels for Off {
     fn quantize_act(&self, fmt: ActFormat, x: &[f32], out: &mut [u8]) {
         Portable.quantize_act(fmt, x, out)
     }
-    fn matmul(
-        &self,
-        dtype: DType,
-        usage: WeightUse,
-        w: &[u8],
-        k: usize,
-        rows: usize,
-        act: &[u8],
-        n_tok: usize,
-        out: &mut [f32],
-        ld_out: usize,
-    ) {
-        Portable.matmul(dtype, usage, w, k, rows, act, n_tok, out, ld_out);
-        if dtype == DType::Q4K && rows > 0 {
-            out[0] *= 1.0 + 1e-5;
+    fn matmul(&self, m: &MatmulArgs<'_>, out: &mut MatOut<'_>) {
+        Portable.matmul(m, out);
+        if m.dtype == DType::Q4K && m.rows > 0 {
+            out.token(0)[0] *= 1.0 + 1e-5;
         }
     }
     fn dequantize_row(&self, dtype: DType, src: &[u8], out: &mut [f32]) {
@@ -52,18 +41,8 @@ impl Kernels for Off {
     fn f32_to_f16(&self, src: &[f32], dst: &mut [F16Bits]) {
         Portable.f32_to_f16(src, dst)
     }
-    fn attention(
-        &self,
-        q: &[f32],
-        k: &[F16Bits],
-        v: &[F16Bits],
-        stride: usize,
-        n_kv: usize,
-        scale: f32,
-        scratch: &mut [f32],
-        out: &mut [f32],
-    ) {
-        Portable.attention(q, k, v, stride, n_kv, scale, scratch, out)
+    fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
+        Portable.attention(a, scratch, out)
     }
 }
 

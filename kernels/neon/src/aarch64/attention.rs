@@ -4,7 +4,7 @@
 
 use core::arch::aarch64::*;
 
-use phi_edge::kernels::F16Bits;
+use phi_edge::kernels::AttnArgs;
 use phi_edge_portable::attention::{
     add_pad_groups, checked_scores, padded_kv_len, scale_and_max, value_pass,
 };
@@ -64,21 +64,12 @@ fn soft_max(s: &mut [f32], scale: f32) -> f32 {
 /// softmax, probabilities rounded to f16, then the value pass with cell
 /// `j` in lane `j % 32`, vectorized across four output dimensions at a
 /// time.
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "neon")]
-pub(crate) fn attention(
-    q: &[f32],
-    k: &[F16Bits],
-    v: &[F16Bits],
-    stride: usize,
-    n_kv: usize,
-    scale: f32,
-    scratch: &mut [f32],
-    out: &mut [f32],
-) {
-    let Some(p) = checked_scores(q, k, v, stride, n_kv, scratch, out) else {
+pub(crate) fn attention(a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
+    let Some(p) = checked_scores(a, scratch, out) else {
         return;
     };
+    let AttnArgs { q, k, v, stride, n_kv, scale } = *a;
     let hd = q.len();
     let n_pad = padded_kv_len(n_kv);
 

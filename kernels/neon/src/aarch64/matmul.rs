@@ -1,29 +1,30 @@
 //! `matmul`: the per-type dot product over every (row, token) pair, each
 //! weight row read once for all tokens.
 
+use phi_edge::kernels::{MatOut, MatmulArgs};
 use phi_edge::{DType, WeightUse};
-use phi_edge_portable::matmul::{run_rows, MatmulArgs};
+use phi_edge_portable::matmul::run_rows;
 
 use super::float::{dot_bf16, dot_f16, dot_f32};
 use super::quant;
 
-/// `out[t * ld_out + r] = dot(w[r], act[t])` (see `Kernels::matmul`, whose
-/// last seven arguments are `args`), with the portable set's checks and its
-/// choice of summation order per `(dtype, usage)`.
+/// `out.token(t)[r] = dot(w[r], act[t])` (see `Kernels::matmul`), with the
+/// portable set's checks and its choice of summation order per
+/// `(dtype, usage)`.
 #[target_feature(enable = "neon")]
-pub(crate) fn matmul<const SDOT: bool>(dtype: DType, usage: WeightUse, args: MatmulArgs<'_>) {
-    let proj = usage == WeightUse::Projection;
-    let k = args.1;
-    match dtype {
-        DType::F32 => run_rows(dtype, |w, a| dot_f32(k, w, a), args),
-        DType::F16 => run_rows(dtype, |w, a| dot_f16(k, w, a), args),
-        DType::BF16 => run_rows(dtype, |w, a| dot_bf16(k, w, a), args),
-        DType::Q8_0 => run_rows(dtype, |w, a| quant::q8_0::<SDOT>(w, a), args),
-        DType::Q4_0 if proj => run_rows(dtype, |w, a| quant::q4_0_repacked::<SDOT>(w, a), args),
-        DType::Q4_0 => run_rows(dtype, |w, a| quant::q4_0::<SDOT>(w, a), args),
-        DType::Q4_1 => run_rows(dtype, |w, a| quant::q4_1::<SDOT>(w, a), args),
-        DType::Q4K if proj => run_rows(dtype, |w, a| quant::q4_k_repacked::<SDOT>(w, a), args),
-        DType::Q4K => run_rows(dtype, |w, a| quant::q4_k::<SDOT>(w, a), args),
-        DType::Q6K => run_rows(dtype, |w, a| quant::q6_k::<SDOT>(w, a), args),
+pub(crate) fn matmul<const SDOT: bool>(m: &MatmulArgs<'_>, out: &mut MatOut<'_>) {
+    let proj = m.usage == WeightUse::Projection;
+    let k = m.k;
+    match m.dtype {
+        DType::F32 => run_rows(m, out, |w, a| dot_f32(k, w, a)),
+        DType::F16 => run_rows(m, out, |w, a| dot_f16(k, w, a)),
+        DType::BF16 => run_rows(m, out, |w, a| dot_bf16(k, w, a)),
+        DType::Q8_0 => run_rows(m, out, |w, a| quant::q8_0::<SDOT>(w, a)),
+        DType::Q4_0 if proj => run_rows(m, out, |w, a| quant::q4_0_repacked::<SDOT>(w, a)),
+        DType::Q4_0 => run_rows(m, out, |w, a| quant::q4_0::<SDOT>(w, a)),
+        DType::Q4_1 => run_rows(m, out, |w, a| quant::q4_1::<SDOT>(w, a)),
+        DType::Q4K if proj => run_rows(m, out, |w, a| quant::q4_k_repacked::<SDOT>(w, a)),
+        DType::Q4K => run_rows(m, out, |w, a| quant::q4_k::<SDOT>(w, a)),
+        DType::Q6K => run_rows(m, out, |w, a| quant::q6_k::<SDOT>(w, a)),
     }
 }

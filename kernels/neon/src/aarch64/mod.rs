@@ -8,8 +8,8 @@ mod matmul;
 mod quant;
 mod simd;
 
-use phi_edge::kernels::F16Bits;
-use phi_edge::{ActFormat, DType, Kernels, WeightUse};
+use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::{ActFormat, DType, Kernels};
 
 // `f32_to_f16` writes the KV cache's `F16Bits` as little-endian bytes.
 const _: () = assert!(cfg!(target_endian = "little"), "the kernels assume a little-endian target");
@@ -81,23 +81,10 @@ macro_rules! neon_kernels {
                 unsafe { act::quantize_act(fmt, x, out) }
             }
 
-            fn matmul(
-                &self,
-                dtype: DType,
-                usage: WeightUse,
-                w: &[u8],
-                k: usize,
-                rows: usize,
-                act: &[u8],
-                n_tok: usize,
-                out: &mut [f32],
-                ld_out: usize,
-            ) {
+            fn matmul(&self, m: &MatmulArgs<'_>, out: &mut MatOut<'_>) {
                 // SAFETY: NEON as above; `sdot` is used only by `NeonDot`,
                 // whose constructors guarantee the extension.
-                unsafe {
-                    matmul::matmul::<$sdot>(dtype, usage, (w, k, rows, act, n_tok, out, ld_out))
-                }
+                unsafe { matmul::matmul::<$sdot>(m, out) }
             }
 
             fn dequantize_row(&self, dtype: DType, src: &[u8], out: &mut [f32]) {
@@ -127,19 +114,9 @@ macro_rules! neon_kernels {
                 unsafe { float::f32_to_f16_bytes(src, bytemuck::cast_slice_mut(dst)) }
             }
 
-            fn attention(
-                &self,
-                q: &[f32],
-                k: &[F16Bits],
-                v: &[F16Bits],
-                stride: usize,
-                n_kv: usize,
-                scale: f32,
-                scratch: &mut [f32],
-                out: &mut [f32],
-            ) {
+            fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
                 // SAFETY: NEON, as above.
-                unsafe { attention::attention(q, k, v, stride, n_kv, scale, scratch, out) }
+                unsafe { attention::attention(a, scratch, out) }
             }
         }
     };

@@ -21,14 +21,15 @@
 //! Q4_K path uses for a single activation row (`from_float`; the
 //! interleaved `ggml_quantize_mat_q8_K_4x8` only serves groups of four).
 
+use phi_edge::ActFormat;
 use super::{blocks, check_len, f16_bytes, f16_le, nearest_int, QK32, QK_K};
 
 /// Bytes in a Q8_0 block: `d: f16`, `qs: [i8; 32]`.
-pub const Q8_0_BYTES: usize = 34;
+pub const Q8_0_BYTES: usize = ActFormat::Q8_0.block_bytes();
 /// Bytes in a Q8_1 block: `d: f16`, `s: f16`, `qs: [i8; 32]`.
-pub const Q8_1_BYTES: usize = 36;
+pub const Q8_1_BYTES: usize = ActFormat::Q8_1.block_bytes();
 /// Bytes in a Q8_K block: `d: f32`, `qs: [i8; 256]`, `bsums: [i16; 16]`.
-pub const Q8_K_BYTES: usize = 292;
+pub const Q8_K_BYTES: usize = ActFormat::Q8K.block_bytes();
 
 /// The largest magnitude in a block, as ggml's `MAX(amax, fabsf(v))` loop.
 #[inline]

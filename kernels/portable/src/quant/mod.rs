@@ -21,6 +21,7 @@
 //! this crate's quantizers, whose quants lie in `-127..=127`; the emulation
 //! relies on that and computes exact sums.
 
+use phi_edge::DType;
 pub mod act;
 pub mod q4_0;
 pub mod q4_1;
@@ -31,9 +32,9 @@ pub mod q8_0;
 use half::f16;
 
 /// Values per block of the 32-value formats (Q8_0, Q8_1, Q4_0, Q4_1).
-pub const QK32: usize = 32;
+pub const QK32: usize = DType::Q8_0.block_len();
 /// Values per super-block of the K formats (Q4_K, Q6_K, Q8_K).
-pub const QK_K: usize = 256;
+pub const QK_K: usize = DType::Q4K.block_len();
 
 /// The f32 value of the little-endian f16 at `b`.
 #[inline(always)]

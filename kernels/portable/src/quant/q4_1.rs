@@ -2,6 +2,7 @@
 //! holds value `j` in its low nibble and value `j + 16` in its high nibble;
 //! value `d * q + m`.
 
+use phi_edge::DType;
 use super::act::Q8_1_BYTES;
 use super::{
     blocks, check_len, f16_le, fmadd, hsum_float_8, nibbles, products_u8_i8, quad_lanes, F32x8,
@@ -9,7 +10,7 @@ use super::{
 };
 
 /// Bytes in a Q4_1 block.
-pub const Q4_1_BYTES: usize = 20;
+pub const Q4_1_BYTES: usize = DType::Q4_1.block_bytes();
 
 /// Dequantizes a Q4_1 row (`dequantize_row_q4_1`): `q * d + m`.
 pub fn dequantize_row_q4_1(src: &[u8], out: &mut [f32]) {

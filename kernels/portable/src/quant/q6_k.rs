@@ -14,13 +14,14 @@
 //! The 6-bit value `q` is offset by 32; value `p` is
 //! `d * scales[p / 16] * (q - 32)`.
 
+use phi_edge::DType;
 use super::act::{q8_k_block, Q8_K_BYTES};
 use super::{
     blocks, check_len, f16_le, fmadd, hsum_float_8, products_u8_i8, quad_lanes, F32x8, Lanes, QK_K,
 };
 
 /// Bytes in a Q6_K block.
-pub const Q6_K_BYTES: usize = 210;
+pub const Q6_K_BYTES: usize = DType::Q6K.block_bytes();
 
 /// A Q6_K block, split.
 struct Block<'a> {

@@ -19,6 +19,7 @@ use crate::attention::soft_max;
 use crate::float::{dot_f16_row, f32_to_f16, round_f16};
 use crate::testing::Rng;
 use crate::{vec_dot_bf16, vec_dot_f16, vec_dot_f32, Portable};
+use super::{attn, mm};
 
 fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
@@ -71,7 +72,7 @@ fn float_dots_match_x86_llama_cpp() {
             _ => vec_dot_bf16(n, &w, &a),
         };
         let mut out = [0.0f32];
-        Portable.matmul(dtype, WeightUse::Projection, &w, n, 1, &a, 1, &mut out, 1);
+        mm(dtype, WeightUse::Projection, &w, n, 1, &a, 1, &mut out, 1);
         assert_eq!(
             direct.to_bits(),
             want,
@@ -189,7 +190,7 @@ fn attention_matches_x86_llama_cpp() {
         // The whole kernel.
         let mut scratch = vec![f32::NAN; n_kv];
         let mut out = vec![f32::NAN; hd];
-        Portable.attention(&q, &k, &v, stride, n_kv, scale, &mut scratch, &mut out);
+        attn(&q, &k, &v, stride, n_kv, scale, &mut scratch, &mut out);
         assert_eq!(fnv_f32(&scratch), p_hash, "{}", what("probabilities"));
         assert_eq!(fnv_f32(&out), out_hash, "{}", what("output"));
     }

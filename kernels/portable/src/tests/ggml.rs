@@ -23,6 +23,7 @@ use crate::float::{f32_to_bf16, f32_to_f16};
 use crate::quant::act::{quantize_row_q8_0_ref, quantize_row_q8_1_ref, quantize_row_q8_k};
 use crate::testing::{quantize_row_q4_0_ref, quantize_row_q4_1_ref, Rng};
 use crate::Portable;
+use super::mm;
 
 fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
@@ -53,7 +54,7 @@ fn quantize(dtype: DType, x: &[f32]) -> Vec<u8> {
 /// `a`, through `matmul` with `usage`.
 fn dots(dtype: DType, usage: WeightUse, w: &[u8], a: &[u8], k: usize, rows: usize) -> Vec<u32> {
     let mut out = vec![f32::NAN; rows];
-    Portable.matmul(dtype, usage, w, k, rows, a, 1, &mut out, rows);
+    mm(dtype, usage, w, k, rows, a, 1, &mut out, rows);
     out.iter().map(|v| v.to_bits()).collect()
 }
 

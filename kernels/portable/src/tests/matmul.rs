@@ -7,8 +7,7 @@ use std::vec::Vec;
 
 use phi_edge::{ActFormat, DType, Kernels, WeightUse};
 
-use super::{deq_a, deq_w, h, reference_dot};
-use crate::matmul::vec_dot_fn;
+use super::{deq_a, deq_w, h, mm, reference_dot};
 use crate::testing::{random_weight_row, Rng};
 use crate::Portable;
 
@@ -60,7 +59,7 @@ fn check_against_reference(
     );
     for usage in USES {
         let mut out = vec![f32::NAN; n_tok * ld];
-        Portable.matmul(dtype, usage, w, k, rows, a, n_tok, &mut out, ld);
+        mm(dtype, usage, w, k, rows, a, n_tok, &mut out, ld);
         for t in 0..n_tok {
             for r in 0..rows {
                 let (want, mag) = reference_dot(dtype, &w[r * wr..][..wr], &a[t * ar..][..ar], k);
@@ -189,7 +188,7 @@ fn integer_inputs_are_exact() {
                 assert!(want.abs() < f64::from(1 << 24) && want.fract() == 0.0);
                 for usage in USES {
                     let mut out = [f32::NAN];
-                    Portable.matmul(dtype, usage, &w, k, 1, &a, 1, &mut out, 1);
+                    mm(dtype, usage, &w, k, 1, &a, 1, &mut out, 1);
                     assert_eq!(f64::from(out[0]), want, "{} {usage:?} k={k}", dtype.name());
                 }
             }
@@ -217,13 +216,17 @@ fn output_layout_and_vec_dot_agree() {
         );
         for usage in USES {
             let mut out = vec![sentinel; n_tok * ld];
-            Portable.matmul(dtype, usage, &w, k, rows, &a, n_tok, &mut out, ld);
-            let dot = vec_dot_fn(dtype, usage);
+            mm(dtype, usage, &w, k, rows, &a, n_tok, &mut out, ld);
+            let dot = |w: &[u8], a: &[u8]| {
+                let mut one = [f32::NAN];
+                mm(dtype, usage, w, k, 1, a, 1, &mut one, 1);
+                one[0]
+            };
             for t in 0..n_tok {
                 for c in 0..ld {
                     let got = out[t * ld + c];
                     if c < rows {
-                        let want = dot(k, &w[c * wr..][..wr], &a[t * ar..][..ar]);
+                        let want = dot(&w[c * wr..][..wr], &a[t * ar..][..ar]);
                         assert_eq!(
                             got.to_bits(),
                             want.to_bits(),
@@ -256,7 +259,7 @@ fn only_q4_0_and_q4_k_depend_on_usage() {
         let a = quantized_acts(dtype.act_format(), &x, k);
         let [p, t] = USES.map(|usage| {
             let mut out = vec![0.0f32; rows];
-            Portable.matmul(dtype, usage, &w, k, rows, &a, 1, &mut out, rows);
+            mm(dtype, usage, &w, k, rows, &a, 1, &mut out, rows);
             out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         });
         let repacked = matches!(dtype, DType::Q4_0 | DType::Q4K);
@@ -353,12 +356,12 @@ fn zero_blocks_give_exact_zeros() {
         rng.fill_uniform(&mut x, -1.0, 1.0);
         let a = quantized_acts(dtype.act_format(), &x, k);
         let mut out = [f32::NAN];
-        Portable.matmul(dtype, WeightUse::Projection, &w, k, 1, &a, 1, &mut out, 1);
+        mm(dtype, WeightUse::Projection, &w, k, 1, &a, 1, &mut out, 1);
         assert_eq!(out[0], 0.0, "{} zero weights", dtype.name());
         // Random weights times an all-zero activation row.
         let w = random_weights(dtype, &mut rng, k, 1);
         let a = quantized_acts(dtype.act_format(), &vec![0.0; k], k);
-        Portable.matmul(dtype, WeightUse::Projection, &w, k, 1, &a, 1, &mut out, 1);
+        mm(dtype, WeightUse::Projection, &w, k, 1, &a, 1, &mut out, 1);
         assert_eq!(out[0], 0.0, "{} zero activations", dtype.name());
     }
 }
@@ -367,7 +370,7 @@ fn zero_blocks_give_exact_zeros() {
 fn empty_shapes() {
     let mut out = [1.0f32; 4];
     // No rows or no tokens: nothing is written.
-    Portable.matmul(
+    mm(
         DType::Q4_0,
         WeightUse::Projection,
         &[],
@@ -378,7 +381,7 @@ fn empty_shapes() {
         &mut out,
         4,
     );
-    Portable.matmul(
+    mm(
         DType::Q4_0,
         WeightUse::Projection,
         &[0; 18],
@@ -391,7 +394,7 @@ fn empty_shapes() {
     );
     assert_eq!(out, [1.0; 4]);
     // k = 0: every dot product is the empty sum.
-    Portable.matmul(
+    mm(
         DType::Q6K,
         WeightUse::Projection,
         &[],
@@ -409,7 +412,7 @@ fn empty_shapes() {
 #[should_panic(expected = "not a whole number of blocks")]
 fn partial_block_panics() {
     let mut out = [0.0f32];
-    Portable.matmul(
+    mm(
         DType::Q4_0,
         WeightUse::Projection,
         &[0; 18],

@@ -17,7 +17,10 @@ mod ops;
 use std::vec;
 use std::vec::Vec;
 
-use phi_edge::{ActFormat, DType};
+use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::{ActFormat, DType, Kernels, WeightUse};
+
+use crate::Portable;
 
 use crate::convert::{dequantize_act, dequantize_row};
 
@@ -69,4 +72,37 @@ pub(crate) fn reference_dot(dtype: DType, w: &[u8], a: &[u8], k: usize) -> (f64,
         }
     }
     (sum, mag)
+}
+
+/// `Portable.matmul` with the arguments spelled out:
+/// `out[t * ld + r] = dot(w[r], a[t])`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn mm(
+    dtype: DType,
+    usage: WeightUse,
+    w: &[u8],
+    k: usize,
+    rows: usize,
+    act: &[u8],
+    n_tok: usize,
+    out: &mut [f32],
+    ld: usize,
+) {
+    let m = MatmulArgs { dtype, usage, w, k, rows, act, n_tok };
+    Portable.matmul(&m, &mut MatOut::new(out, rows, n_tok, ld));
+}
+
+/// `Portable.attention` with the arguments spelled out.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attn(
+    q: &[f32],
+    k: &[F16Bits],
+    v: &[F16Bits],
+    stride: usize,
+    n_kv: usize,
+    scale: f32,
+    scratch: &mut [f32],
+    out: &mut [f32],
+) {
+    Portable.attention(&AttnArgs { q, k, v, stride, n_kv, scale }, scratch, out);
 }

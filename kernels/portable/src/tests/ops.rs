@@ -11,6 +11,7 @@ use crate::attention::padded_kv_len;
 use crate::float::{f16_to_f32, f32_to_f16, round_f16};
 use crate::testing::Rng;
 use crate::Portable;
+use super::attn;
 
 #[test]
 fn rms_norm_hand_value_and_reference() {
@@ -201,7 +202,7 @@ fn attention_against_f64_reference() {
         let scale = 1.0 / (hd as f32).sqrt();
         let mut scratch = vec![0.0f32; n_kv + 3];
         let mut out = vec![f32::NAN; hd];
-        Portable.attention(&q, &k, &v, stride, n_kv, scale, &mut scratch, &mut out);
+        attn(&q, &k, &v, stride, n_kv, scale, &mut scratch, &mut out);
         let want = attention_reference(&q, &k, &v, stride, n_kv, scale);
         // p_j may land one f16 ulp apart (2^-11 relative) where the f32 and
         // f64 softmax straddle a rounding boundary.
@@ -232,14 +233,14 @@ fn attention_exact_cases() {
     let mut scratch = [0.0f32; 4];
     let mut out = [0.0f32; 8];
     // One key: p = 1, out = v_0 exactly.
-    Portable.attention(&q, &k, &v, hd, 1, 0.3, &mut scratch, &mut out);
+    attn(&q, &k, &v, hd, 1, 0.3, &mut scratch, &mut out);
     let v0: Vec<f32> = v[..hd].iter().map(|&b| f16_to_f32(b)).collect();
     assert_eq!(out.to_vec(), v0);
     assert_eq!(scratch[0], 1.0);
     // Four equal keys: p = 1/4 exactly. Cells 0..4 sit in lanes 0..4 of
     // ggml's 32 f32 lanes, which its reduction sums as (l0 + l1) + (l2 + l3).
     let k_same: Vec<u16> = (0..4).flat_map(|_| k[..hd].to_vec()).collect();
-    Portable.attention(&q, &k_same, &v, hd, 4, 0.3, &mut scratch, &mut out);
+    attn(&q, &k_same, &v, hd, 4, 0.3, &mut scratch, &mut out);
     assert_eq!(scratch, [0.25; 4]);
     for d in 0..hd {
         let l = |j: usize| 0.25 * f16_to_f32(v[j * hd + d]);
@@ -247,7 +248,7 @@ fn attention_exact_cases() {
     }
     // No keys: zeros.
     out = [9.0; 8];
-    Portable.attention(&q, &[], &[], hd, 0, 0.3, &mut scratch, &mut out);
+    attn(&q, &[], &[], hd, 0, 0.3, &mut scratch, &mut out);
     assert_eq!(out, [0.0; 8]);
 }
 
@@ -269,7 +270,7 @@ fn attention_rounds_q_to_f16() {
     let v = [one, zero, zero, one];
     let mut scratch = [0.0f32; 2];
     let mut out = [0.0f32; 2];
-    Portable.attention(&q, &k, &v, 2, 2, 1000.0, &mut scratch, &mut out);
+    attn(&q, &k, &v, 2, 2, 1000.0, &mut scratch, &mut out);
     assert_eq!(scratch, [0.5, 0.5]);
     assert_eq!(out, [0.5, 0.5]);
 }
@@ -284,7 +285,7 @@ fn attention_rounds_probabilities_to_f16() {
     let v = [f32_to_f16(1.0); 6];
     let mut scratch = [0.0f32; 3];
     let mut out = [0.0f32; 2];
-    Portable.attention(&[1.0, -1.0], &k, &v, hd, 3, 0.125, &mut scratch, &mut out);
+    attn(&[1.0, -1.0], &k, &v, hd, 3, 0.125, &mut scratch, &mut out);
     assert_eq!(scratch, [p; 3]);
     assert_eq!(out, [p + p + p; 2]);
 }

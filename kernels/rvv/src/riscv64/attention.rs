@@ -2,7 +2,7 @@
 //! portable set (llama.cpp's x86 AVX2 order over the KV length padded to
 //! 256).
 
-use phi_edge::kernels::F16Bits;
+use phi_edge::kernels::{AttnArgs, F16Bits};
 use phi_edge_portable::activation::v_expf;
 use phi_edge_portable::attention::{add_pad_groups, checked_scores, padded_kv_len, scale_and_max};
 use phi_edge_portable::float::{hsum8, reduce_hadd, round_f16};
@@ -103,21 +103,11 @@ fn value_lane(
 /// cells `j = l (mod 32)` accumulate in a vector over the dimensions, in
 /// cell order as the oracle's lane `l`; the 32 lanes are then reduced per
 /// dimension as `GGML_F32x8_REDUCE`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn attention(
-    vt: V,
-    q: &[f32],
-    k: &[F16Bits],
-    v: &[F16Bits],
-    stride: usize,
-    n_kv: usize,
-    scale: f32,
-    scratch: &mut [f32],
-    out: &mut [f32],
-) {
-    let Some(p) = checked_scores(q, k, v, stride, n_kv, scratch, out) else {
+pub(crate) fn attention(vt: V, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
+    let Some(p) = checked_scores(a, scratch, out) else {
         return;
     };
+    let AttnArgs { q, k, v, stride, n_kv, scale } = *a;
     let hd = q.len();
     let n_pad = padded_kv_len(n_kv);
 

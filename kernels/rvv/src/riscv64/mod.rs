@@ -10,8 +10,8 @@ mod float;
 mod matmul;
 mod quant;
 
-use phi_edge::kernels::F16Bits;
-use phi_edge::{ActFormat, DType, Kernels, WeightUse};
+use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::{ActFormat, DType, Kernels};
 
 use rvv::V;
 
@@ -81,19 +81,8 @@ impl Kernels for Rvv {
         act::quantize_act(self.v, fmt, x, out);
     }
 
-    fn matmul(
-        &self,
-        dtype: DType,
-        usage: WeightUse,
-        w: &[u8],
-        k: usize,
-        rows: usize,
-        act: &[u8],
-        n_tok: usize,
-        out: &mut [f32],
-        ld_out: usize,
-    ) {
-        matmul::matmul(self.v, dtype, usage, (w, k, rows, act, n_tok, out, ld_out));
+    fn matmul(&self, m: &MatmulArgs<'_>, out: &mut MatOut<'_>) {
+        matmul::matmul(self.v, m, out);
     }
 
     fn dequantize_row(&self, dtype: DType, src: &[u8], out: &mut [f32]) {
@@ -119,17 +108,7 @@ impl Kernels for Rvv {
         float::f32_to_f16_bytes(self.v, src, bytemuck::cast_slice_mut(dst));
     }
 
-    fn attention(
-        &self,
-        q: &[f32],
-        k: &[F16Bits],
-        v: &[F16Bits],
-        stride: usize,
-        n_kv: usize,
-        scale: f32,
-        scratch: &mut [f32],
-        out: &mut [f32],
-    ) {
-        attention::attention(self.v, q, k, v, stride, n_kv, scale, scratch, out);
+    fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
+        attention::attention(self.v, a, scratch, out);
     }
 }

@@ -1,0 +1,28 @@
+//! x86-64 kernels for phi-edge: [`Avx2`], for CPUs with AVX2, FMA and F16C
+//! (Intel Haswell, AMD Excavator / Zen and later), the host's set.
+//!
+//! The set implements [`phi_edge::Kernels`] with results bit-identical to
+//! the portable oracle (`phi-edge-portable`), which reproduces llama.cpp's
+//! x86 AVX2 build operation for operation: for each (row, token) product
+//! the same fused multiply-adds and reductions run in the same order, so
+//! the code here is the oracle's arithmetic executed by the instructions it
+//! emulates. What is free, and where the speed comes from, is the order
+//! across rows and tokens and the integer arithmetic: several weight rows
+//! per pass over the quantized activations, weight blocks unpacked once
+//! for several tokens. The shared conformance suite
+//! (`phi-edge-kernel-suite`) checks every kernel against portable.
+//!
+//! The crate is `#![no_std]`; on targets other than x86-64 it is empty.
+//! Feature `std` adds [`Avx2::detect`].
+#![no_std]
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::Avx2;
