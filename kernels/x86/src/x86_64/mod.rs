@@ -7,6 +7,7 @@
 mod act;
 mod attention;
 mod elementwise;
+mod float;
 mod matmul;
 
 use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
