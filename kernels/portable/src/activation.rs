@@ -10,7 +10,7 @@
 /// saturates to `0` or `inf`. Each lane is independent of the others.
 pub fn v_expf(x: f32) -> f32 {
     let c = |b: u32| f32::from_bits(b);
-    let fma = libm::fmaf;
+    let fma = crate::fma::fmaf;
     let r = c(0x4b40_0000); // 0x1.8p23
     let z = fma(x, c(0x3fb8_aa3b), r);
     let n = z - r;

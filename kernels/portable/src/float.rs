@@ -206,7 +206,7 @@ pub fn vec_dot_f32(k: usize, w: &[u8], a: &[u8]) -> f32 {
             .zip(wc.chunks_exact(4))
             .zip(ac.chunks_exact(4))
         {
-            *s = libm::fmaf(f32_le(x), f32_le(y), *s);
+            *s = crate::fma::fmaf(f32_le(x), f32_le(y), *s);
         }
     }
     let mut sum = reduce_hadd(&acc);

@@ -44,13 +44,14 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-#[cfg(test)]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 pub mod activation;
 pub mod attention;
 pub mod convert;
 pub mod float;
+mod fma;
 pub mod matmul;
 pub mod norm;
 pub mod quant;

@@ -1,5 +1,6 @@
 //! Rotary position embedding of one head.
 
+use crate::fma::fmaf;
 /// The argument check of [`rope`], shared by every kernel set: returns
 /// `n_rot = cs.len()`.
 ///
@@ -57,7 +58,7 @@ pub fn rope(x: &mut [f32], cs: &[f32], neox: bool) {
 /// `vfmaddsub` computes it.
 #[inline(always)]
 fn rotate_fused(a: f32, b: f32, cos: f32, sin: f32) -> (f32, f32) {
-    (libm::fmaf(a, cos, -(b * sin)), libm::fmaf(a, sin, b * cos))
+    (fmaf(a, cos, -(b * sin)), fmaf(a, sin, b * cos))
 }
 
 #[inline(always)]

@@ -89,7 +89,7 @@ pub(crate) type F32x8 = [f32; 8];
 /// `a * b + c` rounded once, as x86 `vfmadd` (`_mm256_fmadd_ps`).
 #[inline(always)]
 pub(crate) fn fmadd(a: f32, b: f32, c: f32) -> f32 {
-    libm::fmaf(a, b, c)
+    crate::fma::fmaf(a, b, c)
 }
 
 /// ggml's x86 `hsum_float_8`: the high half plus the low half, then lanes
