@@ -9,6 +9,7 @@ mod attention;
 mod elementwise;
 mod float;
 mod matmul;
+mod quant;
 
 use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
