@@ -33,6 +33,11 @@ pub(crate) use simd::{Maddubs, Quads, Vnni};
 const ROWS: usize = 4;
 /// Tokens per tile.
 const TOKENS: usize = 2;
+/// How far ahead the tiles prefetch weights, at least: about what memory
+/// delivers during one miss's latency, with margin. The distance is a
+/// whole number of row tiles, so that row `r` prefetches the same block of
+/// row `r + n * ROWS`.
+const PREFETCH_BYTES: usize = 4096;
 
 /// One quantized weight type times its activation format, in the float
 /// order of one portable dot product.
@@ -41,7 +46,8 @@ pub(crate) trait Format {
     const QK: usize;
 
     /// The products of `R <= 4` weight rows and `T` activation rows of
-    /// `nb` blocks each: `out[t][r] = dot(w[r], a[t])`.
+    /// `nb` blocks each: `out[t][r] = dot(w[r], a[t])`. While reading
+    /// block `b` of row `r` it prefetches `ahead` bytes further on.
     ///
     /// # Safety
     /// The CPU has AVX2, FMA, F16C and the features of `I`; each `w[r]`
@@ -51,6 +57,7 @@ pub(crate) trait Format {
         w: [*const u8; R],
         a: [*const u8; T],
         nb: usize,
+        ahead: usize,
     ) -> [[f32; R]; T];
 }
 
@@ -103,19 +110,20 @@ unsafe fn row_tile<F: Format, I: Quads, const R: usize>(
 ) {
     let w: [*const u8; R] = core::array::from_fn(|i| m.w[(r0 + i) * w_row..].as_ptr());
     let act = |t: usize| m.act[t * a_row..].as_ptr();
+    let ahead = PREFETCH_BYTES.div_ceil(ROWS * w_row) * ROWS * w_row;
     let mut t = 0;
     while t < m.n_tok {
         if m.n_tok - t >= TOKENS {
             // SAFETY: as the caller guarantees; tokens `t..t + TOKENS`
             // exist.
-            let p = unsafe { F::tile::<I, R, TOKENS>(w, core::array::from_fn(|i| act(t + i)), nb) };
+            let p = unsafe { F::tile::<I, R, TOKENS>(w, core::array::from_fn(|i| act(t + i)), nb, ahead) };
             for (i, p) in p.iter().enumerate() {
                 out.token(t + i)[r0..r0 + R].copy_from_slice(p);
             }
             t += TOKENS;
         } else {
             // SAFETY: as the caller guarantees; token `t` exists.
-            let p = unsafe { F::tile::<I, R, 1>(w, [act(t)], nb) };
+            let p = unsafe { F::tile::<I, R, 1>(w, [act(t)], nb, ahead) };
             out.token(t)[r0..r0 + R].copy_from_slice(&p[0]);
             t += 1;
         }

@@ -6,7 +6,7 @@ use core::arch::x86_64::*;
 use phi_edge_portable::quant::act::Q8_1_BYTES;
 use phi_edge_portable::quant::q4_1::Q4_1_BYTES;
 
-use super::simd::{f16_pair_splat, hsum_float_8, load32, nibbles16, Quads};
+use super::simd::{prefetch, f16_pair_splat, hsum_float_8, load32, nibbles16, Quads};
 use super::Format;
 
 /// Q4_1 x Q8_1: per block `acc = fma(dw * da, lanes, acc)` on eight f32
@@ -27,6 +27,7 @@ impl Format for Q4_1 {
         w: [*const u8; R],
         a: [*const u8; T],
         nb: usize,
+        ahead: usize,
     ) -> [[f32; R]; T] {
         const { assert!(R <= 4) };
         // SAFETY: the caller guarantees the features and `nb` blocks
@@ -36,6 +37,7 @@ impl Format for Q4_1 {
             let mut summs = [_mm256_setzero_ps(); T];
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_1_BYTES, b * Q8_1_BYTES);
+                prefetch(w, ow + ahead);
                 let mut ds_a = [_mm256_setzero_ps(); T];
                 let mut qa = [_mm256_setzero_si256(); T];
                 for t in 0..T {

@@ -13,7 +13,7 @@ use core::arch::x86_64::*;
 use phi_edge_portable::quant::act::Q8_K_BYTES;
 use phi_edge_portable::quant::q4_k::Q4_K_BYTES;
 
-use super::simd::{f16_pair_splat, f16x4, hsums, lanes, load32, nibbles32, read_u16, read_u32, totals4, Quads};
+use super::simd::{prefetch, f16_pair_splat, f16x4, hsums, lanes, load32, nibbles32, read_u16, read_u32, totals4, Quads};
 use super::Format;
 
 /// A Q4_K block's eight 6-bit sub-block scales and mins from its 12
@@ -106,6 +106,7 @@ impl Format for Q4K {
         w: [*const u8; R],
         a: [*const u8; T],
         nb: usize,
+        ahead: usize,
     ) -> [[f32; R]; T] {
         // SAFETY: the caller guarantees the features and `nb` blocks
         // behind every pointer; each read lies inside block `b`.
@@ -114,6 +115,7 @@ impl Format for Q4K {
             let mut acc_m = [[_mm_setzero_ps(); R]; T];
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_K_BYTES, b * Q8_K_BYTES);
+                prefetch(w, ow + ahead);
                 let mut ap = a;
                 let mut da = [_mm256_setzero_ps(); T];
                 let mut bs = [_mm_setzero_si128(); T];
@@ -162,6 +164,7 @@ impl Format for Q4KRepacked {
         w: [*const u8; R],
         a: [*const u8; T],
         nb: usize,
+        ahead: usize,
     ) -> [[f32; R]; T] {
         const { assert!(R <= 4) };
         // SAFETY: the caller guarantees the features and `nb` blocks
@@ -171,6 +174,7 @@ impl Format for Q4KRepacked {
             let mut acc_m = [_mm_setzero_ps(); T];
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_K_BYTES, b * Q8_K_BYTES);
+                prefetch(w, ow + ahead);
                 let mut ap = a;
                 let mut da = [_mm256_setzero_ps(); T];
                 let mut bs = [_mm_setzero_si128(); T];

@@ -229,3 +229,19 @@ pub(super) unsafe fn lanes<const R: usize, const T: usize>(acc: [__m128; T]) -> 
     }
     out
 }
+
+/// Asks for the cache line `at` bytes past each row pointer. Weight rows
+/// are read several at a time, block by block, a pattern the hardware
+/// prefetchers follow poorly; the tiles prefetch the rows of a later tile
+/// instead. A prefetch never faults, so `at` may point past the matrix.
+///
+/// # Safety
+/// The CPU has SSE.
+#[inline(always)]
+pub(super) unsafe fn prefetch<const R: usize>(w: [*const u8; R], at: usize) {
+    for p in w {
+        // SAFETY: the caller guarantees the feature; a prefetch reads
+        // nothing architecturally and cannot fault.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at).cast()) };
+    }
+}
