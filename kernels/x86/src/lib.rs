@@ -25,4 +25,4 @@ extern crate std;
 mod x86_64;
 
 #[cfg(target_arch = "x86_64")]
-pub use x86_64::Avx2;
+pub use x86_64::{Avx2, Avx512};

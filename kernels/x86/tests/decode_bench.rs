@@ -6,6 +6,8 @@
 //! down (576 x 1536), for 30 layers in the layer type, then the tied
 //! 49152 x 576 Q8_0 output. The ~100 MB of weights do not fit any cache,
 //! so the GB/s are those of streaming weights from memory, as in decode.
+//! First, the suite's cache-resident 2048 x 2048 matmuls (`phi-edge
+//! bench`) for each set.
 #![cfg(target_arch = "x86_64")]
 
 use std::time::Instant;
@@ -89,6 +91,9 @@ fn sweep<K: Kernels>(kern: &K, mats: &[Mat], acts: &[(DType, usize, Vec<u8>)], n
 }
 
 fn report<K: Kernels>(kern: &K) {
+    for line in phi_edge_kernel_suite::bench(kern, 2048, 300).iter().filter(|l| l.gb_per_s.is_some()) {
+        println!("{}: {line}", kern.name());
+    }
     let mut rng = Rng::new(7);
     for layer in [DType::Q4_1, DType::Q8_0, DType::Q6K, DType::Q4K, DType::Q4_0] {
         let mats = smollm2(&mut rng, layer);
@@ -120,6 +125,9 @@ fn report<K: Kernels>(kern: &K) {
 #[ignore = "a benchmark: run by hand with --ignored --nocapture"]
 fn smollm2_decode_sweep() {
     if let Some(k) = phi_edge_x86::Avx2::detect() {
+        report(&k);
+    }
+    if let Some(k) = phi_edge_x86::Avx512::detect() {
         report(&k);
     }
 }

@@ -1,10 +1,130 @@
 //! `quantize_act`: f32 activations to Q8_0, Q8_1, Q8_K and the float
-//! formats.
+//! formats, byte-identical to the portable set: Q8_0 / Q8_1 as llama.cpp's
+//! AVX2 `quantize_row_q8_0` / `q8_1` (`127 / amax`, `vroundps` to nearest
+//! even), Q8_K as `quantize_row_q8_K_ref`.
+
+use core::arch::x86_64::*;
 
 use phi_edge::ActFormat;
+use phi_edge_portable::convert::act_out;
+use phi_edge_portable::float::quantize_row_f32;
+use phi_edge_portable::quant::act::{
+    q8_k_iscale, quantize_row_q8_0_with, quantize_row_q8_1_with, quantize_row_q8_k, Q8_K_BYTES,
+};
 
-/// Converts `x` to `fmt` (see `Kernels::quantize_act`).
+use super::float::{f32_to_bf16_bytes, f32_to_f16_bytes};
+use super::simd::{arr, arr_mut, hmax_epi32, hsum_epi32, ld8, st32_bytes};
+
+/// Converts `x` to `fmt` in the first `fmt.row_bytes(x.len())` bytes of
+/// `out` (see `Kernels::quantize_act`).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) fn quantize_act(fmt: ActFormat, x: &[f32], out: &mut [u8]) {
-    phi_edge_portable::quantize_act(fmt, x, out);
+    let out = act_out(fmt, x.len(), out);
+    match fmt {
+        ActFormat::F32 => quantize_row_f32(x, out),
+        ActFormat::F16 => f32_to_f16_bytes(x, out),
+        ActFormat::BF16 => f32_to_bf16_bytes(x, out),
+        ActFormat::Q8_0 => quantize_row_q8_0_with(x, out, |xb, qs| q8_block(xb, qs)),
+        ActFormat::Q8_1 => quantize_row_q8_1_with(x, out, |xb, qs| q8_block(xb, qs)),
+        ActFormat::Q8K => {
+            for (xb, ob) in x.chunks_exact(256).zip(out.chunks_exact_mut(Q8_K_BYTES)) {
+                q8_k_block(arr(xb, 0), arr_mut(ob, 0));
+            }
+        }
+    }
+}
+
+/// The largest `|x|` of `x`, eight at a time on the bits: with the sign
+/// cleared, f32 values order as their bit patterns read as i32, NaN above
+/// infinity above every finite value, so an integer max neither loses a
+/// NaN (as `maxps` would) nor depends on the order. The result is NaN or
+/// infinite if any value is.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn amax_bits(x: &[f32]) -> f32 {
+    let mask = _mm256_set1_epi32(0x7fff_ffff);
+    let mut m = _mm256_setzero_si256();
+    for c in x.chunks_exact(8) {
+        m = _mm256_max_epi32(
+            m,
+            _mm256_and_si256(_mm256_castps_si256(ld8(arr(c, 0))), mask),
+        );
+    }
+    f32::from_bits(hmax_epi32(m) as u32)
+}
+
+/// `round(v * m)` to nearest even as i32 (`vroundps`, exact `vcvtps2dq`).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn round_mul(v: __m256, m: __m256) -> __m256i {
+    let r =
+        _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(v, m));
+    _mm256_cvtps_epi32(r)
+}
+
+/// Packs four vectors of i32 in `-128..=127` to 32 bytes in element order.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn pack_i8(q: &[__m256i; 4]) -> __m256i {
+    // Each pack works within 128-bit halves: the 4-byte groups come out as
+    // elements 0-3, 8-11, 16-19, 24-27, 4-7, 12-15, 20-23, 28-31.
+    let p = _mm256_packs_epi16(
+        _mm256_packs_epi32(q[0], q[1]),
+        _mm256_packs_epi32(q[2], q[3]),
+    );
+    _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+}
+
+/// One Q8_0 / Q8_1 block as the portable x86 quantizer: `d = amax / 127`,
+/// `q = rint(x * (127 / amax))`; returns `d` and the sum of the quants,
+/// or `None` (the caller then runs the portable quantizer) if a value is
+/// NaN or infinite, where the order of ggml's max loop matters, or if
+/// `127 / amax` overflows, where the portable set's saturating casts
+/// decide.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q8_block(x: &[f32; 32], qs: &mut [u8; 32]) -> Option<(f32, i32)> {
+    let amax = amax_bits(x);
+    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    if !(amax.is_finite() && id.is_finite()) {
+        return None;
+    }
+    let v: [__m256; 4] = core::array::from_fn(|j| ld8(arr(x, 8 * j)));
+    let m = _mm256_set1_ps(id);
+    let q: [__m256i; 4] = core::array::from_fn(|j| round_mul(v[j], m));
+    st32_bytes(qs, pack_i8(&q));
+    let s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    Some((amax / 127.0, hsum_epi32(s)))
+}
+
+/// One Q8_K block as the portable `quantize_row_q8_k`
+/// (`quantize_row_q8_K_ref`): `q = min(127, nearest_int(iscale * x))`
+/// (ties to even, as `vroundps`), `bsums` per 16, `d = 1 / iscale`. The
+/// block prologue is the portable `q8_k_iscale`; a block whose `iscale`
+/// overflows (a subnormal `max`) is left to the portable quantizer.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q8_k_block(x: &[f32; 256], ob: &mut [u8; Q8_K_BYTES]) {
+    let Some(iscale) = q8_k_iscale(x, amax_bits(x), ob) else {
+        return;
+    };
+    if !iscale.is_finite() {
+        quantize_row_q8_k(x, ob);
+        return;
+    }
+    let m = _mm256_set1_ps(iscale);
+    let cap = _mm256_set1_epi32(127);
+    let (head, bsums) = ob.split_at_mut(4 + 256);
+    for (c, (qc, sc)) in x.chunks_exact(32).zip(
+        head[4..]
+            .chunks_exact_mut(32)
+            .zip(bsums.chunks_exact_mut(4)),
+    ) {
+        let q: [__m256i; 4] =
+            core::array::from_fn(|j| _mm256_min_epi32(round_mul(ld8(arr(c, 8 * j)), m), cap));
+        st32_bytes(arr_mut(qc, 0), pack_i8(&q));
+        let s0 = hsum_epi32(_mm256_add_epi32(q[0], q[1])) as i16;
+        let s1 = hsum_epi32(_mm256_add_epi32(q[2], q[3])) as i16;
+        sc[..2].copy_from_slice(&s0.to_le_bytes());
+        sc[2..].copy_from_slice(&s1.to_le_bytes());
+    }
+    head[..4].copy_from_slice(&(1.0 / iscale).to_le_bytes());
 }

@@ -6,6 +6,7 @@
 
 mod act;
 mod attention;
+mod avx512;
 mod elementwise;
 mod float;
 mod matmul;
@@ -13,6 +14,8 @@ mod quant;
 
 use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
+
+pub use avx512::Avx512;
 
 /// The x86-64 kernel set for CPUs with AVX2, FMA and F16C, named `avx2`.
 ///
