@@ -11,6 +11,7 @@ mod elementwise;
 mod float;
 mod matmul;
 mod quant;
+mod simd;
 
 use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
