@@ -17,7 +17,8 @@ pub(crate) enum WFlavor {
     ZeroBlocks,
     /// Block scales at the ends of f16: subnormal, 65504, and values far
     /// apart; float types with exponents spread over a wide range, and f16
-    /// values near overflow.
+    /// values near overflow; Q8_0 quants of -128 (which ggml's quantizer
+    /// never writes but a file may hold: `|q|` is then 128 as u8).
     Extreme,
     /// Scales of exactly 1 and small integer quants, so every dot product
     /// is an integer the kernels must reproduce exactly.
@@ -204,6 +205,13 @@ pub(crate) fn weights(
                     for &o in scale_offsets(dtype) {
                         if rng.next_u64() % 4 != 0 {
                             b[o..o + 2].copy_from_slice(&extreme_scale(rng));
+                        }
+                    }
+                    if dtype == DType::Q8_0 {
+                        for q in &mut b[2..] {
+                            if rng.next_u64() % 5 == 0 {
+                                *q = 0x80;
+                            }
                         }
                     }
                 }

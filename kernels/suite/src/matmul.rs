@@ -1,6 +1,7 @@
 //! `matmul` for every weight type, both weight uses, one to many blocks,
-//! several tokens with `ld_out > rows`; `quantize_act` and
-//! `dequantize_row`.
+//! several tokens with `ld_out > rows`, and the tile shapes kernel sets
+//! block their loops into (rows and tokens in and around multiples of 2,
+//! 4 and 8); `quantize_act` and `dequantize_row`.
 
 use std::format;
 use std::vec;
@@ -192,6 +193,7 @@ pub(crate) fn matmuls<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
                 }
             }
         }
+        tiles(r, kern, rng, dtype);
         // k = 0: every dot product is 0.
         for usage in USES {
             let mut out = vec![0.0f32; 4];
@@ -209,6 +211,91 @@ pub(crate) fn matmuls<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
                 2,
                 true,
                 &mut out,
+            );
+        }
+    }
+}
+
+/// Weight rows and tokens of the tile cases: below, at and past the
+/// multiples of 2, 4 and 8 that kernel sets tile by.
+const TILE_ROWS: [usize; 12] = [1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 33];
+const TILE_TOKENS: [usize; 6] = [1, 2, 3, 4, 5, 8];
+
+/// Row lengths of the tile cases in blocks of `dtype` (1, 2, 3, 7), then
+/// model widths (SmolLM2's 576 and 1536, Phi-3's 3072), which get fewer
+/// shapes.
+fn tile_ks(dtype: DType) -> (Vec<usize>, Vec<usize>) {
+    let b = dtype.block_len();
+    let small = [1, 2, 3, 7].iter().map(|n| n * b).collect();
+    let model = [576, 1536, 3072].into_iter().filter(|k| k % b == 0).take(2).collect();
+    (small, model)
+}
+
+/// Tile shapes and tails: every row count of [`TILE_ROWS`] on each short
+/// row length, with the token count and the input flavors rotating so
+/// each row count meets several token counts; a few larger shapes on
+/// model widths; both weight uses; and on Unix, tile tails whose operands
+/// end at a guard page.
+fn tiles<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng, dtype: DType) {
+    let fmt = dtype.act_format();
+    let (small, model) = tile_ks(dtype);
+    let mut shapes = Vec::new();
+    for (ki, &k) in small.iter().enumerate() {
+        for (ri, &rows) in TILE_ROWS.iter().enumerate() {
+            shapes.push((k, rows, TILE_TOKENS[(ri + 5 * ki) % TILE_TOKENS.len()]));
+        }
+    }
+    for &k in &model {
+        for (rows, n_tok) in [(4, 1), (9, 2), (17, 1), (5, 8), (33, 3)] {
+            shapes.push((k, rows, n_tok));
+        }
+    }
+    for (i, &(k, rows, n_tok)) in shapes.iter().enumerate() {
+        let (wf, xf) = COMBOS[i % COMBOS.len()];
+        let ld_out = rows + i % 3;
+        let w = weights(rng, dtype, wf, k, rows);
+        let a = acts(fmt, &xs(rng, xf, n_tok * k), k);
+        for usage in USES {
+            let mut out = vec![0.0f32; (n_tok - 1) * ld_out + rows + 1];
+            let name = matmul_name(dtype, usage);
+            check_matmul(
+                r,
+                &name,
+                kern,
+                dtype,
+                usage,
+                &w,
+                k,
+                rows,
+                &a,
+                n_tok,
+                ld_out,
+                wf == WFlavor::Unit,
+                &mut out,
+            );
+        }
+    }
+    #[cfg(unix)]
+    for (&k, (rows, n_tok)) in small.iter().zip([(5usize, 3usize), (7, 5), (9, 1), (6, 2)]) {
+        use crate::guard::Guarded;
+        let w = Guarded::from_slice(&weights(rng, dtype, WFlavor::Random, k, rows));
+        let a = Guarded::from_slice(&acts(fmt, &xs(rng, XFlavor::Uniform, n_tok * k), k));
+        for usage in USES {
+            let mut out = Guarded::<f32>::new(n_tok * rows);
+            check_matmul(
+                r,
+                "page-end matmul",
+                kern,
+                dtype,
+                usage,
+                w.as_ref(),
+                k,
+                rows,
+                a.as_ref(),
+                n_tok,
+                rows,
+                false,
+                out.as_mut(),
             );
         }
     }
