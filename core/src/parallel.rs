@@ -3,14 +3,20 @@
 //!
 //! A matmul's rows and attention's heads are independent work items. The
 //! session cuts them into at most [`Parallel::threads`] parts and hands
-//! the parts to a `Parallel`: a thread pool on Linux, the secondary cores
-//! on a board, or [`Serial`] (the calling core alone). Every (row, token)
-//! product is computed by the same code whichever part it falls in, so
-//! results are bitwise independent of the thread count.
+//! the parts to a `Parallel`: a thread pool on Linux (`ThreadPool`,
+//! feature `std`), the secondary cores on a board, or [`Serial`] (the
+//! calling core alone). Every (row, token) product is computed by the same
+//! code whichever part it falls in, so results are bitwise independent of
+//! the thread count.
 
 use core::ops::Range;
 
 use crate::kernels::{Kernels, MatOut, MatmulArgs};
+
+#[cfg(feature = "std")]
+mod pool;
+#[cfg(feature = "std")]
+pub use pool::{ThreadPool, CALLER_SPIN_FACTOR, DEFAULT_SPIN};
 
 /// Runs independent jobs on several cores.
 pub trait Parallel: Sync {
@@ -34,6 +40,18 @@ impl Parallel for Serial {
 
     fn run(&self, n: usize, job: &(dyn Fn(usize) + Sync)) {
         (0..n).for_each(job);
+    }
+}
+
+/// A shared `Parallel` is one too: several sessions (or tests) can use
+/// one pool.
+impl<P: Parallel + ?Sized> Parallel for &P {
+    fn threads(&self) -> usize {
+        (**self).threads()
+    }
+
+    fn run(&self, n: usize, job: &(dyn Fn(usize) + Sync)) {
+        (**self).run(n, job)
     }
 }
 
@@ -103,6 +121,9 @@ pub fn matmul<K: Kernels>(par: &dyn Parallel, k: &K, m: &MatmulArgs<'_>, out: &m
     });
 }
 
+/// A [`for_cols`] job: `(columns, those columns of out, scratch)`.
+pub type ColsJob<'j> = dyn Fn(Range<usize>, MatOut<'_>, &mut [f32]) + Sync + 'j;
+
 /// Cuts `out`'s columns into `n_parts` runs at multiples of `grain` and
 /// `scratch` into `n_parts` equal chunks, and calls
 /// `job(columns, that part of out, that chunk of scratch)` for each part
@@ -115,7 +136,7 @@ pub fn for_cols(
     scratch: &mut [f32],
     n_parts: usize,
     grain: usize,
-    job: &(dyn Fn(Range<usize>, MatOut<'_>, &mut [f32]) + Sync),
+    job: &ColsJob<'_>,
 ) {
     let cols = out.cols();
     assert!(n_parts > 0 || cols == 0, "no parts for {cols} columns");
