@@ -36,6 +36,8 @@
 
 use core::cmp::Ordering;
 
+mod exp;
+
 use crate::error::{Error, Result};
 
 /// Sampler settings. [`Default`] gives llama.cpp's defaults.
@@ -342,7 +344,9 @@ impl<'a> Sampler<'a> {
 pub fn log_prob(logits: &[f32], token: u32) -> Option<f64> {
     let logit = *logits.get(token as usize)?;
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&l| weight(l, max)).sum();
+    // Σ weight(l, max) in index order, the bits of the plain loop, faster
+    // (see `exp`).
+    let sum = exp::weight_sum(logits, max);
     Some(f64::from(logit) - f64::from(max) - libm::log(sum))
 }
 
