@@ -126,11 +126,14 @@ commands:
                          answer P (default: \"What is the capital of France?\") with
                          SmolLM2-135M-Instruct and its chat template; fetches and
                          packs the model on first use (no oracle needed)
-  bench [kernels [--emulated]|model]
+  bench [kernels [--emulated]|model [--threads N] [--pairs K] [--no-callgrind]]
                          kernels: GB/s per weight type on this machine's kernel set
                          (--emulated: NEON/RVV suites under qemu, correctness only);
-                         model: prefill/decode tok/s of phi-edge and llama.cpp on
-                         SmolLM2 in the same run (one thread each) and their ratio
+                         model: prefill/decode tok/s of phi-edge and of llama.cpp
+                         (the pinned oracle build and a native build, made once) on
+                         SmolLM2, K pairs of fresh processes in ABBA order (default 5)
+                         on N threads (default: every CPU), the median ratios; then
+                         instructions per decoded token under callgrind
   build --board B        cross-compile a board image (ELF and raw binary); prints sizes
   run --board B [--model M] --prompt P [--max-tokens N] [--chat] [--temp T --seed S]
                          build, boot in QEMU, stream the generated text (default

@@ -8,8 +8,14 @@
 //! `~/.cache/phi-edge`) under a digest of version, options and Python
 //! version, so a fresh checkout on the same machine does not rebuild it.
 //!
-//! A stamp file (`target/venv/phi-edge-stamp.txt`) records the digests of
-//! the requirements and build files and the interpreter version it was
+//! `cargo xtask bench model` also compares against a second build,
+//! [`LlamaBuild::Native`] in `target/venv-native`: `-DGGML_NATIVE=ON` alone,
+//! what a plain `pip install llama-cpp-python` gives on this CPU. It is made
+//! the same way, only when the benchmark asks for it, and cached under a
+//! digest that also covers the CPU it was built for.
+//!
+//! A stamp file (`<venv>/phi-edge-stamp.txt`) records the digests of the
+//! requirements and build options and the interpreter version it was
 //! installed for, followed by `pip freeze`. When all still match, setup does
 //! nothing; otherwise it installs the wheel and runs `pip install -r`.
 
@@ -28,21 +34,95 @@ const MIN_PYTHON: (u32, u32) = (3, 9);
 
 const PRINT_VERSION: &str = "import sys; print('%d.%d.%d' % sys.version_info[:3])";
 
+/// Which llama.cpp a venv holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LlamaBuild {
+    /// The parity oracle, in `target/venv`: the pinned options of
+    /// `tests/oracle/llama-cpp-build.txt`.
+    Pinned,
+    /// `-DGGML_NATIVE=ON` and nothing else, in `target/venv-native`: what
+    /// `pip install llama-cpp-python` builds on this CPU (AVX-512 and VNNI
+    /// where it has them). Only `cargo xtask bench model` uses it.
+    Native,
+}
+
+/// The CMake options of [`LlamaBuild::Native`].
+const NATIVE_CMAKE_ARGS: &str = "-DGGML_NATIVE=ON";
+
+impl LlamaBuild {
+    /// Its virtual environment.
+    fn venv(self, ws: &Workspace) -> PathBuf {
+        match self {
+            LlamaBuild::Pinned => ws.venv(),
+            LlamaBuild::Native => ws.target().join("venv-native"),
+        }
+    }
+
+    /// Its interpreter, `<venv>/bin/python`.
+    fn python(self, ws: &Workspace) -> PathBuf {
+        self.venv(ws).join("bin").join("python")
+    }
+
+    /// The xtask command that sets it up, which starts its messages.
+    fn step(self) -> &'static str {
+        match self {
+            LlamaBuild::Pinned => "setup",
+            LlamaBuild::Native => "bench",
+        }
+    }
+
+    /// What to run again after fixing a failure.
+    fn retry(self) -> &'static str {
+        match self {
+            LlamaBuild::Pinned => "cargo xtask setup",
+            LlamaBuild::Native => "cargo xtask bench model",
+        }
+    }
+
+    /// What the venv is, for messages.
+    fn what(self) -> &'static str {
+        match self {
+            LlamaBuild::Pinned => "the oracle's",
+            LlamaBuild::Native => "the native llama.cpp's",
+        }
+    }
+
+    /// The CMAKE_ARGS it is built with, and the stamp line that names them
+    /// (the pinned build's is the digest of llama-cpp-build.txt, as stamps
+    /// have always recorded it).
+    fn options(self, ws: &Workspace) -> Result<(String, String)> {
+        Ok(match self {
+            LlamaBuild::Pinned => {
+                let text = read(&ws.oracle().join("llama-cpp-build.txt"))?;
+                let args = text
+                    .lines()
+                    .map(|l| l.split('#').next().unwrap_or("").trim())
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                (
+                    args,
+                    format!("llama-cpp-build-sha256: {}", sha256_hex(text.as_bytes())),
+                )
+            }
+            LlamaBuild::Native => (
+                NATIVE_CMAKE_ARGS.to_string(),
+                format!(
+                    "llama-cpp-build: {NATIVE_CMAKE_ARGS} for cpu {}",
+                    cpu_digest()
+                ),
+            ),
+        })
+    }
+}
+
 /// `target/venv/bin/python`.
 pub fn venv_python(ws: &Workspace) -> PathBuf {
-    ws.venv().join("bin").join("python")
+    LlamaBuild::Pinned.python(ws)
 }
 
 fn requirements(ws: &Workspace) -> PathBuf {
     ws.oracle().join("requirements.txt")
-}
-
-fn build_options(ws: &Workspace) -> PathBuf {
-    ws.oracle().join("llama-cpp-build.txt")
-}
-
-fn stamp(ws: &Workspace) -> PathBuf {
-    ws.venv().join("phi-edge-stamp.txt")
 }
 
 /// The version pinned for `package` (`package==X`) in requirements.txt.
@@ -58,17 +138,24 @@ pub fn pinned_version(ws: &Workspace, package: &str) -> Result<String> {
         .ok_or_else(|| Failure::new(format!("{} pins no `{package}==VERSION`", path.display())))
 }
 
-/// Makes sure the venv exists and holds the pinned packages; returns its
-/// interpreter.
+/// Makes sure the oracle's venv exists and holds the pinned packages;
+/// returns its interpreter.
 pub fn ensure(ws: &Workspace) -> Result<PathBuf> {
-    let py = venv_python(ws);
-    let venv = ws.venv();
+    ensure_build(ws, LlamaBuild::Pinned)
+}
+
+/// Makes sure `build`'s venv exists and holds the pinned packages, with
+/// that build of llama-cpp-python; returns its interpreter.
+pub fn ensure_build(ws: &Workspace, build: LlamaBuild) -> Result<PathBuf> {
+    let (step, retry, what) = (build.step(), build.retry(), build.what());
+    let venv = build.venv(ws);
+    let py = build.python(ws);
     let version = match interpreter_version(py.as_os_str()) {
         Ok(v) => v,
         Err(_) => {
             if venv.exists() {
                 eprintln!(
-                    "setup: {} is not a working venv; removing it",
+                    "{step}: {} is not a working venv; removing it",
                     venv.display()
                 );
                 fs::remove_dir_all(&venv)
@@ -76,15 +163,15 @@ pub fn ensure(ws: &Workspace) -> Result<PathBuf> {
             }
             let base = base_python()?;
             eprintln!(
-                "setup: creating the oracle's Python venv at {} (with {})",
+                "{step}: creating {what} Python venv at {} (with {})",
                 venv.display(),
                 base.to_string_lossy()
             );
             run(Command::new(&base).arg("-m").arg("venv").arg(&venv)).map_err(|f| {
-                f.retry(
+                f.retry(format!(
                     "install Python's venv module (Debian: apt-get install python3-venv), \
-                     then `cargo xtask setup`",
-                )
+                     then `{retry}`"
+                ))
             })?;
             interpreter_version(py.as_os_str())?
         }
@@ -92,31 +179,33 @@ pub fn ensure(ws: &Workspace) -> Result<PathBuf> {
 
     let req_path = requirements(ws);
     let req = read(&req_path)?;
-    let build = read(&build_options(ws))?;
+    let (cmake_args, build_line) = build.options(ws)?;
     let header = format!(
-        "requirements-sha256: {}\nllama-cpp-build-sha256: {}\npython: {version}\n",
-        sha256_hex(req.as_bytes()),
-        sha256_hex(build.as_bytes())
+        "requirements-sha256: {}\n{build_line}\npython: {version}\n",
+        sha256_hex(req.as_bytes())
     );
-    let stamp_path = stamp(ws);
+    let stamp_path = venv.join("phi-edge-stamp.txt");
     if fs::read_to_string(&stamp_path).is_ok_and(|s| s.starts_with(&header)) {
         eprintln!(
-            "setup: venv up to date (Python {version}, {})",
+            "{step}: {} up to date (Python {version}, {})",
+            venv.display(),
             pins_summary(&req)
         );
         return Ok(py);
     }
 
     if capture(Command::new(&py).args(["-m", "pip", "--version"])).is_err() {
-        eprintln!("setup: bootstrapping pip in the venv (python -m ensurepip)");
+        eprintln!("{step}: bootstrapping pip in the venv (python -m ensurepip)");
         run(Command::new(&py).args(["-m", "ensurepip", "--upgrade"])).map_err(|f| {
-            f.retry("install pip for Python (Debian: apt-get install python3-pip), then `cargo xtask setup`")
+            f.retry(format!(
+                "install pip for Python (Debian: apt-get install python3-pip), then `{retry}`"
+            ))
         })?;
     }
     let llama_version = pinned_version(ws, "llama-cpp-python")?;
-    let wheel = llama_cpp_wheel(&py, &llama_version, &build, &version)?;
+    let wheel = llama_cpp_wheel(build, &py, &llama_version, &cmake_args, &version)?;
     eprintln!(
-        "setup: installing the oracle's Python packages into {}: {} (llama-cpp-python from {})",
+        "{step}: installing {what} Python packages into {}: {} (llama-cpp-python from {})",
         venv.display(),
         pins_summary(&req),
         wheel.display()
@@ -125,10 +214,10 @@ pub fn ensure(ws: &Workspace) -> Result<PathBuf> {
     let mut pip = pip(&py, "install");
     pip.arg("-r").arg(&req_path);
     run(&mut pip).map_err(|f| {
-        f.retry(
+        f.retry(format!(
             "check the pip output above (llama-cpp-python needs a C/C++ compiler: \
-             Debian `apt-get install build-essential`), then `cargo xtask setup`",
-        )
+             Debian `apt-get install build-essential`), then `{retry}`"
+        ))
     })?;
     let freeze = capture(Command::new(&py).args(["-m", "pip", "freeze", "--all"]))?;
     fs::write(&stamp_path, format!("{header}---\n{freeze}"))
@@ -147,28 +236,43 @@ fn pip(py: &Path, verb: &str) -> Command {
     pip
 }
 
-/// The llama-cpp-python wheel built with the options in `build` (the text of
-/// llama-cpp-build.txt), from the machine-wide cache or built now.
-fn llama_cpp_wheel(py: &Path, version: &str, build: &str, python: &str) -> Result<PathBuf> {
-    let args: Vec<&str> = build
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .collect();
-    let cmake_args = args.join(" ");
-    let key = sha256_hex(format!("{version}\n{cmake_args}\n{python}\n").as_bytes());
-    let dir = cache_dir()?.join("wheels").join(format!("llama-cpp-python-{version}-{}", &key[..16]));
+/// The llama-cpp-python wheel of `build`, built with `cmake_args`, from the
+/// machine-wide cache or built now.
+fn llama_cpp_wheel(
+    build: LlamaBuild,
+    py: &Path,
+    version: &str,
+    cmake_args: &str,
+    python: &str,
+) -> Result<PathBuf> {
+    let (step, retry) = (build.step(), build.retry());
+    // The pinned build's key and directory name are what they have always
+    // been, so its cached wheels stay valid; the native build's key also
+    // covers the CPU it was made for.
+    let (key, name, purpose) = match build {
+        LlamaBuild::Pinned => (
+            sha256_hex(format!("{version}\n{cmake_args}\n{python}\n").as_bytes()),
+            format!("llama-cpp-python-{version}"),
+            "llama.cpp, the parity oracle",
+        ),
+        LlamaBuild::Native => (
+            sha256_hex(format!("{version}\n{cmake_args}\n{python}\n{}\n", cpu_digest()).as_bytes()),
+            format!("llama-cpp-python-{version}-native"),
+            "llama.cpp as `pip install llama-cpp-python` builds it on this CPU, for the benchmark",
+        ),
+    };
+    let dir = cache_dir()?.join("wheels").join(format!("{name}-{}", &key[..16]));
     if let Some(wheel) = find_wheel(&dir) {
-        eprintln!("setup: llama-cpp-python {version} wheel cached at {}", wheel.display());
+        eprintln!("{step}: llama-cpp-python {version} wheel cached at {}", wheel.display());
         return Ok(wheel);
     }
-    let part = dir.with_extension("part");
+    let part = dir.with_file_name(format!("{name}-{}.part", &key[..16]));
     let _ = fs::remove_dir_all(&part);
     fs::create_dir_all(&part)
         .map_err(|e| Failure::new(format!("creating {}: {e}", part.display())))?;
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     eprintln!(
-        "setup: building llama-cpp-python {version} (llama.cpp, the parity oracle) from source \
+        "{step}: building llama-cpp-python {version} ({purpose}) from source \
          with CMAKE_ARGS=\"{cmake_args}\": 10-15 minutes on 2 cores, once per machine; \
          the wheel is cached in {}",
         dir.display()
@@ -177,17 +281,37 @@ fn llama_cpp_wheel(py: &Path, version: &str, build: &str, python: &str) -> Resul
         .args(["--no-deps", "--no-cache-dir", "--no-binary", "llama-cpp-python", "-w"])
         .arg(&part)
         .arg(format!("llama-cpp-python=={version}"))
-        .env("CMAKE_ARGS", &cmake_args)
+        .env("CMAKE_ARGS", cmake_args)
         .env("CMAKE_BUILD_PARALLEL_LEVEL", jobs.to_string()))
     .map_err(|f| {
-        f.retry(
+        f.retry(format!(
             "check the build output above (llama.cpp needs a C/C++ compiler and an x86-64 CPU \
-             with AVX2: Debian `apt-get install build-essential`), then `cargo xtask setup`",
-        )
+             with AVX2: Debian `apt-get install build-essential`), then `{retry}`"
+        ))
     })?;
     fs::rename(&part, &dir)
         .map_err(|e| Failure::new(format!("moving {} to {}: {e}", part.display(), dir.display())))?;
     find_wheel(&dir).ok_or_else(|| Failure::new(format!("pip wheel left no .whl in {}", dir.display())))
+}
+
+/// The /proc/cpuinfo fields that name a CPU and its features (x86, Arm,
+/// RISC-V).
+const CPU_KEYS: [&str; 7] = ["vendor_id", "model name", "flags", "Features", "CPU implementer", "CPU part", "isa"];
+
+/// The first 16 hex digits of a digest of what `-march=native` sees on this
+/// machine: the first CPU's [`CPU_KEYS`] fields in /proc/cpuinfo (none where
+/// there is no such file).
+fn cpu_digest() -> String {
+    let info = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let first: Vec<&str> = info
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| {
+            let key = l.split(':').next().unwrap_or("").trim();
+            CPU_KEYS.contains(&key)
+        })
+        .collect();
+    sha256_hex(first.join("\n").as_bytes())[..16].to_string()
 }
 
 /// The machine-wide cache: `$PHI_EDGE_CACHE`, `$XDG_CACHE_HOME/phi-edge`
