@@ -8,6 +8,9 @@
 //! so the GB/s are those of streaming weights from memory, as in decode.
 //! First, the suite's cache-resident 2048 x 2048 matmuls (`phi-edge
 //! bench`) for each set.
+//!
+//! `PHI_BENCH_TYPES=q4_1,q8_0` limits the layer types, and
+//! `PHI_BENCH_SETS=avx2` the sets (for `perf stat` on one kernel).
 #![cfg(target_arch = "x86_64")]
 
 use std::time::Instant;
@@ -56,7 +59,8 @@ struct Mat {
     w: Vec<u8>,
 }
 
-fn smollm2(rng: &mut Rng, layer: DType) -> Vec<Mat> {
+/// A SmolLM2-135M-shaped stack of 30 layers of `layer` weights.
+fn layers(rng: &mut Rng, layer: DType) -> Vec<Mat> {
     // K-quant rows are whole 256-value blocks: the same model widened to
     // 768 / 2048 for them.
     let (d, ff) = if layer.block_len() == 256 { (768, 2048) } else { (576, 1536) };
@@ -68,14 +72,18 @@ fn smollm2(rng: &mut Rng, layer: DType) -> Vec<Mat> {
             v.push(Mat { dtype: layer, usage: WeightUse::Projection, rows, k, w });
         }
     }
-    let w = weights(rng, DType::Q8_0, 49152, 576);
-    v.push(Mat { dtype: DType::Q8_0, usage: WeightUse::TiedEmbedding, rows: 49152, k: 576, w });
     v
 }
 
-/// Seconds per sweep of `mats` with `n_tok` tokens (best of `reps`).
-fn sweep<K: Kernels>(kern: &K, mats: &[Mat], acts: &[(DType, usize, Vec<u8>)], n_tok: usize, reps: usize) -> f64 {
-    let mut out = vec![0.0f32; 49152 * n_tok];
+/// Seconds per pass over `mats` with `n_tok` tokens (best of `reps`).
+fn sweep<K: Kernels>(kern: &K, mats: &[Mat], rng: &mut Rng, n_tok: usize, reps: usize) -> f64 {
+    let mut acts: Vec<(DType, usize, Vec<u8>)> = Vec::new();
+    for m in mats {
+        if !acts.iter().any(|(d, k, _)| *d == m.dtype && *k == m.k) {
+            acts.push((m.dtype, m.k, self::acts(rng, m.dtype, m.k, n_tok)));
+        }
+    }
+    let mut out = vec![0.0f32; mats.iter().map(|m| m.rows).max().unwrap() * n_tok];
     let mut best = f64::MAX;
     for _ in 0..reps {
         let t = Instant::now();
@@ -90,34 +98,57 @@ fn sweep<K: Kernels>(kern: &K, mats: &[Mat], acts: &[(DType, usize, Vec<u8>)], n
     best
 }
 
+fn gbs(mats: &[Mat], s: f64) -> f64 {
+    mats.iter().map(|m| m.w.len()).sum::<usize>() as f64 / s / 1e9
+}
+
+/// Whether `name` is in the comma-separated list of environment variable
+/// `var` (or the variable is unset).
+fn wanted(var: &str, name: &str) -> bool {
+    std::env::var(var).map_or(true, |v| v.split(',').any(|x| x == name))
+}
+
 fn report<K: Kernels>(kern: &K) {
-    for line in phi_edge_kernel_suite::bench(kern, 2048, 300).iter().filter(|l| l.gb_per_s.is_some()) {
-        println!("{}: {line}", kern.name());
+    if !wanted("PHI_BENCH_SETS", kern.name()) {
+        return;
+    }
+    if wanted("PHI_BENCH_TYPES", "2048") {
+        for line in phi_edge_kernel_suite::bench(kern, 2048, 300).iter().filter(|l| l.gb_per_s.is_some()) {
+            println!("{}: {line}", kern.name());
+        }
     }
     let mut rng = Rng::new(7);
+    let name = kern.name();
+    let output = [Mat {
+        dtype: DType::Q8_0,
+        usage: WeightUse::TiedEmbedding,
+        rows: 49152,
+        k: 576,
+        w: weights(&mut rng, DType::Q8_0, 49152, 576),
+    }];
+    let out_s = sweep(kern, &output, &mut rng, 1, 20);
+    println!("{name}: tied q8_0 output 49152 x 576, 1 token: {:.2} ms, {:.2} GB/s", out_s * 1e3, gbs(&output, out_s));
     for layer in [DType::Q4_1, DType::Q8_0, DType::Q6K, DType::Q4K, DType::Q4_0] {
-        let mats = smollm2(&mut rng, layer);
-        let bytes: usize = mats.iter().map(|m| m.w.len()).sum();
-        for n_tok in [1usize, 16] {
-            let mut a = Vec::new();
-            for d in [layer, DType::Q8_0] {
-                for k in [576, 768, 1536, 2048] {
-                    if d.act_format().row_bytes(k).is_none() {
-                        continue;
-                    }
-                    a.push((d, k, acts(&mut rng, d, k, n_tok)));
-                }
-            }
-            let s = sweep(kern, &mats, &a, n_tok, if n_tok == 1 { 20 } else { 3 });
-            println!(
-                "{}: SmolLM2-like layers {:<5} + q8_0 output, {n_tok:>2} token(s): {:>7.2} ms, {:>6.2} GB/s, {:>7.1} tok/s",
-                kern.name(),
-                layer.name(),
-                s * 1e3,
-                bytes as f64 / s / 1e9,
-                n_tok as f64 / s
-            );
+        if !wanted("PHI_BENCH_TYPES", layer.name()) {
+            continue;
         }
+        let mats = layers(&mut rng, layer);
+        // One feed-forward matrix, cache-resident: the kernel's compute rate.
+        let hot = &mats[4..5];
+        let hot_s = sweep(kern, hot, &mut rng, 1, 300);
+        let s1 = sweep(kern, &mats, &mut rng, 1, 20);
+        let s16 = sweep(kern, &mats, &mut rng, 16, 3);
+        println!(
+            "{name}: {:<5} {} x {} cached {:>6.2} GB/s | 30 layers {:>6.2} GB/s, +output {:>6.1} tok/s | 16 tokens {:>6.2} GB/s, {:>6.1} tok/s",
+            layer.name(),
+            hot[0].rows,
+            hot[0].k,
+            gbs(hot, hot_s),
+            gbs(&mats, s1),
+            1.0 / (s1 + out_s),
+            gbs(&mats, s16),
+            16.0 / s16,
+        );
     }
 }
 

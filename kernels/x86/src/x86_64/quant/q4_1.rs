@@ -6,7 +6,7 @@ use core::arch::x86_64::*;
 use phi_edge_portable::quant::act::Q8_1_BYTES;
 use phi_edge_portable::quant::q4_1::Q4_1_BYTES;
 
-use super::simd::{prefetch, f16_pair_splat, hsum_float_8, load32, nibbles16, Quads};
+use super::simd::{f16_pair_splat, hsum_float_8, load16, prefetch, read_u32, row_pair, Quads};
 use super::Format;
 
 /// Q4_1 x Q8_1: per block `acc = fma(dw * da, lanes, acc)` on eight f32
@@ -14,9 +14,13 @@ use super::Format;
 /// quants) and, in scalar, `summs += mw * sa`; the result is
 /// `hsum_float_8(acc) + summs`.
 ///
-/// Both products come from one multiply: the weight block's `[dw, mw]`
-/// times the activation block's `[da, sa]`, repeated over the lanes. Lane
-/// `2r + 1` of a tile's `summs` vector carries row `r`'s scalar sum.
+/// Rows go in pairs: one vector holds lanes 0..4 of both rows (the low
+/// nibbles, values 0..16), another lanes 4..8 (the high nibbles), so one
+/// 16-byte load per row and one unpack per pair feed both. The scales of
+/// up to four rows convert and multiply together: `[dw, mw]` of each row
+/// times the activation's `[da, sa]` gives `dw * da` in lane `2r` and
+/// `mw * sa` in lane `2r + 1`, which is row `r`'s `summs` term (so the
+/// tile's `summs` are the lanes `2r + 1` of one vector).
 pub(crate) struct Q4_1;
 
 impl Format for Q4_1 {
@@ -30,52 +34,55 @@ impl Format for Q4_1 {
         ahead: usize,
     ) -> [[f32; R]; T] {
         const { assert!(R <= 4) };
+        let pairs = R.div_ceil(2);
         // SAFETY: the caller guarantees the features and `nb` blocks
         // behind every pointer; each read lies inside block `b`.
         unsafe {
-            let mut acc = [[_mm256_setzero_ps(); R]; T];
-            let mut summs = [_mm256_setzero_ps(); T];
+            let zero = _mm256_setzero_ps();
+            // acc[t][p]: lanes 0..4 of the pair's rows, then lanes 4..8.
+            let mut acc = [[(zero, zero); 2]; T];
+            let mut summs = [zero; T];
+            let m4 = _mm256_set1_epi8(0x0f);
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_1_BYTES, b * Q8_1_BYTES);
                 prefetch(w, ow + ahead);
-                let mut ds_a = [_mm256_setzero_ps(); T];
-                let mut qa = [_mm256_setzero_si256(); T];
+                // [dw, mw] of rows 0..4 (the last row repeated past R).
+                let ds: [u32; 4] = core::array::from_fn(|i| read_u32(w[i.min(R - 1)].add(ow)));
+                let ds_w = _mm256_cvtph_ps(_mm_loadu_si128(ds.as_ptr().cast()));
+                let mut ds_a = [zero; T];
+                let mut qa = [(_mm256_setzero_si256(), _mm256_setzero_si256()); T];
                 for t in 0..T {
-                    ds_a[t] = f16_pair_splat(a[t].add(oa));
-                    qa[t] = load32(a[t].add(oa + 4));
+                    let pa = a[t].add(oa);
+                    ds_a[t] = f16_pair_splat(pa);
+                    qa[t] = (_mm256_broadcastsi128_si256(load16(pa.add(4))), _mm256_broadcastsi128_si256(load16(pa.add(20))));
+                    summs[t] = _mm256_add_ps(summs[t], _mm256_mul_ps(ds_w, ds_a[t]));
                 }
-                let mut ds_w = [_mm256_setzero_ps(); R];
-                for r in 0..R {
-                    ds_w[r] = f16_pair_splat(w[r].add(ow));
-                }
-                for r in 0..R {
-                    let qw = nibbles16(w[r].add(ow + 4));
+                for p in 0..pairs {
+                    let (r0, r1) = row_pair::<R>(p);
+                    let q = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(w[r0].add(ow + 4))), load16(w[r1].add(ow + 4)), 1);
+                    let lo = _mm256_and_si256(q, m4);
+                    let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                    // `dw * da` of row r0 in lanes 0..4, of row r1 in 4..8.
+                    let (i0, i1) = (2 * r0 as i32, 2 * r1 as i32);
+                    let pick = _mm256_setr_epi32(i0, i0, i0, i0, i1, i1, i1, i1);
                     for t in 0..T {
-                        let d = _mm256_moveldup_ps(_mm256_mul_ps(ds_w[r], ds_a[t]));
-                        let q = I::quads(qw, qa[t]);
-                        acc[t][r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(q), acc[t][r]);
+                        let d = _mm256_permutevar8x32_ps(_mm256_mul_ps(ds_w, ds_a[t]), pick);
+                        let (x, y) = acc[t][p];
+                        let x = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(I::quads(lo, qa[t].0)), x);
+                        let y = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(I::quads(hi, qa[t].1)), y);
+                        acc[t][p] = (x, y);
                     }
-                }
-                for t in 0..T {
-                    // Lanes 2r, 2r + 1 from row r: [dw * da, mw * sa].
-                    let mut p = _mm256_mul_ps(ds_w[0], ds_a[t]);
-                    for (r, ds_w) in ds_w.iter().enumerate().skip(1) {
-                        let pr = _mm256_mul_ps(*ds_w, ds_a[t]);
-                        p = match r {
-                            1 => _mm256_blend_ps(p, pr, 0b0000_1100),
-                            2 => _mm256_blend_ps(p, pr, 0b0011_0000),
-                            _ => _mm256_blend_ps(p, pr, 0b1100_0000),
-                        };
-                    }
-                    summs[t] = _mm256_add_ps(summs[t], p);
                 }
             }
             let mut out = [[0.0f32; R]; T];
             for t in 0..T {
                 let mut s = [0.0f32; 8];
                 _mm256_storeu_ps(s.as_mut_ptr(), summs[t]);
-                for r in 0..R {
-                    out[t][r] = hsum_float_8(acc[t][r]) + s[2 * r + 1];
+                for p in 0..pairs {
+                    let (r0, r1) = row_pair::<R>(p);
+                    let (x, y) = acc[t][p];
+                    out[t][r0] = hsum_float_8(_mm256_permute2f128_ps(x, y, 0x20)) + s[2 * r0 + 1];
+                    out[t][r1] = hsum_float_8(_mm256_permute2f128_ps(x, y, 0x31)) + s[2 * r1 + 1];
                 }
             }
             out

@@ -245,3 +245,10 @@ pub(super) unsafe fn prefetch<const R: usize>(w: [*const u8; R], at: usize) {
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at).cast()) };
     }
 }
+
+/// The rows of pair `p` of a tile of `R` rows: `(2p, 2p + 1)`, or
+/// `(2p, 2p)` for an odd last row (computed twice, stored once).
+#[inline(always)]
+pub(super) const fn row_pair<const R: usize>(p: usize) -> (usize, usize) {
+    (2 * p, if 2 * p + 1 < R { 2 * p + 1 } else { 2 * p })
+}
