@@ -85,6 +85,7 @@ pub fn run_all<K: Kernels>(kern: &K) -> Report {
     ops::attentions(&mut r, kern, &mut rng);
     #[cfg(unix)]
     page_end::page_end(&mut r, kern, &mut rng);
+    ops::specials(&mut r, kern, &mut rng);
     r
 }
 

@@ -5,7 +5,7 @@ use std::format;
 use std::vec;
 use std::vec::Vec;
 
-use phi_edge::{AttnArgs, Kernels};
+use phi_edge::{ActFormat, AttnArgs, Kernels};
 use phi_edge_portable::float::{f16_to_f32, f32_to_f16};
 use phi_edge_portable::testing::Rng;
 use phi_edge_portable::Portable;
@@ -242,5 +242,249 @@ pub(crate) fn attentions<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
                 &mut out,
             );
         }
+    }
+}
+
+/// Inputs that reach the rare paths of SIMD kernels: `quantize_act` blocks
+/// whose scale overflows or whose non-finite values make the order of
+/// ggml's max loop matter, attention with NaN and infinite scores, rope
+/// with pair counts that leave fused and unfused tails, and swiglu at the
+/// edges of `ggml_v_expf`'s ranges. Run last, so the cases before see the
+/// same random inputs with or without them.
+pub(crate) fn specials<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
+    act_specials(r, kern, rng);
+    attention_specials(r, kern, rng);
+    for hd in [12usize, 14, 22, 26, 30] {
+        rope_pairs(r, kern, rng, hd);
+    }
+    swiglu_specials(r, kern, rng);
+}
+
+/// The f32 one ulp away from `x` (up or down in magnitude; `x` finite and
+/// non-zero, or stepping down from a positive value).
+fn f32_step(x: f32, up: bool) -> f32 {
+    f32::from_bits(if up { x.to_bits() + 1 } else { x.to_bits() - 1 })
+}
+
+/// 256-value blocks (whole blocks of every activation format) around
+/// each way a quantizer can leave its usual path.
+fn act_special_blocks(rng: &mut Rng) -> Vec<Vec<f32>> {
+    let uniform = |rng: &mut Rng, amp: f32| -> Vec<f32> {
+        (0..256).map(|_| rng.uniform(-1.0, 1.0) * amp).collect()
+    };
+    let mut blocks = vec![
+        // f32 subnormals and the smallest normals: `127 / amax` and
+        // Q8_K's `-127 / max` overflow.
+        uniform(rng, 1e-40),
+        uniform(rng, 2e-38),
+        // The largest finite magnitudes: `d` overflows f16.
+        uniform(rng, f32::MAX),
+        vec![-0.0; 256],
+        (0..256)
+            .map(|i| if i % 3 == 0 { -0.0 } else { 0.0 })
+            .collect(),
+    ];
+    // Where `127 / amax` stops overflowing, with `amax` on either side.
+    let edge = 127.0 / f32::MAX;
+    for amax in [f32_step(edge, false), edge, f32_step(edge, true)] {
+        let mut b = uniform(rng, amax);
+        for (i, v) in b.iter_mut().enumerate().step_by(37) {
+            *v = if i % 2 == 0 { amax } else { -amax };
+        }
+        blocks.push(b);
+    }
+    // Non-finite values first, last, alone and together, in both orders.
+    let nan = f32::NAN;
+    let inf = f32::INFINITY;
+    for set in [
+        &[(0usize, nan)][..],
+        &[(31, inf)],
+        &[(255, -inf)],
+        &[(40, nan), (41, inf)],
+        &[(70, inf), (75, -nan)],
+        &[(96, -inf), (97, inf), (100, nan)],
+    ] {
+        let mut b = uniform(rng, 1.0);
+        for &(i, v) in set {
+            b[i] = v;
+        }
+        blocks.push(b);
+    }
+    // Equal magnitudes of both signs: Q8_K takes the first one's sign.
+    let mut b = uniform(rng, 1.0);
+    (b[3], b[200]) = (-5.0, 5.0);
+    blocks.push(b);
+    let mut b = uniform(rng, 1.0);
+    (b[10], b[11]) = (2.0, -2.0);
+    blocks.push(b);
+    blocks
+}
+
+fn act_specials<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
+    let blocks = act_special_blocks(rng);
+    let all: Vec<f32> = blocks.concat();
+    for fmt in ActFormat::ALL {
+        for (i, x) in blocks.iter().chain([&all]).enumerate() {
+            let len = fmt.row_bytes(x.len()).unwrap() + 7;
+            let (mut got, mut want) = (vec![0xabu8; len], vec![0xabu8; len]);
+            Portable.quantize_act(fmt, x, &mut want);
+            kern.quantize_act(fmt, x, &mut got);
+            r.case(
+                &format!("quantize_act {fmt:?}"),
+                format!("special block {i}"),
+            )
+            .bits(&got, &want);
+        }
+    }
+}
+
+/// Attention whose scores include NaN or infinities (from f16 NaN or
+/// infinity in K, or a query element that overflows f16), all `-inf`
+/// scores, and `scale = 0`, with and without padding cells and with the
+/// special cell first, in the middle or last.
+fn attention_specials<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
+    const F16_NAN: u16 = 0x7e00;
+    const F16_INF: u16 = 0x7c00;
+    const F16_NEG_INF: u16 = 0xfc00;
+    let hd = 64;
+    for n_kv in [40usize, 256] {
+        // (K cells set to a special value, the query's first value, scale):
+        // NaN first, in the middle and last; +inf; -inf and +inf; a query
+        // that overflows f16; scale 0.
+        let setups = [
+            (vec![(0, F16_NAN)], 1.0, 0.125),
+            (vec![(n_kv / 2, F16_NAN)], 1.0, 0.125),
+            (vec![(n_kv - 1, F16_NAN)], 1.0, 0.125),
+            (vec![(5, F16_INF)], 1.0, 0.125),
+            (vec![(7, F16_NEG_INF), (9, F16_INF)], 1.0, 0.125),
+            (vec![], 1e5f32, 0.125f32),
+            (vec![], 1.0, 0.0),
+        ];
+        for (cells, q0, scale) in setups {
+            let mut k = random_f16(rng, n_kv * hd, 1.0);
+            let v = random_f16(rng, n_kv * hd, 1.0);
+            let mut q = vec![0.0f32; hd];
+            rng.fill_uniform(&mut q, 0.1, 1.0);
+            q[0] = q0;
+            for (j, h) in cells {
+                k[j * hd] = h;
+            }
+            let mut scratch = vec![0.0f32; n_kv];
+            let mut out = vec![0.0f32; hd];
+            check_attention(
+                r,
+                "attention",
+                kern,
+                &q,
+                &k,
+                &v,
+                hd,
+                n_kv,
+                scale,
+                &mut scratch,
+                &mut out,
+            );
+        }
+        // Every score -inf: K's first element -inf, the query's positive.
+        let mut k = random_f16(rng, n_kv * hd, 1.0);
+        for row in k.chunks_mut(hd) {
+            row[0] = F16_NEG_INF;
+        }
+        let v = random_f16(rng, n_kv * hd, 1.0);
+        let mut q = vec![0.0f32; hd];
+        rng.fill_uniform(&mut q, 0.1, 1.0);
+        let mut scratch = vec![0.0f32; n_kv];
+        let mut out = vec![0.0f32; hd];
+        check_attention(
+            r,
+            "attention",
+            kern,
+            &q,
+            &k,
+            &v,
+            hd,
+            n_kv,
+            0.125,
+            &mut scratch,
+            &mut out,
+        );
+    }
+}
+
+/// `rope` of a head of `hd` values, all rotated, both modes.
+fn rope_pairs<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng, hd: usize) {
+    for neox in [false, true] {
+        let cs: Vec<f32> = (0..hd / 2)
+            .flat_map(|_| {
+                let t = rng.uniform(-3.2, 3.2);
+                [t.cos(), t.sin()]
+            })
+            .collect();
+        let x = xs(rng, XFlavor::Outliers, hd);
+        let (mut got, mut want) = (x.clone(), x.clone());
+        Portable.rope(&mut want, &cs, neox);
+        kern.rope(&mut got, &cs, neox);
+        let mut c = r.case("rope", format!("hd={hd} n_rot={hd} neox={neox}"));
+        for i in 0..hd {
+            let p = if neox { i % (hd / 2) } else { i / 2 };
+            let (ia, ib) = if neox {
+                (p, p + hd / 2)
+            } else {
+                (2 * p, 2 * p + 1)
+            };
+            let mag = (f64::from(x[ia]).abs() + f64::from(x[ib]).abs()).max(TINY);
+            c.f32(i, got[i], want[i], Tol::Rel { rel: REL_TOL, mag });
+        }
+    }
+}
+
+/// `swiglu` of gates at the edges of `ggml_v_expf`'s ranges (`|n| = 126`
+/// and `192` around `x = -87.3`, `-88.7`, `-133.1`), zeros, infinities
+/// and NaN, in whole groups of 8 and in the tail.
+fn swiglu_specials<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
+    let mut g = vec![
+        0.0f32,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        87.0,
+        87.5,
+        88.0,
+        88.5,
+        88.8,
+        89.0,
+        -87.0,
+        -87.5,
+        -88.5,
+        -89.0,
+        -103.0,
+        -104.0,
+        132.5,
+        133.0,
+        133.5,
+        134.0,
+        -133.0,
+        -134.0,
+        1e30,
+        -1e30,
+        f32::MIN_POSITIVE,
+    ];
+    // And each finite non-zero one an ulp larger in magnitude.
+    let steps: Vec<f32> = g
+        .iter()
+        .filter(|v| v.is_finite() && **v != 0.0)
+        .map(|&v| f32_step(v, true))
+        .collect();
+    g.extend(steps);
+    g.push(3.0); // a tail of len % 8 values
+    let u = xs(rng, XFlavor::Uniform, g.len());
+    let (mut got, mut want) = (vec![0.0f32; g.len()], vec![0.0f32; g.len()]);
+    Portable.swiglu(&g, &u, &mut want);
+    kern.swiglu(&g, &u, &mut got);
+    let mut c = r.case("swiglu", format!("specials n={}", g.len()));
+    for i in 0..g.len() {
+        let mag = f64::from(want[i]).abs().max(TINY);
+        c.f32(i, got[i], want[i], Tol::Rel { rel: REL_TOL, mag });
     }
 }
