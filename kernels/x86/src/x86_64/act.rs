@@ -9,7 +9,8 @@ use phi_edge::ActFormat;
 use phi_edge_portable::convert::act_out;
 use phi_edge_portable::float::quantize_row_f32;
 use phi_edge_portable::quant::act::{
-    q8_k_iscale, quantize_row_q8_0_with, quantize_row_q8_1_with, quantize_row_q8_k, Q8_K_BYTES,
+    q8_k_iscale, quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_k, Q8_0_BYTES, Q8_1_BYTES,
+    Q8_K_BYTES,
 };
 
 use super::float::{f32_to_bf16_bytes, f32_to_f16_bytes};
@@ -24,8 +25,8 @@ pub(crate) fn quantize_act(fmt: ActFormat, x: &[f32], out: &mut [u8]) {
         ActFormat::F32 => quantize_row_f32(x, out),
         ActFormat::F16 => f32_to_f16_bytes(x, out),
         ActFormat::BF16 => f32_to_bf16_bytes(x, out),
-        ActFormat::Q8_0 => quantize_row_q8_0_with(x, out, |xb, qs| q8_block(xb, qs)),
-        ActFormat::Q8_1 => quantize_row_q8_1_with(x, out, |xb, qs| q8_block(xb, qs)),
+        ActFormat::Q8_0 => q8_row::<false>(x, out),
+        ActFormat::Q8_1 => q8_row::<true>(x, out),
         ActFormat::Q8K => {
             for (xb, ob) in x.chunks_exact(256).zip(out.chunks_exact_mut(Q8_K_BYTES)) {
                 q8_k_block(arr(xb, 0), arr_mut(ob, 0));
@@ -53,13 +54,19 @@ fn amax_bits(x: &[f32]) -> f32 {
     f32::from_bits(hmax_epi32(m) as u32)
 }
 
-/// `round(v * m)` to nearest even as i32 (`vroundps`, exact `vcvtps2dq`).
+/// `round(x * m)` to nearest even as i32 (`vroundps`, then an exact
+/// `vcvtps2dq`), eight values per vector.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-fn round_mul(v: __m256, m: __m256) -> __m256i {
-    let r =
-        _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(v, m));
-    _mm256_cvtps_epi32(r)
+fn round_mul32(x: &[f32; 32], m: __m256) -> [__m256i; 4] {
+    let mut q = [_mm256_setzero_si256(); 4];
+    for (j, qj) in q.iter_mut().enumerate() {
+        let v = _mm256_mul_ps(ld8(arr(x, 8 * j)), m);
+        *qj = _mm256_cvtps_epi32(_mm256_round_ps::<
+            { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+        >(v));
+    }
+    q
 }
 
 /// Packs four vectors of i32 in `-128..=127` to 32 bytes in element order.
@@ -77,7 +84,8 @@ fn pack_i8(q: &[__m256i; 4]) -> __m256i {
 
 /// One Q8_0 / Q8_1 block as the portable x86 quantizer: `d = amax / 127`,
 /// `q = rint(x * (127 / amax))`; returns `d` and the sum of the quants,
-/// or `None` (the caller then runs the portable quantizer) if a value is
+/// or `None` (writing nothing; the caller then runs the portable
+/// quantizer) if a value is
 /// NaN or infinite, where the order of ggml's max loop matters, or if
 /// `127 / amax` overflows, where the portable set's saturating casts
 /// decide.
@@ -88,12 +96,39 @@ fn q8_block(x: &[f32; 32], qs: &mut [u8; 32]) -> Option<(f32, i32)> {
     if !(amax.is_finite() && id.is_finite()) {
         return None;
     }
-    let v: [__m256; 4] = core::array::from_fn(|j| ld8(arr(x, 8 * j)));
-    let m = _mm256_set1_ps(id);
-    let q: [__m256i; 4] = core::array::from_fn(|j| round_mul(v[j], m));
+    let q = round_mul32(x, _mm256_set1_ps(id));
     st32_bytes(qs, pack_i8(&q));
     let s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
     Some((amax / 127.0, hsum_epi32(s)))
+}
+
+/// Q8_0 (`SUM = false`: `d`, quants) or Q8_1 (`SUM = true`: `d`, `s`,
+/// quants) blocks as the portable `quantize_row_q8_0` / `q8_1`: the quants
+/// and `d` by [`q8_block`], `s = sum(q) * d`, both stored as f16 by F16C
+/// (round to nearest even, as the portable set's `half` conversion); a
+/// block [`q8_block`] declines is quantized by the portable quantizer.
+/// `out` holds exactly the row's blocks (`act_out`).
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q8_row<const SUM: bool>(x: &[f32], out: &mut [u8]) {
+    let (bytes, head) = if SUM {
+        (Q8_1_BYTES, 4)
+    } else {
+        (Q8_0_BYTES, 2)
+    };
+    for (xb, ob) in x.chunks_exact(32).zip(out.chunks_exact_mut(bytes)) {
+        let Some((d, sum)) = q8_block(arr(xb, 0), arr_mut(ob, head)) else {
+            if SUM {
+                quantize_row_q8_1(xb, ob);
+            } else {
+                quantize_row_q8_0(xb, ob);
+            }
+            continue;
+        };
+        // [d, sum * d] to f16 in the low 32 bits.
+        let h = _mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_setr_ps(d, sum as f32 * d, 0.0, 0.0));
+        let ds = (_mm_cvtsi128_si32(h) as u32).to_le_bytes();
+        ob[..head].copy_from_slice(&ds[..head]);
+    }
 }
 
 /// One Q8_K block as the portable `quantize_row_q8_k`
@@ -118,8 +153,10 @@ fn q8_k_block(x: &[f32; 256], ob: &mut [u8; Q8_K_BYTES]) {
             .chunks_exact_mut(32)
             .zip(bsums.chunks_exact_mut(4)),
     ) {
-        let q: [__m256i; 4] =
-            core::array::from_fn(|j| _mm256_min_epi32(round_mul(ld8(arr(c, 8 * j)), m), cap));
+        let mut q = round_mul32(arr(c, 0), m);
+        for qj in &mut q {
+            *qj = _mm256_min_epi32(*qj, cap);
+        }
         st32_bytes(arr_mut(qc, 0), pack_i8(&q));
         let s0 = hsum_epi32(_mm256_add_epi32(q[0], q[1])) as i16;
         let s1 = hsum_epi32(_mm256_add_epi32(q[2], q[3])) as i16;

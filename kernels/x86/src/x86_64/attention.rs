@@ -5,9 +5,7 @@
 use core::arch::x86_64::*;
 
 use phi_edge::kernels::{AttnArgs, F16Bits};
-use phi_edge_portable::attention::{
-    add_pad_groups, checked_scores, padded_kv_len, scale_and_max, value_pass,
-};
+use phi_edge_portable::attention::{add_pad_groups, checked_scores, padded_kv_len, value_pass};
 use phi_edge_portable::float::{round_f16, LANES};
 
 use super::elementwise::v_expf;
@@ -32,33 +30,30 @@ fn scale_round_f16(s: &mut [f32], m: f32) {
 /// The portable `scale_and_max`, vectorized: `s_j *= scale` eight at a
 /// time, and `max` over the scaled scores with `maxps`. Without a NaN the
 /// maximum is the oracle's in value (only the sign of a zero maximum may
-/// differ, which changes no `v_expf(s_j - max)`: both signs give exactly
-/// 1 for `s_j = ±0`); with a NaN, where the order of ggml's `MAX` loop
-/// decides, the portable fold runs on the scaled scores (times 1, exact).
+/// differ, which changes no `v_expf(s_j - max)`: both give exactly 1 for
+/// `s_j = ±0`). With a NaN score, where the order of ggml's `MAX` loop
+/// would decide, its `e_j` is NaN, and so are the sum and every output,
+/// whatever the maximum.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn scale_max(s: &mut [f32], scale: f32) -> f32 {
     let n8 = s.len() & !7;
     let vs = _mm256_set1_ps(scale);
     let mut m = _mm256_set1_ps(f32::NEG_INFINITY);
-    let mut nan = _mm256_setzero_ps();
     for c in s[..n8].chunks_exact_mut(8) {
         let c: &mut [f32; 8] = arr_mut(c, 0);
         let v = _mm256_mul_ps(ld8(c), vs);
         st8(c, v);
         m = _mm256_max_ps(m, v);
-        nan = _mm256_or_ps(nan, _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
     }
     let mut lanes = [0.0f32; 8];
     st8(&mut lanes, m);
-    let mut max = lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let mut any_nan = _mm256_movemask_ps(nan) != 0;
+    let mut max = f32::NEG_INFINITY;
+    for v in lanes {
+        max = max.max(v);
+    }
     for v in &mut s[n8..] {
         *v *= scale;
-        any_nan |= v.is_nan();
         max = max.max(*v);
-    }
-    if any_nan {
-        return scale_and_max(s, 1.0);
     }
     max
 }
@@ -129,11 +124,11 @@ pub(crate) fn attention(a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) 
     scale_round_f16(out, 1.0);
     // Four rows at a time; a last partial group repeats its last row.
     for (j0, s) in (0..p.len()).step_by(4).zip(p.chunks_mut(4)) {
-        let rows = core::array::from_fn(|r| {
+        let row = |r: usize| {
             let j = j0 + r.min(s.len() - 1);
             &k[j * stride..j * stride + hd]
-        });
-        let d = dot_f16_rows4(rows, out);
+        };
+        let d = dot_f16_rows4([row(0), row(1), row(2), row(3)], out);
         s.copy_from_slice(&d[..s.len()]);
     }
     let pad_p = soft_max_f16(p, scale);
@@ -182,35 +177,62 @@ fn value_dims<const G: usize>(
     d0: usize,
     out: &mut [f32],
 ) {
-    let n_kv = p.len();
     let pad_term = _mm256_set1_ps(0.0 * round_f16(pad_p));
-    // Lane `l` of the 32-lane sums of the `8 * G` dimensions.
-    let lane = |l: usize| {
-        let mut acc = [_mm256_setzero_ps(); G];
-        for j in (l..n_kv).step_by(LANES) {
-            let row = &v[j * stride + d0..][..8 * G];
-            let pj = _mm256_set1_ps(p[j]);
-            for (g, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_fmadd_ps(pj, f16x8_to_f32(ld_u16x8(arr(row, 8 * g))), *a);
-            }
-        }
-        if pad_lanes >> l & 1 != 0 {
-            for a in &mut acc {
-                *a = _mm256_add_ps(*a, pad_term);
-            }
-        }
-        acc
-    };
     // GGML_F32x8_REDUCE per dimension: `v_l = (lane l + lane l + 16) +
     // (lane l + 8 + lane l + 24)`, `t_i = v_i + v_{4 + i}`, then the two
     // `hadd`s: `(t0 + t1) + (t2 + t3)`.
-    let add = |a: [__m256; G], b: [__m256; G]| -> [__m256; G] {
-        core::array::from_fn(|g| _mm256_add_ps(a[g], b[g]))
-    };
-    let vl = |l: usize| add(add(lane(l), lane(16 + l)), add(lane(8 + l), lane(24 + l)));
-    let t: [[__m256; G]; 4] = core::array::from_fn(|i| add(vl(i), vl(4 + i)));
-    let r = add(add(t[0], t[1]), add(t[2], t[3]));
-    for (o, &rg) in out[..8 * G].chunks_exact_mut(8).zip(&r) {
-        st8(arr_mut(o, 0), rg);
+    let mut vl = [[_mm256_setzero_ps(); G]; 8];
+    for (l, vl) in vl.iter_mut().enumerate() {
+        let a = value_lane::<G>(p, v, stride, d0, l, pad_lanes, pad_term);
+        let b = value_lane::<G>(p, v, stride, d0, 16 + l, pad_lanes, pad_term);
+        let ab = add_g(a, b);
+        let c = value_lane::<G>(p, v, stride, d0, 8 + l, pad_lanes, pad_term);
+        let d = value_lane::<G>(p, v, stride, d0, 24 + l, pad_lanes, pad_term);
+        *vl = add_g(ab, add_g(c, d));
     }
+    let t01 = add_g(add_g(vl[0], vl[4]), add_g(vl[1], vl[5]));
+    let t23 = add_g(add_g(vl[2], vl[6]), add_g(vl[3], vl[7]));
+    for (o, &rk) in out[..8 * G].chunks_exact_mut(8).zip(&add_g(t01, t23)) {
+        st8(arr_mut(o, 0), rk);
+    }
+}
+
+/// `a + b` per vector.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn add_g<const G: usize>(mut a: [__m256; G], b: [__m256; G]) -> [__m256; G] {
+    for (x, &y) in a.iter_mut().zip(&b) {
+        *x = _mm256_add_ps(*x, y);
+    }
+    a
+}
+
+/// Lane `l` of the 32-lane sums of [`value_dims`]' `8 * G` dimensions from
+/// `d0`: the cells `j = l, l + 32, ..` in order, then `pad_term` if a
+/// padding cell falls in this lane (bit `l` of `pad_lanes`).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn value_lane<const G: usize>(
+    p: &[f32],
+    v: &[F16Bits],
+    stride: usize,
+    d0: usize,
+    l: usize,
+    pad_lanes: u32,
+    pad_term: __m256,
+) -> [__m256; G] {
+    let mut acc = [_mm256_setzero_ps(); G];
+    for j in (l..p.len()).step_by(LANES) {
+        let row = &v[j * stride + d0..][..8 * G];
+        let pj = _mm256_set1_ps(p[j]);
+        for (g, a) in acc.iter_mut().enumerate() {
+            *a = _mm256_fmadd_ps(pj, f16x8_to_f32(ld_u16x8(arr(row, 8 * g))), *a);
+        }
+    }
+    if pad_lanes >> l & 1 != 0 {
+        for a in &mut acc {
+            *a = _mm256_add_ps(*a, pad_term);
+        }
+    }
+    acc
 }

@@ -74,9 +74,10 @@ pub(crate) fn dot_f16(k: usize, w: &[u8], a: &[u8]) -> f32 {
 pub(crate) fn dot_f16_rows4(x: [&[u16]; 4], y: &[f32]) -> [f32; 4] {
     let n = y.len();
     let np = n & !(LANES - 1);
-    let t: [__m128; 4] = core::array::from_fn(|r| {
+    let mut t = [_mm_setzero_ps(); 4];
+    for (tr, xr) in t.iter_mut().zip(x) {
         let mut acc = [_mm256_setzero_ps(); 4];
-        for (xc, yc) in x[r][..np]
+        for (xc, yc) in xr[..np]
             .chunks_exact(LANES)
             .zip(y[..np].chunks_exact(LANES))
         {
@@ -86,19 +87,20 @@ pub(crate) fn dot_f16_rows4(x: [&[u16]; 4], y: &[f32]) -> [f32; 4] {
             }
         }
         let v = pair_lanes(&acc);
-        _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v))
-    });
+        *tr = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    }
     let h = _mm_hadd_ps(_mm_hadd_ps(t[0], t[1]), _mm_hadd_ps(t[2], t[3]));
     let mut sums = [0.0f32; 4];
     // SAFETY: writes exactly the 4 values of `sums`.
     unsafe { _mm_storeu_ps(sums.as_mut_ptr(), h) };
-    core::array::from_fn(|r| {
-        let mut sum = f64::from(sums[r]);
-        for (&a, &b) in x[r][np..n].iter().zip(&y[np..]) {
+    for (s, xr) in sums.iter_mut().zip(x) {
+        let mut sum = f64::from(*s);
+        for (&a, &b) in xr[np..n].iter().zip(&y[np..]) {
             sum += f64::from(f16_to_f32(a) * b);
         }
-        sum as f32
-    })
+        *s = sum as f32;
+    }
+    sums
 }
 
 /// Eight little-endian bf16 to f32 (zero-extended, shifted into the high
