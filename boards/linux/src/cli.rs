@@ -85,6 +85,10 @@ pub enum Command {
         /// Least time per kernel, in milliseconds.
         #[arg(long, default_value_t = 300)]
         ms: u64,
+        /// Threads to split the matmuls' rows over, as a session does (the
+        /// other kernels are single calls on one thread).
+        #[arg(long, default_value_t = 1, value_parser = threads_arg)]
+        threads: u32,
     },
     /// Print the token ids of a text, space-separated on one line.
     Tokenize(TokenizeArgs),
@@ -162,4 +166,29 @@ pub struct SessionArgs {
     /// KiB each, instead of mapping the image (a `.phi` file only).
     #[arg(long, value_name = "KIB")]
     pub stream: Option<u32>,
+    /// Threads to spread matmul rows and attention heads over (1 to 256;
+    /// default: the CPUs online). Logits do not depend on it.
+    #[arg(long, value_parser = threads_arg)]
+    pub threads: Option<u32>,
+}
+
+impl SessionArgs {
+    /// `--threads`, or the CPUs online (at most [`MAX_THREADS`]).
+    pub fn threads(&self) -> u32 {
+        self.threads.unwrap_or_else(|| {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            cpus.min(MAX_THREADS as usize) as u32
+        })
+    }
+}
+
+/// Most threads a session is planned for (`RunOptions::threads`).
+pub const MAX_THREADS: u32 = 256;
+
+/// Parses `--threads`: 1 to [`MAX_THREADS`].
+fn threads_arg(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n @ 1..=MAX_THREADS) => Ok(n),
+        _ => Err(format!("expected a thread count from 1 to {MAX_THREADS}")),
+    }
 }

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use phi_edge::image::tensor::Role;
-use phi_edge::{DType, Kernels, Mapped, Model, Plan, RunOptions, Session, Streamed};
+use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::parallel::{self, ThreadPool};
+use phi_edge::{ActFormat, DType, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session, Streamed};
 
 use crate::cli::{Cli, Command, SessionArgs};
 use crate::kernels::HostKernels;
@@ -26,7 +28,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Chat { gen, system } => generate::chat(&gen, system.as_deref()),
         Command::Tokenize(args) => crate::tokenize::run(&args),
-        Command::Bench { dim, ms } => bench(dim, ms),
+        Command::Bench { dim, ms, threads } => bench(dim, ms, threads),
     }
 }
 
@@ -38,7 +40,13 @@ pub fn run_options(model: &Model<'_>, args: SessionArgs) -> RunOptions {
         None => RunOptions::mapped(n_ctx),
     };
     o.prefill_chunk = args.chunk;
+    o.threads = args.threads();
     o
+}
+
+/// A pool of `threads` threads (the caller and `threads - 1` workers).
+pub fn thread_pool(threads: u32) -> Result<ThreadPool> {
+    ThreadPool::new(threads as usize).with_context(|| format!("cannot start {threads} threads"))
 }
 
 /// Opens and fully checks an image: header, manifest and every tensor CRC.
@@ -89,7 +97,16 @@ fn inspect(path: &Path, args: SessionArgs) -> Result<()> {
     }
     let opts = run_options(&model, args);
     let plan = Plan::new(c, &opts)?;
-    writeln!(o, "arena       {} bytes for context {}, prefill chunk {} ({:.1} MB KV cache)", plan.bytes(), opts.n_ctx, opts.prefill_chunk, (plan.kv_k.len + plan.kv_v.len) as f64 / 1e6)?;
+    writeln!(
+        o,
+        "arena       {} bytes for context {}, prefill chunk {}, {} thread{} ({:.1} MB KV cache)",
+        plan.bytes(),
+        opts.n_ctx,
+        opts.prefill_chunk,
+        opts.threads,
+        if opts.threads == 1 { "" } else { "s" },
+        (plan.kv_k.len + plan.kv_v.len) as f64 / 1e6
+    )?;
     writeln!(o, "kernels     {}", HostKernels::detect().name())?;
     Ok(())
 }
@@ -127,18 +144,19 @@ fn logits(path: &Path, tokens: &[u32], out: &Path, args: SessionArgs) -> Result<
     let mut all = vec![0f32; tokens.len() * n_vocab];
     let plan = Plan::new(model.config(), &opts)?;
     let mut arena = vec![0u8; plan.bytes() + 64];
+    let pool = thread_pool(opts.threads)?;
     match args.stream {
         None => {
-            let mut s = Session::new(&model, HostKernels::detect(), Mapped(bytes.bytes()), &mut arena, &opts)?;
-            s.eval(tokens, Some(&mut all))?;
+            let s = Session::new(&model, HostKernels::detect(), Mapped(bytes.bytes()), &mut arena, &opts)?;
+            s.with_parallel(pool).eval(tokens, Some(&mut all))?;
         }
         Some(_) => {
             if matches!(bytes, ImageBytes::Packed(_)) {
                 bail!("--stream needs a .phi image (pack it first)");
             }
             let src = Streamed(FileSource::open(path)?);
-            let mut s = Session::new(&model, HostKernels::detect(), src, &mut arena, &opts)?;
-            s.eval(tokens, Some(&mut all))?;
+            let s = Session::new(&model, HostKernels::detect(), src, &mut arena, &opts)?;
+            s.with_parallel(pool).eval(tokens, Some(&mut all))?;
         }
     }
     let mut w = BufWriter::new(File::create(out).with_context(|| format!("cannot create {}", out.display()))?);
@@ -147,11 +165,65 @@ fn logits(path: &Path, tokens: &[u32], out: &Path, args: SessionArgs) -> Result<
     Ok(())
 }
 
-fn bench(dim: usize, ms: u64) -> Result<()> {
+fn bench(dim: usize, ms: u64, threads: u32) -> Result<()> {
     let k = HostKernels::detect();
-    println!("kernels {} (one thread), matmul {dim} x {dim}, one token", k.name());
-    for line in phi_edge_kernel_suite::bench(&k, dim, ms) {
-        println!("{line}");
+    let mut o = std::io::stdout().lock();
+    let lines = if threads == 1 {
+        writeln!(o, "kernels {} (one thread), matmul {dim} x {dim}, one token", k.name())?;
+        phi_edge_kernel_suite::bench(&k, dim, ms)
+    } else {
+        writeln!(o, "kernels {}, matmul {dim} x {dim} rows split over {threads} threads, one token; the other kernels on one thread", k.name())?;
+        o.flush()?;
+        let pool = thread_pool(threads)?;
+        phi_edge_kernel_suite::bench(&RowsSplit { k, par: &pool }, dim, ms)
+    };
+    for line in lines {
+        writeln!(o, "{line}")?;
     }
     Ok(())
+}
+
+/// A kernel set whose matmuls split their rows over `par`, as a session's
+/// do ([`parallel::matmul`]); every other kernel is `k`'s.
+struct RowsSplit<'p, K> {
+    k: K,
+    par: &'p ThreadPool,
+}
+
+impl<K: Kernels> Kernels for RowsSplit<'_, K> {
+    fn name(&self) -> &'static str {
+        self.k.name()
+    }
+
+    fn quantize_act(&self, fmt: ActFormat, x: &[f32], out: &mut [u8]) {
+        self.k.quantize_act(fmt, x, out)
+    }
+
+    fn matmul(&self, m: &MatmulArgs<'_>, out: &mut MatOut<'_>) {
+        parallel::matmul(self.par as &dyn Parallel, &self.k, m, out)
+    }
+
+    fn dequantize_row(&self, dtype: DType, src: &[u8], out: &mut [f32]) {
+        self.k.dequantize_row(dtype, src, out)
+    }
+
+    fn rms_norm(&self, x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+        self.k.rms_norm(x, w, eps, out)
+    }
+
+    fn rope(&self, x: &mut [f32], cs: &[f32], neox: bool) {
+        self.k.rope(x, cs, neox)
+    }
+
+    fn swiglu(&self, gate: &[f32], up: &[f32], out: &mut [f32]) {
+        self.k.swiglu(gate, up, out)
+    }
+
+    fn f32_to_f16(&self, src: &[f32], dst: &mut [F16Bits]) {
+        self.k.f32_to_f16(src, dst)
+    }
+
+    fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
+        self.k.attention(a, scratch, out)
+    }
 }

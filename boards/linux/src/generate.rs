@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use phi_edge::chat::ChatTemplate;
 use phi_edge::crc::Crc32;
+use phi_edge::parallel::ThreadPool;
 use phi_edge::sample::{log_prob, Sampler, SamplerConfig};
 use phi_edge::tokenizer::{Tokenizer, Utf8Decoder};
-use phi_edge::{Error, Kernels, Mapped, Model, Plan, RunOptions, Session};
+use phi_edge::{Error, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session};
 
 use crate::cli::{GenArgs, SamplingArgs};
-use crate::commands::{open_checked, run_options};
+use crate::commands::{open_checked, run_options, thread_pool};
 use crate::kernels::HostKernels;
 use crate::model_file::ImageBytes;
 
@@ -226,9 +227,10 @@ impl Setup {
     }
 }
 
-/// A session, a tokenizer and a sampler over one arena.
+/// A session (its work spread over a thread pool), a tokenizer and a
+/// sampler over one arena.
 struct Generator<'m, 'a> {
-    session: Session<'m, 'a, HostKernels, Mapped<'m>>,
+    session: Session<'m, 'a, HostKernels, Mapped<'m>, ThreadPool>,
     tokenizer: Tokenizer<'m>,
     sampler: Sampler<'a>,
     n_ctx: usize,
@@ -254,7 +256,8 @@ impl<'m, 'a> Generator<'m, 'a> {
             Mapped(image),
             s_arena,
             &setup.opts,
-        )?;
+        )?
+        .with_parallel(thread_pool(setup.opts.threads)?);
         let n_vocab = model.config().n_vocab as usize;
         let sampler = Sampler::new(setup.sampling, n_vocab, k_arena)?;
         Ok(Generator {
@@ -379,14 +382,15 @@ impl<'m, 'a> Generator<'m, 'a> {
         let mut s = String::new();
         let _ = write!(
             s,
-            "prompt {} tokens, prefill {:.1} tok/s; generated {} tokens, decode {:.1} tok/s; perplexity {:.4}; arena {} bytes; kernels {}",
+            "prompt {} tokens, prefill {:.1} tok/s; generated {} tokens, decode {:.1} tok/s; perplexity {:.4}; arena {} bytes; kernels {}; threads {}",
             t.prompt_tokens,
             rate(t.prompt_tokens, t.prefill),
             t.ids.len(),
             rate(t.ids.len(), t.decode),
             t.perplexity(),
             self.arena_bytes,
-            self.session.kernels().name()
+            self.session.kernels().name(),
+            self.session.parallel().threads()
         );
         s
     }

@@ -43,21 +43,25 @@ fn pack_inspect_and_logits_work_and_agree() {
     let out = run(&["inspect", phi.to_str().unwrap()]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for field in ["arch        llama", "heads       8 query, 2 key/value", "tied to token_embd", "arena", "kernels     portable"] {
+    for field in ["arch        llama", "heads       8 query, 2 key/value", "tied to token_embd", "arena", "kernels     "] {
         assert!(text.contains(field), "inspect lacks {field:?}:\n{text}");
     }
-    let (a, b, c) = (tmp("a.npy"), tmp("b.npy"), tmp("c.npy"));
-    for (model, out, extra) in [(&gguf, &a, None), (&phi.to_str().unwrap().to_string(), &b, None), (&phi.to_str().unwrap().to_string(), &c, Some("24"))] {
+    let out = bin().args(["inspect", phi.to_str().unwrap()]).env("PHI_EDGE_KERNELS", "portable").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kernels     portable"), "PHI_EDGE_KERNELS=portable picks the portable set");
+    let out = run(&["inspect", phi.to_str().unwrap(), "--threads", "3"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(", 3 threads ("), "inspect shows the planned threads");
+    let (a, b, c, d) = (tmp("a.npy"), tmp("b.npy"), tmp("c.npy"), tmp("d.npy"));
+    let phi = phi.to_str().unwrap().to_string();
+    for (model, out, extra) in [(&gguf, &a, vec!["--threads", "1"]), (&phi, &b, vec![]), (&phi, &c, vec!["--stream", "24", "--threads", "2"]), (&phi, &d, vec!["--threads", "3", "--chunk", "3"])] {
         let mut args = vec!["logits", "--model", model, "--tokens", "1,2,3,250", "--ctx", "64", "--out", out.to_str().unwrap()];
-        if let Some(kib) = extra {
-            args.extend(["--stream", kib]);
-        }
+        args.extend(extra);
         let o = run(&args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    let (a, b, c) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), std::fs::read(c).unwrap());
+    let (a, b, c, d) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), std::fs::read(c).unwrap(), std::fs::read(d).unwrap());
     assert_eq!(a, b, "GGUF and .phi give the same logits");
     assert_eq!(a, c, "streamed and mapped give the same logits");
+    assert_eq!(a, d, "threads and prefill chunks do not change the logits");
     let arr = phi_edge_tests::npy::read_f32_2d(&tmp("a.npy")).unwrap();
     assert_eq!((arr.rows, arr.cols), (4, 300));
 }
@@ -74,6 +78,12 @@ fn bad_arguments_exit_2() {
     assert_bad_input(&run(&["logits", "--model", &gguf, "--tokens", "1", "--stream", "1", "--out", out]), "stream needs an image");
     let o = run(&["logits", "--model", &gguf, "--tokens", "x", "--out", out]);
     assert_eq!(o.status.code(), Some(2), "unparsable token ids");
+    for threads in ["0", "257", "-1", "many"] {
+        let o = run(&["logits", "--model", &gguf, "--tokens", "1", &format!("--threads={threads}"), "--out", out]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "--threads {threads}: {err}");
+        assert!(err.contains("thread count from 1 to 256") && !err.contains("panicked"), "--threads {threads}: {err}");
+    }
 }
 
 #[test]

@@ -106,6 +106,8 @@ fn greedy_generation_matches_llama_cpp() {
             "--temp",
             "0",
         ];
+        // Two threads whatever the machine: the work split must not change
+        // a token.
         args.extend([
             "--max-tokens",
             &max,
@@ -113,6 +115,8 @@ fn greedy_generation_matches_llama_cpp() {
             &ctx,
             "--ids-out",
             ids_out.to_str().unwrap(),
+            "--threads",
+            "2",
         ]);
         if p.chat {
             args.push("--chat");
@@ -121,6 +125,8 @@ fn greedy_generation_matches_llama_cpp() {
             args.extend(["--system", s]);
         }
         let out = run(&args);
+        let summary = String::from_utf8_lossy(&out.stderr);
+        assert!(summary.trim_end().ends_with("; threads 2"), "the summary names the threads: {summary}");
         let ids: Ids = serde_json::from_slice(&std::fs::read(&ids_out).unwrap()).unwrap();
         if ids.prompt != p.prompt_ids {
             failures.push(format!(
