@@ -33,11 +33,9 @@ pub(crate) use simd::{Maddubs, Quads, Vnni};
 const ROWS: usize = 4;
 /// Tokens per tile.
 const TOKENS: usize = 2;
-/// How far ahead the tiles prefetch weights, at least: about what memory
-/// delivers during one miss's latency, with margin. The distance is a
-/// whole number of row tiles, so that row `r` prefetches the same block of
-/// row `r + n * ROWS`.
-const PREFETCH_BYTES: usize = 4096;
+/// How far ahead in each row's stream the tiles prefetch weights: about
+/// what memory delivers to one stream during a miss's latency.
+const PREFETCH_BYTES: usize = 2048;
 
 /// One quantized weight type times its activation format, in the float
 /// order of one portable dot product.
@@ -65,6 +63,13 @@ pub(crate) trait Format {
 /// tiles of [`ROWS`] x [`TOKENS`] (see `Kernels::matmul`). Panics on
 /// inconsistent arguments ([`MatmulArgs::check`]).
 ///
+/// The rows are cut into [`ROWS`] bands of `rows / ROWS` consecutive rows
+/// (the last `rows % ROWS` rows go one at a time at the end), and a tile
+/// takes row `i` of every band: its rows are far apart, so the weights
+/// stream in as [`ROWS`] sequential runs, which the hardware prefetchers
+/// follow (neighbouring rows read side by side, block by block, are a
+/// pattern they do not, and run at a fraction of the memory bandwidth).
+///
 /// # Safety
 /// The CPU has AVX2, FMA, F16C and the features of `I`.
 #[inline(always)]
@@ -77,55 +82,58 @@ pub(crate) unsafe fn run<F: Format, I: Quads>(m: &MatmulArgs<'_>, out: &mut MatO
         return;
     }
     let nb = m.k / F::QK;
-    let mut r = 0;
-    while r < m.rows {
-        // SAFETY: `check` proved `w` holds `rows` rows of `w_row` bytes
-        // (`nb` blocks each) and `act` `n_tok` rows of `a_row` bytes; the
-        // tiles address rows `r..r + R` and tokens below `n_tok`.
-        unsafe {
-            if m.rows - r >= ROWS {
-                row_tile::<F, I, ROWS>(m, out, r, w_row, a_row, nb);
-                r += ROWS;
-            } else {
-                row_tile::<F, I, 1>(m, out, r, w_row, a_row, nb);
-                r += 1;
-            }
-        }
+    let band = m.rows / ROWS;
+    // SAFETY (both loops): `check` proved `w` holds `rows` rows of `w_row`
+    // bytes (`nb` blocks each) and `act` `n_tok` rows of `a_row` bytes;
+    // every row index passed is below `rows`.
+    for i in 0..band {
+        let rows: [usize; ROWS] = core::array::from_fn(|b| b * band + i);
+        unsafe { row_tile::<F, I, ROWS>(m, out, rows, w_row, a_row, nb) };
+    }
+    for r in ROWS * band..m.rows {
+        unsafe { row_tile::<F, I, 1>(m, out, [r], w_row, a_row, nb) };
     }
 }
 
-/// Rows `r0..r0 + R` times every token, [`TOKENS`] at a time: the weight
+/// Weight rows `rows` times every token, [`TOKENS`] at a time: the weight
 /// rows stay in L1 while the tokens pass.
 ///
 /// # Safety
-/// As [`run`], and rows `r0..r0 + R` exist (`m` checked against `out`).
+/// As [`run`], and `rows` are below `m.rows` (`m` checked against `out`).
 #[inline(always)]
 unsafe fn row_tile<F: Format, I: Quads, const R: usize>(
     m: &MatmulArgs<'_>,
     out: &mut MatOut<'_>,
-    r0: usize,
+    rows: [usize; R],
     w_row: usize,
     a_row: usize,
     nb: usize,
 ) {
-    let w: [*const u8; R] = core::array::from_fn(|i| m.w[(r0 + i) * w_row..].as_ptr());
+    let w: [*const u8; R] = core::array::from_fn(|i| m.w[rows[i] * w_row..].as_ptr());
     let act = |t: usize| m.act[t * a_row..].as_ptr();
-    let ahead = PREFETCH_BYTES.div_ceil(ROWS * w_row) * ROWS * w_row;
     let mut t = 0;
     while t < m.n_tok {
         if m.n_tok - t >= TOKENS {
             // SAFETY: as the caller guarantees; tokens `t..t + TOKENS`
             // exist.
-            let p = unsafe { F::tile::<I, R, TOKENS>(w, core::array::from_fn(|i| act(t + i)), nb, ahead) };
+            let p = unsafe { F::tile::<I, R, TOKENS>(w, core::array::from_fn(|i| act(t + i)), nb, PREFETCH_BYTES) };
             for (i, p) in p.iter().enumerate() {
-                out.token(t + i)[r0..r0 + R].copy_from_slice(p);
+                store(out.token(t + i), rows, p);
             }
             t += TOKENS;
         } else {
             // SAFETY: as the caller guarantees; token `t` exists.
-            let p = unsafe { F::tile::<I, R, 1>(w, [act(t)], nb, ahead) };
-            out.token(t)[r0..r0 + R].copy_from_slice(&p[0]);
+            let p = unsafe { F::tile::<I, R, 1>(w, [act(t)], nb, PREFETCH_BYTES) };
+            store(out.token(t), rows, &p[0]);
             t += 1;
         }
+    }
+}
+
+/// `out[rows[i]] = p[i]`.
+#[inline(always)]
+fn store<const R: usize>(out: &mut [f32], rows: [usize; R], p: &[f32; R]) {
+    for (&r, &v) in rows.iter().zip(p) {
+        out[r] = v;
     }
 }
