@@ -90,9 +90,12 @@ fn instructions(s: &Subjects, engine: Engine, n_gen: u32) -> Result<(u64, String
     cmd.args(&VALGRIND[1..])
         .arg(run.get_program())
         .args(run.get_args());
-    if engine == Engine::PhiEdge {
-        cmd.env("PHI_EDGE_KERNELS", "avx2");
-    }
+    match engine {
+        Engine::PhiEdge => cmd.env("PHI_EDGE_KERNELS", "avx2"),
+        // Python's string hashing is seeded at random otherwise, which
+        // moves the count by a few million instructions from run to run.
+        Engine::Llama(_) => cmd.env("PYTHONHASHSEED", "0"),
+    };
     let out = execute(&mut cmd)?;
     let r = report(engine, &out, 1)?;
     if r.n_gen != u64::from(n_gen) {
