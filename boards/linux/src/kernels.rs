@@ -1,8 +1,10 @@
-//! The kernel set, picked at run time from what the CPU reports: `avx2`
-//! when an x86-64 CPU has AVX2, FMA and F16C, RVV when a riscv64 CPU has V,
+//! The kernel set, picked at run time from what the CPU reports: on
+//! x86-64 `avx512vnni` when the CPU has AVX-512 F/BW/VL and VNNI, else
+//! `avx2` when it has AVX2, FMA and F16C; RVV when a riscv64 CPU has V;
 //! `neon+dotprod` when an aarch64 CPU has dotprod, else baseline NEON;
 //! portable everywhere else. `PHI_EDGE_KERNELS=portable` forces the
-//! portable set, `PHI_EDGE_KERNELS=<name>` asks for a named one.
+//! portable set, and `PHI_EDGE_KERNELS=avx2` the AVX2 set on a CPU that
+//! also has AVX-512 (valgrind, for one, decodes no AVX-512).
 
 use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
@@ -25,13 +27,17 @@ pub enum HostKernels {
     /// x86-64 AVX2 + FMA + F16C.
     #[cfg(target_arch = "x86_64")]
     Avx2(phi_edge_x86::Avx2),
+    /// x86-64 AVX-512 with VNNI.
+    #[cfg(target_arch = "x86_64")]
+    Avx512(phi_edge_x86::Avx512),
 }
 
 impl HostKernels {
     /// The fastest set this CPU supports; `PHI_EDGE_KERNELS=portable` forces
-    /// the portable one.
+    /// the portable one (and on x86-64 `avx2` the AVX2 one).
     pub fn detect() -> HostKernels {
-        if std::env::var_os("PHI_EDGE_KERNELS").is_some_and(|v| v == "portable") {
+        let asked = std::env::var("PHI_EDGE_KERNELS").unwrap_or_default();
+        if asked == "portable" {
             return HostKernels::Portable(Portable);
         }
         #[cfg(target_arch = "aarch64")]
@@ -50,9 +56,10 @@ impl HostKernels {
         }
         #[cfg(target_arch = "x86_64")]
         {
-            match phi_edge_x86::Avx2::detect() {
-                Some(k) => HostKernels::Avx2(k),
-                None => HostKernels::Portable(Portable),
+            match (phi_edge_x86::Avx512::detect(), phi_edge_x86::Avx2::detect()) {
+                (Some(k), _) if asked != "avx2" => HostKernels::Avx512(k),
+                (_, Some(k)) => HostKernels::Avx2(k),
+                _ => HostKernels::Portable(Portable),
             }
         }
         #[cfg(not(any(target_arch = "aarch64", target_arch = "riscv64", target_arch = "x86_64")))]
@@ -75,6 +82,8 @@ macro_rules! dispatch {
             HostKernels::Rvv($k) => $call,
             #[cfg(target_arch = "x86_64")]
             HostKernels::Avx2($k) => $call,
+            #[cfg(target_arch = "x86_64")]
+            HostKernels::Avx512($k) => $call,
         }
     };
 }
