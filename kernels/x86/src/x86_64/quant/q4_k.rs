@@ -13,7 +13,7 @@ use core::arch::x86_64::*;
 use phi_edge_portable::quant::act::Q8_K_BYTES;
 use phi_edge_portable::quant::q4_k::Q4_K_BYTES;
 
-use super::simd::{prefetch, f16_pair_splat, f16x4, hsums, lanes, load32, nibbles32, read_u16, read_u32, totals4, Quads};
+use super::simd::{prefetch_block, f16_pair_splat, f16x4, hsums, lanes, load32, nibbles32, read_u16, read_u32, totals4, Quads};
 use super::Format;
 
 /// A Q4_K block's eight 6-bit sub-block scales and mins from its 12
@@ -115,7 +115,7 @@ impl Format for Q4K {
             let mut acc_m = [[_mm_setzero_ps(); R]; T];
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_K_BYTES, b * Q8_K_BYTES);
-                prefetch(w, ow + ahead);
+                prefetch_block::<R, Q4_K_BYTES>(w, ow + ahead);
                 let mut ap = a;
                 let mut da = [_mm256_setzero_ps(); T];
                 let mut bs = [_mm_setzero_si128(); T];
@@ -174,7 +174,7 @@ impl Format for Q4KRepacked {
             let mut acc_m = [_mm_setzero_ps(); T];
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_K_BYTES, b * Q8_K_BYTES);
-                prefetch(w, ow + ahead);
+                prefetch_block::<R, Q4_K_BYTES>(w, ow + ahead);
                 let mut ap = a;
                 let mut da = [_mm256_setzero_ps(); T];
                 let mut bs = [_mm_setzero_si128(); T];

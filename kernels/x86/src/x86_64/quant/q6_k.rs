@@ -6,7 +6,7 @@ use core::arch::x86_64::*;
 use phi_edge_portable::quant::act::Q8_K_BYTES;
 use phi_edge_portable::quant::q6_k::Q6_K_BYTES;
 
-use super::simd::{prefetch, hsums, f16_splat, load16, load32, read_u32, Quads};
+use super::simd::{prefetch_block, hsums, f16_splat, load16, load32, read_u32, Quads};
 use super::Format;
 
 /// The unsigned 6-bit quants of one 128-value half of a Q6_K block, as
@@ -77,7 +77,7 @@ impl Format for Q6K {
             let mut acc = [[_mm256_setzero_ps(); R]; T];
             for b in 0..nb {
                 let (ow, oa) = (b * Q6_K_BYTES, b * Q8_K_BYTES);
-                prefetch(w, ow + ahead);
+                prefetch_block::<R, Q6_K_BYTES>(w, ow + ahead);
                 let mut ap = a;
                 let mut da = [_mm256_setzero_ps(); T];
                 let mut bsums = [_mm256_setzero_si256(); T];

@@ -230,10 +230,10 @@ pub(super) unsafe fn lanes<const R: usize, const T: usize>(acc: [__m128; T]) -> 
     out
 }
 
-/// Asks for the cache line `at` bytes past each row pointer. Weight rows
-/// are read several at a time, block by block, a pattern the hardware
-/// prefetchers follow poorly; the tiles prefetch the rows of a later tile
-/// instead. A prefetch never faults, so `at` may point past the matrix.
+/// Asks for the cache line `at` bytes past each row pointer (a tile
+/// prefetches its rows' streams a little ahead of the hardware
+/// prefetchers). A prefetch never faults, so `at` may point past the
+/// matrix.
 ///
 /// # Safety
 /// The CPU has SSE.
@@ -251,4 +251,17 @@ pub(super) unsafe fn prefetch<const R: usize>(w: [*const u8; R], at: usize) {
 #[inline(always)]
 pub(super) const fn row_pair<const R: usize>(p: usize) -> (usize, usize) {
     (2 * p, if 2 * p + 1 < R { 2 * p + 1 } else { 2 * p })
+}
+
+/// [`prefetch`] of every cache line a block of `N` bytes at `at` may
+/// touch (K-quant blocks span several lines).
+///
+/// # Safety
+/// The CPU has SSE.
+#[inline(always)]
+pub(super) unsafe fn prefetch_block<const R: usize, const N: usize>(w: [*const u8; R], at: usize) {
+    for line in (0..N + 63).step_by(64) {
+        // SAFETY: the caller guarantees the feature.
+        unsafe { prefetch(w, at + line) };
+    }
 }
