@@ -83,12 +83,10 @@ fn pack_i8(q: &[__m256i; 4]) -> __m256i {
 }
 
 /// One Q8_0 / Q8_1 block as the portable x86 quantizer: `d = amax / 127`,
-/// `q = rint(x * (127 / amax))`; returns `d` and the sum of the quants,
-/// or `None` (writing nothing; the caller then runs the portable
-/// quantizer) if a value is
-/// NaN or infinite, where the order of ggml's max loop matters, or if
-/// `127 / amax` overflows, where the portable set's saturating casts
-/// decide.
+/// `q = rint(x * (127 / amax))`; returns `d` and the sum of the quants.
+/// Returns `None`, writing nothing, where the portable quantizer must
+/// decide: if a value is NaN or infinite (the order of ggml's max loop
+/// matters) or `127 / amax` overflows (its saturating casts do).
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q8_block(x: &[f32; 32], qs: &mut [u8; 32]) -> Option<(f32, i32)> {
     let amax = amax_bits(x);

@@ -102,10 +102,10 @@ fn soft_max_f16(s: &mut [f32], scale: f32) -> f32 {
 }
 
 /// Attention for one head as the portable `attention`: the f16 query
-/// (parked in `out`), scores with the 32-lane f16 dot, the padded softmax
-/// with probabilities rounded to f16, then the value pass, eight output
-/// dimensions at a time (the last `head_dim % 8` by the portable
-/// `value_pass`).
+/// (parked in `out`), scores with the 32-lane f16 dot four rows at a
+/// time, the padded softmax with probabilities rounded to f16, then the
+/// value pass 64, 32 or 8 output dimensions at a time (the last
+/// `head_dim % 8` by the portable `value_pass`).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) fn attention(a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
     let Some(p) = checked_scores(a, scratch, out) else {
@@ -156,9 +156,9 @@ pub(crate) fn attention(a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) 
 }
 
 /// The portable `value_pass` for the `8 * G` output dimensions starting
-/// at `d0`, written to `out[..8 * G]`: cell `j`, probability `p[j]`, accumulates
-/// into lane `j % 32` of each dimension's 32-lane sum, in cell order, by
-/// an FMA (the product of two f16 values is exact, so it rounds as the
+/// at `d0`, written to `out[..8 * G]`: cell `j`, probability `p[j]`,
+/// accumulates into lane `j % 32` of each dimension's 32-lane sum, in cell
+/// order, by an FMA (the product of two f16 values is exact, so it rounds as the
 /// oracle's multiply and add); then the lanes in `pad_lanes` (a bit per
 /// lane) add the padding cells' `0 * round_f16(pad_p)`; each dimension's
 /// lanes are reduced as `reduce_hadd`.
