@@ -83,14 +83,15 @@ pub(crate) unsafe fn run<F: Format, I: Quads>(m: &MatmulArgs<'_>, out: &mut MatO
     }
     let nb = m.k / F::QK;
     let band = m.rows / ROWS;
-    // SAFETY (both loops): `check` proved `w` holds `rows` rows of `w_row`
-    // bytes (`nb` blocks each) and `act` `n_tok` rows of `a_row` bytes;
-    // every row index passed is below `rows`.
     for i in 0..band {
         let rows: [usize; ROWS] = core::array::from_fn(|b| b * band + i);
+        // SAFETY: `check` proved `w` holds `rows` rows of `w_row` bytes
+        // (`nb` blocks each) and `act` `n_tok` rows of `a_row` bytes;
+        // `b * band + i < ROWS * band <= rows`.
         unsafe { row_tile::<F, I, ROWS>(m, out, rows, w_row, a_row, nb) };
     }
     for r in ROWS * band..m.rows {
+        // SAFETY: as above; `r < rows`.
         unsafe { row_tile::<F, I, 1>(m, out, [r], w_row, a_row, nb) };
     }
 }

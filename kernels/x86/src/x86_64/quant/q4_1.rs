@@ -39,8 +39,8 @@ impl Format for Q4_1 {
         // behind every pointer; each read lies inside block `b`.
         unsafe {
             let zero = _mm256_setzero_ps();
-            // acc[t][p]: lanes 0..4 of the pair's rows, then lanes 4..8.
-            let mut acc = [[(zero, zero); 2]; T];
+            // acc[p][t]: lanes 0..4 of pair p's rows, then lanes 4..8.
+            let mut acc = [[(zero, zero); T]; 2];
             let mut summs = [zero; T];
             let m4 = _mm256_set1_epi8(0x0f);
             for b in 0..nb {
@@ -57,7 +57,7 @@ impl Format for Q4_1 {
                     qa[t] = (_mm256_broadcastsi128_si256(load16(pa.add(4))), _mm256_broadcastsi128_si256(load16(pa.add(20))));
                     summs[t] = _mm256_add_ps(summs[t], _mm256_mul_ps(ds_w, ds_a[t]));
                 }
-                for p in 0..pairs {
+                for (p, acc) in acc.iter_mut().enumerate().take(pairs) {
                     let (r0, r1) = row_pair::<R>(p);
                     let q = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(w[r0].add(ow + 4))), load16(w[r1].add(ow + 4)), 1);
                     let lo = _mm256_and_si256(q, m4);
@@ -67,10 +67,10 @@ impl Format for Q4_1 {
                     let pick = _mm256_setr_epi32(i0, i0, i0, i0, i1, i1, i1, i1);
                     for t in 0..T {
                         let d = _mm256_permutevar8x32_ps(_mm256_mul_ps(ds_w, ds_a[t]), pick);
-                        let (x, y) = acc[t][p];
+                        let (x, y) = acc[t];
                         let x = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(I::quads(lo, qa[t].0)), x);
                         let y = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(I::quads(hi, qa[t].1)), y);
-                        acc[t][p] = (x, y);
+                        acc[t] = (x, y);
                     }
                 }
             }
@@ -78,9 +78,9 @@ impl Format for Q4_1 {
             for t in 0..T {
                 let mut s = [0.0f32; 8];
                 _mm256_storeu_ps(s.as_mut_ptr(), summs[t]);
-                for p in 0..pairs {
+                for (p, acc) in acc.iter().enumerate().take(pairs) {
                     let (r0, r1) = row_pair::<R>(p);
-                    let (x, y) = acc[t][p];
+                    let (x, y) = acc[t];
                     out[t][r0] = hsum_float_8(_mm256_permute2f128_ps(x, y, 0x20)) + s[2 * r0 + 1];
                     out[t][r1] = hsum_float_8(_mm256_permute2f128_ps(x, y, 0x31)) + s[2 * r1 + 1];
                 }

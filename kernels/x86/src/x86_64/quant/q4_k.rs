@@ -74,7 +74,7 @@ unsafe fn ints<const T: usize>(w: *const u8, a: [*const u8; T], bs: [__m128i; T]
             let (lo, hi) = nibbles32(w.add(16 + 32 * c));
             // Sub-blocks 2c and 2c + 1's scales in every i16 lane (byte
             // index 0x80 makes the high byte 0).
-            let s_lo = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(2 * c as i16 | i16::MIN));
+            let s_lo = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((2 * c) as i16 | i16::MIN));
             let s_hi = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((2 * c + 1) as i16 | i16::MIN));
             for t in 0..T {
                 let q8 = a[t].add(4 + 64 * c);
