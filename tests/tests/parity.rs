@@ -6,9 +6,10 @@
 //! `tests/oracle/llama-cpp-build.txt`) and evaluated one token per batch.
 //! Every kernel set reproduces that build's arithmetic and the work split
 //! across threads never changes a result, so the floor is bitwise: each
-//! case runs with the portable set and the host's best set (AVX2 on x86-64
-//! CPUs that have it), each on a [`ThreadPool`] of 1, 2 and 3 threads, and
-//! every logit of every position must equal llama.cpp's to the bit.
+//! case runs with the portable set and every SIMD set the host has (on
+//! x86-64: AVX2, and AVX-512 VNNI, the CLI's pick where present), each on
+//! a [`ThreadPool`] of 1, 2 and 3 threads, and every logit of every
+//! position must equal llama.cpp's to the bit.
 //!
 //! The report also gives, per case, the metrics the tolerances below were
 //! written in (nrmse = rms(ours - ref) / std(ref), per position), and they
@@ -111,13 +112,18 @@ fn run_case(dir: &Path, c: &Case, pools: &Pools) -> (String, Vec<String>) {
     for pool in &pools.0 {
         let mut runs = vec![("portable", logits_all(Portable, &model, &image, c, pool))];
         #[cfg(target_arch = "x86_64")]
-        if let Some(k) = phi_edge_x86::Avx2::detect() {
-            runs.push((k.name(), logits_all(k, &model, &image, c, pool)));
+        {
+            if let Some(k) = phi_edge_x86::Avx2::detect() {
+                runs.push((k.name(), logits_all(k, &model, &image, c, pool)));
+            }
+            if let Some(k) = phi_edge_x86::Avx512::detect() {
+                runs.push((k.name(), logits_all(k, &model, &image, c, pool)));
+            }
         }
         for (set, (ours, long)) in runs {
             let (identical, differs) = bitwise(&ours, &reference);
             let threads = pool.threads();
-            lines.push(format!("    {set:<9} {threads} thread{}: bit-identical {identical}/{}", if threads == 1 { " " } else { "s" }, c.tokens.len()));
+            lines.push(format!("    {set:<10} {threads} thread{}: bit-identical {identical}/{}", if threads == 1 { " " } else { "s" }, c.tokens.len()));
             if let Some(i) = differs {
                 fails.push(format!("{}: {set}, {threads} threads: position {i} is not llama.cpp's to the bit ({identical}/{} positions are)", c.name, c.tokens.len()));
             }
@@ -179,12 +185,15 @@ fn logits_match_llama_cpp_bit_for_bit_with_every_kernel_set_and_thread_count() {
     let cases: Cases = serde_json::from_str(&text).expect("cases.json");
     assert!(!cases.cases.is_empty(), "cases.json lists no cases");
     #[cfg(target_arch = "x86_64")]
-    let best = phi_edge_x86::Avx2::detect().map_or("none: this CPU lacks AVX2/FMA/F16C", |k| k.name());
+    let simd = [phi_edge_x86::Avx2::detect().map(|k| k.name()), phi_edge_x86::Avx512::detect().map(|k| k.name())];
     #[cfg(not(target_arch = "x86_64"))]
-    let best = "none on this target";
+    let simd: [Option<&str>; 0] = [];
+    let simd: Vec<&str> = simd.into_iter().flatten().collect();
     println!(
-        "parity against llama.cpp (llama-cpp-python {}): portable and the host's best set ({best}), threads {THREADS:?}",
-        cases.llama_cpp_python
+        "parity against llama.cpp (llama-cpp-python {}): kernel sets portable{}{}, threads {THREADS:?}",
+        cases.llama_cpp_python,
+        simd.iter().map(|s| format!(", {s}")).collect::<String>(),
+        if simd.is_empty() { " (no SIMD set for this CPU)" } else { "" },
     );
     // One case at a time: the pools are the parallelism (a second case on
     // a busy pool would run its jobs serially).

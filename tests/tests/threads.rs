@@ -2,8 +2,8 @@
 //! [`ThreadPool`] of 1 to 4 threads, also more threads than the session's
 //! attention scratch was planned for) and every prefill chunk size gives
 //! the same bits, for prefill (all positions) and for the decoding steps
-//! after it, with the portable set and the host's best set, which also
-//! agree with each other.
+//! after it, with the portable set and every SIMD set the host has, which
+//! all agree with each other.
 
 use phi_edge::pack::pack_to_vec;
 use phi_edge::parallel::ThreadPool;
@@ -68,8 +68,13 @@ fn logits_are_bitwise_independent_of_threads_and_chunk_size() {
         assert!(reference.iter().all(|v| v.is_finite()), "{spec:?}: non-finite logits");
         check_set(Portable, &spec, &image, &pools, &reference);
         #[cfg(target_arch = "x86_64")]
-        if let Some(k) = phi_edge_x86::Avx2::detect() {
-            check_set(k, &spec, &image, &pools, &reference);
+        {
+            if let Some(k) = phi_edge_x86::Avx2::detect() {
+                check_set(k, &spec, &image, &pools, &reference);
+            }
+            if let Some(k) = phi_edge_x86::Avx512::detect() {
+                check_set(k, &spec, &image, &pools, &reference);
+            }
         }
     }
 }
