@@ -45,7 +45,8 @@ pub(crate) trait Format {
 
     /// The products of `R <= 4` weight rows and `T` activation rows of
     /// `nb` blocks each: `out[t][r] = dot(w[r], a[t])`. While reading
-    /// block `b` of row `r` it prefetches `ahead` bytes further on.
+    /// block `b` of row `r` it prefetches block `b` at `pf[r]`, the same
+    /// stream further on (which may lie past the matrix).
     ///
     /// # Safety
     /// The CPU has AVX2, FMA, F16C and the features of `I`; each `w[r]`
@@ -55,7 +56,7 @@ pub(crate) trait Format {
         w: [*const u8; R],
         a: [*const u8; T],
         nb: usize,
-        ahead: usize,
+        pf: [*const u8; R],
     ) -> [[f32; R]; T];
 }
 
@@ -112,19 +113,20 @@ unsafe fn row_tile<F: Format, I: Quads, const R: usize>(
 ) {
     let w: [*const u8; R] = core::array::from_fn(|i| m.w[rows[i] * w_row..].as_ptr());
     let act = |t: usize| m.act[t * a_row..].as_ptr();
+    let pf = w.map(|p| p.wrapping_add(PREFETCH_BYTES));
     let mut t = 0;
     while t < m.n_tok {
         if m.n_tok - t >= TOKENS {
             // SAFETY: as the caller guarantees; tokens `t..t + TOKENS`
             // exist.
-            let p = unsafe { F::tile::<I, R, TOKENS>(w, core::array::from_fn(|i| act(t + i)), nb, PREFETCH_BYTES) };
+            let p = unsafe { F::tile::<I, R, TOKENS>(w, core::array::from_fn(|i| act(t + i)), nb, pf) };
             for (i, p) in p.iter().enumerate() {
                 store(out.token(t + i), rows, p);
             }
             t += TOKENS;
         } else {
             // SAFETY: as the caller guarantees; token `t` exists.
-            let p = unsafe { F::tile::<I, R, 1>(w, [act(t)], nb, PREFETCH_BYTES) };
+            let p = unsafe { F::tile::<I, R, 1>(w, [act(t)], nb, pf) };
             store(out.token(t), rows, &p[0]);
             t += 1;
         }

@@ -12,7 +12,7 @@ use core::arch::x86_64::*;
 use phi_edge_portable::quant::act::Q8_0_BYTES;
 use phi_edge_portable::quant::q4_0::Q4_0_BYTES;
 
-use super::simd::{prefetch, f16_splat, f16x4, hsums, lanes, load32, nibbles16, read_u16, totals4, Quads};
+use super::simd::{prefetch_block, f16_splat, f16x4, hsums, lanes, load32, nibbles16, read_u16, totals4, Quads};
 use super::Format;
 
 /// One activation block's terms: `da` in every lane, the quants, and the
@@ -42,7 +42,7 @@ impl Format for Q4_0 {
         w: [*const u8; R],
         a: [*const u8; T],
         nb: usize,
-        ahead: usize,
+        pf: [*const u8; R],
     ) -> [[f32; R]; T] {
         // SAFETY: the caller guarantees the features and `nb` blocks
         // behind every pointer; each read lies inside block `b`.
@@ -50,7 +50,7 @@ impl Format for Q4_0 {
             let mut acc = [[_mm256_setzero_ps(); R]; T];
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_0_BYTES, b * Q8_0_BYTES);
-                prefetch(w, ow + ahead);
+                prefetch_block::<R, Q4_0_BYTES>(pf, b);
                 let mut ab = [(_mm256_setzero_ps(), _mm256_setzero_si256(), _mm256_setzero_si256()); T];
                 for t in 0..T {
                     ab[t] = act_block::<I>(a[t].add(oa));
@@ -84,7 +84,7 @@ impl Format for Q4_0Repacked {
         w: [*const u8; R],
         a: [*const u8; T],
         nb: usize,
-        ahead: usize,
+        pf: [*const u8; R],
     ) -> [[f32; R]; T] {
         const { assert!(R <= 4) };
         // SAFETY: the caller guarantees the features and `nb` blocks
@@ -93,7 +93,7 @@ impl Format for Q4_0Repacked {
             let mut acc = [_mm_setzero_ps(); T];
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_0_BYTES, b * Q8_0_BYTES);
-                prefetch(w, ow + ahead);
+                prefetch_block::<R, Q4_0_BYTES>(pf, b);
                 let mut ab = [(_mm256_setzero_ps(), _mm256_setzero_si256(), _mm256_setzero_si256()); T];
                 for t in 0..T {
                     ab[t] = act_block::<I>(a[t].add(oa));

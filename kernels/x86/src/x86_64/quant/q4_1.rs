@@ -6,7 +6,7 @@ use core::arch::x86_64::*;
 use phi_edge_portable::quant::act::Q8_1_BYTES;
 use phi_edge_portable::quant::q4_1::Q4_1_BYTES;
 
-use super::simd::{f16_pair_splat, hsum_float_8, load16, prefetch, read_u32, row_pair, Quads};
+use super::simd::{f16_pair_splat, hsum_float_8, load16, prefetch_block, read_u32, row_pair, Quads};
 use super::Format;
 
 /// Q4_1 x Q8_1: per block `acc = fma(dw * da, lanes, acc)` on eight f32
@@ -31,7 +31,7 @@ impl Format for Q4_1 {
         w: [*const u8; R],
         a: [*const u8; T],
         nb: usize,
-        ahead: usize,
+        pf: [*const u8; R],
     ) -> [[f32; R]; T] {
         const { assert!(R <= 4) };
         let pairs = R.div_ceil(2);
@@ -45,7 +45,7 @@ impl Format for Q4_1 {
             let m4 = _mm256_set1_epi8(0x0f);
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_1_BYTES, b * Q8_1_BYTES);
-                prefetch(w, ow + ahead);
+                prefetch_block::<R, Q4_1_BYTES>(pf, b);
                 // [dw, mw] of rows 0..4 (the last row repeated past R).
                 let ds: [u32; 4] = core::array::from_fn(|i| read_u32(w[i.min(R - 1)].add(ow)));
                 let ds_w = _mm256_cvtph_ps(_mm_loadu_si128(ds.as_ptr().cast()));

@@ -106,7 +106,7 @@ impl Format for Q4K {
         w: [*const u8; R],
         a: [*const u8; T],
         nb: usize,
-        ahead: usize,
+        pf: [*const u8; R],
     ) -> [[f32; R]; T] {
         // SAFETY: the caller guarantees the features and `nb` blocks
         // behind every pointer; each read lies inside block `b`.
@@ -115,7 +115,7 @@ impl Format for Q4K {
             let mut acc_m = [[_mm_setzero_ps(); R]; T];
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_K_BYTES, b * Q8_K_BYTES);
-                prefetch_block::<R, Q4_K_BYTES>(w, ow + ahead);
+                prefetch_block::<R, Q4_K_BYTES>(pf, b);
                 let mut ap = a;
                 let mut da = [_mm256_setzero_ps(); T];
                 let mut bs = [_mm_setzero_si128(); T];
@@ -164,7 +164,7 @@ impl Format for Q4KRepacked {
         w: [*const u8; R],
         a: [*const u8; T],
         nb: usize,
-        ahead: usize,
+        pf: [*const u8; R],
     ) -> [[f32; R]; T] {
         const { assert!(R <= 4) };
         // SAFETY: the caller guarantees the features and `nb` blocks
@@ -174,7 +174,7 @@ impl Format for Q4KRepacked {
             let mut acc_m = [_mm_setzero_ps(); T];
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_K_BYTES, b * Q8_K_BYTES);
-                prefetch_block::<R, Q4_K_BYTES>(w, ow + ahead);
+                prefetch_block::<R, Q4_K_BYTES>(pf, b);
                 let mut ap = a;
                 let mut da = [_mm256_setzero_ps(); T];
                 let mut bs = [_mm_setzero_si128(); T];

@@ -69,7 +69,7 @@ impl Format for Q6K {
         w: [*const u8; R],
         a: [*const u8; T],
         nb: usize,
-        ahead: usize,
+        pf: [*const u8; R],
     ) -> [[f32; R]; T] {
         // SAFETY: the caller guarantees the features and `nb` blocks
         // behind every pointer; each read lies inside block `b`.
@@ -77,7 +77,7 @@ impl Format for Q6K {
             let mut acc = [[_mm256_setzero_ps(); R]; T];
             for b in 0..nb {
                 let (ow, oa) = (b * Q6_K_BYTES, b * Q8_K_BYTES);
-                prefetch_block::<R, Q6_K_BYTES>(w, ow + ahead);
+                prefetch_block::<R, Q6_K_BYTES>(pf, b);
                 let mut ap = a;
                 let mut da = [_mm256_setzero_ps(); T];
                 let mut bsums = [_mm256_setzero_si256(); T];

@@ -5,7 +5,7 @@ use core::arch::x86_64::*;
 
 use phi_edge_portable::quant::act::Q8_0_BYTES;
 
-use super::simd::{prefetch, hsums, f16_splat, load32, Quads};
+use super::simd::{prefetch_block, hsums, f16_splat, load32, Quads};
 use super::Format;
 
 /// Q8_0 x Q8_0: per block `acc = fma(dw * da, lanes, acc)` on eight f32
@@ -21,7 +21,7 @@ impl Format for Q8_0 {
         w: [*const u8; R],
         a: [*const u8; T],
         nb: usize,
-        ahead: usize,
+        pf: [*const u8; R],
     ) -> [[f32; R]; T] {
         // SAFETY: the caller guarantees the features and `nb` blocks
         // behind every pointer; each read lies inside block `b`.
@@ -29,7 +29,7 @@ impl Format for Q8_0 {
             let mut acc = [[_mm256_setzero_ps(); R]; T];
             for b in 0..nb {
                 let o = b * Q8_0_BYTES;
-                prefetch(w, o + ahead);
+                prefetch_block::<R, Q8_0_BYTES>(pf, b);
                 let mut da = [_mm256_setzero_ps(); T];
                 let mut qa = [_mm256_setzero_si256(); T];
                 for t in 0..T {

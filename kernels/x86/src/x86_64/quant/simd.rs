@@ -230,19 +230,25 @@ pub(super) unsafe fn lanes<const R: usize, const T: usize>(acc: [__m128; T]) -> 
     out
 }
 
-/// Asks for the cache line `at` bytes past each row pointer (a tile
-/// prefetches its rows' streams a little ahead of the hardware
-/// prefetchers). A prefetch never faults, so `at` may point past the
+/// Prefetches block `b` of `N` bytes of each stream `pf` (a tile's weight
+/// rows, some way ahead): every cache line of a block of a line or more;
+/// for smaller blocks one line every `64 / N` blocks, which still touches
+/// every line. A prefetch never faults, so the streams may run past the
 /// matrix.
 ///
 /// # Safety
 /// The CPU has SSE.
 #[inline(always)]
-pub(super) unsafe fn prefetch<const R: usize>(w: [*const u8; R], at: usize) {
-    for p in w {
-        // SAFETY: the caller guarantees the feature; a prefetch reads
-        // nothing architecturally and cannot fault.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at).cast()) };
+pub(super) unsafe fn prefetch_block<const R: usize, const N: usize>(pf: [*const u8; R], b: usize) {
+    let lines: &[usize] = if N >= 64 { &[0, 64, 128, 192, 256][..N.div_ceil(64) + 1] } else { &[0] };
+    if N >= 64 || b.is_multiple_of(64 / N) {
+        for p in pf {
+            for &l in lines {
+                // SAFETY: the caller guarantees the feature; a prefetch
+                // reads nothing architecturally and cannot fault.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(b * N + l).cast()) };
+            }
+        }
     }
 }
 
@@ -251,17 +257,4 @@ pub(super) unsafe fn prefetch<const R: usize>(w: [*const u8; R], at: usize) {
 #[inline(always)]
 pub(super) const fn row_pair<const R: usize>(p: usize) -> (usize, usize) {
     (2 * p, if 2 * p + 1 < R { 2 * p + 1 } else { 2 * p })
-}
-
-/// [`prefetch`] of every cache line a block of `N` bytes at `at` may
-/// touch (K-quant blocks span several lines).
-///
-/// # Safety
-/// The CPU has SSE.
-#[inline(always)]
-pub(super) unsafe fn prefetch_block<const R: usize, const N: usize>(w: [*const u8; R], at: usize) {
-    for line in (0..N + 63).step_by(64) {
-        // SAFETY: the caller guarantees the feature.
-        unsafe { prefetch(w, at + line) };
-    }
 }
