@@ -23,8 +23,6 @@
 //!
 //! The crate is `#![no_std]`; on targets other than x86-64 it is empty.
 //! Feature `std` adds [`Avx2::detect`] and [`Avx512::detect`].
-#![no_std]`; on targets other than x86-64 it is empty.
-//! Feature `std` adds [`Avx2::detect`].
 #![no_std]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
