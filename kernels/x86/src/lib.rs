@@ -12,9 +12,9 @@
 //! across rows and tokens and the integer arithmetic (`vpdpbusd` gives the
 //! same exact quad sums as `vpmaddubsw` + `vpmaddwd`).
 //!
-//! Quantized matmuls run in tiles of 4 weight rows by 2 tokens: activation
+//! Quantized matmuls run in tiles of 4 weight rows by 4 tokens: activation
 //! blocks are loaded once for the 4 rows, weight blocks unpacked once for
-//! the 2 tokens, each (row, token) in its own accumulators. A tile's rows
+//! the 4 tokens, each (row, token) in its own accumulators. A tile's rows
 //! come from 4 bands of the matrix, so the weights stream from memory as 4
 //! sequential runs, prefetched a little ahead. The shared conformance
 //! suite (`phi-edge-kernel-suite`) checks every kernel against portable on

@@ -137,7 +137,7 @@ fn report<K: Kernels>(kern: &K) {
         let hot = &mats[4..5];
         let hot_s = sweep(kern, hot, &mut rng, 1, 300);
         let s1 = sweep(kern, &mats, &mut rng, 1, 20);
-        let s16 = sweep(kern, &mats, &mut rng, 16, 3);
+        let s16 = sweep(kern, &mats, &mut rng, 16, 8);
         println!(
             "{name}: {:<5} {} x {} cached {:>6.2} GB/s | 30 layers {:>6.2} GB/s, +output {:>6.1} tok/s | 16 tokens {:>6.2} GB/s, {:>6.1} tok/s",
             layer.name(),

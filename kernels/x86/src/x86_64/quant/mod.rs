@@ -32,7 +32,7 @@ pub(crate) use simd::{Maddubs, Quads, Vnni};
 /// Weight rows per tile.
 const ROWS: usize = 4;
 /// Tokens per tile.
-const TOKENS: usize = 2;
+const TOKENS: usize = 4;
 /// How far ahead in each row's stream the tiles prefetch weights: about
 /// what memory delivers to one stream during a miss's latency.
 const PREFETCH_BYTES: usize = 2048;
