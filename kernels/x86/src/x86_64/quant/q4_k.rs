@@ -60,10 +60,10 @@ unsafe fn act_block(p: *const u8) -> (__m256, __m128i) {
 /// `m[2i] * bs[2i] + m[2i + 1] * bs[2i + 1]`.
 ///
 /// # Safety
-/// The CPU has AVX2; a Q4_K block is readable at `w` and a Q8_K block at
-/// each `a[t]`.
+/// The CPU has AVX2 and the features of `I`; a Q4_K block is readable at
+/// `w` and a Q8_K block at each `a[t]`.
 #[inline(always)]
-unsafe fn ints<const T: usize>(w: *const u8, a: [*const u8; T], bs: [__m128i; T]) -> ([__m256i; T], [__m128i; T]) {
+unsafe fn ints<I: Quads, const T: usize>(w: *const u8, a: [*const u8; T], bs: [__m128i; T]) -> ([__m256i; T], [__m128i; T]) {
     // SAFETY: as the caller guarantees; every read lies in its block.
     unsafe {
         let (sc, m) = scales_mins(w.add(4));
@@ -78,9 +78,8 @@ unsafe fn ints<const T: usize>(w: *const u8, a: [*const u8; T], bs: [__m128i; T]
             let s_hi = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((2 * c + 1) as i16 | i16::MIN));
             for t in 0..T {
                 let q8 = a[t].add(4 + 64 * c);
-                let p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load32(q8)), s_lo);
-                let p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load32(q8.add(32))), s_hi);
-                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
+                sumi[t] = I::madd_add(sumi[t], _mm256_maddubs_epi16(lo, load32(q8)), s_lo);
+                sumi[t] = I::madd_add(sumi[t], _mm256_maddubs_epi16(hi, load32(q8.add(32))), s_hi);
             }
         }
         let m = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(m as i64));
@@ -124,7 +123,7 @@ impl Format for Q4K {
                     (da[t], bs[t]) = act_block(ap[t]);
                 }
                 for r in 0..R {
-                    let (sumi, mins) = ints(w[r].add(ow), ap, bs);
+                    let (sumi, mins) = ints::<I, T>(w[r].add(ow), ap, bs);
                     let dw = f16_pair_splat(w[r].add(ow));
                     for t in 0..T {
                         let d = _mm256_mul_ps(da[t], _mm256_moveldup_ps(dw));
@@ -185,7 +184,7 @@ impl Format for Q4KRepacked {
                 let mut sumi = [[_mm256_setzero_si256(); R]; T];
                 let mut mins = [[_mm256_setzero_si256(); R]; T];
                 for r in 0..R {
-                    let (s, m) = ints(w[r].add(ow), ap, bs);
+                    let (s, m) = ints::<I, T>(w[r].add(ow), ap, bs);
                     for t in 0..T {
                         sumi[t][r] = s[t];
                         mins[t][r] = _mm256_zextsi128_si256(m[t]);

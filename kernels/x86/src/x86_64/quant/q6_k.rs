@@ -102,7 +102,7 @@ impl Format for Q6K {
                             let s = chunk_scales(if h == 0 { sc_lo } else { sc_hi }, j);
                             for t in 0..T {
                                 let p = _mm256_maddubs_epi16(q6, load32(ap[t].add(4 + 32 * c)));
-                                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, s));
+                                sumi[t] = I::madd_add(sumi[t], p, s);
                             }
                         }
                     }

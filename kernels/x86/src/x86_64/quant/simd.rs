@@ -123,12 +123,21 @@ pub(super) unsafe fn nibbles32(p: *const u8) -> (__m256i, __m256i) {
 /// Exact for the operands the kernels pass: a sum of two adjacent products
 /// fits i16 (`|u| <= 128` with `|s| <= 127`, or `u <= 63`), so
 /// `_mm256_maddubs_epi16` never saturates.
+///
+/// Also the i16 pair products the K-quant tiles scale their sums with.
 pub(crate) trait Quads {
     /// Lane `l`: the sum of the products of bytes `4l..4l + 4`.
     ///
     /// # Safety
     /// The CPU has the implementation's features.
     unsafe fn quads(u: __m256i, s: __m256i) -> __m256i;
+
+    /// `acc + _mm256_madd_epi16(x, y)`: lane `l` plus the products of i16
+    /// lanes `2l` and `2l + 1` (exact: no operand is -32768).
+    ///
+    /// # Safety
+    /// The CPU has the implementation's features.
+    unsafe fn madd_add(acc: __m256i, x: __m256i, y: __m256i) -> __m256i;
 }
 
 /// [`Quads`] with `vpmaddubsw` and `vpmaddwd` by ones (AVX2), as
@@ -141,10 +150,17 @@ impl Quads for Maddubs {
         // SAFETY: the caller guarantees AVX2.
         unsafe { _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)) }
     }
+
+    #[inline(always)]
+    unsafe fn madd_add(acc: __m256i, x: __m256i, y: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { _mm256_add_epi32(acc, _mm256_madd_epi16(x, y)) }
+    }
 }
 
 /// [`Quads`] with one `vpdpbusd` (AVX-512 VNNI on 256-bit vectors): the
-/// same exact integer lanes in one instruction.
+/// same exact integer lanes in one instruction; `madd_add` is one
+/// `vpdpwssd`.
 pub(crate) struct Vnni;
 
 impl Quads for Vnni {
@@ -152,6 +168,13 @@ impl Quads for Vnni {
     unsafe fn quads(u: __m256i, s: __m256i) -> __m256i {
         // SAFETY: the caller guarantees AVX-512 VNNI and VL.
         unsafe { _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s) }
+    }
+
+    /// One `vpdpwssd`.
+    #[inline(always)]
+    unsafe fn madd_add(acc: __m256i, x: __m256i, y: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees AVX-512 VNNI and VL.
+        unsafe { _mm256_dpwssd_epi32(acc, x, y) }
     }
 }
 
