@@ -18,10 +18,15 @@ use super::Format;
 /// nibbles, values 0..16), another lanes 4..8 (the high nibbles), so one
 /// 16-byte load per row and one unpack per pair feed both. The scales of
 /// up to four rows convert and multiply together: `[dw, mw]` of each row
-/// times the activation's `[da, sa]` gives `dw * da` in lane `2r` and
-/// `mw * sa` in lane `2r + 1`, which is row `r`'s `summs` term (so the
-/// tile's `summs` are the lanes `2r + 1` of one vector).
+/// times the activation's `[da, sa]` gives `dw * da` in lane `2s` and
+/// `mw * sa` in lane `2s + 1`, which is the row's `summs` term (so the
+/// tile's `summs` are the odd lanes of one vector). Row `r` sits in slot
+/// `s = SLOT[r]`: rows 0 and 2 in the low 128 bits, 1 and 3 in the high,
+/// so one in-lane shuffle spreads a pair's `dw * da` over its lanes.
 pub(crate) struct Q4_1;
+
+/// The slot of row `r` among the four rows' scales (its own inverse).
+const SLOT: [usize; 4] = [0, 2, 1, 3];
 
 impl Format for Q4_1 {
     const QK: usize = 32;
@@ -46,8 +51,9 @@ impl Format for Q4_1 {
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_1_BYTES, b * Q8_1_BYTES);
                 prefetch_block::<R, Q4_1_BYTES>(pf, b);
-                // [dw, mw] of rows 0..4 (the last row repeated past R).
-                let ds: [u32; 4] = core::array::from_fn(|i| read_u32(w[i.min(R - 1)].add(ow)));
+                // [dw, mw] of rows 0..4 in their slots (the last row
+                // repeated past R).
+                let ds: [u32; 4] = core::array::from_fn(|s| read_u32(w[SLOT[s].min(R - 1)].add(ow)));
                 let ds_w = _mm256_cvtph_ps(_mm_loadu_si128(ds.as_ptr().cast()));
                 let mut ds_a = [zero; T];
                 let mut qa = [(_mm256_setzero_si256(), _mm256_setzero_si256()); T];
@@ -62,11 +68,11 @@ impl Format for Q4_1 {
                     let q = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(w[r0].add(ow + 4))), load16(w[r1].add(ow + 4)), 1);
                     let lo = _mm256_and_si256(q, m4);
                     let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                    // `dw * da` of row r0 in lanes 0..4, of row r1 in 4..8.
-                    let (i0, i1) = (2 * r0 as i32, 2 * r1 as i32);
-                    let pick = _mm256_setr_epi32(i0, i0, i0, i0, i1, i1, i1, i1);
                     for t in 0..T {
-                        let d = _mm256_permutevar8x32_ps(_mm256_mul_ps(ds_w, ds_a[t]), pick);
+                        // `dw * da` of row r0 in lanes 0..4, of row r1 in
+                        // 4..8: element 0 or 2 of each 128-bit half.
+                        let p4 = _mm256_mul_ps(ds_w, ds_a[t]);
+                        let d = if p == 0 { _mm256_permute_ps(p4, 0x00) } else { _mm256_permute_ps(p4, 0xaa) };
                         let (x, y) = acc[t];
                         let x = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(I::quads(lo, qa[t].0)), x);
                         let y = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(I::quads(hi, qa[t].1)), y);
@@ -81,8 +87,8 @@ impl Format for Q4_1 {
                 for (p, acc) in acc.iter().enumerate().take(pairs) {
                     let (r0, r1) = row_pair::<R>(p);
                     let (x, y) = acc[t];
-                    out[t][r0] = hsum_float_8(_mm256_permute2f128_ps(x, y, 0x20)) + s[2 * r0 + 1];
-                    out[t][r1] = hsum_float_8(_mm256_permute2f128_ps(x, y, 0x31)) + s[2 * r1 + 1];
+                    out[t][r0] = hsum_float_8(_mm256_permute2f128_ps(x, y, 0x20)) + s[2 * SLOT[r0] + 1];
+                    out[t][r1] = hsum_float_8(_mm256_permute2f128_ps(x, y, 0x31)) + s[2 * SLOT[r1] + 1];
                 }
             }
             out
