@@ -343,11 +343,52 @@ impl<'a> Sampler<'a> {
 /// `logit - max - ln Σ exp(l - max)`. `None` if `token` is out of range.
 pub fn log_prob(logits: &[f32], token: u32) -> Option<f64> {
     let logit = *logits.get(token as usize)?;
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = max_logit(logits);
     // Σ weight(l, max) in index order, the bits of the plain loop, faster
     // (see `exp`).
     let sum = exp::weight_sum(logits, max);
-    Some(f64::from(logit) - f64::from(max) - libm::log(sum))
+    Some(WeightSum(sum).log_prob(logit, max))
+}
+
+/// The largest of `logits` as [`log_prob`] takes it (NaNs are skipped;
+/// minus infinity if there is nothing else).
+pub fn max_logit(logits: &[f32]) -> f32 {
+    logits.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// `out[i] = exp(logits[i] - max)` in f64 (1 for the maximum itself): the
+/// softmax weights [`log_prob`] sums, with the same bits. For spreading
+/// [`log_prob`] over cores: each computes the weights of a run of logits,
+/// then one [`WeightSum`] adds the runs in order. Panics if `out` is
+/// shorter than `logits`.
+pub fn softmax_weights(logits: &[f32], max: f32, out: &mut [f64]) {
+    exp::weights(logits, max, out)
+}
+
+/// The sum of softmax weights, added left to right as [`log_prob`] adds
+/// them: fed every weight of a vocabulary in index order (in runs of any
+/// length), [`WeightSum::log_prob`] equals [`log_prob`] bit for bit.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WeightSum(f64);
+
+impl WeightSum {
+    /// An empty sum.
+    pub const fn new() -> Self {
+        WeightSum(0.0)
+    }
+
+    /// Adds `weights`, one after another.
+    pub fn add(&mut self, weights: &[f64]) {
+        for &w in weights {
+            self.0 += w;
+        }
+    }
+
+    /// The natural log of the probability of a token whose logit is
+    /// `logit` when the largest logit is `max`: `logit - max - ln sum`.
+    pub fn log_prob(&self, logit: f32, max: f32) -> f64 {
+        f64::from(logit) - f64::from(max) - libm::log(self.0)
+    }
 }
 
 /// Descending logit, then ascending id: a total order, so every sort gives

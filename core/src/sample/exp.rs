@@ -1,6 +1,6 @@
-//! The softmax denominator `Σ exp(l - max)` of a whole vocabulary, in f64,
-//! with the same bits as summing [`libm::exp`] one logit after another,
-//! several times faster.
+//! The softmax weights `exp(l - max)` of a whole vocabulary and their sum,
+//! in f64, with the same bits as [`libm::exp`] one logit after another and
+//! a left-to-right sum, several times faster.
 //!
 //! [`exp_neg`] is `libm::exp` (FreeBSD's `e_exp.c` as the `libm` crate
 //! ports it) for arguments in `[-708, 0]`, with its branches turned into
@@ -72,27 +72,34 @@ fn weight(logit: f32, max: f32) -> f64 {
 /// order.
 const BLOCK: usize = 16;
 
+/// The weights of one block into `w`, through [`exp_neg`]; false (`w`
+/// then unspecified) if some argument is outside its range.
+#[inline(always)]
+fn block_weights(b: &[f32], m: f64, w: &mut [f64; BLOCK]) -> bool {
+    let mut d = [0.0f64; BLOCK];
+    for (d, &l) in d.iter_mut().zip(b) {
+        *d = f64::from(l) - m;
+    }
+    // False for NaN too. `d == 0` exactly when `l == max` (for finite
+    // values), and exp_neg(0) = 1 = weight(max, max). (`&`, not the
+    // short-circuiting `contains`, so that the check vectorizes.)
+    #[allow(clippy::manual_range_contains)]
+    let in_range = d.iter().fold(true, |ok, &d| ok & (d >= LOWEST) & (d <= 0.0));
+    for (w, &d) in w.iter_mut().zip(&d) {
+        *w = exp_neg(d);
+    }
+    in_range
+}
+
 /// `Σ weight(l, max)` over `logits`, left to right.
 #[inline(always)]
 fn sum_generic(logits: &[f32], max: f32) -> f64 {
     let m = f64::from(max);
     let mut sum = 0.0f64;
     let mut blocks = logits.chunks_exact(BLOCK);
+    let mut w = [0.0f64; BLOCK];
     for b in &mut blocks {
-        let mut d = [0.0f64; BLOCK];
-        for (d, &l) in d.iter_mut().zip(b) {
-            *d = f64::from(l) - m;
-        }
-        // False for NaN too. `d == 0` exactly when `l == max` (for finite
-        // values), and exp_neg(0) = 1 = weight(max, max). (`&`, not the
-        // short-circuiting `contains`, so that the check vectorizes.)
-        #[allow(clippy::manual_range_contains)]
-        let in_range = d.iter().fold(true, |ok, &d| ok & (d >= LOWEST) & (d <= 0.0));
-        if in_range {
-            let mut w = [0.0f64; BLOCK];
-            for (w, &d) in w.iter_mut().zip(&d) {
-                *w = exp_neg(d);
-            }
+        if block_weights(b, m, &mut w) {
             for w in w {
                 sum += w;
             }
@@ -101,6 +108,21 @@ fn sum_generic(logits: &[f32], max: f32) -> f64 {
         }
     }
     add_weights(sum, blocks.remainder(), max)
+}
+
+/// `out[i] = weight(logits[i], max)`.
+#[inline(always)]
+fn weights_generic(logits: &[f32], max: f32, out: &mut [f64]) {
+    let m = f64::from(max);
+    let mut blocks = logits.chunks_exact(BLOCK);
+    let mut outs = out.chunks_exact_mut(BLOCK);
+    for (b, o) in (&mut blocks).zip(&mut outs) {
+        let o: &mut [f64; BLOCK] = o.try_into().expect("chunks_exact_mut gives BLOCK values");
+        if !block_weights(b, m, o) {
+            slow_weights(b, max, o);
+        }
+    }
+    slow_weights(blocks.remainder(), max, outs.into_remainder());
 }
 
 /// `sum` plus the weights of `logits` through `libm::exp`, in order.
@@ -113,6 +135,15 @@ fn add_weights(mut sum: f64, logits: &[f32], max: f32) -> f64 {
     sum
 }
 
+/// The weights of `logits` through `libm::exp`.
+#[cold]
+#[inline(never)]
+fn slow_weights(logits: &[f32], max: f32, out: &mut [f64]) {
+    for (o, &l) in out.iter_mut().zip(logits) {
+        *o = weight(l, max);
+    }
+}
+
 /// [`sum_generic`] compiled for AVX2 (four f64 per instruction; no FMA,
 /// which would change the results).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -121,15 +152,40 @@ fn sum_avx2(logits: &[f32], max: f32) -> f64 {
     sum_generic(logits, max)
 }
 
+/// [`weights_generic`] compiled for AVX2.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+fn weights_avx2(logits: &[f32], max: f32, out: &mut [f64]) {
+    weights_generic(logits, max, out)
+}
+
+/// Whether this CPU runs the AVX2 builds.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+fn avx2() -> bool {
+    std::is_x86_feature_detected!("avx2")
+}
+
 /// `Σ weight(l, max)` over `logits`, left to right, with the bits of the
 /// plain loop.
 pub(super) fn weight_sum(logits: &[f32], max: f32) -> f64 {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if std::is_x86_feature_detected!("avx2") {
+    if avx2() {
         // SAFETY: the CPU has AVX2, checked just above.
         return unsafe { sum_avx2(logits, max) };
     }
     sum_generic(logits, max)
+}
+
+/// `out[i] = weight(logits[i], max)` for every pair, with the bits of
+/// `libm::exp`. Panics if `out` is shorter than `logits`.
+pub(super) fn weights(logits: &[f32], max: f32, out: &mut [f64]) {
+    let out = &mut out[..logits.len()];
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if avx2() {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { weights_avx2(logits, max, out) };
+    }
+    weights_generic(logits, max, out)
 }
 
 #[cfg(test)]
@@ -213,8 +269,17 @@ mod tests {
                 _ => {}
             }
             let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            assert_eq!(weight_sum(v, max).to_bits(), plain(v, max).to_bits(), "case {case}");
-            assert_eq!(sum_generic(v, max).to_bits(), plain(v, max).to_bits(), "case {case}");
+            let want = plain(v, max);
+            assert_eq!(weight_sum(v, max).to_bits(), want.to_bits(), "case {case}");
+            assert_eq!(sum_generic(v, max).to_bits(), want.to_bits(), "case {case}");
+            let mut w = [0f64; 1000];
+            weights(v, max, &mut w);
+            for (i, (&w, &l)) in w.iter().zip(v.iter()).enumerate() {
+                assert_eq!(w.to_bits(), weight(l, max).to_bits(), "case {case}, logit {i}");
+            }
+            let mut w2 = [0f64; 1000];
+            weights_generic(v, max, &mut w2[..v.len()]);
+            assert!(w[..v.len()].iter().zip(&w2).all(|(a, b)| a.to_bits() == b.to_bits()), "case {case}");
         }
     }
 }
