@@ -9,13 +9,14 @@
 use std::fmt::Write as _;
 use std::io::{BufRead, Write};
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use phi_edge::chat::ChatTemplate;
 use phi_edge::crc::Crc32;
 use phi_edge::parallel::ThreadPool;
-use phi_edge::sample::{log_prob, Sampler, SamplerConfig};
+use phi_edge::sample::{log_prob, max_logit, softmax_weights, Sampler, SamplerConfig, WeightSum};
 use phi_edge::tokenizer::{Tokenizer, Utf8Decoder};
 use phi_edge::{Error, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session};
 
@@ -332,12 +333,10 @@ impl<'m, 'a> Generator<'m, 'a> {
         let mut piece = [0u8; 256];
         let mut text = [0u8; 260];
         let mut context_full = None;
-        let mut nll = 0.0;
-        let mut logits_crc = Crc32::new();
+        let mut book = Bookkeeping::new(logits.len(), self.session.parallel().threads());
         while ids.len() < max_tokens as usize {
             let tok = self.sampler.sample(&logits);
-            nll -= log_prob(&logits, tok).unwrap_or(0.0);
-            logits_crc.update_f32s(&logits);
+            book.add(self.session.parallel(), &logits, tok);
             ids.push(tok);
             if self.tokenizer.is_eog(tok) {
                 break;
@@ -364,8 +363,8 @@ impl<'m, 'a> Generator<'m, 'a> {
             prefill,
             ids,
             decode: t1.elapsed(),
-            nll,
-            logits_crc: logits_crc.finish(),
+            nll: book.nll,
+            logits_crc: book.crc.into_inner().unwrap_or_else(PoisonError::into_inner).finish(),
             context_full,
         })
     }
@@ -393,6 +392,56 @@ impl<'m, 'a> Generator<'m, 'a> {
             self.session.parallel().threads()
         );
         s
+    }
+}
+
+/// The perplexity and the logits' CRC-32 of the generated tokens, their
+/// work spread over the session's threads: each computes the softmax
+/// weights of a run of the vocabulary (one also the CRC), then the runs are
+/// added in order, so the values are those of `log_prob` and
+/// `Crc32::update_f32s` on one thread, bit for bit.
+struct Bookkeeping {
+    /// One run of softmax weights per thread.
+    runs: Vec<Mutex<Vec<f64>>>,
+    /// Logits per run (the last may have fewer).
+    run_len: usize,
+    crc: Mutex<Crc32>,
+    /// Sum of the generated tokens' negative log probabilities.
+    nll: f64,
+}
+
+impl Bookkeeping {
+    fn new(n_vocab: usize, threads: usize) -> Bookkeeping {
+        let run_len = n_vocab.div_ceil(threads.max(1)).max(1);
+        let runs = (0..n_vocab.div_ceil(run_len)).map(|_| Mutex::new(vec![0.0; run_len])).collect();
+        Bookkeeping { runs, run_len, crc: Mutex::new(Crc32::new()), nll: 0.0 }
+    }
+
+    /// Accounts for token `tok` drawn from `logits`.
+    fn add(&mut self, par: &dyn Parallel, logits: &[f32], tok: u32) {
+        if self.runs.len() <= 1 {
+            // One thread: log_prob's fused loop, no weights buffer.
+            self.nll -= log_prob(logits, tok).unwrap_or(0.0);
+            self.crc.get_mut().unwrap_or_else(PoisonError::into_inner).update_f32s(logits);
+            return;
+        }
+        let max = max_logit(logits);
+        let (runs, run_len, crc) = (&self.runs, self.run_len, &self.crc);
+        par.run(runs.len() + 1, &|i| match runs.get(i) {
+            Some(run) => {
+                let piece = &logits[(i * run_len).min(logits.len())..((i + 1) * run_len).min(logits.len())];
+                let mut w = run.lock().unwrap_or_else(PoisonError::into_inner);
+                softmax_weights(piece, max, &mut w);
+            }
+            None => crc.lock().unwrap_or_else(PoisonError::into_inner).update_f32s(logits),
+        });
+        let mut sum = WeightSum::new();
+        for (run, piece) in runs.iter().zip(logits.chunks(run_len)) {
+            sum.add(&run.lock().unwrap_or_else(PoisonError::into_inner)[..piece.len()]);
+        }
+        if let Some(&logit) = logits.get(tok as usize) {
+            self.nll -= sum.log_prob(logit, max);
+        }
     }
 }
 
