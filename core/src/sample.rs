@@ -346,8 +346,9 @@ pub fn log_prob(logits: &[f32], token: u32) -> Option<f64> {
     let max = max_logit(logits);
     // Σ weight(l, max) in index order, the bits of the plain loop, faster
     // (see `exp`).
-    let sum = exp::weight_sum(logits, max);
-    Some(WeightSum(sum).log_prob(logit, max))
+    let mut sum = WeightSum::new();
+    sum.add_softmax(logits, max);
+    Some(sum.log_prob(logit, max))
 }
 
 /// The largest of `logits` as [`log_prob`] takes it (NaNs are skipped;
@@ -358,9 +359,10 @@ pub fn max_logit(logits: &[f32]) -> f32 {
 
 /// `out[i] = exp(logits[i] - max)` in f64 (1 for the maximum itself): the
 /// softmax weights [`log_prob`] sums, with the same bits. For spreading
-/// [`log_prob`] over cores: each computes the weights of a run of logits,
-/// then one [`WeightSum`] adds the runs in order. Panics if `out` is
-/// shorter than `logits`.
+/// [`log_prob`] over cores: each computes the weights of a run of logits
+/// (the first run's can go straight into a [`WeightSum`] with
+/// [`WeightSum::add_softmax`]), then one `WeightSum` adds the runs in
+/// order. Panics if `out` is shorter than `logits`.
 pub fn softmax_weights(logits: &[f32], max: f32, out: &mut [f64]) {
     exp::weights(logits, max, out)
 }
@@ -382,6 +384,13 @@ impl WeightSum {
         for &w in weights {
             self.0 += w;
         }
+    }
+
+    /// Adds the softmax weights of `logits` (as [`softmax_weights`] gives
+    /// them), one after another, without storing them: the loop
+    /// [`log_prob`] runs.
+    pub fn add_softmax(&mut self, logits: &[f32], max: f32) {
+        self.0 = exp::weight_sum(self.0, logits, max);
     }
 
     /// The natural log of the probability of a token whose logit is

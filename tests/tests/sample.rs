@@ -495,15 +495,22 @@ fn log_prob_in_runs_of_weights_is_log_prob_bit_for_bit() {
                 assert!((want - plain).abs() < 1e-9 * plain.abs().max(1.0), "{want} vs {plain}");
             }
             for runs in [1, 2, 3, 7] {
-                let mut sum = WeightSum::new();
                 let len = n.div_ceil(runs);
-                for piece in logits.chunks(len) {
-                    let mut w = vec![0f64; piece.len()];
-                    softmax_weights(piece, max, &mut w);
-                    sum.add(&w);
+                // Weights stored, or added as they are computed, or both.
+                for fused in [0, 1, 2] {
+                    let mut sum = WeightSum::new();
+                    for (i, piece) in logits.chunks(len).enumerate() {
+                        if (fused == 1 && i == 0) || fused == 2 {
+                            sum.add_softmax(piece, max);
+                        } else {
+                            let mut w = vec![0f64; piece.len()];
+                            softmax_weights(piece, max, &mut w);
+                            sum.add(&w);
+                        }
+                    }
+                    let got = sum.log_prob(logits[token as usize], max);
+                    assert_eq!(got.to_bits(), want.to_bits(), "{n} logits in {runs} runs ({fused}), token {token}");
                 }
-                let got = sum.log_prob(logits[token as usize], max);
-                assert_eq!(got.to_bits(), want.to_bits(), "{n} logits in {runs} runs, token {token}");
             }
         }
     }

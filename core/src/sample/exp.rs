@@ -5,9 +5,11 @@
 //! [`exp_neg`] is `libm::exp` (FreeBSD's `e_exp.c` as the `libm` crate
 //! ports it) for arguments in `[-708, 0]`, with its branches turned into
 //! selects: the same IEEE operations on the same values in the same order,
-//! so the same result, and straight-line code the compiler vectorizes.
-//! Arguments outside that range (huge logit spreads, NaN, infinities) go
-//! through `libm::exp` itself. The sum keeps the plain left-to-right order.
+//! so the same result, and straight-line code the compiler vectorizes
+//! (with feature `std` on x86-64 CPUs with AVX2, the same written in AVX2
+//! intrinsics, [`avx2`]). Arguments outside that range (huge logit spreads,
+//! NaN, infinities) go through `libm::exp` itself. The sum keeps the plain
+//! left-to-right order.
 
 // libm's constants, by their bits (as its source gives them).
 /// `ln 2` split in a high part with trailing zeros and the rest.
@@ -91,11 +93,10 @@ fn block_weights(b: &[f32], m: f64, w: &mut [f64; BLOCK]) -> bool {
     in_range
 }
 
-/// `Σ weight(l, max)` over `logits`, left to right.
+/// `sum + Σ weight(l, max)` over `logits`, left to right.
 #[inline(always)]
-fn sum_generic(logits: &[f32], max: f32) -> f64 {
+fn sum_generic(mut sum: f64, logits: &[f32], max: f32) -> f64 {
     let m = f64::from(max);
-    let mut sum = 0.0f64;
     let mut blocks = logits.chunks_exact(BLOCK);
     let mut w = [0.0f64; BLOCK];
     for b in &mut blocks {
@@ -144,36 +145,24 @@ fn slow_weights(logits: &[f32], max: f32, out: &mut [f64]) {
     }
 }
 
-/// [`sum_generic`] compiled for AVX2 (four f64 per instruction; no FMA,
-/// which would change the results).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-fn sum_avx2(logits: &[f32], max: f32) -> f64 {
-    sum_generic(logits, max)
-}
+mod avx2;
 
-/// [`weights_generic`] compiled for AVX2.
+/// Whether this CPU runs the AVX2 code.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-fn weights_avx2(logits: &[f32], max: f32, out: &mut [f64]) {
-    weights_generic(logits, max, out)
-}
-
-/// Whether this CPU runs the AVX2 builds.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-fn avx2() -> bool {
+fn has_avx2() -> bool {
     std::is_x86_feature_detected!("avx2")
 }
 
-/// `Σ weight(l, max)` over `logits`, left to right, with the bits of the
-/// plain loop.
-pub(super) fn weight_sum(logits: &[f32], max: f32) -> f64 {
+/// `sum + Σ weight(l, max)` over `logits`, left to right, with the bits of
+/// the plain loop.
+pub(super) fn weight_sum(sum: f64, logits: &[f32], max: f32) -> f64 {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if avx2() {
+    if has_avx2() {
         // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { sum_avx2(logits, max) };
+        return unsafe { avx2::weight_sum(sum, logits, max) };
     }
-    sum_generic(logits, max)
+    sum_generic(sum, logits, max)
 }
 
 /// `out[i] = weight(logits[i], max)` for every pair, with the bits of
@@ -181,9 +170,9 @@ pub(super) fn weight_sum(logits: &[f32], max: f32) -> f64 {
 pub(super) fn weights(logits: &[f32], max: f32, out: &mut [f64]) {
     let out = &mut out[..logits.len()];
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    if avx2() {
+    if has_avx2() {
         // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { weights_avx2(logits, max, out) };
+        return unsafe { avx2::weights(logits, max, out) };
     }
     weights_generic(logits, max, out)
 }
@@ -270,8 +259,11 @@ mod tests {
             }
             let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let want = plain(v, max);
-            assert_eq!(weight_sum(v, max).to_bits(), want.to_bits(), "case {case}");
-            assert_eq!(sum_generic(v, max).to_bits(), want.to_bits(), "case {case}");
+            assert_eq!(weight_sum(0.0, v, max).to_bits(), want.to_bits(), "case {case}");
+            assert_eq!(sum_generic(0.0, v, max).to_bits(), want.to_bits(), "case {case}");
+            let half = v.len() / 2;
+            let (a, b) = v.split_at(half);
+            assert_eq!(weight_sum(weight_sum(0.0, a, max), b, max).to_bits(), want.to_bits(), "case {case}");
             let mut w = [0f64; 1000];
             weights(v, max, &mut w);
             for (i, (&w, &l)) in w.iter().zip(v.iter()).enumerate() {
