@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use phi_edge::chat::ChatTemplate;
 use phi_edge::crc::Crc32;
 use phi_edge::parallel::ThreadPool;
-use phi_edge::sample::{log_prob, max_logit, softmax_weights, Sampler, SamplerConfig, WeightSum};
+use phi_edge::sample::{max_logit, softmax_weights, Sampler, SamplerConfig, WeightSum};
 use phi_edge::tokenizer::{Tokenizer, Utf8Decoder};
 use phi_edge::{Error, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session};
 
@@ -335,8 +335,11 @@ impl<'m, 'a> Generator<'m, 'a> {
         let mut context_full = None;
         let mut book = Bookkeeping::new(logits.len(), self.session.parallel().threads());
         while ids.len() < max_tokens as usize {
+            // Before sampling, while the pool's workers still spin from the
+            // forward pass.
+            book.weigh(self.session.parallel(), &logits);
             let tok = self.sampler.sample(&logits);
-            book.add(self.session.parallel(), &logits, tok);
+            book.take(&logits, tok);
             ids.push(tok);
             if self.tokenizer.is_eog(tok) {
                 break;
@@ -396,16 +399,23 @@ impl<'m, 'a> Generator<'m, 'a> {
 }
 
 /// The perplexity and the logits' CRC-32 of the generated tokens, their
-/// work spread over the session's threads: each computes the softmax
-/// weights of a run of the vocabulary (one also the CRC), then the runs are
-/// added in order, so the values are those of `log_prob` and
+/// work spread over the session's threads: the vocabulary is cut into one
+/// run per thread; the first run's softmax weights are summed as they are
+/// computed, the others' stored, one more job takes the CRC, then the
+/// stored runs are added in order. The values are those of `log_prob` and
 /// `Crc32::update_f32s` on one thread, bit for bit.
 struct Bookkeeping {
-    /// One run of softmax weights per thread.
+    /// The sum of the first run's weights.
+    head: Mutex<WeightSum>,
+    /// The weights of the other runs.
     runs: Vec<Mutex<Vec<f64>>>,
     /// Logits per run (the last may have fewer).
     run_len: usize,
     crc: Mutex<Crc32>,
+    /// The largest logit and the softmax denominator of the logits last
+    /// weighed.
+    max: f32,
+    sum: WeightSum,
     /// Sum of the generated tokens' negative log probabilities.
     nll: f64,
 }
@@ -413,34 +423,54 @@ struct Bookkeeping {
 impl Bookkeeping {
     fn new(n_vocab: usize, threads: usize) -> Bookkeeping {
         let run_len = n_vocab.div_ceil(threads.max(1)).max(1);
-        let runs = (0..n_vocab.div_ceil(run_len)).map(|_| Mutex::new(vec![0.0; run_len])).collect();
-        Bookkeeping { runs, run_len, crc: Mutex::new(Crc32::new()), nll: 0.0 }
+        let runs = (1..n_vocab.div_ceil(run_len)).map(|_| Mutex::new(vec![0.0; run_len])).collect();
+        Bookkeeping {
+            head: Mutex::new(WeightSum::new()),
+            runs,
+            run_len,
+            crc: Mutex::new(Crc32::new()),
+            max: 0.0,
+            sum: WeightSum::new(),
+            nll: 0.0,
+        }
     }
 
-    /// Accounts for token `tok` drawn from `logits`.
-    fn add(&mut self, par: &dyn Parallel, logits: &[f32], tok: u32) {
-        if self.runs.len() <= 1 {
-            // One thread: log_prob's fused loop, no weights buffer.
-            self.nll -= log_prob(logits, tok).unwrap_or(0.0);
+    /// Feeds `logits` to the CRC and sums their softmax weights.
+    fn weigh(&mut self, par: &dyn Parallel, logits: &[f32]) {
+        let max = max_logit(logits);
+        self.max = max;
+        if self.runs.is_empty() {
+            // One thread: log_prob's fused loop.
+            self.sum = WeightSum::new();
+            self.sum.add_softmax(logits, max);
             self.crc.get_mut().unwrap_or_else(PoisonError::into_inner).update_f32s(logits);
             return;
         }
-        let max = max_logit(logits);
-        let (runs, run_len, crc) = (&self.runs, self.run_len, &self.crc);
-        par.run(runs.len() + 1, &|i| match runs.get(i) {
-            Some(run) => {
-                let piece = &logits[(i * run_len).min(logits.len())..((i + 1) * run_len).min(logits.len())];
-                let mut w = run.lock().unwrap_or_else(PoisonError::into_inner);
-                softmax_weights(piece, max, &mut w);
+        let run = |i: usize| &logits[(i * self.run_len).min(logits.len())..((i + 1) * self.run_len).min(logits.len())];
+        let (head, runs, crc) = (&self.head, &self.runs, &self.crc);
+        par.run(runs.len() + 2, &|i| {
+            if i == 0 {
+                let mut sum = WeightSum::new();
+                sum.add_softmax(run(0), max);
+                *head.lock().unwrap_or_else(PoisonError::into_inner) = sum;
+            } else if let Some(w) = runs.get(i - 1) {
+                softmax_weights(run(i), max, &mut w.lock().unwrap_or_else(PoisonError::into_inner));
+            } else {
+                crc.lock().unwrap_or_else(PoisonError::into_inner).update_f32s(logits);
             }
-            None => crc.lock().unwrap_or_else(PoisonError::into_inner).update_f32s(logits),
         });
-        let mut sum = WeightSum::new();
-        for (run, piece) in runs.iter().zip(logits.chunks(run_len)) {
-            sum.add(&run.lock().unwrap_or_else(PoisonError::into_inner)[..piece.len()]);
+        let mut sum = *self.head.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for (i, w) in self.runs.iter_mut().enumerate() {
+            let n = run(i + 1).len();
+            sum.add(&w.get_mut().unwrap_or_else(PoisonError::into_inner)[..n]);
         }
+        self.sum = sum;
+    }
+
+    /// Accounts for token `tok`, drawn from the logits last weighed.
+    fn take(&mut self, logits: &[f32], tok: u32) {
         if let Some(&logit) = logits.get(tok as usize) {
-            self.nll -= sum.log_prob(logit, max);
+            self.nll -= self.sum.log_prob(logit, self.max);
         }
     }
 }
