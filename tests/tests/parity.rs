@@ -110,6 +110,7 @@ fn run_case(dir: &Path, c: &Case, pools: &Pools) -> (String, Vec<String>) {
     let mut fails = vec![];
     let mut first = None;
     for pool in &pools.0 {
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut runs = vec![("portable", logits_all(Portable, &model, &image, c, pool))];
         #[cfg(target_arch = "x86_64")]
         {
