@@ -17,8 +17,10 @@
 //! - `matmul` for every weight type (F32, F16, BF16, Q8_0, Q4_0, Q4_1,
 //!   Q4_K, Q6_K) with its activation format made by the oracle's
 //!   quantizer, both [`phi_edge::WeightUse`] values, one to many blocks
-//!   (odd counts; float rows with partial 32-lane tails), 1 to 3 tokens
-//!   with `ld_out > rows` (the gaps must be left untouched), `k = 0`, and
+//!   (odd counts; float rows with partial 32-lane tails), 1 to 8 tokens
+//!   and 1 to 33 rows around the multiples of 2, 4 and 8 that multi-row
+//!   and multi-token tiles use, `ld_out > rows` (the gaps must be left
+//!   untouched), `k = 0`, and
 //!   input flavors: model-like, outliers, zero blocks, f16 scales that are
 //!   subnormal or 65504, activations near f16 overflow or with subnormal
 //!   scales, and integer-exact rows (all scales 1) whose results must be
