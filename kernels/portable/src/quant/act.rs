@@ -214,20 +214,25 @@ pub fn quantize_row_q8_k(x: &[f32], out: &mut [u8]) {
 /// `amax`, the largest magnitude in `x` (NaN if a value is NaN): `Some(-127
 /// / max)`, `max` the first value of that magnitude, for the set to
 /// quantize with as [`quantize_row_q8_k`]; or `None` once `ob` is written,
-/// all zeros when `amax == 0` or by [`quantize_row_q8_k`] when `amax` is
-/// NaN or infinite (where the order of ggml's max loop decides).
+/// all zeros when `amax == 0`, or by [`quantize_row_q8_k`] when `amax` is
+/// NaN or infinite (where the order of ggml's max loop decides) or so
+/// small that `-127 / max` overflows (then every product is infinite or
+/// NaN, and `nearest_int`'s bit trick decides each quant).
 #[inline(always)]
 pub fn q8_k_iscale(x: &[f32; QK_K], amax: f32, ob: &mut [u8; Q8_K_BYTES]) -> Option<f32> {
-    if !amax.is_finite() {
-        quantize_row_q8_k(x, ob);
-        return None;
-    }
     if amax == 0.0 {
         ob.fill(0);
         return None;
     }
-    let max = *x.iter().find(|v| v.abs() == amax).unwrap();
-    Some(-127.0 / max)
+    let iscale = match x.iter().find(|v| v.abs() == amax) {
+        Some(&max) if amax.is_finite() => -127.0 / max,
+        _ => f32::INFINITY,
+    };
+    if !iscale.is_finite() {
+        quantize_row_q8_k(x, ob);
+        return None;
+    }
+    Some(iscale)
 }
 
 /// Dequantizes a Q8_1 row: `d * q` (the stored `s` is not needed).

@@ -9,7 +9,7 @@ use phi_edge::ActFormat;
 use phi_edge_portable::convert::act_out;
 use phi_edge_portable::float::quantize_row_f32;
 use phi_edge_portable::quant::act::{
-    q8_k_iscale, quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_k, Q8_0_BYTES, Q8_1_BYTES,
+    q8_k_iscale, quantize_row_q8_0, quantize_row_q8_1, Q8_0_BYTES, Q8_1_BYTES,
     Q8_K_BYTES,
 };
 
@@ -139,10 +139,6 @@ fn q8_k_block(x: &[f32; 256], ob: &mut [u8; Q8_K_BYTES]) {
     let Some(iscale) = q8_k_iscale(x, amax_bits(x), ob) else {
         return;
     };
-    if !iscale.is_finite() {
-        quantize_row_q8_k(x, ob);
-        return;
-    }
     let m = _mm256_set1_ps(iscale);
     let cap = _mm256_set1_epi32(127);
     let (head, bsums) = ob.split_at_mut(4 + 256);
