@@ -78,7 +78,10 @@ fn amax_nan(_v: V, x: &[f32]) -> (f32, bool) {
 
 /// One Q8_0 / Q8_1 block as the x86 build: `d = amax / 127`,
 /// `q = rint(x * (127 / amax))`; returns `d` and the sum of the quants,
-/// or `None` (writing nothing) if a value is NaN or infinite.
+/// or `None` (writing nothing) if a value is NaN or infinite, or `amax` so
+/// small that `127 / amax` overflows (products would be infinite or NaN,
+/// which the portable quantizer's saturating casts decide). Quants that
+/// round past 127 saturate (`vnclip`), as the portable `as i8` does.
 fn q8_block(v: V, x: &[f32; 32], qs: &mut [u8; 32]) -> Option<(f32, i32)> {
     let (amax, nan) = amax_nan(v, x);
     if nan || !amax.is_finite() {
@@ -86,6 +89,9 @@ fn q8_block(v: V, x: &[f32; 32], qs: &mut [u8; 32]) -> Option<(f32, i32)> {
     }
     let d = amax / 127.0;
     let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    if !id.is_finite() {
+        return None;
+    }
     let sum: isize;
     // SAFETY: `V` proves the CPU has V. Reads the 32 values of `x`
     // (`vl = 32` at SEW 32, LMUL 8, which holds 32 at VLEN 128) and writes
@@ -98,10 +104,10 @@ fn q8_block(v: V, x: &[f32; 32], qs: &mut [u8; 32]) -> Option<(f32, i32)> {
                 "vfmul.vf v8, v8, {id}",
                 "vfcvt.x.f.v v8, v8",
                 "vsetvli zero, {n32}, e16, m4, ta, ma",
-                "vnsrl.wi v16, v8, 0",
+                "vnclip.wi v16, v8, 0",
                 "vmv.s.x v24, zero",
                 "vsetvli zero, {n32}, e8, m2, ta, ma",
-                "vnsrl.wi v20, v16, 0",
+                "vnclip.wi v20, v16, 0",
                 "vse8.v v20, ({q})",
                 "vwredsum.vs v24, v20, v24",
                 "vsetivli zero, 1, e16, m1, ta, ma",
