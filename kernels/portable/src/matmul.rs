@@ -4,17 +4,21 @@ use phi_edge::kernels::{MatOut, MatmulArgs};
 use phi_edge::{DType, WeightUse};
 
 use crate::float::{vec_dot_bf16, vec_dot_f16, vec_dot_f32};
-use crate::quant::q4_0::{vec_dot_q4_0_q8_0, vec_dot_q4_0_q8_0_repacked};
-use crate::quant::q4_1::vec_dot_q4_1_q8_1;
-use crate::quant::q4_k::{vec_dot_q4_k_q8_k, vec_dot_q4_k_q8_k_repacked};
-use crate::quant::q6_k::vec_dot_q6_k_q8_k;
-use crate::quant::q8_0::vec_dot_q8_0_q8_0;
+use crate::quant::q4_0::{Q4_0Repacked, Q4_0};
+use crate::quant::q4_1::Q4_1;
+use crate::quant::q4_k::{Q4KRepacked, Q4K};
+use crate::quant::q6_k::Q6K;
+use crate::quant::q8_0::Q8_0;
+use crate::quant::tile;
 
 /// `out.token(t)[r] = dot(w[r], act[t])` for `r < rows`, `t < n_tok` (see
 /// [`phi_edge::Kernels::matmul`]).
 ///
-/// Each weight row is read once and multiplied with every token before the
-/// next row. The dot product depends on the type and, for Q4_0 and Q4_K,
+/// Each weight row is read once for all tokens. A quantized row goes
+/// through the tokens eight at a time, each weight block unpacked once for
+/// the eight, and every (row, token) product keeps the float order of its
+/// one-row dot product, so the prefill chunk size never changes a bit.
+/// The dot product depends on the type and, for Q4_0 and Q4_K,
 /// on `usage`: llama.cpp's x86 CPU backend repacks those projection
 /// weights into 8-row interleaved blocks and multiplies them with
 /// `ggml_gemv_*_8x8_*`, whose per-row summation order differs from
@@ -32,13 +36,13 @@ pub fn matmul(m: &MatmulArgs<'_>, out: &mut MatOut<'_>) {
         DType::F32 => run_rows(m, out, |w, a| vec_dot_f32(k, w, a)),
         DType::F16 => run_rows(m, out, |w, a| vec_dot_f16(k, w, a)),
         DType::BF16 => run_rows(m, out, |w, a| vec_dot_bf16(k, w, a)),
-        DType::Q8_0 => run_rows(m, out, |w, a| vec_dot_q8_0_q8_0(k, w, a)),
-        DType::Q4_0 if proj => run_rows(m, out, |w, a| vec_dot_q4_0_q8_0_repacked(k, w, a)),
-        DType::Q4_0 => run_rows(m, out, |w, a| vec_dot_q4_0_q8_0(k, w, a)),
-        DType::Q4_1 => run_rows(m, out, |w, a| vec_dot_q4_1_q8_1(k, w, a)),
-        DType::Q4K if proj => run_rows(m, out, |w, a| vec_dot_q4_k_q8_k_repacked(k, w, a)),
-        DType::Q4K => run_rows(m, out, |w, a| vec_dot_q4_k_q8_k(k, w, a)),
-        DType::Q6K => run_rows(m, out, |w, a| vec_dot_q6_k_q8_k(k, w, a)),
+        DType::Q8_0 => tile::matmul::<Q8_0>(m, out),
+        DType::Q4_0 if proj => tile::matmul::<Q4_0Repacked>(m, out),
+        DType::Q4_0 => tile::matmul::<Q4_0>(m, out),
+        DType::Q4_1 => tile::matmul::<Q4_1>(m, out),
+        DType::Q4K if proj => tile::matmul::<Q4KRepacked>(m, out),
+        DType::Q4K => tile::matmul::<Q4K>(m, out),
+        DType::Q6K => tile::matmul::<Q6K>(m, out),
     }
 }
 

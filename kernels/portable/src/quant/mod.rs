@@ -28,6 +28,7 @@ pub mod q4_1;
 pub mod q4_k;
 pub mod q6_k;
 pub mod q8_0;
+pub(crate) mod tile;
 
 use half::f16;
 

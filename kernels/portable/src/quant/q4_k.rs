@@ -9,6 +9,7 @@
 
 use phi_edge::DType;
 use super::act::{q8_k_block, Q8_K_BYTES};
+use super::tile::{row_dot, BlockDot};
 use super::{
     blocks, check_len, f16_le, fmadd, hsum_float_8, products_u8_i8, quad_lanes, F32x8, Lanes, QK_K,
 };
@@ -94,19 +95,51 @@ fn sub_block_sums(bsums: &[i16; 16]) -> [i32; 8] {
     core::array::from_fn(|j| i32::from(bsums[2 * j]) + i32::from(bsums[2 * j + 1]))
 }
 
-/// The low and high nibbles of 32 packed bytes: sub-blocks `2c` and
-/// `2c + 1` of chunk `c`.
+/// A Q4_K block, unpacked: the scales and the 256 nibbles, as eight
+/// 32-value sub-blocks in value order.
+pub(crate) struct Unpacked {
+    d: f32,
+    dmin: f32,
+    sc: [u8; 8],
+    m: [u8; 8],
+    q: [[u8; 32]; 8],
+}
+
+/// Unpacks a Q4_K block: chunk `c`'s 32 bytes give sub-block `2c` (low
+/// nibbles) and `2c + 1` (high nibbles).
 #[inline(always)]
-fn split_nibbles(q4: &[u8]) -> ([u8; 32], [u8; 32]) {
-    (
-        core::array::from_fn(|i| q4[i] & 0x0f),
-        core::array::from_fn(|i| q4[i] >> 4),
-    )
+fn unpack(wb: &[u8]) -> Unpacked {
+    let b = block(wb);
+    Unpacked {
+        d: b.d,
+        dmin: b.dmin,
+        sc: b.sc,
+        m: b.m,
+        q: core::array::from_fn(|s| {
+            let q4 = &b.qs[32 * (s / 2)..][..32];
+            core::array::from_fn(|i| if s % 2 == 0 { q4[i] & 0x0f } else { q4[i] >> 4 })
+        }),
+    }
+}
+
+/// The two rows, for length errors.
+const WHAT: [&str; 2] = ["q4_K weights", "q8_K activations"];
+
+/// Dot product of a Q4_K weight row and a Q8_K activation row of `k`
+/// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q4_K_q8_K` (see [`Q4K`]).
+pub fn vec_dot_q4_k_q8_k(k: usize, w: &[u8], a: &[u8]) -> f32 {
+    row_dot::<Q4K>(WHAT, k, w, a)
 }
 
 /// Dot product of a Q4_K weight row and a Q8_K activation row of `k`
-/// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q4_K_q8_K` (a Q4_K weight
-/// llama.cpp does not repack: a tied token embedding).
+/// values, as one output row of llama.cpp's x86 AVX2
+/// `ggml_gemv_q4_K_8x8_q8_K` (see [`Q4KRepacked`]).
+pub fn vec_dot_q4_k_q8_k_repacked(k: usize, w: &[u8], a: &[u8]) -> f32 {
+    row_dot::<Q4KRepacked>(WHAT, k, w, a)
+}
+
+/// Q4_K weights times Q8_K activations in plain rows, block by block (a
+/// weight llama.cpp does not repack: a tied token embedding).
 ///
 /// Per block, with `d = da * dw` and `dmin = -da * dmin_w` (f32
 /// products):
@@ -119,46 +152,55 @@ fn split_nibbles(q4: &[u8]) -> ([u8; 32], [u8; 32]) {
 ///
 /// The result is
 /// `hsum_float_8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]))`.
-pub fn vec_dot_q4_k_q8_k(k: usize, w: &[u8], a: &[u8]) -> f32 {
-    let nb = blocks(k, QK_K);
-    check_len("q4_K weights", w, nb, Q4_K_BYTES);
-    check_len("q8_K activations", a, nb, Q8_K_BYTES);
-    let mut acc: F32x8 = [0.0; 8];
-    let mut acc_m = [0.0f32; 4];
-    for (wb, ab) in w.chunks_exact(Q4_K_BYTES).zip(a.chunks_exact(Q8_K_BYTES)) {
-        let b = block(wb);
+pub(crate) struct Q4K;
+
+impl BlockDot for Q4K {
+    const QK: usize = QK_K;
+    const W_BYTES: usize = Q4_K_BYTES;
+    const A_BYTES: usize = Q8_K_BYTES;
+    type Weights = Unpacked;
+    type Acc = (F32x8, [f32; 4]);
+    const ZERO: (F32x8, [f32; 4]) = ([0.0; 8], [0.0; 4]);
+
+    #[inline(always)]
+    fn unpack(wb: &[u8]) -> Unpacked {
+        unpack(wb)
+    }
+
+    #[inline(always)]
+    fn step(w: &Unpacked, ab: &[u8], (acc, acc_m): &mut (F32x8, [f32; 4])) {
         let (da, q8, bsums) = q8_k_block(ab);
-        let d = da * b.d;
-        let dmin = -da * b.dmin;
+        let d = da * w.d;
+        let dmin = -da * w.dmin;
 
         let bs = sub_block_sums(&bsums);
         for (i, m) in acc_m.iter_mut().enumerate() {
-            let t = i32::from(b.m[2 * i]) * bs[2 * i] + i32::from(b.m[2 * i + 1]) * bs[2 * i + 1];
+            let t = i32::from(w.m[2 * i]) * bs[2 * i] + i32::from(w.m[2 * i + 1]) * bs[2 * i + 1];
             *m = fmadd(dmin, t as f32, *m);
         }
 
         let mut sumi: Lanes = [0; 8];
-        for (c, (q4, q8)) in b.qs.chunks_exact(32).zip(q8.chunks_exact(64)).enumerate() {
-            let (q8_lo, q8_hi) = q8.split_at(32);
-            let (w_lo, w_hi) = split_nibbles(q4);
-            let lo = quad_lanes(products_u8_i8(&w_lo, q8_lo));
-            let hi = quad_lanes(products_u8_i8(&w_hi, q8_hi));
-            let (s_lo, s_hi) = (i32::from(b.sc[2 * c]), i32::from(b.sc[2 * c + 1]));
-            for l in 0..8 {
-                sumi[l] += s_lo * lo[l] + s_hi * hi[l];
+        for (s, (q4, q8)) in w.q.iter().zip(q8.chunks_exact(32)).enumerate() {
+            let part = quad_lanes(products_u8_i8(q4, q8));
+            let sc = i32::from(w.sc[s]);
+            for (x, p) in sumi.iter_mut().zip(part) {
+                *x += sc * p;
             }
         }
         for (s, &x) in acc.iter_mut().zip(&sumi) {
             *s = fmadd(d, x as f32, *s);
         }
     }
-    hsum_float_8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]))
+
+    #[inline(always)]
+    fn finish((acc, acc_m): (F32x8, [f32; 4])) -> f32 {
+        hsum_float_8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]))
+    }
 }
 
-/// Dot product of a Q4_K weight row and a Q8_K activation row of `k`
-/// values, as one output row of llama.cpp's x86 AVX2
-/// `ggml_gemv_q4_K_8x8_q8_K`: the order llama.cpp uses for the Q4_K
-/// projection weights it repacks into 8-row interleaved blocks.
+/// Q4_K weights times Q8_K activations in the order llama.cpp uses for
+/// the Q4_K projection weights it repacks into 8-row interleaved blocks
+/// (one output row of `ggml_gemv_q4_K_8x8_q8_K`).
 ///
 /// Two f32 accumulators per row. Per block, the exact i32 sums
 /// `isum = sum_s sc[s] * dot(q4, q8 over sub-block s)` and
@@ -166,33 +208,43 @@ pub fn vec_dot_q4_k_q8_k(k: usize, w: &[u8], a: &[u8]) -> f32 {
 /// from `bsums`); then `acc = fma(isum, dw * da, acc)` and
 /// `acc_m = fma(imin, dmin_w * da, acc_m)` (f32 products). The result is
 /// `acc - acc_m`.
-pub fn vec_dot_q4_k_q8_k_repacked(k: usize, w: &[u8], a: &[u8]) -> f32 {
-    let nb = blocks(k, QK_K);
-    check_len("q4_K weights", w, nb, Q4_K_BYTES);
-    check_len("q8_K activations", a, nb, Q8_K_BYTES);
-    let mut acc = 0.0f32;
-    let mut acc_m = 0.0f32;
-    for (wb, ab) in w.chunks_exact(Q4_K_BYTES).zip(a.chunks_exact(Q8_K_BYTES)) {
-        let b = block(wb);
+pub(crate) struct Q4KRepacked;
+
+impl BlockDot for Q4KRepacked {
+    const QK: usize = QK_K;
+    const W_BYTES: usize = Q4_K_BYTES;
+    const A_BYTES: usize = Q8_K_BYTES;
+    type Weights = Unpacked;
+    type Acc = (f32, f32);
+    const ZERO: (f32, f32) = (0.0, 0.0);
+
+    #[inline(always)]
+    fn unpack(wb: &[u8]) -> Unpacked {
+        unpack(wb)
+    }
+
+    #[inline(always)]
+    fn step(w: &Unpacked, ab: &[u8], (acc, acc_m): &mut (f32, f32)) {
         let (da, q8, bsums) = q8_k_block(ab);
 
         let bs = sub_block_sums(&bsums);
         let mut imin = 0i32;
-        for (&m, &s) in b.m.iter().zip(&bs) {
+        for (&m, &s) in w.m.iter().zip(&bs) {
             imin += i32::from(m) * s;
         }
 
         let mut isum = 0i32;
-        for (c, (q4, q8)) in b.qs.chunks_exact(32).zip(q8.chunks_exact(64)).enumerate() {
-            let (q8_lo, q8_hi) = q8.split_at(32);
-            let (w_lo, w_hi) = split_nibbles(q4);
-            let lo: i32 = products_u8_i8(&w_lo, q8_lo).iter().sum();
-            let hi: i32 = products_u8_i8(&w_hi, q8_hi).iter().sum();
-            isum += i32::from(b.sc[2 * c]) * lo + i32::from(b.sc[2 * c + 1]) * hi;
+        for ((q4, q8), &sc) in w.q.iter().zip(q8.chunks_exact(32)).zip(&w.sc) {
+            let sum: i32 = products_u8_i8(q4, q8).iter().sum();
+            isum += i32::from(sc) * sum;
         }
 
-        acc = fmadd(isum as f32, b.d * da, acc);
-        acc_m = fmadd(imin as f32, b.dmin * da, acc_m);
+        *acc = fmadd(isum as f32, w.d * da, *acc);
+        *acc_m = fmadd(imin as f32, w.dmin * da, *acc_m);
     }
-    acc - acc_m
+
+    #[inline(always)]
+    fn finish((acc, acc_m): (f32, f32)) -> f32 {
+        acc - acc_m
+    }
 }

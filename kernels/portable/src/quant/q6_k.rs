@@ -16,6 +16,7 @@
 
 use phi_edge::DType;
 use super::act::{q8_k_block, Q8_K_BYTES};
+use super::tile::{row_dot, BlockDot};
 use super::{
     blocks, check_len, f16_le, fmadd, hsum_float_8, products_u8_i8, quad_lanes, F32x8, Lanes, QK_K,
 };
@@ -81,7 +82,12 @@ pub fn dequantize_row_q6_k(src: &[u8], out: &mut [f32]) {
 }
 
 /// Dot product of a Q6_K weight row and a Q8_K activation row of `k`
-/// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q6_K_q8_K`.
+/// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q6_K_q8_K` (see [`Q6K`]).
+pub fn vec_dot_q6_k_q8_k(k: usize, w: &[u8], a: &[u8]) -> f32 {
+    row_dot::<Q6K>(["q6_K weights", "q8_K activations"], k, w, a)
+}
+
+/// Q6_K weights times Q8_K activations, block by block.
 ///
 /// Per block, with `d = da * dw` (an f32 product): eight i32 lanes, lane
 /// `l` summing `scales[p / 16] * q[p] * q8[p]` over the unsigned 6-bit
@@ -89,34 +95,55 @@ pub fn dequantize_row_q6_k(src: &[u8], out: &mut [f32]) {
 /// term of the 32 values `32l..32l + 32`,
 /// `32 * (bsums[2l] * scales[2l] + bsums[2l + 1] * scales[2l + 1])`; then
 /// `acc[l] = fma(d, lane[l], acc[l])`. The result is `hsum_float_8(acc)`.
-pub fn vec_dot_q6_k_q8_k(k: usize, w: &[u8], a: &[u8]) -> f32 {
-    let nb = blocks(k, QK_K);
-    check_len("q6_K weights", w, nb, Q6_K_BYTES);
-    check_len("q8_K activations", a, nb, Q8_K_BYTES);
-    let mut acc: F32x8 = [0.0; 8];
-    for (wb, ab) in w.chunks_exact(Q6_K_BYTES).zip(a.chunks_exact(Q8_K_BYTES)) {
+pub(crate) struct Q6K;
+
+/// An unpacked Q6_K block: `d`, the 16 scales and the 256 unsigned 6-bit
+/// quants in value order.
+pub(crate) struct Unpacked {
+    d: f32,
+    sc: [i32; 16],
+    q: [u8; QK_K],
+}
+
+impl BlockDot for Q6K {
+    const QK: usize = QK_K;
+    const W_BYTES: usize = Q6_K_BYTES;
+    const A_BYTES: usize = Q8_K_BYTES;
+    type Weights = Unpacked;
+    type Acc = F32x8;
+    const ZERO: F32x8 = [0.0; 8];
+
+    #[inline(always)]
+    fn unpack(wb: &[u8]) -> Unpacked {
         let b = block(wb);
+        Unpacked { d: b.d, sc: b.scales.map(|s| i32::from(s as i8)), q: decode(&b) }
+    }
+
+    #[inline(always)]
+    fn step(w: &Unpacked, ab: &[u8], acc: &mut F32x8) {
         let (da, q8, bsums) = q8_k_block(ab);
-        let d = da * b.d;
-        let q6 = decode(&b);
-        let sc = |j: usize| i32::from(b.scales[j] as i8);
+        let d = da * w.d;
+        let sc = &w.sc;
 
         let mut sumi: Lanes = [0; 8];
-        for (c, (q6, q8)) in q6.chunks_exact(32).zip(q8.chunks_exact(32)).enumerate() {
-            let (s_lo, s_hi) = (sc(2 * c), sc(2 * c + 1));
+        for (c, (q6, q8)) in w.q.chunks_exact(32).zip(q8.chunks_exact(32)).enumerate() {
+            let (s_lo, s_hi) = (sc[2 * c], sc[2 * c + 1]);
             let part = quad_lanes(products_u8_i8(q6.try_into().unwrap(), q8));
             for (l, s) in sumi.iter_mut().enumerate() {
                 *s += if l < 4 { s_lo } else { s_hi } * part[l];
             }
         }
         for (l, s) in sumi.iter_mut().enumerate() {
-            let off =
-                i32::from(bsums[2 * l]) * sc(2 * l) + i32::from(bsums[2 * l + 1]) * sc(2 * l + 1);
+            let off = i32::from(bsums[2 * l]) * sc[2 * l] + i32::from(bsums[2 * l + 1]) * sc[2 * l + 1];
             *s -= off << 5;
         }
         for (s, &x) in acc.iter_mut().zip(&sumi) {
             *s = fmadd(d, x as f32, *s);
         }
     }
-    hsum_float_8(acc)
+
+    #[inline(always)]
+    fn finish(acc: F32x8) -> f32 {
+        hsum_float_8(acc)
+    }
 }
