@@ -3,9 +3,12 @@
 //! `phi-edge run` (boards/linux/src/generate.rs), so a greedy run gives the
 //! host's ids.
 //!
-//! The board supplies the model image, a kernel set, the request, one
-//! arena (typically the RAM past the model), a [`Console`] for the text and
-//! a [`Clock`] for the rates. The arena holds, in order,
+//! The board supplies the model image, a kernel set, its cores (a
+//! [`Parallel`]: [`smp::Cores`](crate::smp::Cores), or
+//! [`phi_edge::Serial`] for the boot core alone), the request, one arena
+//! (typically the RAM past the model), a [`Console`] for the text and a
+//! [`Clock`] for the rates. The logits, and so the text, do not depend on
+//! the number of cores. The arena holds, in order,
 //!
 //! | part | bytes |
 //! |---|---|
@@ -34,7 +37,7 @@
 //! prompt_ids: 1 9690 198 ...
 //! ids: 60 23 39614 ...
 //! logits_crc32: 0x032034dc
-//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 2.7474; arena 12960387 bytes; heap 29996 bytes; kernels neon
+//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 2.7474; arena 12960387 bytes; heap 29996 bytes; kernels neon; cores 4
 //! ```
 //!
 //! The perplexity is that of the generated tokens under the raw logits
@@ -50,7 +53,7 @@ use phi_edge::chat::ChatTemplate;
 use phi_edge::crc::Crc32;
 use phi_edge::sample::{Sampler, SamplerConfig};
 use phi_edge::tokenizer::{Tokenizer, Utf8Decoder};
-use phi_edge::{Error, Kernels, Mapped, Model, Plan, RunOptions, Session};
+use phi_edge::{Error, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session};
 
 use crate::error::HeapBuffer;
 use crate::perplexity::Perplexity;
@@ -126,6 +129,8 @@ pub struct Stats {
     pub heap_bytes: usize,
     /// Perplexity of the generated tokens.
     pub perplexity: f32,
+    /// Cores the session's work was spread over.
+    pub cores: usize,
     /// CRC-32 of the logits every generated token was drawn from (f32,
     /// little-endian, one vector after another): equal to the host's only
     /// if every logit is bit-identical.
@@ -137,7 +142,9 @@ fn core(what: &'static str) -> impl FnOnce(Error) -> RunError {
     move |err| RunError::Core { what, err }
 }
 
-/// Runs `req` on the model in `image` with `kernels`, in `arena`, streaming
+/// Runs `req` on the model in `image` with `kernels` on the cores of `par`
+/// (the session's attention scratch is planned for `par.threads()`), in
+/// `arena`, streaming
 /// the text and the `prompt_ids:`, `ids:`, `logits_crc32:` and `stats:` lines
 /// to `out`.
 ///
@@ -145,9 +152,10 @@ fn core(what: &'static str) -> impl FnOnce(Error) -> RunError {
 /// tensor's CRC-32 (a `model:` line reports it). Errors are returned, not
 /// printed; a context that fills up is reported after the three lines, as
 /// [`RunError::ContextFull`].
-pub fn run<K: Kernels>(
+pub fn run<K: Kernels, P: Parallel>(
     image: &[u8],
     kernels: K,
+    par: P,
     req: &Request<'_>,
     arena: &mut [u8],
     out: &mut impl Console,
@@ -206,7 +214,11 @@ pub fn run<K: Kernels>(
     };
 
     // The arena's parts (see the module docs).
-    let opts = RunOptions::mapped(req.n_ctx);
+    let cores = par.threads().max(1);
+    let opts = RunOptions {
+        threads: u32::try_from(cores).unwrap_or(u32::MAX),
+        ..RunOptions::mapped(req.n_ctx)
+    };
     let sampling = SamplerConfig {
         temperature: req.temperature,
         seed: req.seed,
@@ -260,7 +272,8 @@ pub fn run<K: Kernels>(
 
     let kernels_name = kernels.name();
     let mut session = Session::new(&model, kernels, Mapped(image), s_arena, &opts)
-        .map_err(core("cannot start the session"))?;
+        .map_err(core("cannot start the session"))?
+        .with_parallel(par);
     let mut sampler =
         Sampler::new(sampling, n_vocab, k_arena).map_err(core("bad sampler settings"))?;
     let arena_bytes = session_bytes + sampler_bytes;
@@ -331,6 +344,7 @@ pub fn run<K: Kernels>(
         arena_bytes,
         heap_bytes,
         perplexity: perplexity.value(),
+        cores,
         logits_crc: logits_crc.finish(),
     };
     report(
@@ -379,7 +393,7 @@ fn report(
     let _ = writeln!(out, "logits_crc32: {:#010x}", s.logits_crc);
     let _ = writeln!(
         out,
-        "stats: prompt {} tokens, prefill {:.2} tok/s; generated {} tokens, decode {:.2} tok/s{}; perplexity {:.4}; arena {} bytes; heap {} bytes; kernels {kernels}",
+        "stats: prompt {} tokens, prefill {:.2} tok/s; generated {} tokens, decode {:.2} tok/s{}; perplexity {:.4}; arena {} bytes; heap {} bytes; kernels {kernels}; cores {}",
         s.prompt_tokens,
         rate(s.prompt_tokens, s.prefill_ticks),
         s.generated,
@@ -387,7 +401,8 @@ fn report(
         emulated(clock),
         s.perplexity,
         s.arena_bytes,
-        s.heap_bytes
+        s.heap_bytes,
+        s.cores
     );
     out.flush();
 }

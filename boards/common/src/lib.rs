@@ -14,6 +14,10 @@
 //! - [`console::LineConsole`]: a line-buffered [`Console`] over any
 //!   transmit-only [`console::Uart`] driver, such as [`pl011::Pl011`]
 //!   (feature `pl011`).
+//! - [`smp::Cores`]: the board's cores as the decoder's
+//!   [`Parallel`](phi_edge::Parallel), woken by the board's
+//!   inter-processor interrupt (`smp::gicv2` on aarch64, `smp::clint` on
+//!   riscv64).
 //! - `generic_timer` (aarch64): the Arm generic timer as the [`Clock`].
 //! - `heap` (feature `heap`): embedded-alloc as the board's global
 //!   allocator, for the request's own buffers.
@@ -41,6 +45,8 @@ pub mod perplexity;
 #[allow(unsafe_code)]
 pub mod pl011;
 pub mod request;
+#[allow(unsafe_code)]
+pub mod smp;
 
 use core::fmt::Display;
 

@@ -31,6 +31,7 @@
 mod boot;
 mod error;
 mod memory;
+mod smp;
 
 use core::fmt::Write as _;
 use core::panic::PanicInfo;
@@ -73,6 +74,27 @@ fn run(out: &mut Console) -> Result<(), BoardError> {
     let ram_end = memory::ram_end().map_err(BoardError::Ram)?;
     defmt::info!("RAM {=usize:#x}..{=usize:#x}", memory::RAM_BASE, ram_end);
 
+    match smp::core_info(memory::device_tree()) {
+        Some(info) => {
+            let listed = info.mpidr.len();
+            if listed > smp::MAX_CORES {
+                let _ = writeln!(
+                    out,
+                    "warning: the device tree lists {listed} cores; this image runs on {}",
+                    smp::MAX_CORES
+                );
+            }
+            let (cores, refused) = smp::start(&info);
+            if refused > 0 {
+                let _ = writeln!(out, "warning: PSCI refused to start {refused} cores");
+            }
+            defmt::info!("{=usize} of {=usize} cores serving", cores, listed);
+        }
+        None => {
+            let _ = writeln!(out, "warning: no /cpus in the device tree; running on one core");
+        }
+    }
+
     let req = Request::decode(memory::request_region()).map_err(BoardError::Request)?;
     phi_edge_board::log::request(&req);
 
@@ -81,7 +103,7 @@ fn run(out: &mut Console) -> Result<(), BoardError> {
     let free = unsafe { memory::free_ram(image.len(), ram_end) };
     let arena = heap::init(free).map_err(BoardError::Run)?;
     let clock = GenericTimer { emulated: true };
-    phi_edge_board::generate::run(image, kernels, &req, arena, out, &clock)
+    phi_edge_board::generate::run(image, kernels, &smp::CORES, &req, arena, out, &clock)
         .map_err(BoardError::Run)?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! | address | what | placed by |
 //! |---|---|---|
 //! | `0x4000_0000` | device tree blob (virt's is 1 MiB) | QEMU, at the start of RAM when it fits below the ELF image (else nowhere) |
-//! | `0x4020_0000` | this image: code, data, `.bss`, boot stack | `-kernel` (ELF); `memory.ld` |
+//! | `0x4020_0000` | this image: code, data, `.bss` (with the secondary cores' stacks, 128 KiB each), boot stack | `-kernel` (ELF); `memory.ld` |
 //! | [`REQUEST_ADDR`] `0x4200_0000` | request blob (≤ 1 MiB) | `-device loader,file=request.bin,addr=0x42000000,force-raw=on` |
 //! | [`MODEL_ADDR`] `0x4210_0000` | model image (`.phi`) | `-device loader,file=model.phi,addr=0x42100000,force-raw=on` |
 //! | model end, 2 MiB aligned | heap (4 MiB, `phi_edge_board::heap`), then the arena, to the end of RAM | [`ram_end`] (the device tree's `/memory`) |
@@ -43,13 +43,17 @@ pub enum RamError {
     NoMemory,
 }
 
+/// The device tree's area: [`DTB_MAX`] bytes at the start of RAM.
+pub fn device_tree() -> &'static [u8] {
+    // SAFETY: the DTB area is mapped RAM below the image, which nothing
+    // writes; QEMU wrote the device tree there before boot.
+    unsafe { core::slice::from_raw_parts(DTB_ADDR as *const u8, DTB_MAX) }
+}
+
 /// The end of the RAM region that starts at [`RAM_BASE`], from the device
 /// tree QEMU wrote (so it follows `-m`).
 pub fn ram_end() -> Result<usize, RamError> {
-    // SAFETY: the DTB area is mapped RAM below the image, which nothing
-    // else writes; QEMU wrote the device tree there before boot.
-    let dtb = unsafe { core::slice::from_raw_parts(DTB_ADDR as *const u8, DTB_MAX) };
-    let fdt = Fdt::new(dtb).map_err(RamError::BadDeviceTree)?;
+    let fdt = Fdt::new(device_tree()).map_err(RamError::BadDeviceTree)?;
     let memory = fdt.find_node("/memory").ok_or(RamError::NoMemory)?;
     memory
         .reg()

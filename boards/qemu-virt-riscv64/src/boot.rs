@@ -4,11 +4,13 @@
 //! With `-bios none` QEMU's reset vector jumps to the start of RAM in
 //! M-mode with the hart id in `a0` and the device tree's address in `a1`.
 //! riscv-rt's `_start` (first in `.init`, linked at 0x8000_0000) masks
-//! interrupts, sends harts other than 0 to [`abort`](self) (below: parked
-//! in `wfi`), sets the stack (the rest of the image region, see
-//! `memory.x`) and the global pointer, copies `.data`, zeroes `.bss`,
-//! enables the FPU (`mstatus.FS` = Initial, `fcsr` = 0: the target has F
-//! and D), installs its trap vector and calls `main(a0, a1, a2)`.
+//! interrupts, sends harts above `_max_hart_id` (3) to [`abort`](self)
+//! (below: parked in `wfi`), sets each hart's stack (its share of the rest
+//! of the image region, see `memory.x`) and the global pointer, holds
+//! harts other than 0 in `_mp_hook` (see [`crate::smp`]) while hart 0
+//! copies `.data` and zeroes `.bss`, enables the FPU on every hart
+//! (`mstatus.FS` = Initial, `fcsr` = 0: the target has F and D), installs
+//! its trap vector and calls `main(a0, a1, a2)` on every hart.
 //!
 //! The vector unit is left to [`enable_vector`], which `main` calls before
 //! any vector code: the target (`riscv64gc`) lets the compiler emit no
@@ -20,7 +22,8 @@ use riscv::register::mstatus::{self, VS};
 use riscv::register::{mcause, mepc, mtval};
 
 // `abort`: where riscv-rt sends harts whose id is above `_max_hart_id`
-// (0): they wait here for good, without a stack. Also riscv-rt's fallback
+// (3): they wait here for good, without a stack (no interrupt is enabled
+// for them). Also riscv-rt's fallback
 // for interrupts, none of which are enabled.
 global_asm!(
     ".section .text.abort, \"ax\"
@@ -30,7 +33,8 @@ abort:
     j abort"
 );
 
-/// Turns the vector unit on (`mstatus.VS` = Initial).
+/// Turns the vector unit on (`mstatus.VS` = Initial) on the calling hart
+/// (every hart calls it: `mstatus` is per hart).
 pub fn enable_vector() {
     // SAFETY: setting VS only allows vector instructions; M-mode may write
     // mstatus, and nothing else depends on VS being Off.

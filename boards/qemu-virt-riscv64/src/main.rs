@@ -28,6 +28,7 @@ mod boot;
 mod error;
 mod exit;
 mod memory;
+mod smp;
 mod timer;
 mod uart;
 
@@ -48,11 +49,15 @@ use uart::{Uart16550, UART0_BASE};
 /// The console: the 16550, line-buffered.
 type Console = LineConsole<Uart16550>;
 
-/// The boot hart's Rust entry: `a0` is the hart id, `a1` the device
-/// tree's address (QEMU's reset vector sets both).
+/// Every hart's Rust entry: `a0` is the hart id, `a1` the device tree's
+/// address (QEMU's reset vector sets both). Hart 0 runs the request; the
+/// others (released by [`smp::start`]) serve its parallel work.
 #[entry]
-fn main(_hartid: usize, dtb: usize, _a2: usize) -> ! {
+fn main(hartid: usize, dtb: usize, _a2: usize) -> ! {
     boot::enable_vector();
+    if hartid != 0 {
+        smp::CORES.serve(hartid)
+    }
     // SAFETY: only this console and the panic handler (which never
     // returns) drive the UART.
     let mut console = Console::new(unsafe { Uart16550::new(UART0_BASE) });
@@ -78,6 +83,17 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
         ram.dtb
     );
 
+    let harts = smp::harts_in_tree(dtb);
+    if harts > smp::MAX_HARTS {
+        let _ = writeln!(
+            out,
+            "warning: the device tree lists {harts} harts; this image runs on {}",
+            smp::MAX_HARTS
+        );
+    }
+    let cores = smp::start(harts);
+    defmt::info!("{=usize} of {=usize} harts serving", cores, harts);
+
     let req = Request::decode(memory::request_region()).map_err(BoardError::Request)?;
     phi_edge_board::log::request(&req);
 
@@ -86,7 +102,7 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
     // SAFETY: the only call; the model is read through `image` only.
     let free = unsafe { memory::free_ram(image.len(), end) };
     let arena = heap::init(free).map_err(BoardError::Run)?;
-    phi_edge_board::generate::run(image, kernels, &req, arena, out, &MachineTimer)
+    phi_edge_board::generate::run(image, kernels, &smp::CORES, &req, arena, out, &MachineTimer)
         .map_err(BoardError::Run)?;
     Ok(())
 }

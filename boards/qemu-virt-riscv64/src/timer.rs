@@ -6,9 +6,9 @@
 //! with it are emulated time: they say how fast QEMU ran the image.
 
 /// `mtime` on QEMU virt (ACLINT MTIMER at 0x0200_0000, `mtime` at +0xbff8).
-const MTIME_ADDR: usize = 0x0200_bff8;
+pub const MTIME_ADDR: usize = 0x0200_bff8;
 /// QEMU virt's timebase.
-const MTIME_HZ: u64 = 10_000_000;
+pub const MTIME_HZ: u64 = 10_000_000;
 
 /// Counter ticks since boot.
 pub fn ticks() -> u64 {

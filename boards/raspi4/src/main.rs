@@ -121,7 +121,7 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
     let clock = GenericTimer {
         emulated: host::present(),
     };
-    phi_edge_board::generate::run(image, kernels, &req, arena, out, &clock)
+    phi_edge_board::generate::run(image, kernels, phi_edge::Serial, &req, arena, out, &clock)
         .map_err(BoardError::Run)?;
     Ok(())
 }
