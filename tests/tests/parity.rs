@@ -19,30 +19,13 @@
 
 use std::path::Path;
 
-use phi_edge::pack::pack_to_vec;
 use phi_edge::parallel::ThreadPool;
 use phi_edge::{Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session};
 use phi_edge_portable::Portable;
+use phi_edge_tests::goldens::{self, bitwise, Case};
 use phi_edge_tests::metrics::{compare, Position};
 use phi_edge_tests::npy::Array2;
-use phi_edge_tests::{npy, ref_dir};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Cases {
-    llama_cpp_python: String,
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    model: String,
-    class: String,
-    n_ctx: u32,
-    tokens: Vec<u32>,
-    logits: String,
-}
+use phi_edge_tests::ref_dir;
 
 /// Fewest positions (in percent) whose argmax must agree; every miss must
 /// also be a near-tie.
@@ -87,25 +70,13 @@ fn logits_all<K: Kernels>(k: K, model: &Model<'_>, image: &[u8], c: &Case, pool:
     (ours, s.uses_long_rope())
 }
 
-/// Positions whose logits all equal the reference's bits, and the first
-/// that does not.
-fn bitwise(ours: &[f32], reference: &Array2) -> (usize, Option<usize>) {
-    let nv = reference.cols;
-    let same: Vec<bool> = (0..reference.rows)
-        .map(|i| ours[i * nv..(i + 1) * nv].iter().zip(reference.row(i)).all(|(a, b)| a.to_bits() == b.to_bits()))
-        .collect();
-    (same.iter().filter(|&&s| s).count(), same.iter().position(|&s| !s))
-}
-
 /// Runs one case with every kernel set and thread count; returns its
 /// report lines and any failures.
 fn run_case(dir: &Path, c: &Case, pools: &Pools) -> (String, Vec<String>) {
-    let gguf = std::fs::read(dir.join(&c.model)).unwrap_or_else(|e| panic!("{}: {e}", c.model));
-    let image = pack_to_vec(&gguf).unwrap_or_else(|e| panic!("{}: cannot pack: {e}", c.name));
+    let image = c.image(dir);
     let model = Model::open_mapped(&image).unwrap();
-    let reference = npy::read_f32_2d(&dir.join(&c.logits)).unwrap();
     let nv = model.config().n_vocab as usize;
-    assert_eq!((reference.rows, reference.cols), (c.tokens.len(), nv), "{}: golden shape", c.name);
+    let reference = c.golden(dir, nv);
     let mut lines = vec![];
     let mut fails = vec![];
     let mut first = None;
@@ -179,12 +150,7 @@ fn report(c: &Case, ours: &[f32], reference: &Array2, nv: usize, long_rope: bool
 #[test]
 fn logits_match_llama_cpp_bit_for_bit_with_every_kernel_set_and_thread_count() {
     let dir = ref_dir();
-    let path = dir.join("cases.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}\nThe llama.cpp goldens are missing: run `cargo xtask ref` (`cargo xtask test` does it for you).", path.display())
-    });
-    let cases: Cases = serde_json::from_str(&text).expect("cases.json");
-    assert!(!cases.cases.is_empty(), "cases.json lists no cases");
+    let cases = goldens::load(&dir);
     #[cfg(target_arch = "x86_64")]
     let simd = [phi_edge_x86::Avx2::detect().map(|k| k.name()), phi_edge_x86::Avx512::detect().map(|k| k.name())];
     #[cfg(not(target_arch = "x86_64"))]
