@@ -6,7 +6,7 @@ use phi_edge::{DType, WeightUse};
 use phi_edge_portable::matmul::run_rows;
 
 use super::float::{dot_bf16, dot_f16, dot_f32};
-use super::quant::{self, Tiles32};
+use super::quant::{self, Tiles32, TilesK};
 use super::rvv::V;
 
 /// `out.token(t)[r] = dot(w[r], act[t])` (see `Kernels::matmul`), with the
@@ -35,8 +35,17 @@ pub(crate) fn matmul(v: V, m: &MatmulArgs<'_>, out: &mut MatOut<'_>) {
             let mut s = Tiles32::new(v);
             quant::run(m, out, |w, a, o| s.q4_1(w, a, o));
         }
-        DType::Q4K if proj => run_rows(m, out, |w, a| quant::q4_k_repacked(v, w, a)),
-        DType::Q4K => run_rows(m, out, |w, a| quant::q4_k(v, w, a)),
-        DType::Q6K => run_rows(m, out, |w, a| quant::q6_k(v, w, a)),
+        DType::Q4K if proj => {
+            let mut s = TilesK::new(v);
+            quant::run(m, out, |w, a, o| s.q4_k_repacked(w, a, o));
+        }
+        DType::Q4K => {
+            let mut s = TilesK::new(v);
+            quant::run(m, out, |w, a, o| s.q4_k(w, a, o));
+        }
+        DType::Q6K => {
+            let mut s = TilesK::new(v);
+            quant::run(m, out, |w, a, o| s.q6_k(w, a, o));
+        }
     }
 }

@@ -31,7 +31,7 @@ mod kquants;
 use phi_edge::kernels::{MatOut, MatmulArgs};
 
 pub(crate) use blocks32::Tiles32;
-pub(crate) use kquants::{q4_k, q4_k_repacked, q6_k};
+pub(crate) use kquants::TilesK;
 
 /// Weight rows per tile.
 pub(crate) const ROWS: usize = 4;
