@@ -9,8 +9,11 @@
 //!   tokens/s of `phi-edge run` and of two llama.cpp builds on SmolLM2, in
 //!   fresh processes and alternating order, with the median ratios (see
 //!   [`model`]); then instructions per decoded token of phi-edge and of the
-//!   pinned llama.cpp under callgrind (see [`callgrind`]).
+//!   pinned llama.cpp under callgrind (see [`callgrind`]), and how the
+//!   logits of each depend on the batch size or prefill chunk (see
+//!   [`batch`]).
 
+mod batch;
 mod callgrind;
 mod load;
 mod model;

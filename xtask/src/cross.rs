@@ -178,17 +178,13 @@ pub fn cli() -> Step {
             }
             for case in &cases {
                 for cpu in cli_cpus() {
-                    let got_path = tmp.join(format!("{}-{}.npy", case.name, cpu.kernels.replace(['+', ' ', '(', ')'], "_")));
-                    logits(&mut emulated(cpu, ws), case, &got_path)?;
-                    let got = read_npy(&got_path)?;
-                    let cmp = compare(&case.golden, &got, case.n_vocab);
-                    let line = format!(
-                        "{:<22} {:<24} 2 threads: bit-identical to llama.cpp at {}/{} positions (max nrmse {:.2e}, argmax {}/{})",
-                        case.name, cpu.label, cmp.identical, cmp.positions, cmp.max_nrmse, cmp.argmax_equal, cmp.positions
-                    );
-                    eprintln!("{line}");
-                    if cmp.identical != cmp.positions || cmp.positions != case.tokens.len() {
-                        return Err(Failure::new(format!("{line}: every logit must equal llama.cpp's")));
+                    check_logits(ws, cpu, case, None, &tmp)?;
+                }
+            }
+            for case in cases.iter().filter(|c| CHUNK_CASES.contains(&c.name.as_str())) {
+                for cpu in [&KERNEL_CPUS[1], &KERNEL_CPUS[3]] {
+                    for chunk in CHUNKS {
+                        check_logits(ws, cpu, case, Some(chunk), &tmp)?;
                     }
                 }
             }
@@ -251,12 +247,40 @@ fn emulated(cpu: &Cpu, ws: &Workspace) -> Command {
     c
 }
 
-/// Runs `cmd logits` for a case, on two threads.
-fn logits(cmd: &mut Command, case: &Case, out: &Path) -> Result<()> {
+/// The cases whose logits are also checked with other prefill chunks than
+/// the default (the models of `tests/tests/chunks.rs`).
+const CHUNK_CASES: [&str; 3] = ["phi3-q4_k_m", "llama-gqa-tied-q4_1", "smollm2"];
+/// Those chunks: one token, ragged chunks and tiles, more than the prompt.
+const CHUNKS: [u32; 3] = [1, 7, 64];
+
+/// `phi-edge logits` of `case` on `cpu` with two threads (and `--chunk`,
+/// if given) must equal llama.cpp's golden to the bit at every position.
+fn check_logits(ws: &Workspace, cpu: &Cpu, case: &Case, chunk: Option<u32>, tmp: &Path) -> Result<()> {
+    let got_path = tmp.join(format!("{}-{}.npy", case.name, cpu.kernels.replace(['+', ' ', '(', ')'], "_")));
+    logits(&mut emulated(cpu, ws), case, chunk, &got_path)?;
+    let got = read_npy(&got_path)?;
+    let cmp = compare(&case.golden, &got, case.n_vocab);
+    let chunk = chunk.map_or(String::new(), |c| format!(", chunk {c}"));
+    let line = format!(
+        "{:<22} {:<24} 2 threads{chunk}: bit-identical to llama.cpp at {}/{} positions (max nrmse {:.2e}, argmax {}/{})",
+        case.name, cpu.label, cmp.identical, cmp.positions, cmp.max_nrmse, cmp.argmax_equal, cmp.positions
+    );
+    eprintln!("{line}");
+    if cmp.identical != cmp.positions || cmp.positions != case.tokens.len() {
+        return Err(Failure::new(format!("{line}: every logit must equal llama.cpp's")));
+    }
+    Ok(())
+}
+
+/// Runs `cmd logits` for a case, on two threads, with prefill chunks of
+/// `chunk` tokens (default: the CLI's).
+fn logits(cmd: &mut Command, case: &Case, chunk: Option<u32>, out: &Path) -> Result<()> {
     let tokens: Vec<String> = case.tokens.iter().map(u32::to_string).collect();
-    cmd.arg("logits")
-        .args(["--threads", "2"])
-        .arg("--model")
+    cmd.arg("logits").args(["--threads", "2"]);
+    if let Some(c) = chunk {
+        cmd.args(["--chunk", &c.to_string()]);
+    }
+    cmd.arg("--model")
         .arg(&case.model)
         .arg("--tokens")
         .arg(tokens.join(","))
@@ -272,7 +296,7 @@ fn logits(cmd: &mut Command, case: &Case, out: &Path) -> Result<()> {
 }
 
 /// A float32 2-D `.npy` file: (data, columns).
-fn read_npy(path: &Path) -> Result<(Vec<f32>, usize)> {
+pub(crate) fn read_npy(path: &Path) -> Result<(Vec<f32>, usize)> {
     let bytes = std::fs::read(path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
     let bad = || Failure::new(format!("{}: not a little-endian float32 2-D .npy file", path.display()));
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
@@ -297,14 +321,18 @@ fn read_npy(path: &Path) -> Result<(Vec<f32>, usize)> {
 }
 
 /// How two logit matrices compare.
-struct Comparison {
-    positions: usize,
-    max_nrmse: f64,
-    argmax_equal: usize,
-    identical: usize,
+pub(crate) struct Comparison {
+    /// Positions (rows) compared.
+    pub(crate) positions: usize,
+    /// The largest per-position rms(got - reference) / std(reference).
+    pub(crate) max_nrmse: f64,
+    /// Positions whose argmax is the same.
+    pub(crate) argmax_equal: usize,
+    /// Positions whose logits are all the same bits.
+    pub(crate) identical: usize,
 }
 
-fn compare(reference: &(Vec<f32>, usize), got: &(Vec<f32>, usize), n_vocab: usize) -> Comparison {
+pub(crate) fn compare(reference: &(Vec<f32>, usize), got: &(Vec<f32>, usize), n_vocab: usize) -> Comparison {
     let rows = reference.0.chunks_exact(n_vocab).zip(got.0.chunks_exact(n_vocab));
     let mut c = Comparison { positions: 0, max_nrmse: 0.0, argmax_equal: 0, identical: 0 };
     if got.1 != n_vocab || got.0.len() != reference.0.len() {

@@ -26,7 +26,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use super::callgrind;
+use super::{batch, callgrind};
 use super::load::CpuTimes;
 use crate::cmd::show;
 use crate::python::{self, LlamaBuild};
@@ -129,11 +129,11 @@ impl Engine {
 /// The programs and files the runs use.
 pub struct Subjects {
     /// The `phi-edge` release binary.
-    cli: PathBuf,
+    pub(super) cli: PathBuf,
     /// SmolLM2's packed image, which phi-edge runs.
-    image: PathBuf,
+    pub(super) image: PathBuf,
     /// SmolLM2's GGUF file, which llama.cpp runs.
-    gguf: PathBuf,
+    pub(super) gguf: PathBuf,
     /// `tests/bench/llama_speed.py`.
     script: PathBuf,
     /// The interpreter of the pinned build's venv.
@@ -163,6 +163,14 @@ impl Subjects {
         })
     }
 
+    /// The interpreter of `build`'s venv.
+    pub(super) fn python(&self, build: LlamaBuild) -> &PathBuf {
+        match build {
+            LlamaBuild::Pinned => &self.pinned,
+            LlamaBuild::Native => &self.native,
+        }
+    }
+
     /// The command of one run of `engine`.
     pub fn command(&self, engine: Engine, prompt: &str, n_gen: u32, threads: usize) -> Command {
         let (n_gen, threads, n_ctx) = (n_gen.to_string(), threads.to_string(), N_CTX.to_string());
@@ -175,10 +183,7 @@ impl Subjects {
                 c
             }
             Engine::Llama(build) => {
-                let mut c = Command::new(match build {
-                    LlamaBuild::Pinned => &self.pinned,
-                    LlamaBuild::Native => &self.native,
-                });
+                let mut c = Command::new(self.python(build));
                 c.arg(&self.script)
                     .arg(&self.gguf)
                     .args([prompt, &n_gen, &threads, &n_ctx]);
@@ -394,6 +399,9 @@ pub fn run(ws: &Workspace, options: &Options) -> Result<()> {
         ratio(&prefill, 2)
     );
     if let Some(line) = counted {
+        println!("{line}");
+    }
+    for line in batch::invariance(ws, &s, PROMPT, N_CTX, threads)? {
         println!("{line}");
     }
     Ok(())
