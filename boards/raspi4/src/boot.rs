@@ -8,12 +8,18 @@
 //! entry at EL3 on all four cores. [`boot`] makes these look alike: cores
 //! other than 0 sleep in a `wfi` loop for good, and core 0 drops to EL1
 //! (non-secure, AArch64, interrupts masked), from EL3 or EL2, with x0-x3
-//! untouched; at EL1 already it goes straight on. [`release_secondaries`]
-//! sends the spin table's cores to that loop too: under QEMU a core that
-//! spins on `wfe` takes emulation time from core 0. Then aarch64-rt's `entry` runs as on any
-//! EL1 image: MMU and caches on with [`INITIAL_PAGETABLE`], FP/SIMD enabled
-//! through CPACR_EL1 (the drop cleared the EL2/EL3 traps, CPTR_EL2/EL3),
-//! `.bss` zeroed, stack set, exception vector installed, then `main`.
+//! untouched ([`drop_to_el1`]); at EL1 already it goes straight on. Then
+//! aarch64-rt's `entry` runs as on any EL1 image: MMU and caches on with
+//! [`INITIAL_PAGETABLE`], FP/SIMD enabled through CPACR_EL1 (the drop
+//! cleared the EL2/EL3 traps, CPTR_EL2/EL3), `.bss` zeroed, stack set,
+//! exception vector installed, then `main`.
+//!
+//! Once `main` has read the device tree, [`release_secondaries`] sends the
+//! spin table's cores that are to work to [`secondary_boot`]: the same
+//! drop to EL1, then [`secondary_el1`] (MMU with the same page table,
+//! FP/SIMD, vector, the core's own stack) and [`crate::smp`]. Cores left
+//! out (`maxcpus=`) go to [`boot`]'s `wfi` loop: under QEMU a core that
+//! spins on `wfe` in the spin table takes emulation time from the others.
 //!
 //! The MMU must be on: with it off every data access is Device memory,
 //! where the unaligned loads of the decoder and kernels fault.
@@ -61,6 +67,42 @@ pub unsafe extern "C" fn boot() -> ! {
         "2:",
         "adrp x6, entry",
         "add x6, x6, :lo12:entry",
+        "b {drop}",
+        drop = sym drop_to_el1,
+    )
+}
+
+/// Where a spin-table slot sends a secondary core that is to work: the
+/// drop to EL1, then [`secondary_el1`].
+///
+/// # Safety
+///
+/// Never called: the spin table's loop jumps here with the MMU off, at
+/// EL2 (the Pi's firmware and QEMU's raw-image boot both leave the
+/// secondaries there).
+#[unsafe(naked)]
+#[unsafe(link_section = ".init.secondary")]
+pub unsafe extern "C" fn secondary_boot() -> ! {
+    naked_asm!(
+        "adrp x6, {el1}",
+        "add x6, x6, :lo12:{el1}",
+        "b {drop}",
+        el1 = sym secondary_el1,
+        drop = sym drop_to_el1,
+    )
+}
+
+/// Goes on at the address in x6 at EL1 (non-secure, AArch64, interrupts
+/// masked), from EL3 or EL2; at EL1 already it branches there. x0-x3 are
+/// kept.
+///
+/// # Safety
+///
+/// Only for [`boot`] and [`secondary_boot`], with the MMU off.
+#[unsafe(naked)]
+#[unsafe(link_section = ".init.secondary")]
+unsafe extern "C" fn drop_to_el1() -> ! {
+    naked_asm!(
         "mrs x4, CurrentEL",
         "ubfx x4, x4, #2, #2",
         "cmp x4, #1",
@@ -103,20 +145,61 @@ pub unsafe extern "C" fn boot() -> ! {
     )
 }
 
-/// Sends the cores waiting in the spin table (the device tree's
-/// `cpu-release-addr` of cores 1-3) to [`boot`], where they sleep.
+/// A secondary core at EL1, MMU still off: what aarch64-rt's entry does
+/// for core 0, on the core's own stack ([`crate::smp`]): MMU and caches on
+/// with [`INITIAL_PAGETABLE`], FP/SIMD through CPACR_EL1, the exception
+/// vector; then [`crate::smp::secondary`] with the core's MPIDR Aff0.
 ///
 /// # Safety
 ///
-/// Each address must be a spin-table slot in RAM that the firmware (or
-/// QEMU) gave this core's siblings, and nothing else may live there.
-pub unsafe fn release_secondaries(release_addrs: impl Iterator<Item = usize>) {
-    for addr in release_addrs {
+/// Only for [`drop_to_el1`], on a core whose Aff0 is 1 to
+/// [`crate::smp::MAX_CORES`] - 1 (each has its own stack).
+#[unsafe(naked)]
+#[unsafe(link_section = ".init.secondary")]
+unsafe extern "C" fn secondary_el1() -> ! {
+    naked_asm!(
+        "mrs x19, mpidr_el1",
+        "and x19, x19, #0xff",
+        // The stack of core i (1 up) ends i stacks past the array's start.
+        "adrp x20, {stacks}",
+        "add x20, x20, :lo12:{stacks}",
+        "mov x21, #{stack_bytes}",
+        "madd x20, x19, x21, x20",
+        "bl enable_mmu",
+        "mrs x30, cpacr_el1",
+        "orr x30, x30, #(0x3 << 20)",
+        "msr cpacr_el1, x30",
+        "isb",
+        "mov sp, x20",
+        "bl {vector}",
+        "mov x0, x19",
+        "b {main}",
+        stacks = sym crate::smp::STACKS,
+        stack_bytes = const crate::smp::STACK_BYTES,
+        vector = sym aarch64_rt::set_exception_vector,
+        main = sym crate::smp::secondary,
+    )
+}
+
+/// Sends each core waiting in the spin table to its entry: `(slot, entry)`
+/// pairs, a slot being the device tree's `cpu-release-addr` of one of
+/// cores 1-3 and the entry [`secondary_boot`] (to work) or [`boot`]
+/// (to sleep in `wfi` for good: under QEMU a core left spinning on `wfe`
+/// in the spin table takes emulation time from the others).
+///
+/// # Safety
+///
+/// Each slot must be a spin-table slot in RAM that the firmware (or QEMU)
+/// gave one of this core's siblings, and nothing else may live there; a
+/// core sent to [`secondary_boot`] must have its own stack (Aff0 1 to
+/// [`crate::smp::MAX_CORES`] - 1).
+pub unsafe fn release_secondaries(slots: impl Iterator<Item = (usize, unsafe extern "C" fn() -> !)>) {
+    for (addr, entry) in slots {
         // SAFETY: the caller vouched for the slot, which the waiting core
         // reads with its MMU off: the line is cleaned to memory before the
         // event wakes it.
         unsafe {
-            (addr as *mut u64).write_volatile(boot as *const () as u64);
+            (addr as *mut u64).write_volatile(entry as usize as u64);
             asm!("dc civac, {0}", in(reg) addr, options(nostack, preserves_flags));
         }
     }

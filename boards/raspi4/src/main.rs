@@ -37,6 +37,7 @@ mod error;
 mod gpio;
 mod host;
 mod memory;
+mod smp;
 mod uart;
 
 use core::fmt::Write as _;
@@ -89,8 +90,16 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
     );
     // SAFETY: the only call.
     let boot = unsafe { memory::boot_info(dtb) }.map_err(BoardError::Boot)?;
-    // SAFETY: the slots come from the device tree's cpu nodes of cores 1-3.
-    unsafe { boot::release_secondaries(boot.spin_table.iter().copied()) };
+    if boot.spin_table.len() + 1 > smp::MAX_CORES {
+        let _ = writeln!(
+            out,
+            "warning: the device tree lists {} cores; this image runs on {}",
+            boot.spin_table.len() + 1,
+            smp::MAX_CORES
+        );
+    }
+    let cores = smp::start(&boot);
+    defmt::info!("{=usize} cores serving", cores);
     defmt::info!(
         "device tree at {=usize:#x}; RAM bank {=usize:#x}..{=usize:#x}; initramfs {=usize:#x}..{=usize:#x}",
         dtb,
@@ -121,7 +130,7 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
     let clock = GenericTimer {
         emulated: host::present(),
     };
-    phi_edge_board::generate::run(image, kernels, phi_edge::Serial, &req, arena, out, &clock)
+    phi_edge_board::generate::run(image, kernels, &smp::CORES, &req, arena, out, &clock)
         .map_err(BoardError::Run)?;
     Ok(())
 }

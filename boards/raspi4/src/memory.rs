@@ -88,8 +88,13 @@ pub struct BootInfo {
     pub ram: Range<usize>,
     /// The initramfs.
     pub initrd: Range<usize>,
-    /// Spin-table slots of cores 1-3 (`cpu-release-addr`).
-    pub spin_table: Vec<usize, MAX_RESERVED>,
+    /// Cores other than 0 that wait in the spin table: their MPIDR
+    /// affinity (the `cpu@N` node's unit address) and their slot
+    /// (`cpu-release-addr`).
+    pub spin_table: Vec<(u64, usize), MAX_RESERVED>,
+    /// The most cores the kernel command line (`/chosen/bootargs`) allows:
+    /// `maxcpus=N`, as for Linux (QEMU `-append`, the Pi's `cmdline.txt`).
+    pub max_cpus: Option<usize>,
     /// Areas of `ram` the arena must avoid: `/memreserve/` entries.
     reserved: Vec<Range<usize>, MAX_RESERVED>,
 }
@@ -145,7 +150,8 @@ struct Found {
     initrd_end: Option<u64>,
     /// RAM banks of the `memory` nodes.
     banks: Vec<Range<usize>, MAX_RESERVED>,
-    spin_table: Vec<usize, MAX_RESERVED>,
+    spin_table: Vec<(u64, usize), MAX_RESERVED>,
+    max_cpus: Option<usize>,
     /// Set if a list above was full.
     overflow: bool,
 }
@@ -172,16 +178,28 @@ impl Found {
                     }
                 }
             }
-            ([_, "cpus", cpu], "cpu-release-addr")
-                if cpu.starts_with("cpu@") && *cpu != "cpu@0" =>
-            {
-                if let Some(addr) = devicetree::cells(value) {
-                    self.overflow |= self.spin_table.push(addr as usize).is_err();
+            ([_, "chosen"], "bootargs") => self.max_cpus = max_cpus(value),
+            ([_, "cpus", cpu], "cpu-release-addr") if cpu.starts_with("cpu@") => {
+                let mpidr = u64::from_str_radix(&cpu["cpu@".len()..], 16).ok();
+                if let (Some(mpidr), Some(addr)) = (mpidr, devicetree::cells(value)) {
+                    if mpidr != 0 {
+                        self.overflow |= self.spin_table.push((mpidr, addr as usize)).is_err();
+                    }
                 }
             }
             _ => {}
         }
     }
+}
+
+/// `N` of the last `maxcpus=N` word in a `bootargs` value (NUL-terminated
+/// text).
+fn max_cpus(bootargs: &[u8]) -> Option<usize> {
+    let text = core::str::from_utf8(bootargs).ok()?.trim_end_matches('\0');
+    text.split_ascii_whitespace()
+        .filter_map(|w| w.strip_prefix("maxcpus="))
+        .filter_map(|n| n.parse().ok())
+        .last()
 }
 
 /// Reads the device tree at `dtb` (x0 at entry).
@@ -230,6 +248,7 @@ pub unsafe fn boot_info(dtb: usize) -> Result<BootInfo, BootError> {
         ram,
         initrd,
         spin_table: found.spin_table,
+        max_cpus: found.max_cpus,
         reserved,
     })
 }
