@@ -34,6 +34,12 @@ pub struct Board {
     objcopy_args: &'static [&'static str],
     /// The QEMU command line for a boot.
     qemu: fn(&Boot<'_>) -> Result<Command>,
+    /// Cores the board has, and so the most the image uses (`--cores`'s
+    /// default).
+    pub max_cores: usize,
+    /// Whether the CI step also boots it on one core, to compare with the
+    /// run on [`Board::max_cores`] (once per board crate).
+    smp_check: bool,
 }
 
 /// What one boot loads.
@@ -42,6 +48,8 @@ pub struct Boot<'a> {
     elf: &'a Path,
     model: &'a Path,
     request: &'a Path,
+    /// Cores the image runs on.
+    cores: usize,
 }
 
 impl Boot<'_> {
@@ -85,12 +93,16 @@ pub const BOARDS: [Board; 4] = [
         objcopy_args: &[],
         qemu: |b| {
             let mut c = Command::new("qemu-system-aarch64");
-            c.args(["-M", "virt", "-cpu", "cortex-a72", "-m", "1G", "-nographic"]);
+            c.args(["-M", "virt", "-cpu", "cortex-a72", "-m", "1G", "-nographic"])
+                .arg("-smp")
+                .arg(b.cores.to_string());
             b.semihosting(&mut c);
             b.loaders(&mut c, 0x4200_0000, 0x4210_0000);
             c.arg("-kernel").arg(b.elf);
             Ok(c)
         },
+        max_cores: 4,
+        smp_check: true,
     },
     Board {
         name: "qemu-virt-riscv64",
@@ -100,6 +112,8 @@ pub const BOARDS: [Board; 4] = [
         raw: "image.bin",
         objcopy_args: &[],
         qemu: |b| Ok(riscv_qemu(256, b)),
+        max_cores: 4,
+        smp_check: true,
     },
     Board {
         name: "qemu-virt-riscv64",
@@ -109,6 +123,8 @@ pub const BOARDS: [Board; 4] = [
         raw: "image.bin",
         objcopy_args: &[],
         qemu: |b| Ok(riscv_qemu(128, b)),
+        max_cores: 4,
+        smp_check: false,
     },
     Board {
         name: "raspi4",
@@ -131,14 +147,21 @@ pub const BOARDS: [Board; 4] = [
             let mut c = Command::new("qemu-system-aarch64");
             c.args(["-M", "raspi4b", "-display", "none", "-serial", "stdio"]);
             b.semihosting(&mut c);
+            // raspi4b always has four cores (`-smp` 4 only): the kernel
+            // command line (/chosen/bootargs) tells the image how many to
+            // use, as cmdline.txt does on a Pi.
             c.arg("-dtb")
                 .arg(pi_dtb(b.ws)?)
                 .arg("-initrd")
                 .arg(&initrd)
+                .arg("-append")
+                .arg(format!("maxcpus={}", b.cores))
                 .arg("-kernel")
                 .arg(b.elf.with_file_name("kernel8.img"));
             Ok(c)
         },
+        max_cores: 4,
+        smp_check: true,
     },
 ];
 
@@ -147,7 +170,8 @@ fn riscv_qemu(vlen: u32, b: &Boot<'_>) -> Command {
     let mut c = Command::new("qemu-system-riscv64");
     c.args(["-M", "virt", "-cpu"])
         .arg(format!("rv64,v=true,vlen={vlen}"))
-        .args(["-bios", "none", "-m", "1G", "-nographic"]);
+        .args(["-bios", "none", "-m", "1G", "-nographic", "-smp"])
+        .arg(b.cores.to_string());
     b.semihosting(&mut c);
     b.loaders(&mut c, 0x8200_0000, 0x8210_0000);
     c.arg("-kernel").arg(b.elf);
@@ -318,6 +342,8 @@ pub fn build(ws: &Workspace, args: &[String]) -> Result<()> {
 /// Options of `cargo xtask run`.
 struct RunArgs {
     board: String,
+    /// `--cores N`; the board's every core if absent.
+    cores: Option<usize>,
     model: Option<PathBuf>,
     prompt: String,
     max_tokens: u32,
@@ -340,11 +366,12 @@ impl RunArgs {
 
 fn parse_run(args: &[String]) -> Result<RunArgs> {
     let usage = || {
-        Failure::new("usage: cargo xtask run --board B [--model M] --prompt P [--max-tokens N] [--chat] [--temp T --seed S]")
+        Failure::new("usage: cargo xtask run --board B [--cores N] [--model M] --prompt P [--max-tokens N] [--chat] [--temp T --seed S]")
             .retry(format!("cargo xtask run --board {} --prompt \"Hello\"", BOARDS[0].name))
     };
     let mut r = RunArgs {
         board: String::new(),
+        cores: None,
         model: None,
         prompt: String::new(),
         max_tokens: 64,
@@ -357,6 +384,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs> {
         let mut value = || it.next().cloned().ok_or_else(usage);
         match a.as_str() {
             "--board" => r.board = value()?,
+            "--cores" => r.cores = Some(value()?.parse().map_err(|_| usage())?),
             "--model" => r.model = Some(PathBuf::from(value()?)),
             "--prompt" => r.prompt = value()?,
             "--max-tokens" => r.max_tokens = value()?.parse().map_err(|_| usage())?,
@@ -372,10 +400,19 @@ fn parse_run(args: &[String]) -> Result<RunArgs> {
     Ok(r)
 }
 
-/// `cargo xtask run --board B ...`: builds, boots in QEMU, streams the text.
+/// `cargo xtask run --board B [--cores N] ...`: builds, boots in QEMU on
+/// `N` cores (default: all the board has), streams the text.
 pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
     let r = parse_run(args)?;
     let b = board(&r.board)?;
+    let cores = r.cores.unwrap_or(b.max_cores);
+    if !(1..=b.max_cores).contains(&cores) {
+        return Err(Failure::new(format!(
+            "--cores {cores}: {} has 1 to {} cores",
+            b.name, b.max_cores
+        ))
+        .retry(format!("cargo xtask run --board {} --cores {} ...", b.name, b.max_cores)));
+    }
     let elf = b.build(ws)?;
     let model = model_image(ws, r.model.as_deref())?;
     let request = write_request(ws, b, &r.request())?;
@@ -385,6 +422,7 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
         &elf,
         &model,
         &request,
+        cores,
         Duration::from_secs(3600),
         true,
     )?;
@@ -434,14 +472,16 @@ struct Outcome {
     lines: Vec<String>,
 }
 
-/// Boots `elf` under QEMU, echoing the UART when `echo`, killing it after
-/// `timeout`.
+/// Boots `elf` under QEMU on `cores` cores, echoing the UART when `echo`,
+/// killing it after `timeout`.
+#[allow(clippy::too_many_arguments)]
 fn boot(
     ws: &Workspace,
     b: &Board,
     elf: &Path,
     model: &Path,
     request: &Path,
+    cores: usize,
     timeout: Duration,
     echo: bool,
 ) -> Result<Outcome> {
@@ -450,6 +490,7 @@ fn boot(
         elf,
         model,
         request,
+        cores,
     })?;
     eprintln!("$ {}", cmd::show(&c));
     let mut child = c
@@ -521,6 +562,19 @@ fn perplexity(lines: &[String]) -> Option<f64> {
         .ok()
 }
 
+/// The prefill and decode rates on a board's `stats:` line.
+fn rates(lines: &[String]) -> Option<String> {
+    let stats = lines.iter().find_map(|l| l.strip_prefix("stats:"))?;
+    let field = |key: &str| stats.split(key).nth(1)?.split([';', ' ']).find(|w| !w.is_empty());
+    Some(format!("prefill {} tok/s, decode {} tok/s", field("prefill ")?, field("decode ")?))
+}
+
+/// The core count at the end of a board's `stats:` line (`; cores N`).
+fn stats_cores(lines: &[String]) -> Option<usize> {
+    let stats = lines.iter().find_map(|l| l.strip_prefix("stats:"))?;
+    stats.split("; cores ").nth(1)?.trim().parse().ok()
+}
+
 /// The prompt every board answers in CI.
 const CI_PROMPT: &str = "What is the capital of France?";
 /// Tokens every board generates in CI.
@@ -534,9 +588,10 @@ const PERPLEXITY_REL_TOL: f64 = 1e-3;
 const HEAP_BUSTER_BYTES: usize = 600 << 10;
 
 /// The `cargo xtask test` step: every board boots with SmolLM2 and the CI
-/// prompt (chat, greedy, 16 tokens) and prints the host's token ids, the
+/// prompt (chat, greedy, 16 tokens) on all its cores, and once more on one
+/// core (once per board crate), and prints the host's token ids, the
 /// CRC-32 of the host's logits (bit-identical logits) and a perplexity
-/// near the host's; a model with one flipped tensor byte makes
+/// near the host's each time; a model with one flipped tensor byte makes
 /// it print an error and exit non-zero. The first board also gets a prompt
 /// too long for its heap, which must be an error too.
 pub fn check() -> Step {
@@ -564,30 +619,38 @@ pub fn check() -> Step {
                 req.temperature = 0.0;
                 req.max_tokens = CI_TOKENS;
                 let request = write_request(ws, b, &req)?;
-                let t = Instant::now();
-                let out = boot(ws, b, &elf, &model, &request, Duration::from_secs(900), false)?;
-                let got = ids(&out.lines, "ids:");
-                let got_prompt = ids(&out.lines, "prompt_ids:");
-                let ppl = perplexity(&out.lines);
-                let crc = logits_crc(&out.lines);
-                let shown = crc.map_or("none".to_string(), |c| format!("{c:#010x}"));
-                eprintln!(
-                    "{}: exit {:?} after {:.0} s; ids {:?}; logits crc32 {shown} (host {want_crc:#010x}); perplexity {ppl:?} (host {want_ppl:.4})",
-                    b.label,
-                    out.status,
-                    t.elapsed().as_secs_f64(),
-                    got
-                );
-                let ppl_ok = ppl.is_some_and(|p| (p / want_ppl - 1.0).abs() <= PERPLEXITY_REL_TOL);
-                if out.status != Some(0) || got.as_ref() != Some(&want) || got_prompt.as_ref() != Some(&want_prompt) || crc != Some(want_crc) || !ppl_ok {
-                    return Err(Failure::new(format!(
-                        "{}: exit {:?}, ids {got:?} (prompt {got_prompt:?}), logits crc32 {shown}, perplexity {ppl:?}; the host gave {want:?} (prompt {want_prompt:?}), logits crc32 {want_crc:#010x}, perplexity {want_ppl:.4} (within {PERPLEXITY_REL_TOL}); output:\n{}",
+                // Every core the board has, then (once per board crate) one
+                // core: both must give the host's ids and logits.
+                let runs: &[usize] = if b.smp_check { &[b.max_cores, 1] } else { &[b.max_cores] };
+                for &cores in runs {
+                    let t = Instant::now();
+                    let out = boot(ws, b, &elf, &model, &request, cores, Duration::from_secs(900), false)?;
+                    let got = ids(&out.lines, "ids:");
+                    let got_prompt = ids(&out.lines, "prompt_ids:");
+                    let ppl = perplexity(&out.lines);
+                    let crc = logits_crc(&out.lines);
+                    let shown = crc.map_or("none".to_string(), |c| format!("{c:#010x}"));
+                    let rates = rates(&out.lines).unwrap_or_default();
+                    eprintln!(
+                        "{} on {cores} cores: exit {:?} after {:.0} s; ids {:?}; logits crc32 {shown} (host {want_crc:#010x}); perplexity {ppl:?} (host {want_ppl:.4}); {rates}",
                         b.label,
                         out.status,
-                        out.lines.join("\n")
-                    )));
+                        t.elapsed().as_secs_f64(),
+                        got
+                    );
+                    let ppl_ok = ppl.is_some_and(|p| (p / want_ppl - 1.0).abs() <= PERPLEXITY_REL_TOL);
+                    let cores_ok = stats_cores(&out.lines) == Some(cores);
+                    if out.status != Some(0) || got.as_ref() != Some(&want) || got_prompt.as_ref() != Some(&want_prompt) || crc != Some(want_crc) || !ppl_ok || !cores_ok {
+                        return Err(Failure::new(format!(
+                            "{} on {cores} cores: exit {:?}, ids {got:?} (prompt {got_prompt:?}), logits crc32 {shown}, perplexity {ppl:?}, cores on the stats line {:?}; the host gave {want:?} (prompt {want_prompt:?}), logits crc32 {want_crc:#010x}, perplexity {want_ppl:.4} (within {PERPLEXITY_REL_TOL}); output:\n{}",
+                            b.label,
+                            out.status,
+                            stats_cores(&out.lines),
+                            out.lines.join("\n")
+                        )));
+                    }
                 }
-                let bad = boot(ws, b, &elf, &corrupt, &request, Duration::from_secs(300), false)?;
+                let bad = boot(ws, b, &elf, &corrupt, &request, b.max_cores, Duration::from_secs(300), false)?;
                 let said = bad.lines.iter().find(|l| l.starts_with("error:")).cloned();
                 eprintln!("{}: corrupted model: exit {:?}, {said:?}", b.label, bad.status);
                 if bad.status == Some(0) || bad.status.is_none() || said.is_none() || ids(&bad.lines, "ids:").is_some() {
@@ -598,7 +661,7 @@ pub fn check() -> Step {
                     let mut req = Request::new(&long);
                     req.max_tokens = 1;
                     let request = write_request(ws, b, &req)?;
-                    let full = boot(ws, b, &elf, &model, &request, Duration::from_secs(300), false)?;
+                    let full = boot(ws, b, &elf, &model, &request, b.max_cores, Duration::from_secs(300), false)?;
                     let said = full.lines.iter().find(|l| l.starts_with("error:")).cloned();
                     eprintln!("{}: a {} KiB prompt: exit {:?}, {said:?}", b.label, long.len() >> 10, full.status);
                     if full.status != Some(1) || !said.is_some_and(|l| l.contains("heap")) {

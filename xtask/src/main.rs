@@ -135,9 +135,10 @@ commands:
                          on N threads (default: every CPU), the median ratios; then
                          instructions per decoded token under callgrind
   build --board B        cross-compile a board image (ELF and raw binary); prints sizes
-  run --board B [--model M] --prompt P [--max-tokens N] [--chat] [--temp T --seed S]
-                         build, boot in QEMU, stream the generated text (default
-                         model: SmolLM2; greedy unless --temp)
+  run --board B [--cores N] [--model M] --prompt P [--max-tokens N] [--chat] [--temp T --seed S]
+                         build, boot in QEMU on N cores (default: all the board
+                         has, 4), stream the generated text (default model:
+                         SmolLM2; greedy unless --temp)
   flash --board raspi4 --model M --out DIR [--prompt P ...]
                          an SD-card boot folder for the Pi (kernel8.img, config.txt,
                          model + request, the list of firmware files to add)
