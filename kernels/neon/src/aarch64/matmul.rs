@@ -1,4 +1,5 @@
-//! `matmul`: the per-type dot product over every (row, token) pair, each
+//! `matmul`: the quantized types in tiles of weight rows times tokens
+//! ([`quant::run`]), the float types one (row, token) dot at a time, each
 //! weight row read once for all tokens.
 
 use phi_edge::kernels::{MatOut, MatmulArgs};
@@ -6,11 +7,17 @@ use phi_edge::{DType, WeightUse};
 use phi_edge_portable::matmul::run_rows;
 
 use super::float::{dot_bf16, dot_f16, dot_f32};
-use super::quant;
+use super::quant::{run, Q4KRepacked, Q4_0Repacked, Q4K, Q4_0, Q4_1, Q6K, Q8_0};
 
 /// `out.token(t)[r] = dot(w[r], act[t])` (see `Kernels::matmul`), with the
 /// portable set's checks and its choice of summation order per
 /// `(dtype, usage)`.
+///
+/// Tile sizes (rows x tokens) keep each tile's accumulators, its unpacked
+/// weight blocks and one activation block within the 32 vector
+/// registers: 4 x 4 where a row's accumulator is one lane (the repacked
+/// projections), 2 x 4 with a pair of f32x4 per (row, token) (Q8_0, Q4_0,
+/// Q4_1), 2 x 2 where the block is large (Q4_K, Q6_K).
 #[target_feature(enable = "neon")]
 pub(crate) fn matmul<const SDOT: bool>(m: &MatmulArgs<'_>, out: &mut MatOut<'_>) {
     let proj = m.usage == WeightUse::Projection;
@@ -19,12 +26,12 @@ pub(crate) fn matmul<const SDOT: bool>(m: &MatmulArgs<'_>, out: &mut MatOut<'_>)
         DType::F32 => run_rows(m, out, |w, a| dot_f32(k, w, a)),
         DType::F16 => run_rows(m, out, |w, a| dot_f16(k, w, a)),
         DType::BF16 => run_rows(m, out, |w, a| dot_bf16(k, w, a)),
-        DType::Q8_0 => run_rows(m, out, |w, a| quant::q8_0::<SDOT>(w, a)),
-        DType::Q4_0 if proj => run_rows(m, out, |w, a| quant::q4_0_repacked::<SDOT>(w, a)),
-        DType::Q4_0 => run_rows(m, out, |w, a| quant::q4_0::<SDOT>(w, a)),
-        DType::Q4_1 => run_rows(m, out, |w, a| quant::q4_1::<SDOT>(w, a)),
-        DType::Q4K if proj => run_rows(m, out, |w, a| quant::q4_k_repacked::<SDOT>(w, a)),
-        DType::Q4K => run_rows(m, out, |w, a| quant::q4_k::<SDOT>(w, a)),
-        DType::Q6K => run_rows(m, out, |w, a| quant::q6_k::<SDOT>(w, a)),
+        DType::Q8_0 => run::<Q8_0, SDOT, 2, 4>(m, out),
+        DType::Q4_0 if proj => run::<Q4_0Repacked, SDOT, 4, 4>(m, out),
+        DType::Q4_0 => run::<Q4_0, SDOT, 2, 4>(m, out),
+        DType::Q4_1 => run::<Q4_1, SDOT, 2, 4>(m, out),
+        DType::Q4K if proj => run::<Q4KRepacked, SDOT, 4, 4>(m, out),
+        DType::Q4K => run::<Q4K, SDOT, 2, 2>(m, out),
+        DType::Q6K => run::<Q6K, SDOT, 2, 2>(m, out),
     }
 }

@@ -1,6 +1,6 @@
 //! NEON building blocks: loads from fixed-size arrays (so no load can
 //! leave its slice), f16 conversions, the 4-product integer dot, ggml's
-//! horizontal sums, and one fused multiply-add.
+//! horizontal sums.
 //!
 //! Every function is `#[target_feature(enable = "neon")]`; this module is
 //! only compiled when the target has NEON (see the crate root), so callers
@@ -213,17 +213,4 @@ pub(crate) fn pair_lanes(a: &[float32x4_t; 8]) -> (float32x4_t, float32x4_t) {
         vaddq_f32(vaddq_f32(a[0], a[4]), vaddq_f32(a[2], a[6])),
         vaddq_f32(vaddq_f32(a[1], a[5]), vaddq_f32(a[3], a[7])),
     )
-}
-
-/// `a * b + c` rounded once.
-#[target_feature(enable = "neon")]
-#[inline]
-pub(crate) fn fmaf(a: f32, b: f32, c: f32) -> f32 {
-    vget_lane_f32::<0>(vfma_f32(vdup_n_f32(c), vdup_n_f32(a), vdup_n_f32(b)))
-}
-
-/// The f32 value of the little-endian f16 in `b`.
-#[inline(always)]
-pub(crate) fn f16_le(b: &[u8; 2]) -> f32 {
-    phi_edge_portable::float::f16_to_f32(u16::from_le_bytes(*b))
 }
