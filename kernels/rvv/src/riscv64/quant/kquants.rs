@@ -2,16 +2,18 @@
 //! projection order) and Q6_K, times Q8_K activations.
 //!
 //! A weight block is unpacked once per chunk into one byte per value (Q4_K
-//! nibbles, Q6_K's 6-bit values before the offset of 32), sub-block by
-//! sub-block, the tile's rows side by side; its sub-block scales are
-//! copied next to it in the order the asm loop reads them. For each token
-//! one asm loop then computes, per block and row, the eight exact i32
-//! lanes of the per-row code: per 32-value sub-block the `vlseg4e8` lanes,
-//! i16 quads (`vwmulsu` / `vwmaccsu`, no overflow: `4 * 63 * 128`) and the
-//! scales by `vwmacc.vx` (Q6_K: two scales per sub-block, the second on
-//! lanes 4..8 under a mask), each activation sub-block loaded once for
-//! the [`ROWS`] rows. The few f32 steps per block and (row, token) then
-//! run in scalar FMA exactly as in `ggml_vec_dot_q4_K_q8_K`,
+//! nibbles, Q6_K's 6-bit values before the offset of 32), in pairs of
+//! 32-value sub-blocks, the tile's rows side by side; next to it go the
+//! sub-block scales as one i16 per lane. For each token one asm loop then
+//! computes, per block and row, the eight exact i32 lanes of the per-row
+//! code, two sub-blocks per step: `vlseg4e8` with `vl = 16` splits 64
+//! bytes into the lanes of both sub-blocks (lanes 0..8 and 8..16), i16
+//! quads (`vwmulsu` / `vwmaccsu`, no overflow: `4 * 63 * 128`) meet their
+//! scales in one `vwmacc.vv` (Q6_K's two 16-value scales per sub-block
+//! are just different lanes), and each activation pair is loaded once for
+//! the [`ROWS`] rows. At the end of a block the two halves add up (exact
+//! integers). The few f32 steps per block and (row, token) then run in
+//! scalar FMA exactly as in `ggml_vec_dot_q4_K_q8_K`,
 //! `ggml_gemv_q4_K_8x8_q8_K` and `ggml_vec_dot_q6_K_q8_K`.
 
 use phi_edge_portable::quant::act::Q8_K_BYTES;
@@ -23,10 +25,10 @@ use crate::riscv64::rvv::{f16_at, fmaf, hsum_float_8, V};
 
 /// Blocks per chunk: unpacked once per tile, then passed by every token.
 const CHUNK: usize = 8;
-/// 32-value sub-blocks per block.
-const SUB: usize = 8;
-/// Bytes of one unpacked sub-block.
-const SUB_BYTES: usize = 32;
+/// Pairs of 32-value sub-blocks per block.
+const PAIRS: usize = 4;
+/// Bytes of one unpacked pair of sub-blocks.
+const PAIR_BYTES: usize = 64;
 
 /// [`TilesK::tile`]'s format: Q4_K in plain rows (a tied embedding).
 const Q4K: u8 = 0;
@@ -35,144 +37,111 @@ const Q4K_REPACKED: u8 = 1;
 /// Q6_K.
 const Q6K: u8 = 2;
 
-/// The quads of one row's sub-block at `{w}` (`v4..v7`) times the
-/// activation lanes in `v8..v11`, as i16 in `v12`.
-macro_rules! quads_k {
-    () => {
+/// One row's step in [`lanes_k`]: its pair of sub-blocks at `{w}`
+/// (`v4..v7`) times the activation lanes in `v8..v11` as i16 quads
+/// (`v12`), times the 16 i16 scales at `{sv}` (`v14`) into the lanes `$l`.
+macro_rules! row_k {
+    ($l:literal) => {
         concat!(
-            "vsetivli zero, 8, e8, mf2, ta, ma\n",
+            "vsetivli zero, 16, e8, m1, ta, ma\n",
             "vlseg4e8.v v4, ({w})\n",
             "vwmulsu.vv v12, v8, v4\n",
             "vwmaccsu.vv v12, v9, v5\n",
             "vwmaccsu.vv v12, v10, v6\n",
             "vwmaccsu.vv v12, v11, v7\n",
-            "addi {w}, {w}, 32\n",
+            "vsetivli zero, 16, e16, m2, ta, ma\n",
+            "vle16.v v14, ({sv})\n",
+            "vwmacc.vv ",
+            $l,
+            ", v14, v12\n",
+            "addi {w}, {w}, 64\n",
+            "addi {sv}, {sv}, 32\n",
         )
     };
 }
 
-/// Q4_K: one row's quads times its sub-block scale (unsigned byte at
-/// `{sc}`) into the lanes `$l`.
-macro_rules! row_q4_k {
+/// The end of a block in [`lanes_k`]: the lanes `$l` of both sub-blocks
+/// added (lane `l` plus lane `l + 8`) and stored at `{o}`.
+macro_rules! store_k {
     ($l:literal) => {
         concat!(
-            quads_k!(),
-            "lbu {s0}, 0({sc})\n",
-            "vsetivli zero, 8, e16, m1, ta, ma\n",
-            "vwmacc.vx ",
+            "vslidedown.vi v0, ",
             $l,
-            ", {s0}, v12\n",
-            "addi {sc}, {sc}, 1\n",
+            ", 8\n",
+            "vadd.vv v0, v0, ",
+            $l,
+            "\n",
+            "vse32.v v0, ({o})\n",
+            "addi {o}, {o}, 32\n",
         )
     };
 }
 
-/// Q6_K: one row's quads times the two 16-value scales of its sub-block
-/// (signed bytes at `{sc}`: lanes 0..4, then lanes 4..8 masked by `v0`)
-/// into the lanes `$l`.
-macro_rules! row_q6_k {
-    ($l:literal) => {
-        concat!(
-            quads_k!(),
-            "lb {s0}, 0({sc})\n",
-            "lb {s1}, 1({sc})\n",
-            "sub {s1}, {s1}, {s0}\n",
-            "vsetivli zero, 8, e16, m1, ta, mu\n",
-            "vwmacc.vx ",
-            $l,
-            ", {s0}, v12\n",
-            "vwmacc.vx ",
-            $l,
-            ", {s1}, v12, v0.t\n",
-            "addi {sc}, {sc}, 2\n",
-        )
-    };
+const _: () = assert!(ROWS == 4, "the asm loop holds four rows");
+
+/// `lanes[b][r]` = the eight i32 lanes of row `r`'s block `b` times the
+/// activation's block `b` at `a[b * Q8_K_BYTES..]`: pair `p` of the block
+/// at `w[((b * 4 + p) * ROWS + r) * 64..]`, its 16 lane scales at
+/// `sv[((b * 4 + p) * ROWS + r) * 16..]`. The lanes of each row live in
+/// `v16`, `v20`, `v24`, `v28` (SEW 32, LMUL 4, `vl = 16`).
+fn lanes_k(_v: V, w: &[u8], sv: &[i16], a: &[u8], lanes: &mut [[[i32; 8]; ROWS]]) {
+    let n = lanes.len();
+    assert!(n > 0 && a.len() >= n * Q8_K_BYTES);
+    assert!(w.len() >= n * PAIRS * ROWS * PAIR_BYTES && sv.len() >= n * PAIRS * ROWS * 16);
+    // SAFETY: `V` proves the CPU has V. The loop reads `n * 4 * ROWS`
+    // pairs of `w` and their scales of `sv` in order, the 256 quants of
+    // each of the `n` activation blocks (after their 4-byte `d`) and
+    // writes `n * ROWS * 8` i32 of `lanes`, all inside the slices (checked
+    // above).
+    unsafe {
+        vasm!(
+            [
+                "1:",
+                "vsetivli zero, 16, e32, m4, ta, ma",
+                "vmv.v.i v16, 0",
+                "vmv.v.i v20, 0",
+                "vmv.v.i v24, 0",
+                "vmv.v.i v28, 0",
+                "li {p}, 4",
+                "2:",
+                "vsetivli zero, 16, e8, m1, ta, ma",
+                "vlseg4e8.v v8, ({a})",
+                row_k!("v16"),
+                row_k!("v20"),
+                row_k!("v24"),
+                row_k!("v28"),
+                "addi {a}, {a}, 64",
+                "addi {p}, {p}, -1",
+                "bnez {p}, 2b",
+                "vsetivli zero, 8, e32, m4, ta, ma",
+                store_k!("v16"),
+                store_k!("v20"),
+                store_k!("v24"),
+                store_k!("v28"),
+                "addi {a}, {a}, {askip}",
+                "addi {n}, {n}, -1",
+                "bnez {n}, 1b",
+            ],
+            w = inout(reg) w.as_ptr() => _,
+            sv = inout(reg) sv.as_ptr() => _,
+            a = inout(reg) a.as_ptr().add(4) => _,
+            o = inout(reg) lanes.as_mut_ptr() => _,
+            n = inout(reg) n => _,
+            p = out(reg) _,
+            askip = const Q8_K_BYTES - 256,
+        );
+    }
 }
-
-/// An asm loop over `n` blocks of one token and [`ROWS`] unpacked rows,
-/// storing each (block, row)'s eight i32 lanes (in `v16`, `v18`, `v20`,
-/// `v22` while summed); `$row` is the per-row step, `$scb` its scale
-/// bytes, then the extra operands it uses.
-macro_rules! lanes_k_fn {
-    ($name:ident, $row:ident, $scb:expr, $($extra:tt)*) => {
-        /// `lanes[b][r]` = the i32 lanes of row `r`'s block `b` (sub-block
-        /// `s` at `w[((b * 8 + s) * ROWS + r) * 32..]`, its scales at
-        /// `sc[((b * 8 + s) * ROWS + r) * SCB..]`) times the activation's
-        /// block `b` at `a[b * Q8_K_BYTES..]`.
-        fn $name(_v: V, w: &[u8], sc: &[u8], a: &[u8], lanes: &mut [[[i32; 8]; ROWS]]) {
-            let n = lanes.len();
-            assert!(n > 0 && a.len() >= n * Q8_K_BYTES);
-            assert!(w.len() >= n * SUB * ROWS * SUB_BYTES && sc.len() >= n * SUB * ROWS * $scb);
-            // SAFETY: `V` proves the CPU has V. The loop reads
-            // `n * 8 * ROWS` sub-blocks of `w` and their scales of `sc` in
-            // order, 256 quants of each of the `n` activation blocks
-            // (after their 4-byte `d`) and writes `n * ROWS * 8` i32 of
-            // `lanes`, all inside the slices (checked above).
-            unsafe {
-                vasm!(
-                    [
-                        "vsetivli zero, 8, e8, mf2, ta, ma",
-                        "vid.v v1",
-                        "vmsgtu.vi v0, v1, 3",
-                        "1:",
-                        "vsetivli zero, 8, e32, m2, ta, ma",
-                        "vmv.v.i v16, 0",
-                        "vmv.v.i v18, 0",
-                        "vmv.v.i v20, 0",
-                        "vmv.v.i v22, 0",
-                        "li {s}, 8",
-                        "2:",
-                        "vsetivli zero, 8, e8, mf2, ta, ma",
-                        "vlseg4e8.v v8, ({a})",
-                        $row!("v16"),
-                        $row!("v18"),
-                        $row!("v20"),
-                        $row!("v22"),
-                        "addi {a}, {a}, 32",
-                        "addi {s}, {s}, -1",
-                        "bnez {s}, 2b",
-                        "vsetivli zero, 8, e32, m2, ta, ma",
-                        "vse32.v v16, ({o})",
-                        "addi {o}, {o}, 32",
-                        "vse32.v v18, ({o})",
-                        "addi {o}, {o}, 32",
-                        "vse32.v v20, ({o})",
-                        "addi {o}, {o}, 32",
-                        "vse32.v v22, ({o})",
-                        "addi {o}, {o}, 32",
-                        "addi {a}, {a}, {askip}",
-                        "addi {n}, {n}, -1",
-                        "bnez {n}, 1b",
-                    ],
-                    w = inout(reg) w.as_ptr() => _,
-                    sc = inout(reg) sc.as_ptr() => _,
-                    a = inout(reg) a.as_ptr().add(4) => _,
-                    o = inout(reg) lanes.as_mut_ptr() => _,
-                    n = inout(reg) n => _,
-                    s = out(reg) _,
-                    s0 = out(reg) _,
-                    askip = const Q8_K_BYTES - 256,
-                    $($extra)*
-                );
-            }
-        }
-    };
-}
-
-const _: () = assert!(ROWS == 4, "the asm loops hold four rows");
-
-lanes_k_fn!(lanes_q4_k, row_q4_k, 1,);
-lanes_k_fn!(lanes_q6_k, row_q6_k, 2, s1 = out(reg) _,);
 
 /// Unpacks `n` Q4_K blocks of one row (at `w[b * Q4_K_BYTES..]`): the low
 /// nibbles of 32-byte chunk `c` are sub-block `2c`, the high ones
-/// `2c + 1`; sub-block `s` of block `b` goes to
-/// `out[(b * 8 + s) * ROWS * 32..][..32]`.
+/// `2c + 1`, together pair `c`; pair `p` of block `b` goes to
+/// `out[(b * 4 + p) * ROWS * 64..][..64]`.
 fn unpack_q4_k(_v: V, w: &[u8], n: usize, out: &mut [u8]) {
     assert!(n > 0 && w.len() >= n * Q4_K_BYTES);
-    assert!(out.len() >= ((n * SUB - 1) * ROWS + 1) * SUB_BYTES);
+    assert!(out.len() >= ((n * PAIRS - 1) * ROWS + 1) * PAIR_BYTES);
     // SAFETY: `V` proves the CPU has V. Block `b < n` reads its 128 quant
-    // bytes at `b * 144 + 16` and writes its 8 sub-blocks of 32 bytes as
+    // bytes at `b * 144 + 16` and writes its 4 pairs of 64 bytes as
     // documented, inside the slices (checked above).
     unsafe {
         vasm!(
@@ -187,10 +156,10 @@ fn unpack_q4_k(_v: V, w: &[u8], n: usize, out: &mut [u8]) {
                 "vand.vi v4, v2, 15",
                 "vsrl.vi v6, v2, 4",
                 "vse8.v v4, ({o})",
-                "addi {t}, {o}, {sub}",
+                "addi {t}, {o}, 32",
                 "vse8.v v6, ({t})",
                 "addi {q}, {q}, 32",
-                "addi {o}, {o}, 2 * {sub}",
+                "addi {o}, {o}, {pair}",
                 "addi {c}, {c}, -1",
                 "bnez {c}, 2b",
                 "addi {w}, {w}, {wb}",
@@ -203,7 +172,7 @@ fn unpack_q4_k(_v: V, w: &[u8], n: usize, out: &mut [u8]) {
             q = out(reg) _,
             c = out(reg) _,
             t = out(reg) _,
-            sub = const ROWS * SUB_BYTES,
+            pair = const ROWS * PAIR_BYTES,
             wb = const Q4_K_BYTES,
         );
     }
@@ -213,14 +182,15 @@ fn unpack_q4_k(_v: V, w: &[u8], n: usize, out: &mut [u8]) {
 /// their 6-bit values (`ql` nibble | 2 bits of `qh` << 4) in the order of
 /// the activation quants: sub-block `4h + j` of half `h` from `ql[64h..]`
 /// (`j` 0, 1: low nibbles of bytes `0..32`, `32..64`; `j` 2, 3: high
-/// nibbles) and bits `2j..2j + 2` of `qh[32h..][..32]`; sub-block `s` of
-/// block `b` goes to `out[(b * 8 + s) * ROWS * 32..][..32]`.
+/// nibbles) and bits `2j..2j + 2` of `qh[32h..][..32]`; sub-blocks `2p`
+/// and `2p + 1` are pair `p`, which goes to
+/// `out[(b * 4 + p) * ROWS * 64..][..64]`.
 fn unpack_q6_k(_v: V, w: &[u8], n: usize, out: &mut [u8]) {
     assert!(n > 0 && w.len() >= n * Q6_K_BYTES);
-    assert!(out.len() >= ((n * SUB - 1) * ROWS + 1) * SUB_BYTES);
+    assert!(out.len() >= ((n * PAIRS - 1) * ROWS + 1) * PAIR_BYTES);
     // SAFETY: `V` proves the CPU has V. Block `b < n` reads its 192 quant
-    // bytes (`ql`, `qh`) at `b * 210` and writes its 8 sub-blocks of 32
-    // bytes as documented, inside the slices (checked above).
+    // bytes (`ql`, `qh`) at `b * 210` and writes its 4 pairs of 64 bytes
+    // as documented, inside the slices (checked above).
     unsafe {
         vasm!(
             [
@@ -245,24 +215,24 @@ fn unpack_q6_k(_v: V, w: &[u8], n: usize, out: &mut [u8]) {
                 "vand.vi v10, v10, 3",
                 "vsll.vi v10, v10, 4",
                 "vor.vv v8, v8, v10",
-                "addi {t}, {o}, {sub}",
+                "addi {t}, {o}, 32",
                 "vse8.v v8, ({t})",
                 "vsrl.vi v8, v2, 4",
                 "vsrl.vi v10, v6, 4",
                 "vand.vi v10, v10, 3",
                 "vsll.vi v10, v10, 4",
                 "vor.vv v8, v8, v10",
-                "addi {t}, {o}, 2 * {sub}",
+                "addi {t}, {o}, {pair}",
                 "vse8.v v8, ({t})",
                 "vsrl.vi v8, v4, 4",
                 "vsrl.vi v10, v6, 6",
                 "vsll.vi v10, v10, 4",
                 "vor.vv v8, v8, v10",
-                "addi {t}, {o}, 3 * {sub}",
+                "addi {t}, {o}, {pair} + 32",
                 "vse8.v v8, ({t})",
                 "addi {q}, {q}, 64",
                 "addi {h}, {h}, 32",
-                "addi {o}, {o}, 4 * {sub}",
+                "addi {o}, {o}, 2 * {pair}",
                 "addi {c}, {c}, -1",
                 "bnez {c}, 2b",
                 "addi {w}, {w}, {wb}",
@@ -276,7 +246,7 @@ fn unpack_q6_k(_v: V, w: &[u8], n: usize, out: &mut [u8]) {
             h = out(reg) _,
             c = out(reg) _,
             t = out(reg) _,
-            sub = const ROWS * SUB_BYTES,
+            pair = const ROWS * PAIR_BYTES,
             wb = const Q6_K_BYTES,
         );
     }
@@ -308,12 +278,13 @@ fn scales_mins(wb: &[u8]) -> ([u8; 8], [u8; 8]) {
 pub(crate) struct TilesK {
     /// The capability token.
     v: V,
-    /// A chunk's unpacked values: sub-block `s` of block `b` of tile row
-    /// `r` at `((b * 8 + s) * ROWS + r) * 32`.
-    buf: [u8; CHUNK * SUB * ROWS * SUB_BYTES],
-    /// The sub-block scales in the same order (Q4_K: one byte each; Q6_K:
-    /// the two 16-value scales of each 32-value sub-block).
-    sc: [u8; CHUNK * SUB * ROWS * 2],
+    /// A chunk's unpacked values: pair `p` of block `b` of tile row `r`
+    /// at `((b * 4 + p) * ROWS + r) * 64`.
+    buf: [u8; CHUNK * PAIRS * ROWS * PAIR_BYTES],
+    /// The scale of each lane of each pair, in the same order, 16 apart
+    /// (Q4_K: lanes 0..8 the first sub-block's, 8..16 the second's; Q6_K:
+    /// a 16-value scale per four lanes).
+    sv: [i16; CHUNK * PAIRS * ROWS * 16],
     /// Q4_K: per block and row, the eight mins.
     mins: [[[u8; 8]; ROWS]; CHUNK],
     /// Per block and row, `d` of the weights (f32).
@@ -334,8 +305,8 @@ impl TilesK {
     pub(crate) fn new(v: V) -> Self {
         TilesK {
             v,
-            buf: [0; CHUNK * SUB * ROWS * SUB_BYTES],
-            sc: [0; CHUNK * SUB * ROWS * 2],
+            buf: [0; CHUNK * PAIRS * ROWS * PAIR_BYTES],
+            sv: [0; CHUNK * PAIRS * ROWS * 16],
             mins: [[[0; 8]; ROWS]; CHUNK],
             dw: [[0.0; ROWS]; CHUNK],
             dmin: [[0.0; ROWS]; CHUNK],
@@ -380,27 +351,29 @@ impl TilesK {
             let n = CHUNK.min(nb - c0);
             let wc: [&[u8]; ROWS] = core::array::from_fn(|r| &w[r][c0 * wb..(c0 + n) * wb]);
             for (r, wr) in wc.iter().enumerate() {
-                let out = &mut self.buf[r * SUB_BYTES..];
+                let out = &mut self.buf[r * PAIR_BYTES..];
                 if K == Q6K {
                     unpack_q6_k(v, wr, n, out);
                 } else {
                     unpack_q4_k(v, wr, n, out);
                 }
                 for (b, wb) in wr.chunks_exact(wb).enumerate() {
-                    for s in 0..SUB {
-                        let i = (b * SUB + s) * ROWS + r;
-                        if K == Q6K {
-                            self.sc[2 * i] = wb[192 + 2 * s];
-                            self.sc[2 * i + 1] = wb[193 + 2 * s];
+                    // Lane i of pair p: Q6_K's scale 4p + i / 4, Q4_K's
+                    // sub-block scale 2p + i / 8.
+                    let pairs = |sc: &dyn Fn(usize) -> i16, sv: &mut [i16]| {
+                        for p in 0..PAIRS {
+                            let o = ((b * PAIRS + p) * ROWS + r) * 16;
+                            for (i, x) in sv[o..o + 16].iter_mut().enumerate() {
+                                *x = sc(16 * p + i);
+                            }
                         }
-                    }
+                    };
                     if K == Q6K {
+                        pairs(&|i| i16::from(wb[192 + i / 4] as i8), &mut self.sv);
                         self.dw[b][r] = f16_at(wb, 208);
                     } else {
                         let (sc, m) = scales_mins(wb);
-                        for (s, &x) in sc.iter().enumerate() {
-                            self.sc[(b * SUB + s) * ROWS + r] = x;
-                        }
+                        pairs(&|i| i16::from(sc[i / 8]), &mut self.sv);
                         self.mins[b][r] = m;
                         self.dw[b][r] = f16_at(wb, 0);
                         self.dmin[b][r] = f16_at(wb, 2);
@@ -410,11 +383,7 @@ impl TilesK {
             for (t, at) in a.iter().enumerate() {
                 let ac = &at[c0 * Q8_K_BYTES..(c0 + n) * Q8_K_BYTES];
                 let lanes = &mut self.lanes[..n];
-                if K == Q6K {
-                    lanes_q6_k(v, &self.buf, &self.sc, ac, lanes);
-                } else {
-                    lanes_q4_k(v, &self.buf, &self.sc, ac, lanes);
-                }
+                lanes_k(v, &self.buf, &self.sv, ac, lanes);
                 for (b, ab) in ac.chunks_exact(Q8_K_BYTES).enumerate() {
                     let (da, bsums) = q8_k(ab);
                     for (r, wr) in wc.iter().enumerate() {
