@@ -33,13 +33,12 @@ const Q4_1: u8 = 3;
 
 /// One row's products inside [`lanes_fn!`]: the row's 32 values at `$w`
 /// (`vlseg4e8` lanes in `v4..v7`) times the activation lanes in `v8..v11`
-/// (`$mul`: `vwmul.vv` for signed weights, `vwmulsu.vv` for unsigned)
-/// into the eight i32 lanes `v16`, then `$acc = fma(ds, lanes, $acc)`
-/// with `ds` at byte `$doff` of `{d}`.
+/// into the eight i32 lanes `v16` ([`row32_ints!`] of kind `$k`), then
+/// `$acc = fma(ds, lanes, $acc)` with `ds` at byte `$doff` of `{d}`.
 macro_rules! row32 {
-    ($mul:literal, $w:literal, $doff:literal, $acc:literal) => {
+    (($($k:tt)*), $w:literal, $doff:literal, $acc:literal) => {
         concat!(
-            row32_ints!($mul, $w),
+            row32_ints!($($k)*, $w),
             "vfcvt.f.x.v v16, v16\n",
             "flw {f}, ",
             $doff,
@@ -51,9 +50,13 @@ macro_rules! row32 {
     };
 }
 
-/// The exact i32 lanes of [`row32!`] into `v16` (SEW 32, LMUL 2).
+/// The exact i32 lanes of [`row32!`] into `v16` (SEW 32, LMUL 2). Kind
+/// `q8`: four i16 products per lane (`vwmul`, up to `2^14` each) widened
+/// and added; kind `q4, $mul, $macc`: a 4-bit weight's four products fit
+/// i16 together (`4 * 15 * 128`), so `$mul` (`vwmul` / `vwmulsu`) and
+/// three `$macc` (`vwmacc` / `vwmaccsu`) sum them before one `vsext`.
 macro_rules! row32_ints {
-    ($mul:literal, $w:literal) => {
+    (q4, $mul:literal, $macc:literal, $w:literal) => {
         concat!(
             "vsetivli zero, 8, e8, mf2, ta, ma\n",
             "vlseg4e8.v v4, (",
@@ -61,12 +64,26 @@ macro_rules! row32_ints {
             ")\n",
             $mul,
             " v12, v8, v4\n",
-            $mul,
-            " v13, v9, v5\n",
-            $mul,
-            " v14, v10, v6\n",
-            $mul,
-            " v15, v11, v7\n",
+            $macc,
+            " v12, v9, v5\n",
+            $macc,
+            " v12, v10, v6\n",
+            $macc,
+            " v12, v11, v7\n",
+            "vsetivli zero, 8, e32, m2, ta, ma\n",
+            "vsext.vf2 v16, v12\n",
+        )
+    };
+    (q8, $w:literal) => {
+        concat!(
+            "vsetivli zero, 8, e8, mf2, ta, ma\n",
+            "vlseg4e8.v v4, (",
+            $w,
+            ")\n",
+            "vwmul.vv v12, v8, v4\n",
+            "vwmul.vv v13, v9, v5\n",
+            "vwmul.vv v14, v10, v6\n",
+            "vwmul.vv v15, v11, v7\n",
             "vsetivli zero, 8, e16, m1, ta, ma\n",
             "vwadd.vv v16, v12, v13\n",
             "vwadd.vv v18, v14, v15\n",
@@ -81,7 +98,7 @@ macro_rules! row32_ints {
 macro_rules! row32_repacked {
     ($w:literal, $doff:literal, $acc:literal) => {
         concat!(
-            row32_ints!("vwmul.vv", $w),
+            row32_ints!(q4, "vwmul.vv", "vwmacc.vv", $w),
             "vmv.s.x v18, zero\n",
             "vredsum.vs v18, v16, v18\n",
             "vmv.x.s {t}, v18\n",
@@ -102,7 +119,7 @@ macro_rules! row32_repacked {
 /// rows: each activation block is loaded once (`v8..v11`) for the rows,
 /// whose f32 lanes stay in `v20`, `v22`, `v24`, `v26`.
 macro_rules! lanes_fn {
-    ($name:ident, $mul:literal) => {
+    ($name:ident, $k:tt) => {
         /// `acc[r][l] = fma(ds[b][r], lane_l(w[r] block b, a block b),
         /// acc[r][l])` for the blocks `b` in order: row `r`'s block `b`
         /// has its 32 quants at `w[r][b * ws..]`, the activation's at
@@ -137,10 +154,10 @@ macro_rules! lanes_fn {
                         "1:",
                         "vsetivli zero, 8, e8, mf2, ta, ma",
                         "vlseg4e8.v v8, ({a})",
-                        row32!($mul, "{w0}", "0", "v20"),
-                        row32!($mul, "{w1}", "4", "v22"),
-                        row32!($mul, "{w2}", "8", "v24"),
-                        row32!($mul, "{w3}", "12", "v26"),
+                        row32!($k, "{w0}", "0", "v20"),
+                        row32!($k, "{w1}", "4", "v22"),
+                        row32!($k, "{w2}", "8", "v24"),
+                        row32!($k, "{w3}", "12", "v26"),
                         "add {w0}, {w0}, {ws}",
                         "add {w1}, {w1}, {ws}",
                         "add {w2}, {w2}, {ws}",
@@ -178,11 +195,12 @@ macro_rules! lanes_fn {
 
 const _: () = assert!(ROWS == 4, "the asm loops hold four rows");
 
-lanes_fn!(lanes_signed, "vwmul.vv");
-lanes_fn!(lanes_unsigned, "vwmulsu.vv");
+lanes_fn!(lanes_q8_0, (q8));
+lanes_fn!(lanes_q4_0, (q4, "vwmul.vv", "vwmacc.vv"));
+lanes_fn!(lanes_q4_1, (q4, "vwmulsu.vv", "vwmaccsu.vv"));
 
 /// The repacked Q4_0 order over `ds.len()` blocks of one token and
-/// [`ROWS`] rows of unpacked signed values (as [`lanes_signed`]):
+/// [`ROWS`] rows of unpacked signed values (as [`lanes_q4_0`]):
 /// `acc[r] = fma(sumi(b, r), ds[b][r], acc[r])` in block order.
 fn sums_repacked(_v: V, w: [&[u8]; ROWS], ws: usize, a: &[u8], ab: usize, ds: &[[f32; ROWS]], acc: &mut [f32; ROWS]) {
     let n = ds.len();
@@ -387,8 +405,9 @@ impl Tiles32 {
                 let ds = &self.ds[..n];
                 match K {
                     Q4_0_REPACKED => sums_repacked(v, wq, ws, &ac[qo..], ab, ds, &mut self.sacc[t]),
-                    Q4_1 => lanes_unsigned(v, wq, ws, &ac[qo..], ab, ds, &mut self.acc[t]),
-                    _ => lanes_signed(v, wq, ws, &ac[qo..], ab, ds, &mut self.acc[t]),
+                    Q4_1 => lanes_q4_1(v, wq, ws, &ac[qo..], ab, ds, &mut self.acc[t]),
+                    Q4_0 => lanes_q4_0(v, wq, ws, &ac[qo..], ab, ds, &mut self.acc[t]),
+                    _ => lanes_q8_0(v, wq, ws, &ac[qo..], ab, ds, &mut self.acc[t]),
                 }
             }
             c0 += n;

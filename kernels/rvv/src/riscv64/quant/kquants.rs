@@ -60,78 +60,174 @@ macro_rules! row_k {
     };
 }
 
-/// The end of a block in [`lanes_k`]: the lanes `$l` of both sub-blocks
-/// added (lane `l` plus lane `l + 8`) and stored at `{o}`.
-macro_rules! store_k {
+/// The eight lanes of row `$l` at the end of a block: lane `l` plus lane
+/// `l + 8` (the pair's two sub-blocks, exact), into `v0` (SEW 32, LMUL 2).
+macro_rules! halves_k {
     ($l:literal) => {
         concat!(
+            "vsetivli zero, 8, e32, m4, ta, ma\n",
             "vslidedown.vi v0, ",
             $l,
             ", 8\n",
             "vadd.vv v0, v0, ",
             $l,
             "\n",
-            "vse32.v v0, ({o})\n",
-            "addi {o}, {o}, 32\n",
+            "vsetivli zero, 8, e32, m2, ta, ma\n",
+        )
+    };
+}
+
+/// Row `$r`'s f32 step in [`blocks_k`]: `acc[$r][l] = fma(ds[$r],
+/// lane[l], acc[$r][l])` (`vfmacc.vf` with `ds` at `{d}`, the
+/// accumulators at `{acc}`).
+macro_rules! fma_k {
+    ($r:literal) => {
+        concat!(
+            "vfcvt.f.x.v v0, v0\n",
+            "flw {f}, 4 * ",
+            $r,
+            "({d})\n",
+            "addi {t}, {acc}, 32 * ",
+            $r,
+            "\n",
+            "vle32.v v14, ({t})\n",
+            "vfmacc.vf v14, {f}, v0\n",
+            "vse32.v v14, ({t})\n",
+        )
+    };
+}
+
+/// Q4_K in plain rows, at the end of a block: [`fma_k!`] on the lanes.
+macro_rules! end_q4_k {
+    ($r:literal, $l:literal) => {
+        concat!(halves_k!($l), fma_k!($r))
+    };
+}
+
+/// Q4_K in the repacked order, at the end of a block: the lanes summed
+/// (`vredsum`, exact) to one i32 at `{o}`.
+macro_rules! end_q4_k_repacked {
+    ($r:literal, $l:literal) => {
+        concat!(
+            halves_k!($l),
+            "vmv.s.x v2, zero\n",
+            "vredsum.vs v2, v0, v2\n",
+            "vmv.x.s {t}, v2\n",
+            "sw {t}, 0({o})\n",
+            "addi {o}, {o}, 4\n",
+        )
+    };
+}
+
+/// Q6_K at the end of a block: the offset of lane `l`,
+/// `32 * (bs[2l] sc[2l] + bs[2l + 1] sc[2l + 1])` (block sums in `v4`,
+/// `v5` even / odd; the row's 16 scales as i16 at `{sp}`), subtracted
+/// from the lane, then [`fma_k!`].
+macro_rules! end_q6_k {
+    ($r:literal, $l:literal) => {
+        concat!(
+            "vsetivli zero, 8, e16, m1, ta, ma\n",
+            "vlseg2e16.v v6, ({sp})\n",
+            "vwmul.vv v12, v4, v6\n",
+            "vwmacc.vv v12, v5, v7\n",
+            "addi {sp}, {sp}, 32\n",
+            halves_k!($l),
+            "vsll.vi v12, v12, 5\n",
+            "vsub.vv v0, v0, v12\n",
+            fma_k!($r),
         )
     };
 }
 
 const _: () = assert!(ROWS == 4, "the asm loop holds four rows");
 
-/// `lanes[b][r]` = the eight i32 lanes of row `r`'s block `b` times the
-/// activation's block `b` at `a[b * Q8_K_BYTES..]`: pair `p` of the block
-/// at `w[((b * 4 + p) * ROWS + r) * 64..]`, its 16 lane scales at
-/// `sv[((b * 4 + p) * ROWS + r) * 16..]`. The lanes of each row live in
-/// `v16`, `v20`, `v24`, `v28` (SEW 32, LMUL 4, `vl = 16`).
-fn lanes_k(_v: V, w: &[u8], sv: &[i16], a: &[u8], lanes: &mut [[[i32; 8]; ROWS]]) {
-    let n = lanes.len();
-    assert!(n > 0 && a.len() >= n * Q8_K_BYTES);
-    assert!(w.len() >= n * PAIRS * ROWS * PAIR_BYTES && sv.len() >= n * PAIRS * ROWS * 16);
-    // SAFETY: `V` proves the CPU has V. The loop reads `n * 4 * ROWS`
-    // pairs of `w` and their scales of `sv` in order, the 256 quants of
-    // each of the `n` activation blocks (after their 4-byte `d`) and
-    // writes `n * ROWS * 8` i32 of `lanes`, all inside the slices (checked
-    // above).
-    unsafe {
-        vasm!(
-            [
-                "1:",
-                "vsetivli zero, 16, e32, m4, ta, ma",
-                "vmv.v.i v16, 0",
-                "vmv.v.i v20, 0",
-                "vmv.v.i v24, 0",
-                "vmv.v.i v28, 0",
-                "li {p}, 4",
-                "2:",
-                "vsetivli zero, 16, e8, m1, ta, ma",
-                "vlseg4e8.v v8, ({a})",
-                row_k!("v16"),
-                row_k!("v20"),
-                row_k!("v24"),
-                row_k!("v28"),
-                "addi {a}, {a}, 64",
-                "addi {p}, {p}, -1",
-                "bnez {p}, 2b",
-                "vsetivli zero, 8, e32, m4, ta, ma",
-                store_k!("v16"),
-                store_k!("v20"),
-                store_k!("v24"),
-                store_k!("v28"),
-                "addi {a}, {a}, {askip}",
-                "addi {n}, {n}, -1",
-                "bnez {n}, 1b",
-            ],
-            w = inout(reg) w.as_ptr() => _,
-            sv = inout(reg) sv.as_ptr() => _,
-            a = inout(reg) a.as_ptr().add(4) => _,
-            o = inout(reg) lanes.as_mut_ptr() => _,
-            n = inout(reg) n => _,
-            p = out(reg) _,
-            askip = const Q8_K_BYTES - 256,
-        );
-    }
+/// Per block `b < ds.len()` of one token: the eight i32 lanes of each
+/// row `r` times the activation's block `b` at `a[b * Q8_K_BYTES..]`
+/// (pair `p` of the row's block at `w[((b * 4 + p) * ROWS + r) * 64..]`,
+/// its 16 lane scales at `sv[((b * 4 + p) * ROWS + r) * 16..]`; the lanes
+/// of each row live in `v16`, `v20`, `v24`, `v28`, SEW 32, LMUL 4,
+/// `vl = 16`), then the format's end of block `$end` per row, with
+/// `ds[b][r]` at `{d}`, the row's f32 lanes `acc[r]` at `{acc}`, the
+/// block's sums in `v4`, `v5` (even / odd), Q6_K's i16 scales `sp[b][r]`
+/// at `{sp}` and Q4_K repacked's sums `isum[b][r]` to `{o}`.
+macro_rules! blocks_k_fn {
+    ($name:ident, $end:ident) => {
+        #[allow(clippy::too_many_arguments)]
+        fn $name(
+            _v: V,
+            w: &[u8],
+            sv: &[i16],
+            a: &[u8],
+            ds: &[[f32; ROWS]],
+            acc: &mut [[f32; 8]; ROWS],
+            sp: &[[[i16; 16]; ROWS]],
+            isum: &mut [[i32; ROWS]],
+        ) {
+            let n = ds.len();
+            assert!(n > 0 && a.len() >= n * Q8_K_BYTES);
+            assert!(w.len() >= n * PAIRS * ROWS * PAIR_BYTES && sv.len() >= n * PAIRS * ROWS * 16);
+            assert!(sp.len() >= n && isum.len() >= n);
+            // SAFETY: `V` proves the CPU has V. The loop reads `n * 4 *
+            // ROWS` pairs of `w` and their scales of `sv` in order, the
+            // quants and block sums of each of the `n` activation blocks
+            // (after their 4-byte `d`), `ds[..n]` and `sp[..n]`, and reads
+            // and writes `acc` (128 bytes) and `isum[..n]`, all inside the
+            // slices (checked above). The comment line names the operands
+            // some formats' ends leave unused.
+            unsafe {
+                vasm!(
+                    [
+                        "# {o} {d} {acc} {sp} {f}",
+                        "1:",
+                        "vsetivli zero, 16, e32, m4, ta, ma",
+                        "vmv.v.i v16, 0",
+                        "vmv.v.i v20, 0",
+                        "vmv.v.i v24, 0",
+                        "vmv.v.i v28, 0",
+                        "li {p}, 4",
+                        "2:",
+                        "vsetivli zero, 16, e8, m1, ta, ma",
+                        "vlseg4e8.v v8, ({a})",
+                        row_k!("v16"),
+                        row_k!("v20"),
+                        row_k!("v24"),
+                        row_k!("v28"),
+                        "addi {a}, {a}, 64",
+                        "addi {p}, {p}, -1",
+                        "bnez {p}, 2b",
+                        // `{a}` is at the block sums now.
+                        "vsetivli zero, 8, e16, m1, ta, ma",
+                        "vlseg2e16.v v4, ({a})",
+                        $end!("0", "v16"),
+                        $end!("1", "v20"),
+                        $end!("2", "v24"),
+                        $end!("3", "v28"),
+                        "addi {d}, {d}, 16",
+                        "addi {a}, {a}, {askip}",
+                        "addi {n}, {n}, -1",
+                        "bnez {n}, 1b",
+                    ],
+                    w = inout(reg) w.as_ptr() => _,
+                    sv = inout(reg) sv.as_ptr() => _,
+                    a = inout(reg) a.as_ptr().add(4) => _,
+                    d = inout(reg) ds.as_ptr() => _,
+                    acc = in(reg) acc.as_mut_ptr(),
+                    sp = inout(reg) sp.as_ptr() => _,
+                    o = inout(reg) isum.as_mut_ptr() => _,
+                    n = inout(reg) n => _,
+                    p = out(reg) _,
+                    t = out(reg) _,
+                    f = out(freg) _,
+                    askip = const Q8_K_BYTES - 256,
+                );
+            }
+        }
+    };
 }
+
+blocks_k_fn!(blocks_q4_k, end_q4_k);
+blocks_k_fn!(blocks_q4_k_repacked, end_q4_k_repacked);
+blocks_k_fn!(blocks_q6_k, end_q6_k);
 
 /// Unpacks `n` Q4_K blocks of one row (at `w[b * Q4_K_BYTES..]`): the low
 /// nibbles of 32-byte chunk `c` are sub-block `2c`, the high ones
@@ -252,6 +348,12 @@ fn unpack_q6_k(_v: V, w: &[u8], n: usize, out: &mut [u8]) {
     }
 }
 
+/// A Q8_K block's `d`.
+#[inline(always)]
+fn q8_k_d(ab: &[u8]) -> f32 {
+    f32::from_le_bytes([ab[0], ab[1], ab[2], ab[3]])
+}
+
 /// A Q8_K block's `d` and its 16 block sums.
 #[inline(always)]
 fn q8_k(ab: &[u8]) -> (f32, [i32; 16]) {
@@ -291,8 +393,12 @@ pub(crate) struct TilesK {
     dw: [[f32; ROWS]; CHUNK],
     /// Q4_K: per block and row, `dmin` of the weights (f32).
     dmin: [[f32; ROWS]; CHUNK],
-    /// Per block and row, the current token's i32 lanes.
-    lanes: [[[i32; 8]; ROWS]; CHUNK],
+    /// Q6_K: per block and row, the 16 scales as i16.
+    sp: [[[i16; 16]; ROWS]; CHUNK],
+    /// Per block and row, `da * dw` of the current token.
+    ds: [[f32; ROWS]; CHUNK],
+    /// Q4_K repacked: per block and row, the current token's `isum`.
+    isum: [[i32; ROWS]; CHUNK],
     /// Eight f32 lanes per (token, row).
     acc: [[[f32; 8]; ROWS]; TOKENS],
     /// Q4_K: the four `acc_m` per (token, row); repacked: `acc` and
@@ -310,7 +416,9 @@ impl TilesK {
             mins: [[[0; 8]; ROWS]; CHUNK],
             dw: [[0.0; ROWS]; CHUNK],
             dmin: [[0.0; ROWS]; CHUNK],
-            lanes: [[[0; 8]; ROWS]; CHUNK],
+            sp: [[[0; 16]; ROWS]; CHUNK],
+            ds: [[0.0; ROWS]; CHUNK],
+            isum: [[0; ROWS]; CHUNK],
             acc: [[[0.0; 8]; ROWS]; TOKENS],
             accm: [[[0.0; 4]; ROWS]; TOKENS],
         }
@@ -370,6 +478,9 @@ impl TilesK {
                     };
                     if K == Q6K {
                         pairs(&|i| i16::from(wb[192 + i / 4] as i8), &mut self.sv);
+                        for (j, x) in self.sp[b][r].iter_mut().enumerate() {
+                            *x = i16::from(wb[192 + j] as i8);
+                        }
                         self.dw[b][r] = f16_at(wb, 208);
                     } else {
                         let (sc, m) = scales_mins(wb);
@@ -382,46 +493,43 @@ impl TilesK {
             }
             for (t, at) in a.iter().enumerate() {
                 let ac = &at[c0 * Q8_K_BYTES..(c0 + n) * Q8_K_BYTES];
-                let lanes = &mut self.lanes[..n];
-                lanes_k(v, &self.buf, &self.sv, ac, lanes);
+                for (b, ab) in ac.chunks_exact(Q8_K_BYTES).enumerate() {
+                    let da = q8_k_d(ab);
+                    for r in 0..ROWS {
+                        self.ds[b][r] = da * self.dw[b][r];
+                    }
+                }
+                let (ds, sp, isum) = (&self.ds[..n], &self.sp[..n], &mut self.isum[..n]);
+                let acc = &mut self.acc[t];
+                match K {
+                    Q4K => blocks_q4_k(v, &self.buf, &self.sv, ac, ds, acc, sp, isum),
+                    Q4K_REPACKED => blocks_q4_k_repacked(v, &self.buf, &self.sv, ac, ds, acc, sp, isum),
+                    _ => blocks_q6_k(v, &self.buf, &self.sv, ac, ds, acc, sp, isum),
+                }
+                if K == Q6K {
+                    continue;
+                }
+                // The mins, in scalar: Q4_K's four `acc_m` lanes, or the
+                // repacked order's two chains.
                 for (b, ab) in ac.chunks_exact(Q8_K_BYTES).enumerate() {
                     let (da, bsums) = q8_k(ab);
-                    for (r, wr) in wc.iter().enumerate() {
-                        let lanes = &self.lanes[b][r];
-                        let acc = &mut self.acc[t][r];
+                    for r in 0..ROWS {
                         let accm = &mut self.accm[t][r];
-                        match K {
-                            Q4K => {
-                                let d = da * self.dw[b][r];
-                                let dmin = -da * self.dmin[b][r];
-                                let m = &self.mins[b][r];
-                                for (i, am) in accm.iter_mut().enumerate() {
-                                    let t = i32::from(m[2 * i]) * (bsums[4 * i] + bsums[4 * i + 1])
-                                        + i32::from(m[2 * i + 1]) * (bsums[4 * i + 2] + bsums[4 * i + 3]);
-                                    *am = fmaf(dmin, t as f32, *am);
-                                }
-                                for (s, &x) in acc.iter_mut().zip(lanes) {
-                                    *s = fmaf(d, x as f32, *s);
-                                }
+                        let m = &self.mins[b][r];
+                        if K == Q4K {
+                            let dmin = -da * self.dmin[b][r];
+                            for (i, am) in accm.iter_mut().enumerate() {
+                                let t = i32::from(m[2 * i]) * (bsums[4 * i] + bsums[4 * i + 1])
+                                    + i32::from(m[2 * i + 1]) * (bsums[4 * i + 2] + bsums[4 * i + 3]);
+                                *am = fmaf(dmin, t as f32, *am);
                             }
-                            Q4K_REPACKED => {
-                                let isum: i32 = lanes.iter().sum();
-                                let mut imin = 0i32;
-                                for (j, &mj) in self.mins[b][r].iter().enumerate() {
-                                    imin += i32::from(mj) * (bsums[2 * j] + bsums[2 * j + 1]);
-                                }
-                                accm[0] = fmaf(isum as f32, self.dw[b][r] * da, accm[0]);
-                                accm[1] = fmaf(imin as f32, self.dmin[b][r] * da, accm[1]);
+                        } else {
+                            let mut imin = 0i32;
+                            for (j, &mj) in m.iter().enumerate() {
+                                imin += i32::from(mj) * (bsums[2 * j] + bsums[2 * j + 1]);
                             }
-                            _ => {
-                                let d = da * self.dw[b][r];
-                                let wb = &wr[b * Q6_K_BYTES..];
-                                let sc = |j: usize| i32::from(wb[192 + j] as i8);
-                                for (l, (s, &x)) in acc.iter_mut().zip(lanes).enumerate() {
-                                    let off = bsums[2 * l] * sc(2 * l) + bsums[2 * l + 1] * sc(2 * l + 1);
-                                    *s = fmaf(d, (x - (off << 5)) as f32, *s);
-                                }
-                            }
+                            accm[0] = fmaf(self.isum[b][r] as f32, self.dw[b][r] * da, accm[0]);
+                            accm[1] = fmaf(imin as f32, self.dmin[b][r] * da, accm[1]);
                         }
                     }
                 }
