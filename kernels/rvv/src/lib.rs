@@ -17,14 +17,26 @@
 //!
 //! | kernel | RVV | result vs portable |
 //! |---|---|---|
-//! | `matmul` Q8_0, Q4_0 (both uses), Q4_1 | `vlseg4e8` splits each block into the AVX2 code's 8 lanes of 4 values, `vwmul`/`vwmulsu`, `vwadd`, then `vfmacc.vf` on 8 f32 lanes (`vl = 8`), a chunk of blocks per asm loop | bit-identical |
-//! | `matmul` Q4_K (both uses), Q6_K | the same lanes per 32-value sub-block, i16 quads (`vwmulsu`/`vwmaccsu`), scales by `vwmacc.vx`; the per-block f32 steps in scalar FMA | bit-identical |
+//! | `matmul` Q8_0, Q4_0 (both uses), Q4_1 | tiles of 4 rows x up to 16 tokens (below); `vlseg4e8` splits each block into the AVX2 code's 8 lanes of 4 values, `vwmul`/`vwmulsu`, `vwadd`, then `vfmacc.vf` on 8 f32 lanes (`vl = 8`) per (row, token), or for the repacked Q4_0 projection `vredsum` and a scalar `fmadd.s` chain | bit-identical |
+//! | `matmul` Q4_K (both uses), Q6_K | tiles of 4 rows x up to 16 tokens; two 32-value sub-blocks per `vlseg4e8` (`vl = 16`), i16 quads (`vwmulsu`/`vwmaccsu`), per-lane i16 scales by `vwmacc.vv`; per block `vfmacc.vf` on 8 f32 lanes (Q4_K plain, Q6_K) or `vredsum` (repacked Q4_K), the mins terms in scalar FMA | bit-identical |
 //! | `matmul` F32, F16, BF16 | 32 f32 lanes (`vl = 32` / `2 x 16`), f16 and bf16 widened with integer ops (no Zvfh needed) | bit-identical |
 //! | `quantize_act` Q8_0, Q8_1, Q8_K, F16, BF16 | `vfredmax`, `vfcvt.x.f` (ties to even), narrowing shifts, `vwredsum` | bytes identical |
 //! | `attention` | f16 score dots, vector `ggml_v_expf`, probabilities rounded to f16 in vector, value pass vectorized over head dimensions per lane | bit-identical |
 //! | `rms_norm` | squares summed in f64 in element order (`vfwredosum`) | bit-identical |
 //! | `rope`, `swiglu`, `f32_to_f16` | strip-mined, `vlseg2e32` pairs, vector `ggml_v_expf`, integer f32 to f16 | bit-identical |
 //! | `dequantize_row` | delegated to portable (one row per token) | identical |
+//!
+//! The quantized matmuls run in tiles of 4 weight rows x up to 16 tokens:
+//! a chunk of each row's blocks is unpacked once (Q4 nibbles, Q6_K's 6-bit
+//! values: one byte per value, in a stack buffer) and then serves every
+//! token of the tile, and per token one asm loop loads each activation
+//! block (or pair of sub-blocks) once for the 4 rows. Each (row, token)
+//! product keeps its own accumulators and runs the float operations of
+//! its per-row dot product in the same order; only exact integer sums are
+//! regrouped. The last tile of rows repeats the matrix's last row (those
+//! products are dropped), the last tile of tokens is narrower. A matmul
+//! uses about 14 KiB (32-value types) or 17 KiB (K types) of stack for
+//! the tile's scratch space.
 //!
 //! The crate is `#![no_std]`; it builds for `riscv64gc-unknown-none-elf`
 //! and `riscv64gc-unknown-linux-gnu`, and is empty on other targets.

@@ -12,9 +12,13 @@
 //! scales in one `vwmacc.vv` (Q6_K's two 16-value scales per sub-block
 //! are just different lanes), and each activation pair is loaded once for
 //! the [`ROWS`] rows. At the end of a block the two halves add up (exact
-//! integers). The few f32 steps per block and (row, token) then run in
-//! scalar FMA exactly as in `ggml_vec_dot_q4_K_q8_K`,
-//! `ggml_gemv_q4_K_8x8_q8_K` and `ggml_vec_dot_q6_K_q8_K`.
+//! integers) and each row takes its f32 step in the same loop: Q4_K and
+//! Q6_K `acc[l] = fma(da * dw, lane[l], acc[l])` on eight lanes
+//! (`vfmacc.vf`; Q6_K's lanes first lose their exact offset
+//! `32 * (bs[2l] sc[2l] + bs[2l + 1] sc[2l + 1])`), the repacked Q4_K its
+//! exact `isum` (`vredsum`). The mins terms follow in scalar FMA, exactly
+//! as in `ggml_vec_dot_q4_K_q8_K`, `ggml_gemv_q4_K_8x8_q8_K` and
+//! `ggml_vec_dot_q6_K_q8_K`.
 
 use phi_edge_portable::quant::act::Q8_K_BYTES;
 use phi_edge_portable::quant::q4_k::{scale_min_k4, Q4_K_BYTES};
@@ -105,7 +109,9 @@ macro_rules! end_q4_k {
 }
 
 /// Q4_K in the repacked order, at the end of a block: the lanes summed
-/// (`vredsum`, exact) to one i32 at `{o}`.
+/// (`vredsum`, exact) to `isum` at `{o}`, then `imin = sum_j m[j] *
+/// (bs[2j] + bs[2j + 1])` (the row's eight mins as i16 at `{sp}`; the pair
+/// sums fit i16: `32 * 128`) at `{o} + 4`.
 macro_rules! end_q4_k_repacked {
     ($r:literal, $l:literal) => {
         concat!(
@@ -114,7 +120,17 @@ macro_rules! end_q4_k_repacked {
             "vredsum.vs v2, v0, v2\n",
             "vmv.x.s {t}, v2\n",
             "sw {t}, 0({o})\n",
-            "addi {o}, {o}, 4\n",
+            "vsetivli zero, 8, e16, m1, ta, ma\n",
+            "vadd.vv v6, v4, v5\n",
+            "vle16.v v7, ({sp})\n",
+            "vwmul.vv v12, v6, v7\n",
+            "vsetivli zero, 8, e32, m2, ta, ma\n",
+            "vmv.s.x v2, zero\n",
+            "vredsum.vs v2, v12, v2\n",
+            "vmv.x.s {t}, v2\n",
+            "sw {t}, 4({o})\n",
+            "addi {o}, {o}, 8\n",
+            "addi {sp}, {sp}, 32\n",
         )
     };
 }
@@ -148,8 +164,9 @@ const _: () = assert!(ROWS == 4, "the asm loop holds four rows");
 /// of each row live in `v16`, `v20`, `v24`, `v28`, SEW 32, LMUL 4,
 /// `vl = 16`), then the format's end of block `$end` per row, with
 /// `ds[b][r]` at `{d}`, the row's f32 lanes `acc[r]` at `{acc}`, the
-/// block's sums in `v4`, `v5` (even / odd), Q6_K's i16 scales `sp[b][r]`
-/// at `{sp}` and Q4_K repacked's sums `isum[b][r]` to `{o}`.
+/// block's sums in `v4`, `v5` (even / odd), Q6_K's i16 scales or Q4_K's
+/// i16 mins `sp[b][r]` at `{sp}` and Q4_K repacked's `isum[b][r]`,
+/// `imin` to `{o}`.
 macro_rules! blocks_k_fn {
     ($name:ident, $end:ident) => {
         #[allow(clippy::too_many_arguments)]
@@ -161,7 +178,7 @@ macro_rules! blocks_k_fn {
             ds: &[[f32; ROWS]],
             acc: &mut [[f32; 8]; ROWS],
             sp: &[[[i16; 16]; ROWS]],
-            isum: &mut [[i32; ROWS]],
+            isum: &mut [[[i32; 2]; ROWS]],
         ) {
             let n = ds.len();
             assert!(n > 0 && a.len() >= n * Q8_K_BYTES);
@@ -171,7 +188,7 @@ macro_rules! blocks_k_fn {
             // ROWS` pairs of `w` and their scales of `sv` in order, the
             // quants and block sums of each of the `n` activation blocks
             // (after their 4-byte `d`), `ds[..n]` and `sp[..n]`, and reads
-            // and writes `acc` (128 bytes) and `isum[..n]`, all inside the
+            // and writes `acc` (128 bytes) and writes `isum[..n]`, all inside the
             // slices (checked above). The comment line names the operands
             // some formats' ends leave unused.
             unsafe {
@@ -393,12 +410,13 @@ pub(crate) struct TilesK {
     dw: [[f32; ROWS]; CHUNK],
     /// Q4_K: per block and row, `dmin` of the weights (f32).
     dmin: [[f32; ROWS]; CHUNK],
-    /// Q6_K: per block and row, the 16 scales as i16.
+    /// Per block and row, Q6_K's 16 scales or Q4_K's 8 mins as i16.
     sp: [[[i16; 16]; ROWS]; CHUNK],
     /// Per block and row, `da * dw` of the current token.
     ds: [[f32; ROWS]; CHUNK],
-    /// Q4_K repacked: per block and row, the current token's `isum`.
-    isum: [[i32; ROWS]; CHUNK],
+    /// Q4_K repacked: per block and row, the current token's `isum` and
+    /// `imin`.
+    isum: [[[i32; 2]; ROWS]; CHUNK],
     /// Eight f32 lanes per (token, row).
     acc: [[[f32; 8]; ROWS]; TOKENS],
     /// Q4_K: the four `acc_m` per (token, row); repacked: `acc` and
@@ -418,7 +436,7 @@ impl TilesK {
             dmin: [[0.0; ROWS]; CHUNK],
             sp: [[[0; 16]; ROWS]; CHUNK],
             ds: [[0.0; ROWS]; CHUNK],
-            isum: [[0; ROWS]; CHUNK],
+            isum: [[[0; 2]; ROWS]; CHUNK],
             acc: [[[0.0; 8]; ROWS]; TOKENS],
             accm: [[[0.0; 4]; ROWS]; TOKENS],
         }
@@ -486,6 +504,9 @@ impl TilesK {
                         let (sc, m) = scales_mins(wb);
                         pairs(&|i| i16::from(sc[i / 8]), &mut self.sv);
                         self.mins[b][r] = m;
+                        for (x, &mj) in self.sp[b][r].iter_mut().zip(&m) {
+                            *x = i16::from(mj);
+                        }
                         self.dw[b][r] = f16_at(wb, 0);
                         self.dmin[b][r] = f16_at(wb, 2);
                     }
@@ -506,29 +527,28 @@ impl TilesK {
                     Q4K_REPACKED => blocks_q4_k_repacked(v, &self.buf, &self.sv, ac, ds, acc, sp, isum),
                     _ => blocks_q6_k(v, &self.buf, &self.sv, ac, ds, acc, sp, isum),
                 }
-                if K == Q6K {
-                    continue;
-                }
                 // The mins, in scalar: Q4_K's four `acc_m` lanes, or the
                 // repacked order's two chains.
-                for (b, ab) in ac.chunks_exact(Q8_K_BYTES).enumerate() {
-                    let (da, bsums) = q8_k(ab);
-                    for r in 0..ROWS {
-                        let accm = &mut self.accm[t][r];
-                        let m = &self.mins[b][r];
-                        if K == Q4K {
+                if K == Q4K {
+                    for (b, ab) in ac.chunks_exact(Q8_K_BYTES).enumerate() {
+                        let (da, bsums) = q8_k(ab);
+                        for r in 0..ROWS {
+                            let m = &self.mins[b][r];
                             let dmin = -da * self.dmin[b][r];
-                            for (i, am) in accm.iter_mut().enumerate() {
+                            for (i, am) in self.accm[t][r].iter_mut().enumerate() {
                                 let t = i32::from(m[2 * i]) * (bsums[4 * i] + bsums[4 * i + 1])
                                     + i32::from(m[2 * i + 1]) * (bsums[4 * i + 2] + bsums[4 * i + 3]);
                                 *am = fmaf(dmin, t as f32, *am);
                             }
-                        } else {
-                            let mut imin = 0i32;
-                            for (j, &mj) in m.iter().enumerate() {
-                                imin += i32::from(mj) * (bsums[2 * j] + bsums[2 * j + 1]);
-                            }
-                            accm[0] = fmaf(self.isum[b][r] as f32, self.dw[b][r] * da, accm[0]);
+                        }
+                    }
+                } else if K == Q4K_REPACKED {
+                    for (b, ab) in ac.chunks_exact(Q8_K_BYTES).enumerate() {
+                        let da = q8_k_d(ab);
+                        for r in 0..ROWS {
+                            let accm = &mut self.accm[t][r];
+                            let [isum, imin] = self.isum[b][r];
+                            accm[0] = fmaf(isum as f32, self.dw[b][r] * da, accm[0]);
                             accm[1] = fmaf(imin as f32, self.dmin[b][r] * da, accm[1]);
                         }
                     }
