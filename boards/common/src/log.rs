@@ -162,3 +162,12 @@ pub fn request(req: &crate::Request<'_>) {
         req.n_ctx
     );
 }
+
+/// Logs what each core of `cores` did: jobs run, times slept.
+pub fn cores<S: crate::smp::Signal>(cores: &crate::smp::Cores<S>) {
+    use phi_edge::Parallel;
+    for core in 0..cores.threads() {
+        let a = cores.activity(core);
+        defmt::info!("core {=usize}: {=usize} jobs, slept {=usize} times", core, a.jobs, a.sleeps);
+    }
+}

@@ -106,6 +106,23 @@ pub struct Cores<S: Signal> {
     epoch: AtomicU64,
     /// Microseconds an idle core spins before it sleeps.
     spin_us: u64,
+    /// Jobs each core has run, and times it has slept (for the log).
+    counts: [Line<Counts>; MAX_CORES],
+}
+
+/// What one core did.
+struct Counts {
+    jobs: AtomicUsize,
+    sleeps: AtomicUsize,
+}
+
+/// What one core did, from [`Cores::activity`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Jobs (parts of runs) it ran.
+    pub jobs: usize,
+    /// Times it slept in [`Signal::sleep`].
+    pub sleeps: usize,
 }
 
 impl<S: Signal> Cores<S> {
@@ -124,12 +141,22 @@ impl<S: Signal> Cores<S> {
             busy: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
             spin_us,
+            counts: [const { Line(Counts { jobs: AtomicUsize::new(0), sleeps: AtomicUsize::new(0) }) }; MAX_CORES],
         }
     }
 
     /// The board's wake-up signal.
     pub fn signal(&self) -> &S {
         &self.signal
+    }
+
+    /// What `core` has done so far (zeros for an index past
+    /// [`MAX_CORES`]).
+    pub fn activity(&self, core: usize) -> Activity {
+        self.counts.get(core).map_or(Activity::default(), |c| Activity {
+            jobs: c.0.jobs.load(Ordering::Relaxed),
+            sleeps: c.0.sleeps.load(Ordering::Relaxed),
+        })
     }
 
     /// `us` microseconds in [`Signal::now`] ticks.
@@ -172,7 +199,7 @@ impl<S: Signal> Cores<S> {
         let mut seen = self.claim.0.load(Ordering::Acquire) >> 32;
         loop {
             let epoch = self.wait_for_run(core, seen);
-            self.work_on(epoch);
+            self.work_on(core, epoch);
             seen = epoch;
         }
     }
@@ -218,14 +245,15 @@ impl<S: Signal> Cores<S> {
         self.asleep.0.fetch_or(bit, Ordering::SeqCst);
         let r = ready();
         if r.is_none() {
+            self.counts[core].0.sleeps.fetch_add(1, Ordering::Relaxed);
             self.signal.sleep(core);
         }
         self.asleep.0.fetch_and(!bit, Ordering::SeqCst);
         r
     }
 
-    /// Claims and runs jobs of run `epoch` until none are left.
-    fn work_on(&self, epoch: u64) {
+    /// Claims and runs jobs of run `epoch` on `core` until none are left.
+    fn work_on(&self, core: usize, epoch: u64) {
         let mut c = self.claim.0.load(Ordering::Acquire);
         loop {
             let left = c & 0xFFFF_FFFF;
@@ -243,6 +271,7 @@ impl<S: Signal> Cores<S> {
                     // of it), so it sees that run's `job`.
                     let job = unsafe { *self.job.load(Ordering::Relaxed) };
                     job((left - 1) as usize);
+                    self.counts[core].0.jobs.fetch_add(1, Ordering::Relaxed);
                     self.finish();
                     c = self.claim.0.load(Ordering::Acquire);
                 }
@@ -282,7 +311,7 @@ impl<S: Signal> Cores<S> {
             sleepers &= sleepers - 1;
             wakes -= 1;
         }
-        self.work_on(epoch);
+        self.work_on(0, epoch);
         let done = || (self.pending.0.load(Ordering::SeqCst) == 0).then_some(());
         while self.spin_until(done).is_none() && self.sleep_until(0, done).is_none() {}
     }

@@ -103,8 +103,9 @@ fn run(out: &mut Console) -> Result<(), BoardError> {
     let free = unsafe { memory::free_ram(image.len(), ram_end) };
     let arena = heap::init(free).map_err(BoardError::Run)?;
     let clock = GenericTimer { emulated: true };
-    phi_edge_board::generate::run(image, kernels, &smp::CORES, &req, arena, out, &clock)
-        .map_err(BoardError::Run)?;
+    let outcome = phi_edge_board::generate::run(image, kernels, &smp::CORES, &req, arena, out, &clock);
+    phi_edge_board::log::cores(&smp::CORES);
+    outcome.map_err(BoardError::Run)?;
     Ok(())
 }
 

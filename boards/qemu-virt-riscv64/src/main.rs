@@ -102,8 +102,9 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
     // SAFETY: the only call; the model is read through `image` only.
     let free = unsafe { memory::free_ram(image.len(), end) };
     let arena = heap::init(free).map_err(BoardError::Run)?;
-    phi_edge_board::generate::run(image, kernels, &smp::CORES, &req, arena, out, &MachineTimer)
-        .map_err(BoardError::Run)?;
+    let outcome = phi_edge_board::generate::run(image, kernels, &smp::CORES, &req, arena, out, &MachineTimer);
+    phi_edge_board::log::cores(&smp::CORES);
+    outcome.map_err(BoardError::Run)?;
     Ok(())
 }
 

@@ -130,8 +130,9 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
     let clock = GenericTimer {
         emulated: host::present(),
     };
-    phi_edge_board::generate::run(image, kernels, &smp::CORES, &req, arena, out, &clock)
-        .map_err(BoardError::Run)?;
+    let outcome = phi_edge_board::generate::run(image, kernels, &smp::CORES, &req, arena, out, &clock);
+    phi_edge_board::log::cores(&smp::CORES);
+    outcome.map_err(BoardError::Run)?;
     Ok(())
 }
 
