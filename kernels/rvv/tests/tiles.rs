@@ -34,8 +34,9 @@ fn wide_token_tiles_match_portable_bit_for_bit() {
     let mut rng = Rng::new(11);
     let mut checked = 0;
     for dtype in [DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4K, DType::Q6K] {
-        // Two and a half chunks of blocks (64 of 32 values, 8 of 256).
-        let k = if dtype.block_len() == 32 { 160 * 32 } else { 20 * 256 };
+        // Two and a half chunks of blocks: 160 blocks of 32 values (chunks
+        // of 64), 20 of 256 (chunks of 8).
+        let k = 5120;
         for (rows, n_tok) in [(5usize, 9usize), (8, 16), (7, 17), (4, 40)] {
             let w = weights(&mut rng, dtype, rows, k);
             let fmt = dtype.act_format();

@@ -15,10 +15,12 @@
 //! integers) and each row takes its f32 step in the same loop: Q4_K and
 //! Q6_K `acc[l] = fma(da * dw, lane[l], acc[l])` on eight lanes
 //! (`vfmacc.vf`; Q6_K's lanes first lose their exact offset
-//! `32 * (bs[2l] sc[2l] + bs[2l + 1] sc[2l + 1])`), the repacked Q4_K its
-//! exact `isum` (`vredsum`). The mins terms follow in scalar FMA, exactly
-//! as in `ggml_vec_dot_q4_K_q8_K`, `ggml_gemv_q4_K_8x8_q8_K` and
-//! `ggml_vec_dot_q6_K_q8_K`.
+//! `32 * (bs[2l] sc[2l] + bs[2l + 1] sc[2l + 1])`) and Q4_K's four min
+//! terms `acc_m[i] = fma(-da * dmin, t[i], acc_m[i])` (`vl = 4`); the
+//! repacked Q4_K computes its exact `isum` and `imin` (`vredsum`), whose
+//! two scalar FMA chains follow in Rust. Every float step is the one of
+//! `ggml_vec_dot_q4_K_q8_K`, `ggml_gemv_q4_K_8x8_q8_K` or
+//! `ggml_vec_dot_q6_K_q8_K`, in the same order.
 
 use phi_edge_portable::quant::act::Q8_K_BYTES;
 use phi_edge_portable::quant::q4_k::{scale_min_k4, Q4_K_BYTES};
@@ -101,10 +103,37 @@ macro_rules! fma_k {
     };
 }
 
-/// Q4_K in plain rows, at the end of a block: [`fma_k!`] on the lanes.
+/// Q4_K in plain rows, at the end of a block: [`fma_k!`] on the lanes,
+/// then the four min terms `t[i] = m[2i] (bs[4i] + bs[4i + 1]) +
+/// m[2i + 1] (bs[4i + 2] + bs[4i + 3])` (exact; the row's mins as i16 at
+/// `{sp}`, the block sums at `{a}`) and `acc_m[$r][i] = fma(dmin, t[i],
+/// acc_m[$r][i])` (`vfmacc.vf`, `vl = 4`, `dmin` at `{dm}`, `acc_m` at
+/// `{am}`).
 macro_rules! end_q4_k {
     ($r:literal, $l:literal) => {
-        concat!(halves_k!($l), fma_k!($r))
+        concat!(
+            halves_k!($l),
+            fma_k!($r),
+            "vsetivli zero, 4, e16, mf2, ta, ma\n",
+            "vlseg4e16.v v4, ({a})\n",
+            "vadd.vv v4, v4, v5\n",
+            "vadd.vv v6, v6, v7\n",
+            "vlseg2e16.v v8, ({sp})\n",
+            "vwmul.vv v12, v4, v8\n",
+            "vwmacc.vv v12, v6, v9\n",
+            "vsetivli zero, 4, e32, m1, ta, ma\n",
+            "vfcvt.f.x.v v12, v12\n",
+            "flw {f}, 4 * ",
+            $r,
+            "({dm})\n",
+            "addi {t}, {am}, 16 * ",
+            $r,
+            "\n",
+            "vle32.v v14, ({t})\n",
+            "vfmacc.vf v14, {f}, v12\n",
+            "vse32.v v14, ({t})\n",
+            "addi {sp}, {sp}, 32\n",
+        )
     };
 }
 
@@ -163,7 +192,8 @@ const _: () = assert!(ROWS == 4, "the asm loop holds four rows");
 /// its 16 lane scales at `sv[((b * 4 + p) * ROWS + r) * 16..]`; the lanes
 /// of each row live in `v16`, `v20`, `v24`, `v28`, SEW 32, LMUL 4,
 /// `vl = 16`), then the format's end of block `$end` per row, with
-/// `ds[b][r]` at `{d}`, the row's f32 lanes `acc[r]` at `{acc}`, the
+/// `ds[b][r]` at `{d}`, the row's f32 lanes `acc[r]` at `{acc}`, Q4_K's
+/// `dmin[b][r]` at `{dm}` and four `acc_m[r]` at `{am}`, the
 /// block's sums in `v4`, `v5` (even / odd), Q6_K's i16 scales or Q4_K's
 /// i16 mins `sp[b][r]` at `{sp}` and Q4_K repacked's `isum[b][r]`,
 /// `imin` to `{o}`.
@@ -177,24 +207,26 @@ macro_rules! blocks_k_fn {
             a: &[u8],
             ds: &[[f32; ROWS]],
             acc: &mut [[f32; 8]; ROWS],
+            dm: &[[f32; ROWS]],
+            am: &mut [[f32; 4]; ROWS],
             sp: &[[[i16; 16]; ROWS]],
             isum: &mut [[[i32; 2]; ROWS]],
         ) {
             let n = ds.len();
             assert!(n > 0 && a.len() >= n * Q8_K_BYTES);
             assert!(w.len() >= n * PAIRS * ROWS * PAIR_BYTES && sv.len() >= n * PAIRS * ROWS * 16);
-            assert!(sp.len() >= n && isum.len() >= n);
+            assert!(sp.len() >= n && isum.len() >= n && dm.len() >= n);
             // SAFETY: `V` proves the CPU has V. The loop reads `n * 4 *
             // ROWS` pairs of `w` and their scales of `sv` in order, the
             // quants and block sums of each of the `n` activation blocks
-            // (after their 4-byte `d`), `ds[..n]` and `sp[..n]`, and reads
-            // and writes `acc` (128 bytes) and writes `isum[..n]`, all inside the
-            // slices (checked above). The comment line names the operands
+            // (after their 4-byte `d`), `ds[..n]`, `dm[..n]` and `sp[..n]`,
+            // reads and writes `acc` (128 bytes) and `am` (64 bytes) and
+            // writes `isum[..n]`, all inside the slices (checked above). The comment line names the operands
             // some formats' ends leave unused.
             unsafe {
                 vasm!(
                     [
-                        "# {o} {d} {acc} {sp} {f}",
+                        "# {o} {d} {acc} {sp} {f} {dm} {am}",
                         "1:",
                         "vsetivli zero, 16, e32, m4, ta, ma",
                         "vmv.v.i v16, 0",
@@ -220,6 +252,7 @@ macro_rules! blocks_k_fn {
                         $end!("2", "v24"),
                         $end!("3", "v28"),
                         "addi {d}, {d}, 16",
+                        "addi {dm}, {dm}, 16",
                         "addi {a}, {a}, {askip}",
                         "addi {n}, {n}, -1",
                         "bnez {n}, 1b",
@@ -230,6 +263,8 @@ macro_rules! blocks_k_fn {
                     d = inout(reg) ds.as_ptr() => _,
                     acc = in(reg) acc.as_mut_ptr(),
                     sp = inout(reg) sp.as_ptr() => _,
+                    dm = inout(reg) dm.as_ptr() => _,
+                    am = in(reg) am.as_mut_ptr(),
                     o = inout(reg) isum.as_mut_ptr() => _,
                     n = inout(reg) n => _,
                     p = out(reg) _,
@@ -371,16 +406,6 @@ fn q8_k_d(ab: &[u8]) -> f32 {
     f32::from_le_bytes([ab[0], ab[1], ab[2], ab[3]])
 }
 
-/// A Q8_K block's `d` and its 16 block sums.
-#[inline(always)]
-fn q8_k(ab: &[u8]) -> (f32, [i32; 16]) {
-    let ab: &[u8; Q8_K_BYTES] = ab.try_into().unwrap();
-    let d = f32::from_le_bytes([ab[0], ab[1], ab[2], ab[3]]);
-    let bs: [i32; 16] =
-        core::array::from_fn(|i| i32::from(i16::from_le_bytes([ab[260 + 2 * i], ab[261 + 2 * i]])));
-    (d, bs)
-}
-
 /// A Q4_K block's scales and mins (`get_scale_min_k4`).
 #[inline(always)]
 fn scales_mins(wb: &[u8]) -> ([u8; 8], [u8; 8]) {
@@ -414,6 +439,8 @@ pub(crate) struct TilesK {
     sp: [[[i16; 16]; ROWS]; CHUNK],
     /// Per block and row, `da * dw` of the current token.
     ds: [[f32; ROWS]; CHUNK],
+    /// Q4_K plain: per block and row, `-da * dmin` of the current token.
+    dm: [[f32; ROWS]; CHUNK],
     /// Q4_K repacked: per block and row, the current token's `isum` and
     /// `imin`.
     isum: [[[i32; 2]; ROWS]; CHUNK],
@@ -436,6 +463,7 @@ impl TilesK {
             dmin: [[0.0; ROWS]; CHUNK],
             sp: [[[0; 16]; ROWS]; CHUNK],
             ds: [[0.0; ROWS]; CHUNK],
+            dm: [[0.0; ROWS]; CHUNK],
             isum: [[[0; 2]; ROWS]; CHUNK],
             acc: [[[0.0; 8]; ROWS]; TOKENS],
             accm: [[[0.0; 4]; ROWS]; TOKENS],
@@ -518,31 +546,21 @@ impl TilesK {
                     let da = q8_k_d(ab);
                     for r in 0..ROWS {
                         self.ds[b][r] = da * self.dw[b][r];
-                    }
-                }
-                let (ds, sp, isum) = (&self.ds[..n], &self.sp[..n], &mut self.isum[..n]);
-                let acc = &mut self.acc[t];
-                match K {
-                    Q4K => blocks_q4_k(v, &self.buf, &self.sv, ac, ds, acc, sp, isum),
-                    Q4K_REPACKED => blocks_q4_k_repacked(v, &self.buf, &self.sv, ac, ds, acc, sp, isum),
-                    _ => blocks_q6_k(v, &self.buf, &self.sv, ac, ds, acc, sp, isum),
-                }
-                // The mins, in scalar: Q4_K's four `acc_m` lanes, or the
-                // repacked order's two chains.
-                if K == Q4K {
-                    for (b, ab) in ac.chunks_exact(Q8_K_BYTES).enumerate() {
-                        let (da, bsums) = q8_k(ab);
-                        for r in 0..ROWS {
-                            let m = &self.mins[b][r];
-                            let dmin = -da * self.dmin[b][r];
-                            for (i, am) in self.accm[t][r].iter_mut().enumerate() {
-                                let t = i32::from(m[2 * i]) * (bsums[4 * i] + bsums[4 * i + 1])
-                                    + i32::from(m[2 * i + 1]) * (bsums[4 * i + 2] + bsums[4 * i + 3]);
-                                *am = fmaf(dmin, t as f32, *am);
-                            }
+                        if K == Q4K {
+                            self.dm[b][r] = -da * self.dmin[b][r];
                         }
                     }
-                } else if K == Q4K_REPACKED {
+                }
+                let (ds, dm, sp, isum) = (&self.ds[..n], &self.dm[..n], &self.sp[..n], &mut self.isum[..n]);
+                let (acc, am) = (&mut self.acc[t], &mut self.accm[t]);
+                let (w, sv) = (&self.buf[..], &self.sv[..]);
+                match K {
+                    Q4K => blocks_q4_k(v, w, sv, ac, ds, acc, dm, am, sp, isum),
+                    Q4K_REPACKED => blocks_q4_k_repacked(v, w, sv, ac, ds, acc, dm, am, sp, isum),
+                    _ => blocks_q6_k(v, w, sv, ac, ds, acc, dm, am, sp, isum),
+                }
+                // The repacked order's two chains, in scalar.
+                if K == Q4K_REPACKED {
                     for (b, ab) in ac.chunks_exact(Q8_K_BYTES).enumerate() {
                         let da = q8_k_d(ab);
                         for r in 0..ROWS {
