@@ -183,6 +183,27 @@ pub(crate) fn dot4<const SDOT: bool>(acc: int32x4_t, a: int8x16_t, b: int8x16_t)
     }
 }
 
+/// [`dot4`] where every product `a[i] * b[i]` has magnitude below 2^14
+/// (`a` a 4- or 6-bit quant, `b` any i8): the same lanes, with the
+/// baseline set summing pairs of products in i16 first (exact: a pair
+/// stays below 2^15), 4 instructions instead of 5.
+#[target_feature(enable = "neon")]
+#[inline]
+pub(crate) fn dot4_small<const SDOT: bool>(
+    acc: int32x4_t,
+    a: int8x16_t,
+    b: int8x16_t,
+) -> int32x4_t {
+    if SDOT {
+        dot4::<SDOT>(acc, a, b)
+    } else {
+        let p0 = vmull_s8(vget_low_s8(a), vget_low_s8(b));
+        let p1 = vmull_high_s8(a, b);
+        // [p0 + p1, p2 + p3, ..] in i16, then lane l = products 4l..4l + 4.
+        vpadalq_s16(acc, vpaddq_s16(p0, p1))
+    }
+}
+
 /// ggml's x86 `hsum_float_8` of the eight lanes `lo ++ hi`:
 /// `((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7))`.
 #[target_feature(enable = "neon")]

@@ -6,7 +6,7 @@ use core::arch::aarch64::*;
 use phi_edge_portable::quant::act::Q8_1_BYTES;
 use phi_edge_portable::quant::q4_1::Q4_1_BYTES;
 
-use super::super::simd::{arr, dot4, hsum_float_8, ld_i8, ld_u8};
+use super::super::simd::{arr, dot4_small, hsum_float_8, ld_i8, ld_u8};
 use super::{blocks, f16s, first, fma_lane, mul_lane, Format};
 
 /// Q4_1 x Q8_1: per block `acc = fma(dw * da, lanes, acc)` on eight f32
@@ -55,8 +55,8 @@ impl Format for Q4_1 {
                 // Lane r: dw * da.
                 let d = mul_lane(dw, da, t);
                 for (r, (acc0, acc1)) in acc.iter_mut().enumerate() {
-                    let i0 = dot4::<SDOT>(zero, qw[r].0, y0);
-                    let i1 = dot4::<SDOT>(zero, qw[r].1, y1);
+                    let i0 = dot4_small::<SDOT>(zero, qw[r].0, y0);
+                    let i1 = dot4_small::<SDOT>(zero, qw[r].1, y1);
                     *acc0 = fma_lane(*acc0, vcvtq_f32_s32(i0), d, r);
                     *acc1 = fma_lane(*acc1, vcvtq_f32_s32(i1), d, r);
                 }

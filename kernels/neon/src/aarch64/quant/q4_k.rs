@@ -14,7 +14,7 @@ use core::arch::aarch64::*;
 use phi_edge_portable::quant::act::Q8_K_BYTES;
 use phi_edge_portable::quant::q4_k::{scale_min_k4, Q4_K_BYTES};
 
-use super::super::simd::{arr, dot4, hsum_float_8, ld_i8, ld_u8};
+use super::super::simd::{arr, dot4_small, hsum_float_8, ld_i8, ld_u8};
 use super::{blocks, f16s, first, fma_lane, totals, Format};
 
 /// An activation block: its quants and its eight sub-block sums
@@ -79,10 +79,10 @@ unsafe fn ints<const SDOT: bool, const LANES: bool, const T: usize>(
             for (t, (s0, s1)) in s.iter_mut().enumerate() {
                 let y = |o: usize| ld_i8(arr(q8[t], 64 * c + o));
                 if LANES || SDOT {
-                    let pa = dot4::<SDOT>(zero, lo_a, y(0));
-                    let pb = dot4::<SDOT>(zero, lo_b, y(16));
-                    let qa = dot4::<SDOT>(zero, hi_a, y(32));
-                    let qb = dot4::<SDOT>(zero, hi_b, y(48));
+                    let pa = dot4_small::<SDOT>(zero, lo_a, y(0));
+                    let pb = dot4_small::<SDOT>(zero, lo_b, y(16));
+                    let qa = dot4_small::<SDOT>(zero, hi_a, y(32));
+                    let qb = dot4_small::<SDOT>(zero, hi_b, y(48));
                     *s0 = vmlaq_n_s32(vmlaq_n_s32(*s0, pa, sl), qa, sh);
                     *s1 = vmlaq_n_s32(vmlaq_n_s32(*s1, pb, sl), qb, sh);
                 } else {

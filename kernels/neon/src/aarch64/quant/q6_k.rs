@@ -6,7 +6,7 @@ use core::arch::aarch64::*;
 use phi_edge_portable::quant::act::Q8_K_BYTES;
 use phi_edge_portable::quant::q6_k::Q6_K_BYTES;
 
-use super::super::simd::{arr, dot4, hsum_float_8, ld_i8, ld_u8};
+use super::super::simd::{arr, dot4_small, hsum_float_8, ld_i8, ld_u8};
 use super::{blocks, f16s, fma_lane, Format};
 
 /// The unsigned 6-bit quants of half `h` of a Q6_K block: its four
@@ -87,8 +87,8 @@ impl Format for Q6K {
                         for (t, (s0, s1)) in s01.iter_mut().enumerate() {
                             let y0 = ld_i8(arr(ab[t], 4 + 32 * c));
                             let y1 = ld_i8(arr(ab[t], 4 + 32 * c + 16));
-                            *s0 = vmlaq_n_s32(*s0, dot4::<SDOT>(zero, qa, y0), s(2 * c));
-                            *s1 = vmlaq_n_s32(*s1, dot4::<SDOT>(zero, qb, y1), s(2 * c + 1));
+                            *s0 = vmlaq_n_s32(*s0, dot4_small::<SDOT>(zero, qa, y0), s(2 * c));
+                            *s1 = vmlaq_n_s32(*s1, dot4_small::<SDOT>(zero, qb, y1), s(2 * c + 1));
                         }
                     }
                 }
