@@ -17,8 +17,8 @@
 //!
 //! | kernel | RVV | result vs portable |
 //! |---|---|---|
-//! | `matmul` Q8_0, Q4_0 (both uses), Q4_1 | tiles of 4 rows x up to 16 tokens (below); `vlseg4e8` splits each block into the AVX2 code's 8 lanes of 4 values, `vwmul`/`vwmulsu`, `vwadd`, then `vfmacc.vf` on 8 f32 lanes (`vl = 8`) per (row, token), or for the repacked Q4_0 projection `vredsum` and a scalar `fmadd.s` chain | bit-identical |
-//! | `matmul` Q4_K (both uses), Q6_K | tiles of 4 rows x up to 16 tokens; two 32-value sub-blocks per `vlseg4e8` (`vl = 16`), i16 quads (`vwmulsu`/`vwmaccsu`), per-lane i16 scales by `vwmacc.vv`; per block `vfmacc.vf` on 8 f32 lanes and 4 min lanes (Q4_K plain, Q6_K) or `vredsum` and two scalar FMA chains (repacked Q4_K) | bit-identical |
+//! | `matmul` Q8_0, Q4_0 (both uses), Q4_1 | tiles of 4 rows x up to 16 tokens (below); `vlseg4e8` splits each block into the AVX2 code's 8 lanes of 4 values, `vwmul` and `vwadd` (Q8_0) or four products summed in i16 by `vwmul(su)`/`vwmacc(su)` and `vsext` (Q4), then `vfmacc.vf` on 8 f32 lanes (`vl = 8`) per (row, token), or for the repacked Q4_0 projection `vredsum` and a scalar `fmadd.s` chain | bit-identical |
+//! | `matmul` Q4_K (both uses), Q6_K | tiles of 4 rows x up to 16 tokens; two 32-value sub-blocks per `vlseg4e8` (`vl = 16`), i16 quads (`vwmulsu`/`vwmaccsu`), per-lane i16 scales by `vwmacc.vv`; per block `vfmacc.vf` on 8 f32 lanes (Q4_K plain, also on its 4 min lanes; Q6_K) or `vredsum` and two scalar FMA chains (repacked Q4_K) | bit-identical |
 //! | `matmul` F32, F16, BF16 | 32 f32 lanes (`vl = 32` / `2 x 16`), f16 and bf16 widened with integer ops (no Zvfh needed) | bit-identical |
 //! | `quantize_act` Q8_0, Q8_1, Q8_K, F16, BF16 | `vfredmax`, `vfcvt.x.f` (ties to even), narrowing shifts, `vwredsum` | bytes identical |
 //! | `attention` | f16 score dots, vector `ggml_v_expf`, probabilities rounded to f16 in vector, value pass vectorized over head dimensions per lane | bit-identical |
