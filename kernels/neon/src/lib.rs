@@ -13,7 +13,7 @@
 //!
 //! | kernel | NEON | result vs portable |
 //! |---|---|---|
-//! | `matmul` Q8_0, Q4_0 (both uses), Q4_1, Q4_K (both uses), Q6_K | tiles of weight rows x tokens (Q4_0 / Q4_K projections 4 x 4, Q8_0, Q4_1 4 x 2, Q4_0 tied 2 x 4, Q4_K tied, Q6_K 2 x 2): each weight block unpacked once per tile's tokens; `sdot` (dotprod) or `smull`+`saddlp`+`addp` (baseline), f32x4 FMA | bit-identical |
+//! | `matmul` Q8_0, Q4_0 (both uses), Q4_1, Q4_K (both uses), Q6_K | tiles of weight rows x tokens (Q4_0 / Q4_K projections 4 x 4, Q8_0, Q4_1 4 x 2, Q4_0 tied 2 x 4, Q4_K tied, Q6_K 2 x 2): each weight block unpacked once per tile's tokens; `sdot` (dotprod) or `smull`+`addp`/`saddlp` (baseline; `smull`+`smlal` block sums for the projections), f32x4 FMA | bit-identical |
 //! | `matmul` F32, F16, BF16 | one (row, token) at a time, 8 x f32x4 lanes, `fcvtl` | bit-identical |
 //! | `quantize_act` (all formats) | `fcvtns`, `fcvtn`, saturating narrows | bytes identical |
 //! | `attention` | f16 dots, vector `ggml_v_expf`, value pass 4 dims at a time | bit-identical |

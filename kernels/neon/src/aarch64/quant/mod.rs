@@ -16,11 +16,14 @@
 //! the same order, each multiply with its operands in the same order (so
 //! even a NaN's payload comes out the same); only integer sums, which are
 //! exact, are formed in whatever order is cheapest. The integer part of
-//! every block uses [`dot4`](super::simd::dot4): lane `l` of a 16-byte
-//! half sums the four products `4l..4l + 4`, exactly the lanes of the AVX2
-//! code the oracle emulates. A (row, token) scale `dw * da` is lane `r` of
-//! a by-element multiply of the rows' scales, and `fma_lane` the AVX2
-//! `fmadd` per lane with it; the final reductions are
+//! a block uses [`dot4`](super::simd::dot4) (or, for 4- and 6-bit
+//! weights, [`dot4_small`](super::simd::dot4_small)): lane `l` of a
+//! 16-byte half sums the four products `4l..4l + 4`, exactly the lanes of
+//! the AVX2 code the oracle emulates. The repacked projections need only
+//! each block's total, which the baseline set sums in i16 lanes of four
+//! products (`smull`, `smlal`). A (row, token) scale `dw * da` is lane
+//! `r` of a by-element multiply of the rows' scales, and `fma_lane` the
+//! AVX2 `fmadd` per lane with it; the final reductions are
 //! [`hsum_float_8`](super::simd::hsum_float_8). The repacked Q4_0 / Q4_K
 //! projections keep one scalar FMA chain per (row, token); a tile holds
 //! the chains of its rows in the lanes of one vector per token, and a lane
@@ -174,8 +177,8 @@ fn first<const R: usize>(v: float32x4_t) -> [f32; R] {
 /// inconsistent arguments ([`MatmulArgs::check`]).
 ///
 /// The rows go `R` at a time, then (for `R > 2`) two if two remain, then
-/// one at a time; within a row tile the tokens likewise (`T`, 2, 1). A row tile passes all the tokens while its weight rows stay in
-/// L1.
+/// one at a time; within a row tile the tokens likewise (`T`, 2, 1). A
+/// row tile passes all the tokens while its weight rows stay in L1.
 ///
 /// `SDOT` selects the `sdot` instruction: only `NeonDot`, whose
 /// constructors guarantee the extension, instantiates it (see
