@@ -43,7 +43,7 @@ const Q4K_REPACKED: u8 = 1;
 /// Q6_K.
 const Q6K: u8 = 2;
 
-/// One row's step in [`lanes_k`]: its pair of sub-blocks at `{w}`
+/// One row's step in [`blocks_k_fn!`]: its pair of sub-blocks at `{w}`
 /// (`v4..v7`) times the activation lanes in `v8..v11` as i16 quads
 /// (`v12`), times the 16 i16 scales at `{sv}` (`v14`) into the lanes `$l`.
 macro_rules! row_k {
@@ -83,7 +83,7 @@ macro_rules! halves_k {
     };
 }
 
-/// Row `$r`'s f32 step in [`blocks_k`]: `acc[$r][l] = fma(ds[$r],
+/// Row `$r`'s f32 step in [`blocks_k_fn!`]: `acc[$r][l] = fma(ds[$r],
 /// lane[l], acc[$r][l])` (`vfmacc.vf` with `ds` at `{d}`, the
 /// accumulators at `{acc}`).
 macro_rules! fma_k {
@@ -429,8 +429,6 @@ pub(crate) struct TilesK {
     /// (Q4_K: lanes 0..8 the first sub-block's, 8..16 the second's; Q6_K:
     /// a 16-value scale per four lanes).
     sv: [i16; CHUNK * PAIRS * ROWS * 16],
-    /// Q4_K: per block and row, the eight mins.
-    mins: [[[u8; 8]; ROWS]; CHUNK],
     /// Per block and row, `d` of the weights (f32).
     dw: [[f32; ROWS]; CHUNK],
     /// Q4_K: per block and row, `dmin` of the weights (f32).
@@ -458,7 +456,6 @@ impl TilesK {
             v,
             buf: [0; CHUNK * PAIRS * ROWS * PAIR_BYTES],
             sv: [0; CHUNK * PAIRS * ROWS * 16],
-            mins: [[[0; 8]; ROWS]; CHUNK],
             dw: [[0.0; ROWS]; CHUNK],
             dmin: [[0.0; ROWS]; CHUNK],
             sp: [[[0; 16]; ROWS]; CHUNK],
@@ -531,7 +528,6 @@ impl TilesK {
                     } else {
                         let (sc, m) = scales_mins(wb);
                         pairs(&|i| i16::from(sc[i / 8]), &mut self.sv);
-                        self.mins[b][r] = m;
                         for (x, &mj) in self.sp[b][r].iter_mut().zip(&m) {
                             *x = i16::from(mj);
                         }
