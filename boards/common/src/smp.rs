@@ -49,6 +49,12 @@ pub mod gicv2;
 /// Most cores one [`Cores`] drives (the boot core included).
 pub const MAX_CORES: usize = 8;
 
+/// The boot core, waiting for the last part of a run, spins this many
+/// times an idle core's spin before it sleeps: it only waits while others
+/// work, usually for less than the imbalance of one matmul's parts, and
+/// every microsecond its wake-up takes delays the whole run.
+pub const CALLER_SPIN_FACTOR: u64 = 5;
+
 /// A job as [`Parallel::run`] receives it; the others get a pointer to the
 /// boot core's copy.
 type Job<'a> = &'a (dyn Fn(usize) + Sync);
@@ -212,7 +218,7 @@ impl<S: Signal> Cores<S> {
             (epoch != seen).then_some(epoch)
         };
         loop {
-            if let Some(epoch) = self.spin_until(fresh) {
+            if let Some(epoch) = self.spin_until(self.spin_us, fresh) {
                 return epoch;
             }
             if let Some(epoch) = self.sleep_until(core, fresh) {
@@ -221,9 +227,9 @@ impl<S: Signal> Cores<S> {
         }
     }
 
-    /// Polls `ready` for the spin budget.
-    fn spin_until<T>(&self, ready: impl Fn() -> Option<T>) -> Option<T> {
-        let spin = self.ticks(self.spin_us);
+    /// Polls `ready` for `spin_us` microseconds.
+    fn spin_until<T>(&self, spin_us: u64, ready: impl Fn() -> Option<T>) -> Option<T> {
+        let spin = self.ticks(spin_us);
         let t0 = self.signal.now();
         loop {
             if let Some(v) = ready() {
@@ -313,7 +319,8 @@ impl<S: Signal> Cores<S> {
         }
         self.work_on(0, epoch);
         let done = || (self.pending.0.load(Ordering::SeqCst) == 0).then_some(());
-        while self.spin_until(done).is_none() && self.sleep_until(0, done).is_none() {}
+        let spin_us = self.spin_us.saturating_mul(CALLER_SPIN_FACTOR);
+        while self.spin_until(spin_us, done).is_none() && self.sleep_until(0, done).is_none() {}
     }
 }
 

@@ -27,7 +27,7 @@ const GICC_BASE: usize = 0x0801_0000;
 /// Pages (4 KiB) of stack for each secondary core: they run kernels only.
 const STACK_PAGES: usize = 32;
 /// How long an idle core spins before it sleeps, in µs.
-const SPIN_US: u64 = 20;
+const SPIN_US: u64 = 200;
 /// How long the boot core waits for the others to report, in µs.
 const START_TIMEOUT_US: u64 = 1_000_000;
 /// MPIDR_EL1's affinity fields (Aff3, Aff2-Aff0).

@@ -27,7 +27,7 @@ pub const MAX_HARTS: usize = 4;
 /// The CLINT's `msip` registers on QEMU virt.
 const MSIP_BASE: usize = 0x0200_0000;
 /// How long an idle hart spins before it sleeps, in µs.
-const SPIN_US: u64 = 20;
+const SPIN_US: u64 = 200;
 /// How long hart 0 waits for the others to report, in µs.
 const START_TIMEOUT_US: u64 = 1_000_000;
 

@@ -28,7 +28,7 @@ const STACK_PAGES: usize = 32;
 /// Bytes of one secondary's stack.
 pub const STACK_BYTES: usize = STACK_PAGES * 4096;
 /// How long an idle core spins before it sleeps, in µs.
-const SPIN_US: u64 = 20;
+const SPIN_US: u64 = 200;
 /// How long the boot core waits for the others to report, in µs.
 const START_TIMEOUT_US: u64 = 1_000_000;
 
