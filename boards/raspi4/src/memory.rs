@@ -199,7 +199,7 @@ fn max_cpus(bootargs: &[u8]) -> Option<usize> {
     text.split_ascii_whitespace()
         .filter_map(|w| w.strip_prefix("maxcpus="))
         .filter_map(|n| n.parse().ok())
-        .last()
+        .next_back()
 }
 
 /// Reads the device tree at `dtb` (x0 at entry).
