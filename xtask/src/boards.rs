@@ -631,8 +631,9 @@ pub fn check() -> Step {
                     let crc = logits_crc(&out.lines);
                     let shown = crc.map_or("none".to_string(), |c| format!("{c:#010x}"));
                     let rates = rates(&out.lines).unwrap_or_default();
+                    let cores_word = if cores == 1 { "core" } else { "cores" };
                     eprintln!(
-                        "{} on {cores} cores: exit {:?} after {:.0} s; ids {:?}; logits crc32 {shown} (host {want_crc:#010x}); perplexity {ppl:?} (host {want_ppl:.4}); {rates}",
+                        "{} on {cores} {cores_word}: exit {:?} after {:.0} s; ids {:?}; logits crc32 {shown} (host {want_crc:#010x}); perplexity {ppl:?} (host {want_ppl:.4}); {rates}",
                         b.label,
                         out.status,
                         t.elapsed().as_secs_f64(),
@@ -642,7 +643,7 @@ pub fn check() -> Step {
                     let cores_ok = stats_cores(&out.lines) == Some(cores);
                     if out.status != Some(0) || got.as_ref() != Some(&want) || got_prompt.as_ref() != Some(&want_prompt) || crc != Some(want_crc) || !ppl_ok || !cores_ok {
                         return Err(Failure::new(format!(
-                            "{} on {cores} cores: exit {:?}, ids {got:?} (prompt {got_prompt:?}), logits crc32 {shown}, perplexity {ppl:?}, cores on the stats line {:?}; the host gave {want:?} (prompt {want_prompt:?}), logits crc32 {want_crc:#010x}, perplexity {want_ppl:.4} (within {PERPLEXITY_REL_TOL}); output:\n{}",
+                            "{} on {cores} {cores_word}: exit {:?}, ids {got:?} (prompt {got_prompt:?}), logits crc32 {shown}, perplexity {ppl:?}, cores on the stats line {:?}; the host gave {want:?} (prompt {want_prompt:?}), logits crc32 {want_crc:#010x}, perplexity {want_ppl:.4} (within {PERPLEXITY_REL_TOL}); output:\n{}",
                             b.label,
                             out.status,
                             stats_cores(&out.lines),
