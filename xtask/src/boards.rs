@@ -549,30 +549,27 @@ fn logits_crc(lines: &[String]) -> Option<u64> {
     u64::from_str_radix(hex.trim(), 16).ok()
 }
 
+/// The word after `key` on a board's `stats:` line (up to the next space
+/// or `;`), e.g. `stats_field(lines, "perplexity ")`.
+fn stats_field<'a>(lines: &'a [String], key: &str) -> Option<&'a str> {
+    let stats = lines.iter().find_map(|l| l.strip_prefix("stats:"))?;
+    stats.split(key).nth(1)?.split([';', ' ']).find(|w| !w.is_empty())
+}
+
 /// The perplexity on a board's `stats:` line.
 fn perplexity(lines: &[String]) -> Option<f64> {
-    let stats = lines.iter().find_map(|l| l.strip_prefix("stats:"))?;
-    stats
-        .split("perplexity ")
-        .nth(1)?
-        .split(';')
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+    stats_field(lines, "perplexity ")?.parse().ok()
 }
 
 /// The prefill and decode rates on a board's `stats:` line.
 fn rates(lines: &[String]) -> Option<String> {
-    let stats = lines.iter().find_map(|l| l.strip_prefix("stats:"))?;
-    let field = |key: &str| stats.split(key).nth(1)?.split([';', ' ']).find(|w| !w.is_empty());
-    Some(format!("prefill {} tok/s, decode {} tok/s", field("prefill ")?, field("decode ")?))
+    let (prefill, decode) = (stats_field(lines, "prefill ")?, stats_field(lines, "decode ")?);
+    Some(format!("prefill {prefill} tok/s, decode {decode} tok/s"))
 }
 
 /// The core count at the end of a board's `stats:` line (`; cores N`).
 fn stats_cores(lines: &[String]) -> Option<usize> {
-    let stats = lines.iter().find_map(|l| l.strip_prefix("stats:"))?;
-    stats.split("; cores ").nth(1)?.trim().parse().ok()
+    stats_field(lines, "; cores ")?.parse().ok()
 }
 
 /// The prompt every board answers in CI.
@@ -774,3 +771,20 @@ FAT32 boot partition of the SD card; phi-edge does not ship them:
 Then connect a 3.3 V USB serial adapter to GPIO 14 (TX, pin 8) and 15 (RX, pin 10),
 115200 8N1, and power the Pi: the answer appears on the serial console.
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::{perplexity, rates, stats_cores};
+
+    #[test]
+    fn stats_line_fields() {
+        let lines = [
+            "ids: 60 23".to_string(),
+            "stats: prompt 37 tokens, prefill 1.37 tok/s; generated 16 tokens, decode 0.97 tok/s (emulated); perplexity 2.7474; arena 12960387 bytes; heap 29996 bytes; kernels neon; cores 4".to_string(),
+        ];
+        assert_eq!(perplexity(&lines), Some(2.7474));
+        assert_eq!(rates(&lines).as_deref(), Some("prefill 1.37 tok/s, decode 0.97 tok/s"));
+        assert_eq!(stats_cores(&lines), Some(4));
+        assert_eq!(perplexity(&lines[..1]), None);
+    }
+}
