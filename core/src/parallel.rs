@@ -13,8 +13,10 @@ use core::ops::Range;
 
 use crate::kernels::{Kernels, MatOut, MatmulArgs};
 
+mod claim;
 #[cfg(feature = "std")]
 mod pool;
+pub use claim::Claim;
 #[cfg(feature = "std")]
 pub use pool::{ThreadPool, CALLER_SPIN_FACTOR, DEFAULT_SPIN};
 

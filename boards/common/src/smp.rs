@@ -2,12 +2,11 @@
 //! each run in one job slot, every core (the boot core too) claims and runs
 //! jobs, and the boot core returns once all of them are finished.
 //!
-//! A run is published by storing the job and then one atomic word,
-//! `claim`: the run's epoch in the high 32 bits and the jobs left to claim
-//! in the low 32 (as in core's `ThreadPool`). Every core claims job
-//! indices by decrementing the low half with a compare-and-swap that also
-//! checks the epoch, so a core that wakes up late can never take a job of
-//! a later run, and reads the job only after a successful claim. `pending`
+//! A run is published by storing the job and then one atomic word, a
+//! [`Claim`] (the run's epoch and the jobs left to take, the word core's
+//! `ThreadPool` uses too). Every core takes job indices from it, so a core
+//! that wakes up late can never take a job of a later run, and reads the
+//! job only after a successful take. `pending`
 //! counts the jobs not yet finished; [`Parallel::run`] returns when it is
 //! 0, so no core touches a job after `run` has returned.
 //!
@@ -37,8 +36,9 @@
 //! [`Cores::start`], which waits for them.
 
 use core::hint::spin_loop;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
+use phi_edge::parallel::Claim;
 use phi_edge::Parallel;
 
 #[cfg(target_arch = "riscv64")]
@@ -91,9 +91,8 @@ struct Line<T>(T);
 /// (which [`Cores::serve`]).
 pub struct Cores<S: Signal> {
     signal: S,
-    /// `epoch << 32 | jobs left to claim`; job `i` is claimed by the CAS
-    /// that takes the count from `i + 1` to `i`.
-    claim: Line<AtomicU64>,
+    /// The current run and the jobs left to take.
+    claim: Line<Claim>,
     /// Jobs of the current run not yet finished.
     pending: Line<AtomicUsize>,
     /// The current run's job: points at the `Job` on the boot core's
@@ -108,8 +107,6 @@ pub struct Cores<S: Signal> {
     threads: AtomicUsize,
     /// Held by the core inside `run`.
     busy: AtomicBool,
-    /// The epoch of the last run published.
-    epoch: AtomicU64,
     /// Microseconds an idle core spins before it sleeps.
     spin_us: u64,
     /// Jobs each core has run, and times it has slept (for the log).
@@ -138,14 +135,13 @@ impl<S: Signal> Cores<S> {
     pub const fn new(signal: S, spin_us: u64) -> Cores<S> {
         Cores {
             signal,
-            claim: Line(AtomicU64::new(0)),
+            claim: Line(Claim::new()),
             pending: Line(AtomicUsize::new(0)),
             job: AtomicPtr::new(core::ptr::null_mut()),
             asleep: Line(AtomicUsize::new(0)),
             online: AtomicUsize::new(0),
             threads: AtomicUsize::new(1),
             busy: AtomicBool::new(false),
-            epoch: AtomicU64::new(0),
             spin_us,
             counts: [const { Line(Counts { jobs: AtomicUsize::new(0), sleeps: AtomicUsize::new(0) }) }; MAX_CORES],
         }
@@ -202,7 +198,7 @@ impl<S: Signal> Cores<S> {
         }
         self.signal.prepare(core);
         self.online.fetch_add(1, Ordering::AcqRel);
-        let mut seen = self.claim.0.load(Ordering::Acquire) >> 32;
+        let mut seen = self.claim.0.epoch();
         loop {
             let epoch = self.wait_for_run(core, seen);
             self.work_on(core, epoch);
@@ -214,7 +210,7 @@ impl<S: Signal> Cores<S> {
     /// epoch.
     fn wait_for_run(&self, core: usize, seen: u64) -> u64 {
         let fresh = || {
-            let epoch = self.claim.0.load(Ordering::SeqCst) >> 32;
+            let epoch = self.claim.0.epoch();
             (epoch != seen).then_some(epoch)
         };
         loop {
@@ -260,29 +256,17 @@ impl<S: Signal> Cores<S> {
 
     /// Claims and runs jobs of run `epoch` on `core` until none are left.
     fn work_on(&self, core: usize, epoch: u64) {
-        let mut c = self.claim.0.load(Ordering::Acquire);
-        loop {
-            let left = c & 0xFFFF_FFFF;
-            if c >> 32 != epoch || left == 0 {
-                return;
-            }
-            match self.claim.0.compare_exchange_weak(c, c - 1, Ordering::Acquire, Ordering::Acquire) {
-                Ok(_) => {
-                    // SAFETY: the CAS claimed job `left - 1` of run `epoch`
-                    // (the epoch bits matched), so that run is not finished
-                    // before this job's `pending` decrement below: the boot
-                    // core is still inside `run`, and the `Job` `job`
-                    // points at, on its stack, is alive. The CAS read the
-                    // `claim` store that published the run (or a later CAS
-                    // of it), so it sees that run's `job`.
-                    let job = unsafe { *self.job.load(Ordering::Relaxed) };
-                    job((left - 1) as usize);
-                    self.counts[core].0.jobs.fetch_add(1, Ordering::Relaxed);
-                    self.finish();
-                    c = self.claim.0.load(Ordering::Acquire);
-                }
-                Err(now) => c = now,
-            }
+        while let Some(i) = self.claim.0.take(epoch) {
+            // SAFETY: `take` claimed job `i` of run `epoch`, so that run is
+            // not finished before this job's `pending` decrement below: the
+            // boot core is still inside `run`, and the `Job` `job` points
+            // at, on its stack, is alive. The take read the store that
+            // published the run (or a later take of it), so it sees that
+            // run's `job`.
+            let job = unsafe { *self.job.load(Ordering::Relaxed) };
+            job(i);
+            self.counts[core].0.jobs.fetch_add(1, Ordering::Relaxed);
+            self.finish();
         }
     }
 
@@ -298,8 +282,6 @@ impl<S: Signal> Cores<S> {
 
     /// Runs `n` jobs on every core; the caller holds `busy`.
     fn run_shared(&self, n: usize, job: Job<'_>) {
-        let epoch = self.epoch.load(Ordering::Relaxed).wrapping_add(1) & 0xFFFF_FFFF;
-        self.epoch.store(epoch, Ordering::Relaxed);
         // The others read the job through this pointer only while
         // `pending` is non-zero, and this function does not return before
         // it is 0.
@@ -307,7 +289,7 @@ impl<S: Signal> Cores<S> {
         self.pending.0.store(n, Ordering::Relaxed);
         // Publishes job and pending; SeqCst orders it before the load of
         // `asleep` (see the module docs).
-        self.claim.0.store(epoch << 32 | n as u64, Ordering::SeqCst);
+        let epoch = self.claim.0.publish(n);
         let mut sleepers = self.asleep.0.load(Ordering::SeqCst) & !1;
         // Wake no more cores than there are jobs left for them.
         let mut wakes = n - 1;

@@ -3,12 +3,10 @@
 //!
 //! `threads - 1` workers wait for runs; the thread that calls
 //! [`Parallel::run`] works too. A run is published by storing the job and
-//! then one atomic word, `claim`: the run's epoch in the high 32 bits and
-//! the jobs left to claim in the low 32. Everyone claims job indices by
-//! decrementing the low half with a compare-and-swap that also checks the
-//! epoch, so a worker that wakes up late can never take a job of a later
-//! run. `pending` counts the jobs not yet finished; `run` returns when it
-//! reaches 0.
+//! then one atomic word, a [`Claim`] (the run's epoch and the jobs left to
+//! take). Everyone takes job indices from it, so a worker that wakes up
+//! late can never take a job of a later run. `pending` counts the jobs not
+//! yet finished; `run` returns when it reaches 0.
 //!
 //! Waiting spins first (decode issues a run every few microseconds, and a
 //! futex wake-up costs tens of them), then parks on a condition variable,
@@ -22,12 +20,12 @@
 use std::any::Any;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::Parallel;
+use super::{Claim, Parallel};
 
 /// A job as `run` receives it; workers get a pointer to the caller's copy.
 type Job<'a> = &'a (dyn Fn(usize) + Sync);
@@ -51,9 +49,8 @@ struct Line<T>(T);
 
 /// State shared by the pool's handle and its workers.
 struct Shared {
-    /// `epoch << 32 | jobs left to claim`; job `i` is claimed by the CAS
-    /// that takes the count from `i + 1` to `i`.
-    claim: Line<AtomicU64>,
+    /// The current run and the jobs left to take.
+    claim: Line<Claim>,
     /// Jobs of the current run not yet finished.
     pending: Line<AtomicUsize>,
     /// The current run's job: points at the `Job` on the stack of the
@@ -88,8 +85,6 @@ pub struct ThreadPool {
     workers: Vec<JoinHandle<()>>,
     /// Held by the thread inside `run`.
     busy: AtomicBool,
-    /// The epoch of the last run published.
-    epoch: AtomicU64,
 }
 
 impl ThreadPool {
@@ -108,7 +103,7 @@ impl ThreadPool {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a thread pool needs at least one thread"));
         }
         let shared = Arc::new(Shared {
-            claim: Line(AtomicU64::new(0)),
+            claim: Line(Claim::new()),
             pending: Line(AtomicUsize::new(0)),
             job: AtomicPtr::new(core::ptr::null_mut()),
             sleepers: AtomicUsize::new(0),
@@ -120,7 +115,7 @@ impl ThreadPool {
             finished: Condvar::new(),
             spin,
         });
-        let mut pool = ThreadPool { shared, workers: Vec::with_capacity(threads - 1), busy: AtomicBool::new(false), epoch: AtomicU64::new(0) };
+        let mut pool = ThreadPool { shared, workers: Vec::with_capacity(threads - 1), busy: AtomicBool::new(false) };
         for i in 1..threads {
             let shared = Arc::clone(&pool.shared);
             let handle = thread::Builder::new().name(std::format!("phi-edge-{i}")).spawn(move || shared.worker())?;
@@ -133,15 +128,13 @@ impl ThreadPool {
     /// Runs `n` jobs on the pool; the caller holds `busy`.
     fn run_pooled(&self, n: usize, job: Job<'_>) {
         let s = &*self.shared;
-        let epoch = self.epoch.load(Ordering::Relaxed).wrapping_add(1) & 0xFFFF_FFFF;
-        self.epoch.store(epoch, Ordering::Relaxed);
         // Workers read the job through this pointer only while `pending`
         // is non-zero, and this function does not return before it is 0.
         s.job.store((&job as *const Job<'_>).cast_mut().cast(), Ordering::Relaxed);
         s.pending.0.store(n, Ordering::Relaxed);
         // Publishes job and pending (SeqCst: ordered before the load of
         // `sleepers` below; see `Shared::wait_for_run`).
-        s.claim.0.store(epoch << 32 | n as u64, Ordering::SeqCst);
+        let epoch = s.claim.0.publish(n);
         if s.sleepers.load(Ordering::SeqCst) > 0 {
             let _g = s.locked();
             s.work.notify_all();
@@ -176,7 +169,7 @@ impl Shared {
             if self.shutdown.load(Ordering::SeqCst) {
                 return Some(None);
             }
-            let epoch = self.claim.0.load(Ordering::SeqCst) >> 32;
+            let epoch = self.claim.0.epoch();
             (epoch != seen).then_some(Some(epoch))
         };
         if let Some(r) = spin_until(self.spin, fresh) {
@@ -199,27 +192,15 @@ impl Shared {
 
     /// Claims and runs jobs of run `epoch` until none are left.
     fn work_on(&self, epoch: u64) {
-        let mut c = self.claim.0.load(Ordering::Acquire);
-        loop {
-            let left = c & 0xFFFF_FFFF;
-            if c >> 32 != epoch || left == 0 {
-                return;
-            }
-            match self.claim.0.compare_exchange_weak(c, c - 1, Ordering::Acquire, Ordering::Acquire) {
-                Ok(_) => {
-                    // SAFETY: the CAS claimed job `left - 1` of run `epoch`
-                    // (the epoch bits matched), so that run is not finished
-                    // before this job's `pending` decrement below: the
-                    // thread inside `run` is still blocked there and the
-                    // `Job` `job` points at, on its stack, is alive. The
-                    // CAS read the `claim` store that published the run
-                    // (or a later CAS of it), so it sees that run's `job`.
-                    let job = unsafe { *self.job.load(Ordering::Relaxed) };
-                    self.finish(panic::catch_unwind(AssertUnwindSafe(|| job((left - 1) as usize))));
-                    c = self.claim.0.load(Ordering::Acquire);
-                }
-                Err(now) => c = now,
-            }
+        while let Some(i) = self.claim.0.take(epoch) {
+            // SAFETY: `take` claimed job `i` of run `epoch`, so that run is
+            // not finished before this job's `pending` decrement below: the
+            // thread inside `run` is still blocked there and the `Job` `job`
+            // points at, on its stack, is alive. The take read the store
+            // that published the run (or a later take of it), so it sees
+            // that run's `job`.
+            let job = unsafe { *self.job.load(Ordering::Relaxed) };
+            self.finish(panic::catch_unwind(AssertUnwindSafe(|| job(i))));
         }
     }
 
@@ -284,7 +265,7 @@ impl Parallel for ThreadPool {
             }
         }
         let _busy = Release(&self.busy);
-        // The claim word holds at most u32::MAX jobs per run.
+        // A `Claim` holds at most u32::MAX jobs per run.
         let mut start = 0;
         while start < n {
             let m = (n - start).min(u32::MAX as usize);
