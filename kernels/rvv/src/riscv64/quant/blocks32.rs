@@ -3,19 +3,36 @@
 //!
 //! Per (row, token) the float steps are those of the per-row dot products
 //! (`ggml_vec_dot_q8_0_q8_0`, `_q4_0_q8_0`, `_q4_1_q8_1`): per block
-//! `acc[l] = fma(dw * da, lane[l], acc[l])` on eight f32 lanes (`vfmacc.vf`,
-//! `vl = 8`), then `hsum_float_8`, plus Q4_1's `summs += mw * sa` in
-//! scalar f32. The repacked Q4_0 projection sums each block's lanes to one
-//! integer and runs `acc = fma(sumi, dw * da, acc)` in scalar `fmadd.s`
-//! (`ggml_gemv_q4_0_8x8_q8_0`). The scales `dw * da` of a chunk are
-//! computed in scalar code before its asm loop.
+//! `acc[l] = fma(dw * da, lane[l], acc[l])` on eight f32 lanes, then
+//! `hsum_float_8`, plus Q4_1's `summs += mw * sa` in f32. The repacked
+//! Q4_0 projection sums each block's lanes to one integer and runs
+//! `acc = fma(sumi, dw * da, acc)` in scalar `fmadd.s`
+//! (`ggml_gemv_q4_0_8x8_q8_0`).
+//!
+//! Per chunk of blocks, the f16 scales of the tile's rows and tokens are
+//! converted by vector, all rows (or tokens) in one pass ([`gather_f16`]),
+//! and each row's quants are unpacked by strided segment loads, many
+//! blocks per instruction ([`unpack`]; Q8_0 copied, so every format reads
+//! the same layout). Then per token one asm loop runs over the chunk:
+//!
+//! - at VLEN >= 256 (Q8_0, Q4_0 plain, Q4_1) all four rows share one
+//!   vector (`vl = 32`, lane `8r + l` is row `r`'s lane `l`): per block one
+//!   `vlseg4e8` of the rows' 128 unpacked bytes, one indexed segment load
+//!   that repeats the activation block for each row, the row scales spread
+//!   over their lanes by an indexed load, `dw * da` by `vfmul.vf`, one
+//!   `vfmacc.vv` (and Q4_1's `summs` by `vfmul.vf` / `vfadd.vv` in every
+//!   lane of its row): three `vsetvli` per block for the four rows
+//!   ([`wide_fn!`]);
+//! - otherwise (VLEN 128, and the repacked Q4_0 order) one row at a time
+//!   at `vl = 8`, with `dw * da` (and Q4_1's `summs`) computed ahead in
+//!   scalar code ([`lanes_fn!`], [`sums_repacked`]).
 
 use phi_edge_portable::quant::act::{Q8_0_BYTES, Q8_1_BYTES};
 use phi_edge_portable::quant::q4_0::Q4_0_BYTES;
 use phi_edge_portable::quant::q4_1::Q4_1_BYTES;
 
 use super::{ROWS, TOKENS};
-use crate::riscv64::rvv::{f16_at, hsum_float_8, V};
+use crate::riscv64::rvv::{hsum_float_8, vlenb, V};
 
 /// Blocks per chunk: unpacked once per tile, then passed by every token.
 const CHUNK: usize = 64;
@@ -250,41 +267,372 @@ fn sums_repacked(_v: V, w: [&[u8]; ROWS], ws: usize, a: &[u8], ab: usize, ds: &[
     *acc = [c0, c1, c2, c3];
 }
 
-/// Splits the nibbles of `n` Q4 blocks into one byte per value: block `b`
-/// has its 16 packed bytes at `w[b * wb..]` (byte `i` holds value `i` in
-/// its low nibble, `i + 16` in its high one); its 32 values, plus `off`,
-/// go to `out[b * ROWS * 32..][..32]`.
-fn unpack_q4(_v: V, w: &[u8], wb: usize, n: usize, off: i8, out: &mut [u8]) {
-    assert!(n > 0 && w.len() >= (n - 1) * wb + 16);
+/// The exact i32 lanes of one block for the four rows at once, in `v16`
+/// (SEW 32, LMUL 4, `vl = 32`: lane `8r + l` is row `r`'s lane `l`), from
+/// the weights' `vlseg4e8` fields in `v4..v7` and the activation's
+/// (repeated for each row) in `v8..v11`. Kinds as [`row32_ints!`]; `q8`
+/// widens its four i16 products into `v16` by `vwadd`, the `q4` kinds sum
+/// them in i16 (`v12`) before one `vsext`.
+macro_rules! wide_ints {
+    (q4, $mul:literal, $macc:literal) => {
+        concat!(
+            $mul,
+            " v12, v8, v4\n",
+            $macc,
+            " v12, v9, v5\n",
+            $macc,
+            " v12, v10, v6\n",
+            $macc,
+            " v12, v11, v7\n",
+            "vsetvli zero, {n32}, e32, m4, ta, ma\n",
+            "vsext.vf2 v16, v12\n",
+        )
+    };
+    (q8) => {
+        concat!(
+            "vwmul.vv v12, v8, v4\n",
+            "vwmul.vv v14, v9, v5\n",
+            "vwmul.vv v24, v10, v6\n",
+            "vwmul.vv v26, v11, v7\n",
+            "vsetvli zero, {n32}, e16, m2, ta, ma\n",
+            "vwadd.vv v16, v12, v14\n",
+            "vwadd.wv v16, v16, v24\n",
+            "vwadd.wv v16, v16, v26\n",
+            "vsetvli zero, {n32}, e32, m4, ta, ma\n",
+        )
+    };
+}
+
+/// Q4_1's `summs[r] += mw[r] * sa` in [`wide_fn!`]: each row's `mw` in
+/// its eight lanes (`vloxei8` through `v3`), times `sa` (`{f}`), added to
+/// the lanes of `v28`.
+macro_rules! wide_summs {
+    (q4_1) => {
+        concat!(
+            "vloxei8.v v12, ({s}), v3\n",
+            "flw {f}, 4({p})\n",
+            "vfmul.vf v12, v12, {f}\n",
+            "vfadd.vv v28, v28, v12\n",
+        )
+    };
+    () => {
+        ""
+    };
+}
+
+/// An asm loop over `n` blocks of one token for the [`ROWS`] rows of a
+/// tile with all four rows in one vector (`vl = 32`, so VLEN >= 256): the
+/// unpacked weights of a block (the rows side by side, 128 bytes) in one
+/// `vlseg4e8`, the activation block repeated for each row by an indexed
+/// segment load (`vloxseg4ei8`, offsets `4 (i % 8)` in `v2`), the row
+/// scales spread over their lanes by `vloxei8` (offsets `4 (i / 8)` in
+/// `v1`, `v3` 16 bytes further for Q4_1's mins).
+macro_rules! wide_fn {
+    ($name:ident, ($($k:tt)*), ($($m:tt)*), $slots:literal) => {
+        /// `acc[r][l] = fma(dw[b][r] * da[b], lane_l(w[r] block b, a block
+        /// b), acc[r][l])` for the blocks `b < n` in order (and for Q4_1
+        /// `summs[r][..] += mw[b][r] * sa[b]`): block `b`'s unpacked rows
+        /// at `w[b * 128..]`, its activation quants at `a[b * ab..]`, the
+        /// weight scales `dw[b][r]` (`mw[b][r]`) at `sw[b * swb / 4..]`
+        /// (16 bytes further), the activation's `da[b]` (`sa[b]`) at
+        /// `sa_[b * sab / 4]` (`+ 1`).
+        #[allow(clippy::too_many_arguments)]
+        fn $name(
+            _v: V,
+            n: usize,
+            w: &[u8],
+            a: &[u8],
+            ab: usize,
+            sw: &[f32],
+            swb: usize,
+            sa_: &[f32],
+            sab: usize,
+            acc: &mut [[f32; 8]; ROWS],
+            summs: &mut [[f32; 8]; ROWS],
+        ) {
+            assert!(n > 0 && w.len() >= n * ROWS * UNPACKED && a.len() >= (n - 1) * ab + UNPACKED);
+            assert!(swb == 4 * $slots && sw.len() >= n * $slots);
+            assert!(sab % 4 == 0 && sa_.len() >= (n - 1) * sab / 4 + $slots / 4);
+            // SAFETY: `V` proves the CPU has V, and the caller runs this only
+            // at VLEN >= 256, where 32 elements of SEW 32 fit LMUL 4. Block
+            // `b < n` reads 128 bytes at `b * 128` of `w`, 32 at `b * ab` of
+            // `a`, `swb` at `b * swb` of `sw` and 8 at `b * sab` of `sa_`, all
+            // inside the slices (checked above); `acc` and `summs` are read
+            // and written whole (128 bytes each).
+            unsafe {
+                vasm!(
+                    [
+                        "vsetvli zero, {n32}, e8, m1, ta, ma",
+                        "vid.v v3",
+                        "vsrl.vi v1, v3, 3",
+                        "vsll.vi v1, v1, 2",
+                        "vand.vi v2, v3, 7",
+                        "vsll.vi v2, v2, 2",
+                        "vadd.vx v3, v1, {n16}",
+                        "vsetvli zero, {n32}, e32, m4, ta, ma",
+                        "vle32.v v20, ({acc})",
+                        "vle32.v v28, ({summs})",
+                        "1:",
+                        "vsetvli zero, {n32}, e8, m1, ta, ma",
+                        "vloxseg4ei8.v v8, ({a}), v2",
+                        "vlseg4e8.v v4, ({w})",
+                        wide_ints!($($k)*),
+                        "vfcvt.f.x.v v16, v16",
+                        "vloxei8.v v24, ({s}), v1",
+                        "flw {f}, 0({p})",
+                        "vfmul.vf v24, v24, {f}",
+                        "vfmacc.vv v20, v24, v16",
+                        wide_summs!($($m)*),
+                        "add {a}, {a}, {ab}",
+                        "addi {w}, {w}, 128",
+                        "add {s}, {s}, {swb}",
+                        "add {p}, {p}, {sab}",
+                        "addi {n}, {n}, -1",
+                        "bnez {n}, 1b",
+                        "vse32.v v20, ({acc})",
+                        "vse32.v v28, ({summs})",
+                    ],
+                    w = inout(reg) w.as_ptr() => _,
+                    a = inout(reg) a.as_ptr() => _,
+                    s = inout(reg) sw.as_ptr() => _,
+                    p = inout(reg) sa_.as_ptr() => _,
+                    n = inout(reg) n => _,
+                    ab = in(reg) ab,
+                    swb = in(reg) swb,
+                    sab = in(reg) sab,
+                    acc = in(reg) acc.as_mut_ptr(),
+                    summs = in(reg) summs.as_mut_ptr(),
+                    n32 = in(reg) 32usize,
+                    n16 = in(reg) 16usize,
+                    f = out(freg) _,
+                );
+            }
+        }
+    };
+}
+
+wide_fn!(wide_q8_0, (q8), (), 4);
+wide_fn!(wide_q4_0, (q4, "vwmul.vv", "vwmacc.vv"), (), 4);
+wide_fn!(wide_q4_1, (q4, "vwmulsu.vv", "vwmaccsu.vv"), (q4_1), 8);
+
+/// `out[i] = f16 at rows[i % slots][(i / slots) * stride..]` as f32 (the
+/// portable `f16_to_f32`) for `i < n * slots`, where `slots` is
+/// `rows.len()`, a power of two up to 32, and the rows start in address
+/// order within 4 GiB: one scale field of a chunk of `n` blocks of several
+/// rows (or tokens), converted by vector in one pass.
+fn gather_f16(_v: V, rows: &[&[u8]], stride: usize, n: usize, out: &mut [f32]) {
+    let slots = rows.len();
+    assert!(slots.is_power_of_two() && slots <= 32 && n > 0 && out.len() >= n * slots);
+    let base = rows[0].as_ptr() as usize;
+    let mut offs = [0u32; 32];
+    for (o, r) in offs.iter_mut().zip(rows) {
+        assert!(r.len() >= (n - 1) * stride + 2);
+        let off = (r.as_ptr() as usize).checked_sub(base).expect("rows in address order");
+        *o = u32::try_from(off).expect("rows within 4 GiB");
+    }
+    // SAFETY: `V` proves the CPU has V. Element `i` reads the 2 bytes at
+    // `base + offs[i % slots] + (i / slots) * stride`, which is
+    // `rows[i % slots][(i / slots) * stride..][..2]`, inside that
+    // row (checked above; `offs` is that row's start minus `base`, and a
+    // row never starts before `rows[0]`, checked); it reads `offs[i % slots]` and
+    // writes `out[i]`, `i < n * slots <= out.len()`.
+    unsafe {
+        vasm!(f16in
+            [
+                "1:",
+                "vsetvli {vl}, {rem}, e32, m8, ta, ma",
+                "vid.v v8",
+                "vadd.vx v8, v8, {i0}",
+                "vsrl.vx v16, v8, {lg}",
+                "vmul.vx v16, v16, {stride}",
+                "vand.vx v8, v8, {mask}",
+                "vsll.vi v8, v8, 2",
+                "vluxei32.v v24, ({offs}), v8",
+                "vadd.vv v16, v16, v24",
+                // Bytes, as the f16 fields need not be aligned.
+                "vsetvli zero, {vl}, e8, m2, ta, ma",
+                "vluxei32.v v24, ({base}), v16",
+                "vluxei32.v v26, ({base1}), v16",
+                "vsetvli zero, {vl}, e32, m8, ta, ma",
+                "vzext.vf4 v8, v24",
+                "vzext.vf4 v16, v26",
+                "vsll.vi v16, v16, 8",
+                "vor.vv v8, v8, v16",
+                f16_to_f32!("v8", "v16", "v24"),
+                "vse32.v v24, ({out})",
+                "add {i0}, {i0}, {vl}",
+                "sub {rem}, {rem}, {vl}",
+                "slli {t}, {vl}, 2",
+                "add {out}, {out}, {t}",
+                "bnez {rem}, 1b",
+            ],
+            rem = inout(reg) n * slots => _,
+            i0 = inout(reg) 0usize => _,
+            out = inout(reg) out.as_mut_ptr() => _,
+            lg = in(reg) slots.trailing_zeros() as usize,
+            mask = in(reg) slots - 1,
+            stride = in(reg) stride,
+            offs = in(reg) offs.as_ptr(),
+            base = in(reg) base,
+            base1 = in(reg) base + 1,
+            vl = out(reg) _,
+            t = out(reg) _,
+        );
+    }
+}
+
+/// Unpacks `n` blocks of one weight row into one byte per value: block `b`
+/// has its quants at `w[b * wb..]` (Q8_0: 32 bytes, copied; Q4: 16 packed
+/// bytes, byte `i` holding value `i` in its low nibble and `i + 16` in its
+/// high one, split and offset by `off`), its 32 values go to
+/// `out[b * ROWS * 32..][..32]`. Strided segment loads and stores of bytes
+/// (`vlsseg8e8`, `vssseg8e8`: no alignment needed) move eight bytes of
+/// many blocks per instruction.
+fn unpack(_v: V, q8: bool, w: &[u8], wb: usize, n: usize, off: i8, out: &mut [u8]) {
+    assert!(n > 0 && w.len() >= (n - 1) * wb + if q8 { 32 } else { 16 });
     assert!(out.len() >= (n - 1) * ROWS * UNPACKED + UNPACKED);
-    // SAFETY: `V` proves the CPU has V. Block `b < n` reads 16 bytes at
-    // `b * wb` of `w` and writes 32 at `b * ROWS * 32` of `out`, inside
-    // the slices (checked above).
+    if q8 {
+        // SAFETY: `V` proves the CPU has V. Each strip of `vl` blocks reads
+        // 32 bytes at `b * wb` of `w` and writes 32 at `b * ROWS * 32` of
+        // `out` for its blocks `b < n`, inside the slices (checked above).
+        unsafe {
+            vasm!(
+                [
+                    "1:",
+                    "vsetvli {vl}, {n}, e8, m1, ta, ma",
+                    "vlsseg8e8.v v0, ({w}), {wb}",
+                    "addi {t}, {w}, 8",
+                    "vlsseg8e8.v v8, ({t}), {wb}",
+                    "addi {t}, {w}, 16",
+                    "vlsseg8e8.v v16, ({t}), {wb}",
+                    "addi {t}, {w}, 24",
+                    "vlsseg8e8.v v24, ({t}), {wb}",
+                    "vssseg8e8.v v0, ({o}), {os}",
+                    "addi {t}, {o}, 8",
+                    "vssseg8e8.v v8, ({t}), {os}",
+                    "addi {t}, {o}, 16",
+                    "vssseg8e8.v v16, ({t}), {os}",
+                    "addi {t}, {o}, 24",
+                    "vssseg8e8.v v24, ({t}), {os}",
+                    "sub {n}, {n}, {vl}",
+                    "mul {t}, {vl}, {wb}",
+                    "add {w}, {w}, {t}",
+                    "mul {t}, {vl}, {os}",
+                    "add {o}, {o}, {t}",
+                    "bnez {n}, 1b",
+                ],
+                w = inout(reg) w.as_ptr() => _,
+                o = inout(reg) out.as_mut_ptr() => _,
+                n = inout(reg) n => _,
+                wb = in(reg) wb,
+                os = in(reg) ROWS * UNPACKED,
+                vl = out(reg) _,
+                t = out(reg) _,
+            );
+        }
+        return;
+    }
+    // SAFETY: `V` proves the CPU has V. Each strip of `vl` blocks reads 16
+    // bytes at `b * wb` of `w` and writes 32 at `b * ROWS * 32` of `out`
+    // for its blocks `b < n`, inside the slices (checked above).
     unsafe {
         vasm!(
             [
-                "vsetivli zero, 16, e8, m1, ta, ma",
                 "1:",
-                "vle8.v v1, ({w})",
-                "vand.vi v2, v1, 15",
-                "vsrl.vi v3, v1, 4",
+                "vsetvli {vl}, {n}, e8, m1, ta, ma",
+                // Packed bytes 0..8 in v8..v15, 8..16 in v16..v23.
+                "vlsseg8e8.v v8, ({w}), {wb}",
+                "addi {t}, {w}, 8",
+                "vlsseg8e8.v v16, ({t}), {wb}",
+                // High nibbles (values 16..32) in v24..v31 and v0..v7.
+                "vsrl.vi v24, v8, 4",
+                "vsrl.vi v25, v9, 4",
+                "vsrl.vi v26, v10, 4",
+                "vsrl.vi v27, v11, 4",
+                "vsrl.vi v28, v12, 4",
+                "vsrl.vi v29, v13, 4",
+                "vsrl.vi v30, v14, 4",
+                "vsrl.vi v31, v15, 4",
+                "vsrl.vi v0, v16, 4",
+                "vsrl.vi v1, v17, 4",
+                "vsrl.vi v2, v18, 4",
+                "vsrl.vi v3, v19, 4",
+                "vsrl.vi v4, v20, 4",
+                "vsrl.vi v5, v21, 4",
+                "vsrl.vi v6, v22, 4",
+                "vsrl.vi v7, v23, 4",
+                "vand.vi v8, v8, 15",
+                "vand.vi v9, v9, 15",
+                "vand.vi v10, v10, 15",
+                "vand.vi v11, v11, 15",
+                "vand.vi v12, v12, 15",
+                "vand.vi v13, v13, 15",
+                "vand.vi v14, v14, 15",
+                "vand.vi v15, v15, 15",
+                "vand.vi v16, v16, 15",
+                "vand.vi v17, v17, 15",
+                "vand.vi v18, v18, 15",
+                "vand.vi v19, v19, 15",
+                "vand.vi v20, v20, 15",
+                "vand.vi v21, v21, 15",
+                "vand.vi v22, v22, 15",
+                "vand.vi v23, v23, 15",
+                "beqz {off}, 2f",
+                "vadd.vx v0, v0, {off}",
+                "vadd.vx v1, v1, {off}",
                 "vadd.vx v2, v2, {off}",
                 "vadd.vx v3, v3, {off}",
-                "vse8.v v2, ({o})",
+                "vadd.vx v4, v4, {off}",
+                "vadd.vx v5, v5, {off}",
+                "vadd.vx v6, v6, {off}",
+                "vadd.vx v7, v7, {off}",
+                "vadd.vx v8, v8, {off}",
+                "vadd.vx v9, v9, {off}",
+                "vadd.vx v10, v10, {off}",
+                "vadd.vx v11, v11, {off}",
+                "vadd.vx v12, v12, {off}",
+                "vadd.vx v13, v13, {off}",
+                "vadd.vx v14, v14, {off}",
+                "vadd.vx v15, v15, {off}",
+                "vadd.vx v16, v16, {off}",
+                "vadd.vx v17, v17, {off}",
+                "vadd.vx v18, v18, {off}",
+                "vadd.vx v19, v19, {off}",
+                "vadd.vx v20, v20, {off}",
+                "vadd.vx v21, v21, {off}",
+                "vadd.vx v22, v22, {off}",
+                "vadd.vx v23, v23, {off}",
+                "vadd.vx v24, v24, {off}",
+                "vadd.vx v25, v25, {off}",
+                "vadd.vx v26, v26, {off}",
+                "vadd.vx v27, v27, {off}",
+                "vadd.vx v28, v28, {off}",
+                "vadd.vx v29, v29, {off}",
+                "vadd.vx v30, v30, {off}",
+                "vadd.vx v31, v31, {off}",
+                "2:",
+                "vssseg8e8.v v8, ({o}), {os}",
+                "addi {t}, {o}, 8",
+                "vssseg8e8.v v16, ({t}), {os}",
                 "addi {t}, {o}, 16",
-                "vse8.v v3, ({t})",
-                "add {w}, {w}, {wb}",
-                "addi {o}, {o}, {os}",
-                "addi {n}, {n}, -1",
+                "vssseg8e8.v v24, ({t}), {os}",
+                "addi {t}, {o}, 24",
+                "vssseg8e8.v v0, ({t}), {os}",
+                "sub {n}, {n}, {vl}",
+                "mul {t}, {vl}, {wb}",
+                "add {w}, {w}, {t}",
+                "mul {t}, {vl}, {os}",
+                "add {o}, {o}, {t}",
                 "bnez {n}, 1b",
             ],
             w = inout(reg) w.as_ptr() => _,
             o = inout(reg) out.as_mut_ptr() => _,
             n = inout(reg) n => _,
             wb = in(reg) wb,
+            os = in(reg) ROWS * UNPACKED,
             off = in(reg) isize::from(off),
+            vl = out(reg) _,
             t = out(reg) _,
-            os = const ROWS * UNPACKED,
         );
     }
 }
@@ -294,20 +642,26 @@ fn unpack_q4(_v: V, w: &[u8], wb: usize, n: usize, off: i8, out: &mut [u8]) {
 pub(crate) struct Tiles32 {
     /// The capability token.
     v: V,
-    /// A chunk's unpacked Q4 values: block `b` of tile row `r` at
+    /// Whether the four rows fit one vector (`vl = 32` at SEW 32: VLEN
+    /// >= 256); otherwise each row runs at `vl = 8`.
+    wide: bool,
+    /// A chunk's unpacked values: block `b` of tile row `r` at
     /// `(b * ROWS + r) * 32`.
     buf: [u8; CHUNK * ROWS * UNPACKED],
-    /// Per block of the chunk, each row's `dw` (f32).
-    dw: [[f32; ROWS]; CHUNK],
-    /// Per block, each row's Q4_1 `m` (f32).
-    mw: [[f32; ROWS]; CHUNK],
-    /// Per block, each row's `dw * da` for the current token.
+    /// Per block of the chunk, each row's `dw` (f32), then for Q4_1 each
+    /// row's `m`: `[b * slots + r]` and `[b * slots + ROWS + r]`.
+    sw: [f32; CHUNK * 2 * ROWS],
+    /// Per block of the chunk, each token's `da` (and Q4_1's `sa`):
+    /// `[b * slots + t]` (`[b * slots + 2 t]`, `+ 1`).
+    sa: [f32; CHUNK * 2 * TOKENS],
+    /// Per block, each row's `dw * da` for the current token (the
+    /// one-row-per-vector loops).
     ds: [[f32; ROWS]; CHUNK],
     /// Eight f32 lanes per (token, row).
     acc: [[[f32; 8]; ROWS]; TOKENS],
-    /// One f32 per (token, row): the repacked order's `acc`, Q4_1's
-    /// `summs`.
-    sacc: [[f32; ROWS]; TOKENS],
+    /// Per (token, row), the repacked order's `acc` or Q4_1's `summs`: in
+    /// all eight lanes (wide loops) or in lane 0.
+    sacc: [[[f32; 8]; ROWS]; TOKENS],
 }
 
 impl Tiles32 {
@@ -315,12 +669,13 @@ impl Tiles32 {
     pub(crate) fn new(v: V) -> Self {
         Tiles32 {
             v,
+            wide: vlenb(v) >= 32,
             buf: [0; CHUNK * ROWS * UNPACKED],
-            dw: [[0.0; ROWS]; CHUNK],
-            mw: [[0.0; ROWS]; CHUNK],
+            sw: [0.0; CHUNK * 2 * ROWS],
+            sa: [0.0; CHUNK * 2 * TOKENS],
             ds: [[0.0; ROWS]; CHUNK],
             acc: [[[0.0; 8]; ROWS]; TOKENS],
-            sacc: [[0.0; ROWS]; TOKENS],
+            sacc: [[[0.0; 8]; ROWS]; TOKENS],
         }
     }
 
@@ -357,57 +712,72 @@ impl Tiles32 {
             _ => (Q4_1_BYTES, Q8_1_BYTES, 4),
         };
         let nt = a.len();
-        assert!(nt <= TOKENS && out.len() == nt);
+        assert!(nt > 0 && nt <= TOKENS && out.len() == nt);
         let nb = w[0].len() / wb;
         for t in 0..nt {
             self.acc[t] = [[0.0; 8]; ROWS];
-            self.sacc[t] = [0.0; ROWS];
+            self.sacc[t] = [[0.0; 8]; ROWS];
         }
         let v = self.v;
+        let wide = self.wide && K != Q4_0_REPACKED;
+        // Scale slots per block: each row's `dw` (then Q4_1's `m`), and
+        // each token's `da` (Q4_1: `da`, `sa` per token), a power of two
+        // of them (the last token repeated).
+        let fields = if K == Q4_1 { 2 } else { 1 };
+        let wslots = ROWS * fields;
+        let aslots = (nt * fields).next_power_of_two();
         let mut c0 = 0;
         while c0 < nb {
             let n = CHUNK.min(nb - c0);
             let wc: [&[u8]; ROWS] = core::array::from_fn(|r| &w[r][c0 * wb..(c0 + n) * wb]);
-            for b in 0..n {
-                for (r, wr) in wc.iter().enumerate() {
-                    self.dw[b][r] = f16_at(wr, b * wb);
-                    if K == Q4_1 {
-                        self.mw[b][r] = f16_at(wr, b * wb + 2);
+            let ws: [&[u8]; 2 * ROWS] = core::array::from_fn(|j| &wc[j % ROWS][2 * (j / ROWS)..]);
+            gather_f16(v, &ws[..wslots], wb, n, &mut self.sw);
+            let off = if K == Q4_0 || K == Q4_0_REPACKED { -8 } else { 0 };
+            for (r, wr) in wc.iter().enumerate() {
+                unpack(v, K == Q8_0, &wr[qo..], wb, n, off, &mut self.buf[r * UNPACKED..]);
+            }
+            let ac: [&[u8]; TOKENS] = core::array::from_fn(|t| &a[t.min(nt - 1)][c0 * ab..(c0 + n) * ab]);
+            let sl: [&[u8]; 2 * TOKENS] =
+                core::array::from_fn(|j| &ac[(j / fields).min(nt - 1)][2 * (j % fields)..]);
+            gather_f16(v, &sl[..aslots], ab, n, &mut self.sa);
+            let wq = &self.buf[..];
+            for (t, act) in ac[..nt].iter().enumerate() {
+                let aq = &act[qo..];
+                let sa = &self.sa[t * fields..];
+                if wide {
+                    let (acc, summs) = (&mut self.acc[t], &mut self.sacc[t]);
+                    let (sw, swb, sab) = (&self.sw[..], 4 * wslots, 4 * aslots);
+                    match K {
+                        Q4_1 => wide_q4_1(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs),
+                        Q4_0 => wide_q4_0(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs),
+                        _ => wide_q8_0(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs),
                     }
+                    continue;
                 }
-            }
-            if K != Q8_0 {
-                let off = if K == Q4_1 { 0 } else { -8 };
-                for (r, wr) in wc.iter().enumerate() {
-                    unpack_q4(v, &wr[qo..], wb, n, off, &mut self.buf[r * UNPACKED..]);
-                }
-            }
-            // Each row's first quants and the stride between its blocks.
-            let (wq, ws): ([&[u8]; ROWS], usize) = if K == Q8_0 {
-                (core::array::from_fn(|r| &wc[r][qo..]), wb)
-            } else {
-                (core::array::from_fn(|r| &self.buf[r * UNPACKED..]), ROWS * UNPACKED)
-            };
-            for (t, at) in a.iter().enumerate() {
-                let ac = &at[c0 * ab..(c0 + n) * ab];
                 for b in 0..n {
-                    let da = f16_at(ac, b * ab);
+                    let (swb, sab) = (&self.sw[b * wslots..], &sa[b * aslots..]);
                     if K == Q4_1 {
-                        let sa = f16_at(ac, b * ab + 2);
-                        for r in 0..ROWS {
-                            self.sacc[t][r] += self.mw[b][r] * sa;
+                        for (c, &m) in self.sacc[t].iter_mut().zip(&swb[ROWS..2 * ROWS]) {
+                            c[0] += m * sab[1];
                         }
                     }
-                    for r in 0..ROWS {
-                        self.ds[b][r] = self.dw[b][r] * da;
+                    for (d, &x) in self.ds[b].iter_mut().zip(&swb[..ROWS]) {
+                        *d = x * sab[0];
                     }
                 }
-                let ds = &self.ds[..n];
+                let wr: [&[u8]; ROWS] = core::array::from_fn(|r| &wq[r * UNPACKED..]);
+                let (ds, ws) = (&self.ds[..n], ROWS * UNPACKED);
                 match K {
-                    Q4_0_REPACKED => sums_repacked(v, wq, ws, &ac[qo..], ab, ds, &mut self.sacc[t]),
-                    Q4_1 => lanes_q4_1(v, wq, ws, &ac[qo..], ab, ds, &mut self.acc[t]),
-                    Q4_0 => lanes_q4_0(v, wq, ws, &ac[qo..], ab, ds, &mut self.acc[t]),
-                    _ => lanes_q8_0(v, wq, ws, &ac[qo..], ab, ds, &mut self.acc[t]),
+                    Q4_0_REPACKED => {
+                        let mut s: [f32; ROWS] = core::array::from_fn(|r| self.sacc[t][r][0]);
+                        sums_repacked(v, wr, ws, aq, ab, ds, &mut s);
+                        for (c, s) in self.sacc[t].iter_mut().zip(s) {
+                            c[0] = s;
+                        }
+                    }
+                    Q4_1 => lanes_q4_1(v, wr, ws, aq, ab, ds, &mut self.acc[t]),
+                    Q4_0 => lanes_q4_0(v, wr, ws, aq, ab, ds, &mut self.acc[t]),
+                    _ => lanes_q8_0(v, wr, ws, aq, ab, ds, &mut self.acc[t]),
                 }
             }
             c0 += n;
@@ -415,8 +785,8 @@ impl Tiles32 {
         for (t, o) in out.iter_mut().enumerate() {
             for (r, o) in o.iter_mut().enumerate() {
                 *o = match K {
-                    Q4_0_REPACKED => self.sacc[t][r],
-                    Q4_1 => hsum_float_8(&self.acc[t][r]) + self.sacc[t][r],
+                    Q4_0_REPACKED => self.sacc[t][r][0],
+                    Q4_1 => hsum_float_8(&self.acc[t][r]) + self.sacc[t][r][0],
                     _ => hsum_float_8(&self.acc[t][r]),
                 };
             }

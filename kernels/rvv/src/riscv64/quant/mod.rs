@@ -7,7 +7,8 @@
 //! (field `j` of segment `l` is byte `4l + j`), so the eight lanes are four
 //! widening multiplies and a few adds away, at any VLEN: every integer step
 //! runs with `vl = 8` at a fractional or small LMUL that holds 8 elements
-//! at VLEN 128.
+//! at VLEN 128, or, for the 32-value types at VLEN >= 256, with the four
+//! rows of a tile side by side in one vector (`vl = 32`).
 //!
 //! A tile works in two passes over a chunk of blocks:
 //!
