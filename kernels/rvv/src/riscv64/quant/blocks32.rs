@@ -304,8 +304,8 @@ macro_rules! wide_ints {
 }
 
 /// Q4_1's `summs[r] += mw[r] * sa` in [`wide_fn!`]: each row's `mw` in
-/// its eight lanes (`vloxei8` through `v3`), times `sa` (`{f}`), added to
-/// the lanes of `v28`.
+/// its eight lanes (`vloxei8` through `v3`), times `sa`, added to the
+/// lanes of `v28`.
 macro_rules! wide_summs {
     (q4_1) => {
         concat!(
@@ -325,17 +325,19 @@ macro_rules! wide_summs {
 /// unpacked weights of a block (the rows side by side, 128 bytes) in one
 /// `vlseg4e8`, the activation block repeated for each row by an indexed
 /// segment load (`vloxseg4ei8`, offsets `4 (i % 8)` in `v2`), the row
-/// scales spread over their lanes by `vloxei8` (offsets `4 (i / 8)` in
-/// `v1`, `v3` 16 bytes further for Q4_1's mins).
+/// scales spread over their lanes by `vloxei8` (offsets `(i / 8) 4 f` in
+/// `v1` with `f` scales per row, `v3` 4 bytes further for Q4_1's mins).
+/// The accumulators start at zero when `init`, otherwise from `acc` and
+/// `summs`.
 macro_rules! wide_fn {
     ($name:ident, ($($k:tt)*), ($($m:tt)*), $slots:literal) => {
         /// `acc[r][l] = fma(dw[b][r] * da[b], lane_l(w[r] block b, a block
         /// b), acc[r][l])` for the blocks `b < n` in order (and for Q4_1
         /// `summs[r][..] += mw[b][r] * sa[b]`): block `b`'s unpacked rows
         /// at `w[b * 128..]`, its activation quants at `a[b * ab..]`, the
-        /// weight scales `dw[b][r]` (`mw[b][r]`) at `sw[b * swb / 4..]`
-        /// (16 bytes further), the activation's `da[b]` (`sa[b]`) at
-        /// `sa_[b * sab / 4]` (`+ 1`).
+        /// weight scales `dw[b][r]` (`mw[b][r]`) at `sw[b * swb / 4 + r]`
+        /// (Q4_1: `sw[b * swb / 4 + 2 r]`, `+ 1`), the activation's `da[b]`
+        /// (`sa[b]`) at `sa_[b * sab / 4]` (`+ 1`).
         #[allow(clippy::too_many_arguments)]
         fn $name(
             _v: V,
@@ -349,6 +351,7 @@ macro_rules! wide_fn {
             sab: usize,
             acc: &mut [[f32; 8]; ROWS],
             summs: &mut [[f32; 8]; ROWS],
+            init: bool,
         ) {
             assert!(n > 0 && w.len() >= n * ROWS * UNPACKED && a.len() >= (n - 1) * ab + UNPACKED);
             assert!(swb == 4 * $slots && sw.len() >= n * $slots);
@@ -365,11 +368,14 @@ macro_rules! wide_fn {
                         "vsetvli zero, {n32}, e8, m1, ta, ma",
                         "vid.v v3",
                         "vsrl.vi v1, v3, 3",
-                        "vsll.vi v1, v1, 2",
+                        "vsll.vi v1, v1, {sh}",
                         "vand.vi v2, v3, 7",
                         "vsll.vi v2, v2, 2",
-                        "vadd.vx v3, v1, {n16}",
+                        "vadd.vi v3, v1, 4",
                         "vsetvli zero, {n32}, e32, m4, ta, ma",
+                        "vmv.v.i v20, 0",
+                        "vmv.v.i v28, 0",
+                        "beqz {init}, 1f",
                         "vle32.v v20, ({acc})",
                         "vle32.v v28, ({summs})",
                         "1:",
@@ -403,7 +409,8 @@ macro_rules! wide_fn {
                     acc = in(reg) acc.as_mut_ptr(),
                     summs = in(reg) summs.as_mut_ptr(),
                     n32 = in(reg) 32usize,
-                    n16 = in(reg) 16usize,
+                    init = in(reg) usize::from(!init),
+                    sh = const ($slots as usize).trailing_zeros(),
                     f = out(freg) _,
                 );
             }
@@ -415,27 +422,48 @@ wide_fn!(wide_q8_0, (q8), (), 4);
 wide_fn!(wide_q4_0, (q4, "vwmul.vv", "vwmacc.vv"), (), 4);
 wide_fn!(wide_q4_1, (q4, "vwmulsu.vv", "vwmaccsu.vv"), (q4_1), 8);
 
-/// `out[i] = f16 at rows[i % slots][(i / slots) * stride..]` as f32 (the
-/// portable `f16_to_f32`) for `i < n * slots`, where `slots` is
-/// `rows.len()`, a power of two up to 32, and the rows start in address
-/// order within 4 GiB: one scale field of a chunk of `n` blocks of several
-/// rows (or tokens), converted by vector in one pass.
-fn gather_f16(_v: V, rows: &[&[u8]], stride: usize, n: usize, out: &mut [f32]) {
-    let slots = rows.len();
-    assert!(slots.is_power_of_two() && slots <= 32 && n > 0 && out.len() >= n * slots);
+/// The f16 scale fields of `n` blocks of several rows (or tokens) as f32
+/// (the portable `f16_to_f32`), converted by vector in one pass: block
+/// `b` of row `i` at `rows[i][start + b * stride..]` has `fields` f16
+/// values (2 bytes apart), and slot `j < slots` of each block, `slots` a
+/// power of two up to 32, is field `j % fields` of row
+/// `min(j / fields, rows.len() - 1)` (the last row repeated); slot `j` of
+/// block `b` goes to `out[b * slots + j]`. The rows start in address order
+/// within 4 GiB.
+#[allow(clippy::too_many_arguments)]
+fn gather_f16(
+    _v: V,
+    rows: &[&[u8]],
+    fields: usize,
+    slots: usize,
+    start: usize,
+    stride: usize,
+    n: usize,
+    out: &mut [f32],
+) {
+    assert!(slots.is_power_of_two() && slots <= 32 && slots >= rows.len() * fields);
+    assert!(n > 0 && out.len() >= n * slots);
     let base = rows[0].as_ptr() as usize;
     let mut offs = [0u32; 32];
-    for (o, r) in offs.iter_mut().zip(rows) {
-        assert!(r.len() >= (n - 1) * stride + 2);
-        let off = (r.as_ptr() as usize).checked_sub(base).expect("rows in address order");
-        *o = u32::try_from(off).expect("rows within 4 GiB");
+    let last = start + (n - 1) * stride + 2 * fields;
+    for (i, r) in rows.iter().enumerate() {
+        assert!(r.len() >= last);
+        let off = (r.as_ptr() as usize).checked_sub(base).expect("rows in address order") + start;
+        let off = u32::try_from(off).expect("rows within 4 GiB");
+        for f in 0..fields {
+            offs[i * fields + f] = off + 2 * f as u32;
+        }
+    }
+    for j in rows.len() * fields..slots {
+        offs[j] = offs[j - fields];
     }
     // SAFETY: `V` proves the CPU has V. Element `i` reads the 2 bytes at
-    // `base + offs[i % slots] + (i / slots) * stride`, which is
-    // `rows[i % slots][(i / slots) * stride..][..2]`, inside that
-    // row (checked above; `offs` is that row's start minus `base`, and a
-    // row never starts before `rows[0]`, checked); it reads `offs[i % slots]` and
-    // writes `out[i]`, `i < n * slots <= out.len()`.
+    // `base + offs[i % slots] + (i / slots) * stride`, which is field `f`
+    // of block `i / slots` of a row `r`, `r[start + (i / slots) * stride
+    // + 2 f..][..2]`, inside that row (checked above: `offs` is the row's
+    // start minus `base`, which no row precedes, plus `start + 2 f`); it
+    // reads `offs[i % slots]` and writes `out[i]`,
+    // `i < n * slots <= out.len()`.
     unsafe {
         vasm!(f16in
             [
@@ -648,8 +676,8 @@ pub(crate) struct Tiles32 {
     /// A chunk's unpacked values: block `b` of tile row `r` at
     /// `(b * ROWS + r) * 32`.
     buf: [u8; CHUNK * ROWS * UNPACKED],
-    /// Per block of the chunk, each row's `dw` (f32), then for Q4_1 each
-    /// row's `m`: `[b * slots + r]` and `[b * slots + ROWS + r]`.
+    /// Per block of the chunk, each row's `dw` (f32), for Q4_1 followed by
+    /// its `m`: `[b * slots + r]`, or `[b * slots + 2 r]` and `+ 1`.
     sw: [f32; CHUNK * 2 * ROWS],
     /// Per block of the chunk, each token's `da` (and Q4_1's `sa`):
     /// `[b * slots + t]` (`[b * slots + 2 t]`, `+ 1`).
@@ -714,12 +742,14 @@ impl Tiles32 {
         let nt = a.len();
         assert!(nt > 0 && nt <= TOKENS && out.len() == nt);
         let nb = w[0].len() / wb;
-        for t in 0..nt {
-            self.acc[t] = [[0.0; 8]; ROWS];
-            self.sacc[t] = [[0.0; 8]; ROWS];
-        }
         let v = self.v;
         let wide = self.wide && K != Q4_0_REPACKED;
+        if !wide {
+            for t in 0..nt {
+                self.acc[t] = [[0.0; 8]; ROWS];
+                self.sacc[t] = [[0.0; 8]; ROWS];
+            }
+        }
         // Scale slots per block: each row's `dw` (then Q4_1's `m`), and
         // each token's `da` (Q4_1: `da`, `sa` per token), a power of two
         // of them (the last token repeated).
@@ -729,40 +759,35 @@ impl Tiles32 {
         let mut c0 = 0;
         while c0 < nb {
             let n = CHUNK.min(nb - c0);
-            let wc: [&[u8]; ROWS] = core::array::from_fn(|r| &w[r][c0 * wb..(c0 + n) * wb]);
-            let ws: [&[u8]; 2 * ROWS] = core::array::from_fn(|j| &wc[j % ROWS][2 * (j / ROWS)..]);
-            gather_f16(v, &ws[..wslots], wb, n, &mut self.sw);
+            gather_f16(v, w, fields, wslots, c0 * wb, wb, n, &mut self.sw);
             let off = if K == Q4_0 || K == Q4_0_REPACKED { -8 } else { 0 };
-            for (r, wr) in wc.iter().enumerate() {
-                unpack(v, K == Q8_0, &wr[qo..], wb, n, off, &mut self.buf[r * UNPACKED..]);
+            for (r, wr) in w.iter().enumerate() {
+                unpack(v, K == Q8_0, &wr[c0 * wb + qo..], wb, n, off, &mut self.buf[r * UNPACKED..]);
             }
-            let ac: [&[u8]; TOKENS] = core::array::from_fn(|t| &a[t.min(nt - 1)][c0 * ab..(c0 + n) * ab]);
-            let sl: [&[u8]; 2 * TOKENS] =
-                core::array::from_fn(|j| &ac[(j / fields).min(nt - 1)][2 * (j % fields)..]);
-            gather_f16(v, &sl[..aslots], ab, n, &mut self.sa);
+            gather_f16(v, a, fields, aslots, c0 * ab, ab, n, &mut self.sa);
             let wq = &self.buf[..];
-            for (t, act) in ac[..nt].iter().enumerate() {
-                let aq = &act[qo..];
+            for (t, act) in a.iter().enumerate() {
+                let aq = &act[c0 * ab + qo..];
                 let sa = &self.sa[t * fields..];
                 if wide {
                     let (acc, summs) = (&mut self.acc[t], &mut self.sacc[t]);
                     let (sw, swb, sab) = (&self.sw[..], 4 * wslots, 4 * aslots);
                     match K {
-                        Q4_1 => wide_q4_1(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs),
-                        Q4_0 => wide_q4_0(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs),
-                        _ => wide_q8_0(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs),
+                        Q4_1 => wide_q4_1(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, c0 == 0),
+                        Q4_0 => wide_q4_0(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, c0 == 0),
+                        _ => wide_q8_0(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, c0 == 0),
                     }
                     continue;
                 }
                 for b in 0..n {
                     let (swb, sab) = (&self.sw[b * wslots..], &sa[b * aslots..]);
                     if K == Q4_1 {
-                        for (c, &m) in self.sacc[t].iter_mut().zip(&swb[ROWS..2 * ROWS]) {
-                            c[0] += m * sab[1];
+                        for (c, m) in self.sacc[t].iter_mut().zip(swb.chunks_exact(2)) {
+                            c[0] += m[1] * sab[1];
                         }
                     }
-                    for (d, &x) in self.ds[b].iter_mut().zip(&swb[..ROWS]) {
-                        *d = x * sab[0];
+                    for (d, x) in self.ds[b].iter_mut().zip(swb.chunks_exact(fields)) {
+                        *d = x[0] * sab[0];
                     }
                 }
                 let wr: [&[u8]; ROWS] = core::array::from_fn(|r| &wq[r * UNPACKED..]);
