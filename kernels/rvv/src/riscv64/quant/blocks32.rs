@@ -320,6 +320,16 @@ macro_rules! wide_summs {
     };
 }
 
+/// Q4_1's final `hsum_float_8(acc) + summs` in [`wide_fn!`].
+macro_rules! wide_fin {
+    (q4_1) => {
+        "vfadd.vv v20, v20, v28\n"
+    };
+    () => {
+        ""
+    };
+}
+
 /// An asm loop over `n` blocks of one token for the [`ROWS`] rows of a
 /// tile with all four rows in one vector (`vl = 32`, so VLEN >= 256): the
 /// unpacked weights of a block (the rows side by side, 128 bytes) in one
@@ -328,7 +338,9 @@ macro_rules! wide_summs {
 /// scales spread over their lanes by `vloxei8` (offsets `(i / 8) 4 f` in
 /// `v1` with `f` scales per row, `v3` 4 bytes further for Q4_1's mins).
 /// The accumulators start at zero when `init`, otherwise from `acc` and
-/// `summs`.
+/// `summs`; when `fin`, each row's result (`hsum_float_8` of its lanes, by
+/// slides and adds in the oracle's order, plus Q4_1's `summs`) goes to
+/// its lane 0 of `acc`.
 macro_rules! wide_fn {
     ($name:ident, ($($k:tt)*), ($($m:tt)*), $slots:literal) => {
         /// `acc[r][l] = fma(dw[b][r] * da[b], lane_l(w[r] block b, a block
@@ -352,6 +364,7 @@ macro_rules! wide_fn {
             acc: &mut [[f32; 8]; ROWS],
             summs: &mut [[f32; 8]; ROWS],
             init: bool,
+            fin: bool,
         ) {
             assert!(n > 0 && w.len() >= n * ROWS * UNPACKED && a.len() >= (n - 1) * ab + UNPACKED);
             assert!(swb == 4 * $slots && sw.len() >= n * $slots);
@@ -395,8 +408,19 @@ macro_rules! wide_fn {
                         "add {p}, {p}, {sab}",
                         "addi {n}, {n}, -1",
                         "bnez {n}, 1b",
-                        "vse32.v v20, ({acc})",
                         "vse32.v v28, ({summs})",
+                        "beqz {fin}, 3f",
+                        // hsum_float_8 of each row's lanes into its lane 0:
+                        // ((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7)).
+                        "vslidedown.vi v8, v20, 4",
+                        "vfadd.vv v20, v8, v20",
+                        "vslidedown.vi v8, v20, 2",
+                        "vfadd.vv v20, v20, v8",
+                        "vslidedown.vi v8, v20, 1",
+                        "vfadd.vv v20, v20, v8",
+                        wide_fin!($($m)*),
+                        "3:",
+                        "vse32.v v20, ({acc})",
                     ],
                     w = inout(reg) w.as_ptr() => _,
                     a = inout(reg) a.as_ptr() => _,
@@ -410,6 +434,7 @@ macro_rules! wide_fn {
                     summs = in(reg) summs.as_mut_ptr(),
                     n32 = in(reg) 32usize,
                     init = in(reg) usize::from(!init),
+                    fin = in(reg) usize::from(fin),
                     sh = const ($slots as usize).trailing_zeros(),
                     f = out(freg) _,
                 );
@@ -429,10 +454,11 @@ wide_fn!(wide_q4_1, (q4, "vwmulsu.vv", "vwmaccsu.vv"), (q4_1), 8);
 /// power of two up to 32, is field `j % fields` of row
 /// `min(j / fields, rows.len() - 1)` (the last row repeated); slot `j` of
 /// block `b` goes to `out[b * slots + j]`. The rows start in address order
-/// within 4 GiB.
+/// within 4 GiB. `offs` is scratch space.
 #[allow(clippy::too_many_arguments)]
 fn gather_f16(
     _v: V,
+    offs: &mut [u32; 32],
     rows: &[&[u8]],
     fields: usize,
     slots: usize,
@@ -444,7 +470,6 @@ fn gather_f16(
     assert!(slots.is_power_of_two() && slots <= 32 && slots >= rows.len() * fields);
     assert!(n > 0 && out.len() >= n * slots);
     let base = rows[0].as_ptr() as usize;
-    let mut offs = [0u32; 32];
     let last = start + (n - 1) * stride + 2 * fields;
     for (i, r) in rows.iter().enumerate() {
         assert!(r.len() >= last);
@@ -509,23 +534,32 @@ fn gather_f16(
     }
 }
 
-/// Unpacks `n` blocks of one weight row into one byte per value: block `b`
-/// has its quants at `w[b * wb..]` (Q8_0: 32 bytes, copied; Q4: 16 packed
-/// bytes, byte `i` holding value `i` in its low nibble and `i + 16` in its
-/// high one, split and offset by `off`), its 32 values go to
-/// `out[b * ROWS * 32..][..32]`. Strided segment loads and stores of bytes
-/// (`vlsseg8e8`, `vssseg8e8`: no alignment needed) move eight bytes of
-/// many blocks per instruction.
-fn unpack(_v: V, q8: bool, w: &[u8], wb: usize, n: usize, off: i8, out: &mut [u8]) {
-    assert!(n > 0 && w.len() >= (n - 1) * wb + if q8 { 32 } else { 16 });
-    assert!(out.len() >= (n - 1) * ROWS * UNPACKED + UNPACKED);
+/// Unpacks `n` blocks of each of the [`ROWS`] weight rows into one byte
+/// per value: block `b` of row `r` has its quants at
+/// `w[r][start + b * wb..]` (Q8_0: 32 bytes, copied; Q4: 16 packed bytes,
+/// byte `i` holding value `i` in its low nibble and `i + 16` in its high
+/// one, split and offset by `off`), its 32 values go to
+/// `out[(b * ROWS + r) * 32..][..32]`. Strided segment loads and stores of
+/// bytes (`vlsseg8e8`, `vssseg8e8`: no alignment needed) move eight bytes
+/// of many blocks per instruction; one asm block does all the rows.
+#[allow(clippy::too_many_arguments)]
+fn unpack(_v: V, q8: bool, w: &[&[u8]; ROWS], start: usize, wb: usize, n: usize, off: i8, out: &mut [u8]) {
+    let qb = if q8 { 32 } else { 16 };
+    assert!(n > 0 && w.iter().all(|w| w.len() >= start + (n - 1) * wb + qb));
+    assert!(out.len() >= n * ROWS * UNPACKED);
+    let rows: [*const u8; ROWS] = core::array::from_fn(|r| w[r][start..].as_ptr());
     if q8 {
-        // SAFETY: `V` proves the CPU has V. Each strip of `vl` blocks reads
-        // 32 bytes at `b * wb` of `w` and writes 32 at `b * ROWS * 32` of
-        // `out` for its blocks `b < n`, inside the slices (checked above).
+        // SAFETY: `V` proves the CPU has V. For each row `r`, each strip of
+        // `vl` blocks reads 32 bytes at `b * wb` of `rows[r]` (inside
+        // `w[r]`) and writes 32 at `(b * ROWS + r) * 32` of `out` for its
+        // blocks `b < n`, inside the slices (checked above); `rows` is read.
         unsafe {
             vasm!(
                 [
+                    "2:",
+                    "ld {w}, 0({rp})",
+                    "mv {n}, {n0}",
+                    "mv {o}, {o0}",
                     "1:",
                     "vsetvli {vl}, {n}, e8, m1, ta, ma",
                     "vlsseg8e8.v v0, ({w}), {wb}",
@@ -548,24 +582,37 @@ fn unpack(_v: V, q8: bool, w: &[u8], wb: usize, n: usize, off: i8, out: &mut [u8
                     "mul {t}, {vl}, {os}",
                     "add {o}, {o}, {t}",
                     "bnez {n}, 1b",
+                    "addi {rp}, {rp}, 8",
+                    "addi {o0}, {o0}, 32",
+                    "addi {r}, {r}, -1",
+                    "bnez {r}, 2b",
                 ],
-                w = inout(reg) w.as_ptr() => _,
-                o = inout(reg) out.as_mut_ptr() => _,
-                n = inout(reg) n => _,
+                rp = inout(reg) rows.as_ptr() => _,
+                o0 = inout(reg) out.as_mut_ptr() => _,
+                r = inout(reg) ROWS => _,
+                n0 = in(reg) n,
                 wb = in(reg) wb,
                 os = in(reg) ROWS * UNPACKED,
+                w = out(reg) _,
+                o = out(reg) _,
+                n = out(reg) _,
                 vl = out(reg) _,
                 t = out(reg) _,
             );
         }
         return;
     }
-    // SAFETY: `V` proves the CPU has V. Each strip of `vl` blocks reads 16
-    // bytes at `b * wb` of `w` and writes 32 at `b * ROWS * 32` of `out`
-    // for its blocks `b < n`, inside the slices (checked above).
+    // SAFETY: `V` proves the CPU has V. For each row `r`, each strip of
+    // `vl` blocks reads 16 bytes at `b * wb` of `rows[r]` (inside `w[r]`)
+    // and writes 32 at `(b * ROWS + r) * 32` of `out` for its blocks
+    // `b < n`, inside the slices (checked above); `rows` is read.
     unsafe {
         vasm!(
             [
+                "3:",
+                "ld {w}, 0({rp})",
+                "mv {n}, {n0}",
+                "mv {o}, {o0}",
                 "1:",
                 "vsetvli {vl}, {n}, e8, m1, ta, ma",
                 // Packed bytes 0..8 in v8..v15, 8..16 in v16..v23.
@@ -652,13 +699,21 @@ fn unpack(_v: V, q8: bool, w: &[u8], wb: usize, n: usize, off: i8, out: &mut [u8
                 "mul {t}, {vl}, {os}",
                 "add {o}, {o}, {t}",
                 "bnez {n}, 1b",
+                "addi {rp}, {rp}, 8",
+                "addi {o0}, {o0}, 32",
+                "addi {r}, {r}, -1",
+                "bnez {r}, 3b",
             ],
-            w = inout(reg) w.as_ptr() => _,
-            o = inout(reg) out.as_mut_ptr() => _,
-            n = inout(reg) n => _,
+            rp = inout(reg) rows.as_ptr() => _,
+            o0 = inout(reg) out.as_mut_ptr() => _,
+            r = inout(reg) ROWS => _,
+            n0 = in(reg) n,
             wb = in(reg) wb,
             os = in(reg) ROWS * UNPACKED,
             off = in(reg) isize::from(off),
+            w = out(reg) _,
+            o = out(reg) _,
+            n = out(reg) _,
             vl = out(reg) _,
             t = out(reg) _,
         );
@@ -682,6 +737,8 @@ pub(crate) struct Tiles32 {
     /// Per block of the chunk, each token's `da` (and Q4_1's `sa`):
     /// `[b * slots + t]` (`[b * slots + 2 t]`, `+ 1`).
     sa: [f32; CHUNK * 2 * TOKENS],
+    /// [`gather_f16`]'s byte offsets of the rows' scales.
+    offs: [u32; 32],
     /// Per block, each row's `dw * da` for the current token (the
     /// one-row-per-vector loops).
     ds: [[f32; ROWS]; CHUNK],
@@ -701,6 +758,7 @@ impl Tiles32 {
             buf: [0; CHUNK * ROWS * UNPACKED],
             sw: [0.0; CHUNK * 2 * ROWS],
             sa: [0.0; CHUNK * 2 * TOKENS],
+            offs: [0; 32],
             ds: [[0.0; ROWS]; CHUNK],
             acc: [[[0.0; 8]; ROWS]; TOKENS],
             sacc: [[[0.0; 8]; ROWS]; TOKENS],
@@ -759,12 +817,11 @@ impl Tiles32 {
         let mut c0 = 0;
         while c0 < nb {
             let n = CHUNK.min(nb - c0);
-            gather_f16(v, w, fields, wslots, c0 * wb, wb, n, &mut self.sw);
+            gather_f16(v, &mut self.offs, w, fields, wslots, c0 * wb, wb, n, &mut self.sw);
             let off = if K == Q4_0 || K == Q4_0_REPACKED { -8 } else { 0 };
-            for (r, wr) in w.iter().enumerate() {
-                unpack(v, K == Q8_0, &wr[c0 * wb + qo..], wb, n, off, &mut self.buf[r * UNPACKED..]);
-            }
-            gather_f16(v, a, fields, aslots, c0 * ab, ab, n, &mut self.sa);
+            unpack(v, K == Q8_0, w, c0 * wb + qo, wb, n, off, &mut self.buf);
+            gather_f16(v, &mut self.offs, a, fields, aslots, c0 * ab, ab, n, &mut self.sa);
+            let fin = c0 + n == nb;
             let wq = &self.buf[..];
             for (t, act) in a.iter().enumerate() {
                 let aq = &act[c0 * ab + qo..];
@@ -773,9 +830,9 @@ impl Tiles32 {
                     let (acc, summs) = (&mut self.acc[t], &mut self.sacc[t]);
                     let (sw, swb, sab) = (&self.sw[..], 4 * wslots, 4 * aslots);
                     match K {
-                        Q4_1 => wide_q4_1(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, c0 == 0),
-                        Q4_0 => wide_q4_0(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, c0 == 0),
-                        _ => wide_q8_0(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, c0 == 0),
+                        Q4_1 => wide_q4_1(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, c0 == 0, fin),
+                        Q4_0 => wide_q4_0(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, c0 == 0, fin),
+                        _ => wide_q8_0(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, c0 == 0, fin),
                     }
                     continue;
                 }
@@ -810,6 +867,7 @@ impl Tiles32 {
         for (t, o) in out.iter_mut().enumerate() {
             for (r, o) in o.iter_mut().enumerate() {
                 *o = match K {
+                    _ if wide => self.acc[t][r][0],
                     Q4_0_REPACKED => self.sacc[t][r][0],
                     Q4_1 => hsum_float_8(&self.acc[t][r]) + self.sacc[t][r][0],
                     _ => hsum_float_8(&self.acc[t][r]),
