@@ -66,6 +66,10 @@ pub enum Command {
         /// file.
         #[arg(long, value_name = "FILE")]
         ids_out: Option<PathBuf>,
+        /// Also print a `timings:` line on stderr: the prefill's and the
+        /// single-token evaluations' nanoseconds, evaluation calls alone.
+        #[arg(long)]
+        timings: bool,
     },
     /// Chat interactively: one user turn per line on stdin; the KV cache is
     /// kept across turns.

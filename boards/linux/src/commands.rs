@@ -23,8 +23,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect { model, session } => inspect(&model, session),
         Command::Pack { input, out } => pack(&input, &out),
         Command::Logits { model, tokens, out, session } => logits(&model, &tokens, &out, session),
-        Command::Run { gen, prompt, chat, system, ids_out } => {
-            generate::run(&gen, &prompt, chat, system.as_deref(), ids_out.as_deref())
+        Command::Run { gen, prompt, chat, system, ids_out, timings } => {
+            generate::run(&gen, &prompt, chat, system.as_deref(), ids_out.as_deref(), timings)
         }
         Command::Chat { gen, system } => generate::chat(&gen, system.as_deref()),
         Command::Tokenize(args) => crate::tokenize::run(&args),

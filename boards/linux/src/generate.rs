@@ -35,6 +35,7 @@ pub fn run(
     chat: bool,
     system: Option<&str>,
     ids_out: Option<&Path>,
+    timings: bool,
 ) -> Result<()> {
     let bytes = ImageBytes::open(&args.model)?;
     let model = open_checked(&args.model, &bytes)?;
@@ -63,6 +64,9 @@ pub fn run(
     writeln!(out)?;
     out.flush()?;
     eprintln!("{}", g.summary(&turn));
+    if timings {
+        eprintln!("{}", turn.timings());
+    }
     if let Some(path) = ids_out {
         let json = format!(
             "{{\"prompt\": {:?}, \"generated\": {:?}, \"perplexity\": {}, \"logits_crc32\": {}}}\n",
@@ -175,6 +179,9 @@ struct Turn {
     prefill: Duration,
     ids: Vec<u32>,
     decode: Duration,
+    /// The single-token evaluations after the prefill: how many, and their
+    /// time alone (`decode` also counts sampling and bookkeeping).
+    decode_evals: (usize, Duration),
     /// Sum of the generated tokens' negative log probabilities under the
     /// raw logits.
     nll: f64,
@@ -186,6 +193,19 @@ struct Turn {
 }
 
 impl Turn {
+    /// The `--timings` line: the prefill's and the single-token
+    /// evaluations' time in nanoseconds, evaluation calls alone (under
+    /// `qemu-system -icount shift=0` a guest nanosecond is an instruction).
+    fn timings(&self) -> String {
+        format!(
+            "timings: prefill {} tokens {} ns; decode {} evaluations {} ns",
+            self.prompt_tokens,
+            self.prefill.as_nanos(),
+            self.decode_evals.0,
+            self.decode_evals.1.as_nanos()
+        )
+    }
+
     /// Perplexity of the generated tokens (1 if there are none).
     fn perplexity(&self) -> f64 {
         if self.ids.is_empty() {
@@ -333,6 +353,7 @@ impl<'m, 'a> Generator<'m, 'a> {
         let mut piece = [0u8; 256];
         let mut text = [0u8; 260];
         let mut context_full = None;
+        let mut decode_evals = (0, Duration::ZERO);
         let mut book = Bookkeeping::new(logits.len(), self.session.parallel().threads());
         while ids.len() < max_tokens as usize {
             // Before sampling, while the pool's workers still spin from the
@@ -351,8 +372,14 @@ impl<'m, 'a> Generator<'m, 'a> {
             if ids.len() == max_tokens as usize {
                 break;
             }
-            match self.session.eval(&[tok], None) {
-                Ok(l) => logits.copy_from_slice(l),
+            let t = Instant::now();
+            let evaluated = self.session.eval(&[tok], None);
+            decode_evals.1 += t.elapsed();
+            match evaluated {
+                Ok(l) => {
+                    decode_evals.0 += 1;
+                    logits.copy_from_slice(l);
+                }
                 Err(Error::ContextFull { n_ctx }) => {
                     context_full = Some(format!("the context is full ({n_ctx} tokens)"));
                     break;
@@ -366,6 +393,7 @@ impl<'m, 'a> Generator<'m, 'a> {
             prefill,
             ids,
             decode: t1.elapsed(),
+            decode_evals,
             nll: book.nll,
             logits_crc: book.crc.into_inner().unwrap_or_else(PoisonError::into_inner).finish(),
             context_full,
