@@ -266,12 +266,15 @@ impl Board {
         ws.root.join("boards").join(self.name).join("Cargo.toml")
     }
 
-    /// The release ELF.
+    /// The release ELF: under the board crate's `target/`, or under
+    /// `CARGO_TARGET_DIR` (relative to the workspace root) if that is set,
+    /// as cargo builds it.
     fn elf(&self, ws: &Workspace) -> PathBuf {
-        ws.root
-            .join("boards")
-            .join(self.name)
-            .join("target")
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+            || ws.root.join("boards").join(self.name).join("target"),
+            |dir| ws.root.join(dir),
+        );
+        target_dir
             .join(self.target)
             .join("release")
             .join(format!("phi-edge-{}", self.name))
@@ -344,6 +347,9 @@ struct RunArgs {
     board: String,
     /// `--cores N`; the board's every core if absent.
     cores: Option<usize>,
+    /// `--icount`: QEMU with `-icount shift=0`, the board reporting
+    /// instructions per token.
+    icount: bool,
     model: Option<PathBuf>,
     prompt: String,
     max_tokens: u32,
@@ -360,18 +366,22 @@ impl RunArgs {
         req.max_tokens = self.max_tokens;
         req.temperature = self.temp;
         req.seed = self.seed;
+        req.icount = self.icount;
         req
     }
 }
 
 fn parse_run(args: &[String]) -> Result<RunArgs> {
     let usage = || {
-        Failure::new("usage: cargo xtask run --board B [--cores N] [--model M] --prompt P [--max-tokens N] [--chat] [--temp T --seed S]")
+        Failure::new("usage: cargo xtask run --board B [--cores N] [--model M] --prompt P [--max-tokens N] [--chat] [--temp T --seed S] [--icount]\n  \
+             --icount: QEMU with `-icount shift=0` (one guest ns per instruction); the board prints instructions per prefill and decode token.\n  \
+             With several cores the count is every core's instructions (QEMU runs them in turn), spin-waits included: use --cores 1.")
             .retry(format!("cargo xtask run --board {} --prompt \"Hello\"", BOARDS[0].name))
     };
     let mut r = RunArgs {
         board: String::new(),
         cores: None,
+        icount: false,
         model: None,
         prompt: String::new(),
         max_tokens: 64,
@@ -391,6 +401,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs> {
             "--temp" => r.temp = value()?.parse().map_err(|_| usage())?,
             "--seed" => r.seed = value()?.parse().map_err(|_| usage())?,
             "--chat" => r.chat = true,
+            "--icount" => r.icount = true,
             _ => return Err(usage()),
         }
     }
@@ -400,8 +411,16 @@ fn parse_run(args: &[String]) -> Result<RunArgs> {
     Ok(r)
 }
 
-/// `cargo xtask run --board B [--cores N] ...`: builds, boots in QEMU on
-/// `N` cores (default: all the board has), streams the text.
+/// `cargo xtask run --board B [--cores N] [--icount] ...`: builds, boots in
+/// QEMU on `N` cores (default: all the board has), streams the text.
+///
+/// With `--icount` QEMU runs with `-icount shift=0`, so the guest clock
+/// advances one nanosecond per instruction; the request tells the board,
+/// whose `stats:` line then gives the instructions per prefill and per
+/// decode token, and a last line sums them up. Under icount QEMU runs the
+/// vCPUs one at a time (no multi-threaded TCG) and the clock counts the
+/// instructions of every core, spin-waits included, so the figure is the
+/// work per token only on one core (`--cores 1`).
 pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
     let r = parse_run(args)?;
     let b = board(&r.board)?;
@@ -423,6 +442,7 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
         &model,
         &request,
         cores,
+        r.icount,
         Duration::from_secs(3600),
         true,
     )?;
@@ -431,6 +451,18 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
             "{} exited with {:?}",
             b.name, outcome.status
         )));
+    }
+    if r.icount {
+        let (prefill, decode) = icount(&outcome.lines).ok_or_else(|| {
+            Failure::new(format!(
+                "{}: no instructions per token on the stats line",
+                b.name
+            ))
+        })?;
+        println!(
+            "{} icount: prefill {prefill} instructions/token, decode {decode} instructions/token (cores {cores})",
+            b.name
+        );
     }
     Ok(())
 }
@@ -472,8 +504,8 @@ struct Outcome {
     lines: Vec<String>,
 }
 
-/// Boots `elf` under QEMU on `cores` cores, echoing the UART when `echo`,
-/// killing it after `timeout`.
+/// Boots `elf` under QEMU on `cores` cores (with `-icount shift=0` when
+/// `icount`), echoing the UART when `echo`, killing it after `timeout`.
 #[allow(clippy::too_many_arguments)]
 fn boot(
     ws: &Workspace,
@@ -482,6 +514,7 @@ fn boot(
     model: &Path,
     request: &Path,
     cores: usize,
+    icount: bool,
     timeout: Duration,
     echo: bool,
 ) -> Result<Outcome> {
@@ -492,6 +525,9 @@ fn boot(
         request,
         cores,
     })?;
+    if icount {
+        c.args(["-icount", "shift=0"]);
+    }
     eprintln!("$ {}", cmd::show(&c));
     let mut child = c
         .stdin(Stdio::null())
@@ -572,6 +608,15 @@ fn stats_cores(lines: &[String]) -> Option<usize> {
     stats_field(lines, "; cores ")?.parse().ok()
 }
 
+/// The instructions per prefill and per decode token at the end of a
+/// board's `stats:` line (`; icount prefill P instructions/token, decode D
+/// instructions/token`, runs with `--icount`).
+fn icount(lines: &[String]) -> Option<(u64, u64)> {
+    let prefill = stats_field(lines, "; icount prefill ")?.parse().ok()?;
+    let decode = stats_field(lines, " instructions/token, decode ")?.parse().ok()?;
+    Some((prefill, decode))
+}
+
 /// The prompt every board answers in CI.
 const CI_PROMPT: &str = "What is the capital of France?";
 /// Tokens every board generates in CI.
@@ -621,7 +666,7 @@ pub fn check() -> Step {
                 let runs: &[usize] = if b.smp_check { &[b.max_cores, 1] } else { &[b.max_cores] };
                 for &cores in runs {
                     let t = Instant::now();
-                    let out = boot(ws, b, &elf, &model, &request, cores, Duration::from_secs(900), false)?;
+                    let out = boot(ws, b, &elf, &model, &request, cores, false, Duration::from_secs(900), false)?;
                     let got = ids(&out.lines, "ids:");
                     let got_prompt = ids(&out.lines, "prompt_ids:");
                     let ppl = perplexity(&out.lines);
@@ -648,7 +693,7 @@ pub fn check() -> Step {
                         )));
                     }
                 }
-                let bad = boot(ws, b, &elf, &corrupt, &request, b.max_cores, Duration::from_secs(300), false)?;
+                let bad = boot(ws, b, &elf, &corrupt, &request, b.max_cores, false, Duration::from_secs(300), false)?;
                 let said = bad.lines.iter().find(|l| l.starts_with("error:")).cloned();
                 eprintln!("{}: corrupted model: exit {:?}, {said:?}", b.label, bad.status);
                 if bad.status == Some(0) || bad.status.is_none() || said.is_none() || ids(&bad.lines, "ids:").is_some() {
@@ -659,7 +704,7 @@ pub fn check() -> Step {
                     let mut req = Request::new(&long);
                     req.max_tokens = 1;
                     let request = write_request(ws, b, &req)?;
-                    let full = boot(ws, b, &elf, &model, &request, b.max_cores, Duration::from_secs(300), false)?;
+                    let full = boot(ws, b, &elf, &model, &request, b.max_cores, false, Duration::from_secs(300), false)?;
                     let said = full.lines.iter().find(|l| l.starts_with("error:")).cloned();
                     eprintln!("{}: a {} KiB prompt: exit {:?}, {said:?}", b.label, long.len() >> 10, full.status);
                     if full.status != Some(1) || !said.is_some_and(|l| l.contains("heap")) {
@@ -774,7 +819,7 @@ Then connect a 3.3 V USB serial adapter to GPIO 14 (TX, pin 8) and 15 (RX, pin 1
 
 #[cfg(test)]
 mod tests {
-    use super::{perplexity, rates, stats_cores};
+    use super::{icount, perplexity, rates, stats_cores};
 
     #[test]
     fn stats_line_fields() {
@@ -785,6 +830,17 @@ mod tests {
         assert_eq!(perplexity(&lines), Some(2.7474));
         assert_eq!(rates(&lines).as_deref(), Some("prefill 1.37 tok/s, decode 0.97 tok/s"));
         assert_eq!(stats_cores(&lines), Some(4));
+        assert_eq!(icount(&lines), None);
         assert_eq!(perplexity(&lines[..1]), None);
+    }
+
+    #[test]
+    fn stats_line_icount_fields() {
+        let lines = [
+            "stats: prompt 37 tokens, prefill 0.98 tok/s; generated 8 tokens, decode 0.75 tok/s (emulated); perplexity 1.2345; arena 12960387 bytes; heap 29996 bytes; kernels neon; cores 1; icount prefill 51234567 instructions/token, decode 61234567 instructions/token".to_string(),
+        ];
+        assert_eq!(icount(&lines), Some((51234567, 61234567)));
+        assert_eq!(stats_cores(&lines), Some(1));
+        assert_eq!(rates(&lines).as_deref(), Some("prefill 0.98 tok/s, decode 0.75 tok/s"));
     }
 }

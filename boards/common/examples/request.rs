@@ -8,7 +8,9 @@
 //!
 //! Options (defaults as `phi-edge run`'s, context 512): `--prompt P`
 //! (required), `--system S`, `--chat`, `--max-tokens N`, `--temp T`,
-//! `--seed S`, `--ctx N`, `-o FILE` (required).
+//! `--seed S`, `--ctx N`, `--icount` (the board runs under QEMU's
+//! `-icount shift=0`: report instructions per token), `-o FILE`
+//! (required).
 
 use std::process::ExitCode;
 
@@ -32,8 +34,13 @@ fn run() -> Result<(), String> {
     let mut i = 0;
     while i < args.len() {
         let flag = args[i].as_str();
-        if flag == "--chat" {
-            defaults.chat = true;
+        let switch = match flag {
+            "--chat" => Some(&mut defaults.chat),
+            "--icount" => Some(&mut defaults.icount),
+            _ => None,
+        };
+        if let Some(on) = switch {
+            *on = true;
             i += 1;
             continue;
         }
@@ -60,6 +67,7 @@ fn run() -> Result<(), String> {
     req.temperature = defaults.temperature;
     req.seed = defaults.seed;
     req.n_ctx = defaults.n_ctx;
+    req.icount = defaults.icount;
     let mut buf = vec![0u8; prompt.len() + system.as_ref().map_or(0, String::len) + 64];
     let blob = req.encode(&mut buf).map_err(|e| e.to_string())?;
     std::fs::write(&out, &*blob).map_err(|e| format!("cannot write {out}: {e}"))?;

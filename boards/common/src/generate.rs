@@ -40,6 +40,25 @@
 //! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 2.7474; arena 12960387 bytes; heap 29996 bytes; kernels neon; cores 4
 //! ```
 //!
+//! A request with [`Request::icount`] set (the board runs under QEMU's
+//! `-icount shift=0`, where the clock advances one nanosecond per guest
+//! instruction) ends the `stats:` line with the clock's nanoseconds per
+//! token, that is instructions per token:
+//!
+//! ```text
+//! stats: ...; cores 1; icount prefill 51234567 instructions/token, decode 61234567 instructions/token
+//! ```
+//!
+//! Prefill is the prompt's evaluation over its tokens; decode is what the
+//! decode rate measures (sampling, text out and the forward passes) over
+//! its forward passes ([`Stats::decode_steps`], one fewer than the
+//! generated tokens: the first is drawn from the prefill's logits). With
+//! several cores QEMU runs the vCPUs in turn and the clock counts the
+//! instructions of all of them, spin-waits included. A phase is timed to
+//! one tick: 16 ns on the Arm boards (QEMU's generic timer runs at
+//! 62.5 MHz on virt and raspi4b alike), 100 ns on RISC-V (`mtime` at
+//! 10 MHz).
+//!
 //! The perplexity is that of the generated tokens under the raw logits
 //! (see [`Perplexity`]); `logits_crc32` is the CRC-32 of those logits
 //! (see [`Stats::logits_crc`]), which the host's `phi-edge run --ids-out`
@@ -123,6 +142,10 @@ pub struct Stats {
     pub prefill_ticks: u64,
     /// Timer ticks of sampling and decoding.
     pub decode_ticks: u64,
+    /// Forward passes of the decode loop: one per generated token but the
+    /// last (the first is drawn from the prefill's logits, and the loop
+    /// ends after drawing the last one).
+    pub decode_steps: usize,
     /// Arena bytes of the session and the sampler.
     pub arena_bytes: usize,
     /// Heap bytes of the request's buffers.
@@ -301,6 +324,7 @@ pub fn run<K: Kernels, P: Parallel>(
     let mut context_full = None;
     let mut perplexity = Perplexity::default();
     let mut logits_crc = Crc32::new();
+    let mut decode_steps = 0;
     while n_ids < max_tokens {
         let tok = sampler.sample(logits);
         perplexity.add(logits, tok);
@@ -323,7 +347,10 @@ pub fn run<K: Kernels, P: Parallel>(
             break;
         }
         logits = match session.eval(&[tok], None) {
-            Ok(l) => l,
+            Ok(l) => {
+                decode_steps += 1;
+                l
+            }
             Err(Error::ContextFull { n_ctx }) => {
                 context_full = Some(n_ctx);
                 break;
@@ -341,6 +368,7 @@ pub fn run<K: Kernels, P: Parallel>(
         verify_ticks,
         prefill_ticks,
         decode_ticks: clock.ticks() - t1,
+        decode_steps,
         arena_bytes,
         heap_bytes,
         perplexity: perplexity.value(),
@@ -354,6 +382,7 @@ pub fn run<K: Kernels, P: Parallel>(
         &stats,
         clock,
         kernels_name,
+        req.icount,
     );
     match context_full {
         Some(n_ctx) => Err(RunError::ContextFull { n_ctx }),
@@ -370,7 +399,14 @@ fn emulated(clock: &impl Clock) -> &'static str {
     }
 }
 
-/// The machine-readable lines after the generated text.
+/// `ticks` of `clock` in nanoseconds over `n` tokens: under `-icount
+/// shift=0`, guest instructions per token.
+fn nanos_per_token(clock: &impl Clock, ticks: u64, n: usize) -> u128 {
+    u128::from(ticks) * 1_000_000_000 / u128::from(clock.frequency().max(1)) / n.max(1) as u128
+}
+
+/// The machine-readable lines after the generated text; `icount` adds the
+/// instructions per token to the `stats:` line.
 fn report(
     out: &mut impl Console,
     prompt_ids: &[u32],
@@ -378,6 +414,7 @@ fn report(
     s: &Stats,
     clock: &impl Clock,
     kernels: &str,
+    icount: bool,
 ) {
     let rate = |n: usize, ticks: u64| {
         let s = clock.seconds(ticks);
@@ -391,7 +428,7 @@ fn report(
     let _ = writeln!(out, "prompt_ids:{}", Ids(prompt_ids));
     let _ = writeln!(out, "ids:{}", Ids(ids));
     let _ = writeln!(out, "logits_crc32: {:#010x}", s.logits_crc);
-    let _ = writeln!(
+    let _ = write!(
         out,
         "stats: prompt {} tokens, prefill {:.2} tok/s; generated {} tokens, decode {:.2} tok/s{}; perplexity {:.4}; arena {} bytes; heap {} bytes; kernels {kernels}; cores {}",
         s.prompt_tokens,
@@ -404,6 +441,15 @@ fn report(
         s.heap_bytes,
         s.cores
     );
+    if icount {
+        let _ = write!(
+            out,
+            "; icount prefill {} instructions/token, decode {} instructions/token",
+            nanos_per_token(clock, s.prefill_ticks, s.prompt_tokens),
+            nanos_per_token(clock, s.decode_ticks, s.decode_steps)
+        );
+    }
+    let _ = writeln!(out);
     out.flush();
 }
 

@@ -154,12 +154,13 @@ pub fn progress(event: Progress) {
 /// Logs the request's settings.
 pub fn request(req: &crate::Request<'_>) {
     defmt::info!(
-        "request: chat {=bool}, max_tokens {=u32}, temperature {=f32}, seed {=u64}, n_ctx {=u32}",
+        "request: chat {=bool}, max_tokens {=u32}, temperature {=f32}, seed {=u64}, n_ctx {=u32}, icount {=bool}",
         req.chat,
         req.max_tokens,
         req.temperature,
         req.seed,
-        req.n_ctx
+        req.n_ctx,
+        req.icount
     );
 }
 

@@ -15,6 +15,7 @@
 //! | 4 | temperature | f32, little-endian |
 //! | 1–10 | seed | varint u64 |
 //! | 1–5 | n_ctx | varint u32 |
+//! | 1 | icount | 0 or 1 (version 2 on) |
 //!
 //! Strings are borrowed from the blob, so decoding copies nothing and the
 //! board needs no allocator for it. Bytes after the encoded request are
@@ -50,6 +51,11 @@ pub struct Request<'a> {
     /// Session context in tokens (prompt and generated): sizes the KV
     /// cache, and so the arena.
     pub n_ctx: u32,
+    /// The board runs under QEMU's `-icount shift=0` (its clock advances
+    /// one nanosecond per guest instruction): the `stats:` line then also
+    /// gives the instructions per prefill and per decode token. Only the
+    /// host that starts QEMU knows this, so it says it here.
+    pub icount: bool,
 }
 
 /// Why a request blob was rejected.
@@ -96,8 +102,8 @@ impl From<postcard::Error> for RequestError {
 impl<'a> Request<'a> {
     /// The first four bytes of every request blob.
     pub const MAGIC: [u8; 4] = *b"PHRQ";
-    /// The format version this crate writes and reads.
-    pub const VERSION: u16 = 1;
+    /// The format version this crate writes and reads (2: `icount`).
+    pub const VERSION: u16 = 2;
     /// Default context: room for a short chat prompt and its answer.
     pub const DEFAULT_N_CTX: u32 = 512;
     /// Default generation limit, as `phi-edge run`'s.
@@ -120,6 +126,7 @@ impl<'a> Request<'a> {
             temperature: Self::DEFAULT_TEMPERATURE,
             seed: Self::DEFAULT_SEED,
             n_ctx: Self::DEFAULT_N_CTX,
+            icount: false,
         }
     }
 
@@ -159,6 +166,7 @@ mod tests {
             max_tokens: 16,
             temperature: 0.0,
             seed: 42,
+            icount: true,
             ..Request::new("What is the capital of France?")
         }
     }
@@ -168,7 +176,7 @@ mod tests {
         let mut buf = [0xAAu8; 256];
         let n = sample().encode(&mut buf).unwrap().len();
         assert_eq!(&buf[..4], b"PHRQ");
-        assert_eq!(buf[4], 1, "version 1 is one varint byte");
+        assert_eq!(buf[4], 2, "version 2 is one varint byte");
         assert_eq!(Request::decode(&buf[..n]).unwrap(), sample());
         assert_eq!(Request::decode(&buf).unwrap(), sample());
     }
@@ -179,8 +187,8 @@ mod tests {
         assert_eq!(Request::decode(b"PH"), Err(RequestError::BadMagic { found: *b"PH\0\0" }));
         let mut buf = [0u8; 256];
         let n = sample().encode(&mut buf).unwrap().len();
-        buf[4] = 2;
-        assert_eq!(Request::decode(&buf[..n]), Err(RequestError::UnsupportedVersion { found: 2 }));
+        buf[4] = 1;
+        assert_eq!(Request::decode(&buf[..n]), Err(RequestError::UnsupportedVersion { found: 1 }));
     }
 
     #[test]

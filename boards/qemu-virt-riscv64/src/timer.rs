@@ -3,7 +3,9 @@
 //! timebase, the device tree's `timebase-frequency`).
 //!
 //! Under QEMU the counter follows the host's clock, so durations measured
-//! with it are emulated time: they say how fast QEMU ran the image.
+//! with it are emulated time: they say how fast QEMU ran the image. Under
+//! `-icount shift=0` it follows the guest's instruction count instead: one
+//! nanosecond per instruction, so 100 instructions a tick.
 
 /// `mtime` on QEMU virt (ACLINT MTIMER at 0x0200_0000, `mtime` at +0xbff8).
 pub const MTIME_ADDR: usize = 0x0200_bff8;
