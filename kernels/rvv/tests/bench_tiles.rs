@@ -92,10 +92,13 @@ pub extern "C" fn tile_count_end() {
     std::hint::black_box(());
 }
 
-/// One matmul between [`tile_count_start`] and [`tile_count_end`], for
-/// counting its executed instructions under
+/// One matmul of 64 rows between [`tile_count_start`] and
+/// [`tile_count_end`], for counting its executed instructions under
 /// `qemu-riscv64 -one-insn-per-tb -d exec,nochain`: `TILE_COUNT` is
-/// `<dtype> <proj|tied> <n_tok>`, e.g. `q4_K proj 16`.
+/// `<dtype> <proj|tied> <n_tok> [k]` (`k` 1024 unless given), e.g.
+/// `q4_1 proj 16 576`. The two markers may be folded into one function
+/// (identical code): the counted region runs from its first address hit
+/// in the trace to its second.
 #[test]
 #[ignore = "instruction counts; see xtask-less recipe in the doc comment"]
 fn count_one() {
@@ -105,8 +108,9 @@ fn count_one() {
     let dtype = DType::ALL.into_iter().find(|d| d.name() == name).unwrap();
     let usage = if it.next().unwrap() == "proj" { WeightUse::Projection } else { WeightUse::TiedEmbedding };
     let n_tok: usize = it.next().unwrap().parse().unwrap();
+    let k: usize = it.next().map_or(1024, |k| k.parse().unwrap());
     let set = Rvv::detect().expect("no V");
-    let (rows, k) = (64, 1024);
+    let rows = 64;
     let mut rng = Rng::new(7);
     let w = weights(&mut rng, dtype, rows, k);
     let fmt = dtype.act_format();

@@ -6,33 +6,30 @@
 //! `acc[l] = fma(dw * da, lane[l], acc[l])` on eight f32 lanes, then
 //! `hsum_float_8`, plus Q4_1's `summs += mw * sa` in f32. The repacked
 //! Q4_0 projection sums each block's lanes to one integer and runs
-//! `acc = fma(sumi, dw * da, acc)` in scalar `fmadd.s`
-//! (`ggml_gemv_q4_0_8x8_q8_0`).
+//! `acc = fma(sumi, dw * da, acc)` (`ggml_gemv_q4_0_8x8_q8_0`).
 //!
 //! Per chunk of blocks, the f16 scales of the tile's rows and tokens are
 //! converted by vector, all rows (or tokens) in one pass ([`gather_f16`]),
-//! and each row's quants are unpacked by strided segment loads, many
-//! blocks per instruction ([`unpack`]; Q8_0 copied, so every format reads
-//! the same layout). Then per token one asm loop runs over the chunk:
-//!
-//! - at VLEN >= 256 (Q8_0, Q4_0 plain, Q4_1) all four rows share one
-//!   vector (`vl = 32`, lane `8r + l` is row `r`'s lane `l`): per block one
-//!   `vlseg4e8` of the rows' 128 unpacked bytes, one indexed segment load
-//!   that repeats the activation block for each row, the row scales spread
-//!   over their lanes by an indexed load, `dw * da` by `vfmul.vf`, one
-//!   `vfmacc.vv` (and Q4_1's `summs` by `vfmul.vf` / `vfadd.vv` in every
-//!   lane of its row): three `vsetvli` per block for the four rows
-//!   ([`wide_fn!`]);
-//! - otherwise (VLEN 128, and the repacked Q4_0 order) one row at a time
-//!   at `vl = 8`, with `dw * da` (and Q4_1's `summs`) computed ahead in
-//!   scalar code ([`lanes_fn!`], [`sums_repacked`]).
+//! and the rows' quants are unpacked by strided segment loads, many blocks
+//! per instruction ([`unpack`]; Q8_0 copied, so every format reads the
+//! same layout). Then per token one asm loop runs over the chunk with
+//! several rows side by side in one vector ([`group_fn!`]): `vl = 32`,
+//! the four rows, at VLEN >= 256; `vl = 16`, two rows (two loops per
+//! token), at VLEN 128. Lane `8r + l` is row `r`'s lane `l`. Per block:
+//! one `vlseg4e8` of the rows' unpacked bytes, one indexed segment load
+//! that repeats the activation block for each row, the row scales spread
+//! over their lanes by an indexed load, `dw * da` by `vfmul.vf`, one
+//! `vfmacc.vv` (Q4_1's `summs` by `vfmul.vf` / `vfadd.vv` in every lane of
+//! its row; the repacked order first sums each row's lanes by slides), and
+//! three `vsetvli`. The last chunk ends with each row's `hsum_float_8` by
+//! slides and adds in the oracle's order.
 
 use phi_edge_portable::quant::act::{Q8_0_BYTES, Q8_1_BYTES};
 use phi_edge_portable::quant::q4_0::Q4_0_BYTES;
 use phi_edge_portable::quant::q4_1::Q4_1_BYTES;
 
 use super::{ROWS, TOKENS};
-use crate::riscv64::rvv::{hsum_float_8, vlenb, V};
+use crate::riscv64::rvv::{vlenb, V};
 
 /// Blocks per chunk: unpacked once per tile, then passed by every token.
 const CHUNK: usize = 64;
@@ -48,232 +45,15 @@ const Q4_0_REPACKED: u8 = 2;
 /// Q4_1 x Q8_1.
 const Q4_1: u8 = 3;
 
-/// One row's products inside [`lanes_fn!`]: the row's 32 values at `$w`
-/// (`vlseg4e8` lanes in `v4..v7`) times the activation lanes in `v8..v11`
-/// into the eight i32 lanes `v16` ([`row32_ints!`] of kind `$k`), then
-/// `$acc = fma(ds, lanes, $acc)` with `ds` at byte `$doff` of `{d}`.
-macro_rules! row32 {
-    (($($k:tt)*), $w:literal, $doff:literal, $acc:literal) => {
-        concat!(
-            row32_ints!($($k)*, $w),
-            "vfcvt.f.x.v v16, v16\n",
-            "flw {f}, ",
-            $doff,
-            "({d})\n",
-            "vfmacc.vf ",
-            $acc,
-            ", {f}, v16\n",
-        )
-    };
-}
-
-/// The exact i32 lanes of [`row32!`] into `v16` (SEW 32, LMUL 2). Kind
-/// `q8`: four i16 products per lane (`vwmul`, up to `2^14` each) widened
-/// and added; kind `q4, $mul, $macc`: a 4-bit weight's four products fit
+/// The exact i32 lanes of one block for the rows of a group, in `v16`
+/// (SEW 32, LMUL 4), from the weights' `vlseg4e8` fields in `v4..v7` and
+/// the activation's (repeated for each row) in `v8..v11`. Kind `q8`: four
+/// i16 products per lane (`vwmul`, up to `2^14` each) widened and added
+/// (`vwadd`); kind `q4, $mul, $macc`: a 4-bit weight's four products fit
 /// i16 together (`4 * 15 * 128`), so `$mul` (`vwmul` / `vwmulsu`) and
-/// three `$macc` (`vwmacc` / `vwmaccsu`) sum them before one `vsext`.
-macro_rules! row32_ints {
-    (q4, $mul:literal, $macc:literal, $w:literal) => {
-        concat!(
-            "vsetivli zero, 8, e8, mf2, ta, ma\n",
-            "vlseg4e8.v v4, (",
-            $w,
-            ")\n",
-            $mul,
-            " v12, v8, v4\n",
-            $macc,
-            " v12, v9, v5\n",
-            $macc,
-            " v12, v10, v6\n",
-            $macc,
-            " v12, v11, v7\n",
-            "vsetivli zero, 8, e32, m2, ta, ma\n",
-            "vsext.vf2 v16, v12\n",
-        )
-    };
-    (q8, $w:literal) => {
-        concat!(
-            "vsetivli zero, 8, e8, mf2, ta, ma\n",
-            "vlseg4e8.v v4, (",
-            $w,
-            ")\n",
-            "vwmul.vv v12, v8, v4\n",
-            "vwmul.vv v13, v9, v5\n",
-            "vwmul.vv v14, v10, v6\n",
-            "vwmul.vv v15, v11, v7\n",
-            "vsetivli zero, 8, e16, m1, ta, ma\n",
-            "vwadd.vv v16, v12, v13\n",
-            "vwadd.vv v18, v14, v15\n",
-            "vsetivli zero, 8, e32, m2, ta, ma\n",
-            "vadd.vv v16, v16, v18\n",
-        )
-    };
-}
-
-/// One row of the repacked order: the lanes of [`row32_ints!`] summed
-/// exactly (`vredsum`), then `$acc = fma(sumi, ds, $acc)` in scalar.
-macro_rules! row32_repacked {
-    ($w:literal, $doff:literal, $acc:literal) => {
-        concat!(
-            row32_ints!(q4, "vwmul.vv", "vwmacc.vv", $w),
-            "vmv.s.x v18, zero\n",
-            "vredsum.vs v18, v16, v18\n",
-            "vmv.x.s {t}, v18\n",
-            "fcvt.s.w {fs}, {t}\n",
-            "flw {f}, ",
-            $doff,
-            "({d})\n",
-            "fmadd.s ",
-            $acc,
-            ", {fs}, {f}, ",
-            $acc,
-            "\n",
-        )
-    };
-}
-
-/// An asm loop over `ds.len()` blocks of one token and [`ROWS`] weight
-/// rows: each activation block is loaded once (`v8..v11`) for the rows,
-/// whose f32 lanes stay in `v20`, `v22`, `v24`, `v26`.
-macro_rules! lanes_fn {
-    ($name:ident, $k:tt) => {
-        /// `acc[r][l] = fma(ds[b][r], lane_l(w[r] block b, a block b),
-        /// acc[r][l])` for the blocks `b` in order: row `r`'s block `b`
-        /// has its 32 quants at `w[r][b * ws..]`, the activation's at
-        /// `a[b * ab..]`.
-        fn $name(
-            _v: V,
-            w: [&[u8]; ROWS],
-            ws: usize,
-            a: &[u8],
-            ab: usize,
-            ds: &[[f32; ROWS]],
-            acc: &mut [[f32; 8]; ROWS],
-        ) {
-            let n = ds.len();
-            assert!(n > 0 && a.len() >= (n - 1) * ab + 32);
-            assert!(w.iter().all(|w| w.len() >= (n - 1) * ws + 32));
-            // SAFETY: `V` proves the CPU has V. Block `b < n` reads 32
-            // bytes at `b * ws` of each `w[r]`, 32 at `b * ab` of `a` and
-            // `ds[b]`, all inside the slices (checked above); `acc` is
-            // read and written whole (128 bytes).
-            unsafe {
-                vasm!(
-                    [
-                        "vsetivli zero, 8, e32, m2, ta, ma",
-                        "vle32.v v20, ({acc})",
-                        "addi {t}, {acc}, 32",
-                        "vle32.v v22, ({t})",
-                        "addi {t}, {acc}, 64",
-                        "vle32.v v24, ({t})",
-                        "addi {t}, {acc}, 96",
-                        "vle32.v v26, ({t})",
-                        "1:",
-                        "vsetivli zero, 8, e8, mf2, ta, ma",
-                        "vlseg4e8.v v8, ({a})",
-                        row32!($k, "{w0}", "0", "v20"),
-                        row32!($k, "{w1}", "4", "v22"),
-                        row32!($k, "{w2}", "8", "v24"),
-                        row32!($k, "{w3}", "12", "v26"),
-                        "add {w0}, {w0}, {ws}",
-                        "add {w1}, {w1}, {ws}",
-                        "add {w2}, {w2}, {ws}",
-                        "add {w3}, {w3}, {ws}",
-                        "add {a}, {a}, {ab}",
-                        "addi {d}, {d}, 16",
-                        "addi {n}, {n}, -1",
-                        "bnez {n}, 1b",
-                        "vsetivli zero, 8, e32, m2, ta, ma",
-                        "vse32.v v20, ({acc})",
-                        "addi {t}, {acc}, 32",
-                        "vse32.v v22, ({t})",
-                        "addi {t}, {acc}, 64",
-                        "vse32.v v24, ({t})",
-                        "addi {t}, {acc}, 96",
-                        "vse32.v v26, ({t})",
-                    ],
-                    w0 = inout(reg) w[0].as_ptr() => _,
-                    w1 = inout(reg) w[1].as_ptr() => _,
-                    w2 = inout(reg) w[2].as_ptr() => _,
-                    w3 = inout(reg) w[3].as_ptr() => _,
-                    a = inout(reg) a.as_ptr() => _,
-                    d = inout(reg) ds.as_ptr() => _,
-                    n = inout(reg) n => _,
-                    ws = in(reg) ws,
-                    ab = in(reg) ab,
-                    acc = in(reg) acc.as_mut_ptr(),
-                    t = out(reg) _,
-                    f = out(freg) _,
-                );
-            }
-        }
-    };
-}
-
-const _: () = assert!(ROWS == 4, "the asm loops hold four rows");
-
-lanes_fn!(lanes_q8_0, (q8));
-lanes_fn!(lanes_q4_0, (q4, "vwmul.vv", "vwmacc.vv"));
-lanes_fn!(lanes_q4_1, (q4, "vwmulsu.vv", "vwmaccsu.vv"));
-
-/// The repacked Q4_0 order over `ds.len()` blocks of one token and
-/// [`ROWS`] rows of unpacked signed values (as [`lanes_q4_0`]):
-/// `acc[r] = fma(sumi(b, r), ds[b][r], acc[r])` in block order.
-fn sums_repacked(_v: V, w: [&[u8]; ROWS], ws: usize, a: &[u8], ab: usize, ds: &[[f32; ROWS]], acc: &mut [f32; ROWS]) {
-    let n = ds.len();
-    assert!(n > 0 && a.len() >= (n - 1) * ab + 32);
-    assert!(w.iter().all(|w| w.len() >= (n - 1) * ws + 32));
-    let [mut c0, mut c1, mut c2, mut c3] = *acc;
-    // SAFETY: `V` proves the CPU has V. Block `b < n` reads 32 bytes at
-    // `b * ws` of each `w[r]`, 32 at `b * ab` of `a` and `ds[b]`, all
-    // inside the slices (checked above).
-    unsafe {
-        vasm!(
-            [
-                "1:",
-                "vsetivli zero, 8, e8, mf2, ta, ma",
-                "vlseg4e8.v v8, ({a})",
-                row32_repacked!("{w0}", "0", "{c0}"),
-                row32_repacked!("{w1}", "4", "{c1}"),
-                row32_repacked!("{w2}", "8", "{c2}"),
-                row32_repacked!("{w3}", "12", "{c3}"),
-                "add {w0}, {w0}, {ws}",
-                "add {w1}, {w1}, {ws}",
-                "add {w2}, {w2}, {ws}",
-                "add {w3}, {w3}, {ws}",
-                "add {a}, {a}, {ab}",
-                "addi {d}, {d}, 16",
-                "addi {n}, {n}, -1",
-                "bnez {n}, 1b",
-            ],
-            w0 = inout(reg) w[0].as_ptr() => _,
-            w1 = inout(reg) w[1].as_ptr() => _,
-            w2 = inout(reg) w[2].as_ptr() => _,
-            w3 = inout(reg) w[3].as_ptr() => _,
-            a = inout(reg) a.as_ptr() => _,
-            d = inout(reg) ds.as_ptr() => _,
-            n = inout(reg) n => _,
-            ws = in(reg) ws,
-            ab = in(reg) ab,
-            c0 = inout(freg) c0,
-            c1 = inout(freg) c1,
-            c2 = inout(freg) c2,
-            c3 = inout(freg) c3,
-            t = out(reg) _,
-            fs = out(freg) _,
-            f = out(freg) _,
-        );
-    }
-    *acc = [c0, c1, c2, c3];
-}
-
-/// The exact i32 lanes of one block for the four rows at once, in `v16`
-/// (SEW 32, LMUL 4, `vl = 32`: lane `8r + l` is row `r`'s lane `l`), from
-/// the weights' `vlseg4e8` fields in `v4..v7` and the activation's
-/// (repeated for each row) in `v8..v11`. Kinds as [`row32_ints!`]; `q8`
-/// widens its four i16 products into `v16` by `vwadd`, the `q4` kinds sum
-/// them in i16 (`v12`) before one `vsext`.
-macro_rules! wide_ints {
+/// three `$macc` (`vwmacc` / `vwmaccsu`) sum them in `v12` before one
+/// `vsext`.
+macro_rules! group_ints {
     (q4, $mul:literal, $macc:literal) => {
         concat!(
             $mul,
@@ -284,7 +64,7 @@ macro_rules! wide_ints {
             " v12, v10, v6\n",
             $macc,
             " v12, v11, v7\n",
-            "vsetvli zero, {n32}, e32, m4, ta, ma\n",
+            "vsetvli zero, {vl}, e32, m4, ta, ma\n",
             "vsext.vf2 v16, v12\n",
         )
     };
@@ -294,19 +74,39 @@ macro_rules! wide_ints {
             "vwmul.vv v14, v9, v5\n",
             "vwmul.vv v24, v10, v6\n",
             "vwmul.vv v26, v11, v7\n",
-            "vsetvli zero, {n32}, e16, m2, ta, ma\n",
+            "vsetvli zero, {vl}, e16, m2, ta, ma\n",
             "vwadd.vv v16, v12, v14\n",
             "vwadd.wv v16, v16, v24\n",
             "vwadd.wv v16, v16, v26\n",
-            "vsetvli zero, {n32}, e32, m4, ta, ma\n",
+            "vsetvli zero, {vl}, e32, m4, ta, ma\n",
         )
     };
 }
 
-/// Q4_1's `summs[r] += mw[r] * sa` in [`wide_fn!`]: each row's `mw` in
+/// The per-format steps of [`group_fn!`]: `$k` the integer kind of
+/// [`group_ints!`], then `sum` (the repacked order: each row's eight
+/// lanes summed exactly into its lane 0 by slides and adds), `q4_1` (the
+/// `summs` step) or nothing.
+macro_rules! group_sum {
+    (sum) => {
+        concat!(
+            "vslidedown.vi v8, v16, 4\n",
+            "vadd.vv v16, v16, v8\n",
+            "vslidedown.vi v8, v16, 2\n",
+            "vadd.vv v16, v16, v8\n",
+            "vslidedown.vi v8, v16, 1\n",
+            "vadd.vv v16, v16, v8\n",
+        )
+    };
+    ($($m:tt)*) => {
+        ""
+    };
+}
+
+/// Q4_1's `summs[r] += mw[r] * sa` in [`group_fn!`]: each row's `mw` in
 /// its eight lanes (`vloxei8` through `v3`), times `sa`, added to the
 /// lanes of `v28`.
-macro_rules! wide_summs {
+macro_rules! group_summs {
     (q4_1) => {
         concat!(
             "vloxei8.v v12, ({s}), v3\n",
@@ -315,44 +115,67 @@ macro_rules! wide_summs {
             "vfadd.vv v28, v28, v12\n",
         )
     };
-    () => {
+    ($($m:tt)*) => {
         ""
     };
 }
 
-/// Q4_1's final `hsum_float_8(acc) + summs` in [`wide_fn!`].
-macro_rules! wide_fin {
+/// The end of the last chunk in [`group_fn!`]: each row's
+/// `hsum_float_8(acc)` into its lane 0,
+/// `((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7))`, plus Q4_1's
+/// `summs`; the repacked order's result is already there.
+macro_rules! group_fin {
+    (sum) => {
+        ""
+    };
+    ($($m:tt)*) => {
+        concat!(
+            "vslidedown.vi v8, v20, 4\n",
+            "vfadd.vv v20, v8, v20\n",
+            "vslidedown.vi v8, v20, 2\n",
+            "vfadd.vv v20, v20, v8\n",
+            "vslidedown.vi v8, v20, 1\n",
+            "vfadd.vv v20, v20, v8\n",
+            group_fin_summs!($($m)*),
+        )
+    };
+}
+
+/// Q4_1's `+ summs` at the end of [`group_fin!`].
+macro_rules! group_fin_summs {
     (q4_1) => {
         "vfadd.vv v20, v20, v28\n"
     };
-    () => {
+    ($($m:tt)*) => {
         ""
     };
 }
 
-/// An asm loop over `n` blocks of one token for the [`ROWS`] rows of a
-/// tile with all four rows in one vector (`vl = 32`, so VLEN >= 256): the
-/// unpacked weights of a block (the rows side by side, 128 bytes) in one
-/// `vlseg4e8`, the activation block repeated for each row by an indexed
-/// segment load (`vloxseg4ei8`, offsets `4 (i % 8)` in `v2`), the row
-/// scales spread over their lanes by `vloxei8` (offsets `(i / 8) 4 f` in
-/// `v1` with `f` scales per row, `v3` 4 bytes further for Q4_1's mins).
-/// The accumulators start at zero when `init`, otherwise from `acc` and
-/// `summs`; when `fin`, each row's result (`hsum_float_8` of its lanes, by
-/// slides and adds in the oracle's order, plus Q4_1's `summs`) goes to
-/// its lane 0 of `acc`.
-macro_rules! wide_fn {
-    ($name:ident, ($($k:tt)*), ($($m:tt)*), $slots:literal) => {
+/// An asm loop over `n` blocks of one token for a group of `vl / 8` rows
+/// side by side in one vector (`vl` 16 or 32, at most VLMAX of SEW 32,
+/// LMUL 4): the unpacked weights of a block (the tile's rows side by
+/// side, 128 bytes apart per block) in one `vlseg4e8`, the activation
+/// block repeated for each row by an indexed segment load
+/// (`vloxseg4ei8`, offsets `4 (i % 8)` in `v2`), the row scales spread
+/// over their lanes by `vloxei8` (offsets `(i / 8) 4 f` in `v1` with `f`
+/// scales per row, `v3` 4 bytes further for Q4_1's mins). Lanes in `v16`,
+/// f32 accumulators in `v20`, Q4_1's `summs` in `v28`.
+macro_rules! group_fn {
+    ($name:ident, ($($k:tt)*), ($($m:tt)*), $fields:literal) => {
         /// `acc[r][l] = fma(dw[b][r] * da[b], lane_l(w[r] block b, a block
         /// b), acc[r][l])` for the blocks `b < n` in order (and for Q4_1
-        /// `summs[r][..] += mw[b][r] * sa[b]`): block `b`'s unpacked rows
-        /// at `w[b * 128..]`, its activation quants at `a[b * ab..]`, the
-        /// weight scales `dw[b][r]` (`mw[b][r]`) at `sw[b * swb / 4 + r]`
-        /// (Q4_1: `sw[b * swb / 4 + 2 r]`, `+ 1`), the activation's `da[b]`
-        /// (`sa[b]`) at `sa_[b * sab / 4]` (`+ 1`).
+        /// `summs[r][..] += mw[b][r] * sa[b]`; for the repacked order the
+        /// lanes are summed first, into lane 0) for the `vl / 8` rows `r`:
+        /// block `b`'s unpacked row `r` at `w[b * 128 + r * 32..]`, its
+        /// activation quants at `a[b * ab..]`, the weight scales `dw[b][r]`
+        /// (`mw[b][r]`) at `sw[b * swb / 4 + r * fields]` (`+ 1`), the
+        /// activation's `da[b]` (`sa[b]`) at `sa_[b * sab / 4]` (`+ 1`).
+        /// The accumulators start at zero when `init`, otherwise from `acc`
+        /// and `summs`; when `fin`, each row's result goes to `acc[r][0]`.
         #[allow(clippy::too_many_arguments)]
         fn $name(
             _v: V,
+            vl: usize,
             n: usize,
             w: &[u8],
             a: &[u8],
@@ -361,47 +184,52 @@ macro_rules! wide_fn {
             swb: usize,
             sa_: &[f32],
             sab: usize,
-            acc: &mut [[f32; 8]; ROWS],
-            summs: &mut [[f32; 8]; ROWS],
+            acc: &mut [[f32; 8]],
+            summs: &mut [[f32; 8]],
             init: bool,
             fin: bool,
         ) {
-            assert!(n > 0 && w.len() >= n * ROWS * UNPACKED && a.len() >= (n - 1) * ab + UNPACKED);
-            assert!(swb == 4 * $slots && sw.len() >= n * $slots);
-            assert!(sab % 4 == 0 && sa_.len() >= (n - 1) * sab / 4 + $slots / 4);
-            // SAFETY: `V` proves the CPU has V, and the caller runs this only
-            // at VLEN >= 256, where 32 elements of SEW 32 fit LMUL 4. Block
-            // `b < n` reads 128 bytes at `b * 128` of `w`, 32 at `b * ab` of
-            // `a`, `swb` at `b * swb` of `sw` and 8 at `b * sab` of `sa_`, all
-            // inside the slices (checked above); `acc` and `summs` are read
-            // and written whole (128 bytes each).
+            let (rows, fields): (usize, usize) = (vl / 8, $fields);
+            assert!((vl == 16 || vl == 32) && acc.len() == rows && summs.len() == rows);
+            assert!(n > 0 && w.len() >= (n - 1) * ROWS * UNPACKED + rows * UNPACKED);
+            assert!(a.len() >= (n - 1) * ab + UNPACKED);
+            assert!(swb % 4 == 0 && sw.len() >= (n - 1) * swb / 4 + rows * fields);
+            assert!(sab % 4 == 0 && sa_.len() >= (n - 1) * sab / 4 + fields);
+            // SAFETY: `V` proves the CPU has V, and the caller passes a `vl`
+            // no larger than VLMAX at SEW 32, LMUL 4 (so also at SEW 8,
+            // LMUL 1 and SEW 16, LMUL 2). Block `b < n` reads `vl * 4` bytes
+            // at `b * 128` of `w`, 32 at `b * ab` of `a`, `rows * fields`
+            // f32 at `b * swb` of `sw` and `fields` at `b * sab` of `sa_`,
+            // all inside the slices (checked above); `acc` and `summs` are
+            // read and written whole (`vl` f32 each).
             unsafe {
                 vasm!(
                     [
-                        "vsetvli zero, {n32}, e8, m1, ta, ma",
+                        "vsetvli zero, {vl}, e8, m1, ta, ma",
                         "vid.v v3",
                         "vsrl.vi v1, v3, 3",
                         "vsll.vi v1, v1, {sh}",
                         "vand.vi v2, v3, 7",
                         "vsll.vi v2, v2, 2",
                         "vadd.vi v3, v1, 4",
-                        "vsetvli zero, {n32}, e32, m4, ta, ma",
+                        "vsetvli zero, {vl}, e32, m4, ta, ma",
                         "vmv.v.i v20, 0",
                         "vmv.v.i v28, 0",
                         "beqz {init}, 1f",
                         "vle32.v v20, ({acc})",
                         "vle32.v v28, ({summs})",
                         "1:",
-                        "vsetvli zero, {n32}, e8, m1, ta, ma",
+                        "vsetvli zero, {vl}, e8, m1, ta, ma",
                         "vloxseg4ei8.v v8, ({a}), v2",
                         "vlseg4e8.v v4, ({w})",
-                        wide_ints!($($k)*),
+                        group_ints!($($k)*),
+                        group_sum!($($m)*),
                         "vfcvt.f.x.v v16, v16",
                         "vloxei8.v v24, ({s}), v1",
                         "flw {f}, 0({p})",
                         "vfmul.vf v24, v24, {f}",
                         "vfmacc.vv v20, v24, v16",
-                        wide_summs!($($m)*),
+                        group_summs!($($m)*),
                         "add {a}, {a}, {ab}",
                         "addi {w}, {w}, 128",
                         "add {s}, {s}, {swb}",
@@ -410,15 +238,7 @@ macro_rules! wide_fn {
                         "bnez {n}, 1b",
                         "vse32.v v28, ({summs})",
                         "beqz {fin}, 3f",
-                        // hsum_float_8 of each row's lanes into its lane 0:
-                        // ((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7)).
-                        "vslidedown.vi v8, v20, 4",
-                        "vfadd.vv v20, v8, v20",
-                        "vslidedown.vi v8, v20, 2",
-                        "vfadd.vv v20, v20, v8",
-                        "vslidedown.vi v8, v20, 1",
-                        "vfadd.vv v20, v20, v8",
-                        wide_fin!($($m)*),
+                        group_fin!($($m)*),
                         "3:",
                         "vse32.v v20, ({acc})",
                     ],
@@ -427,15 +247,15 @@ macro_rules! wide_fn {
                     s = inout(reg) sw.as_ptr() => _,
                     p = inout(reg) sa_.as_ptr() => _,
                     n = inout(reg) n => _,
+                    vl = in(reg) vl,
                     ab = in(reg) ab,
                     swb = in(reg) swb,
                     sab = in(reg) sab,
                     acc = in(reg) acc.as_mut_ptr(),
                     summs = in(reg) summs.as_mut_ptr(),
-                    n32 = in(reg) 32usize,
                     init = in(reg) usize::from(!init),
                     fin = in(reg) usize::from(fin),
-                    sh = const ($slots as usize).trailing_zeros(),
+                    sh = const (4 * $fields as usize).trailing_zeros(),
                     f = out(freg) _,
                 );
             }
@@ -443,9 +263,12 @@ macro_rules! wide_fn {
     };
 }
 
-wide_fn!(wide_q8_0, (q8), (), 4);
-wide_fn!(wide_q4_0, (q4, "vwmul.vv", "vwmacc.vv"), (), 4);
-wide_fn!(wide_q4_1, (q4, "vwmulsu.vv", "vwmaccsu.vv"), (q4_1), 8);
+const _: () = assert!(ROWS == 4, "the asm loops take four rows in one or two groups");
+
+group_fn!(group_q8_0, (q8), (), 1);
+group_fn!(group_q4_0, (q4, "vwmul.vv", "vwmacc.vv"), (), 1);
+group_fn!(group_q4_0_repacked, (q4, "vwmul.vv", "vwmacc.vv"), (sum), 1);
+group_fn!(group_q4_1, (q4, "vwmulsu.vv", "vwmaccsu.vv"), (q4_1), 2);
 
 /// The f16 scale fields of `n` blocks of several rows (or tokens) as f32
 /// (the portable `f16_to_f32`), converted by vector in one pass: block
@@ -725,9 +548,9 @@ fn unpack(_v: V, q8: bool, w: &[&[u8]; ROWS], start: usize, wb: usize, n: usize,
 pub(crate) struct Tiles32 {
     /// The capability token.
     v: V,
-    /// Whether the four rows fit one vector (`vl = 32` at SEW 32: VLEN
-    /// >= 256); otherwise each row runs at `vl = 8`.
-    wide: bool,
+    /// Lanes of a row group: 32 (four rows) when VLMAX at SEW 32, LMUL 4
+    /// allows, else 16 (two rows, VLEN 128).
+    vl: usize,
     /// A chunk's unpacked values: block `b` of tile row `r` at
     /// `(b * ROWS + r) * 32`.
     buf: [u8; CHUNK * ROWS * UNPACKED],
@@ -739,14 +562,11 @@ pub(crate) struct Tiles32 {
     sa: [f32; CHUNK * 2 * TOKENS],
     /// [`gather_f16`]'s byte offsets of the rows' scales.
     offs: [u32; 32],
-    /// Per block, each row's `dw * da` for the current token (the
-    /// one-row-per-vector loops).
-    ds: [[f32; ROWS]; CHUNK],
-    /// Eight f32 lanes per (token, row).
+    /// Eight f32 lanes per (token, row); a row's result in lane 0 at the
+    /// end.
     acc: [[[f32; 8]; ROWS]; TOKENS],
-    /// Per (token, row), the repacked order's `acc` or Q4_1's `summs`: in
-    /// all eight lanes (wide loops) or in lane 0.
-    sacc: [[[f32; 8]; ROWS]; TOKENS],
+    /// Q4_1's `summs` per (token, row), in all eight lanes.
+    summs: [[[f32; 8]; ROWS]; TOKENS],
 }
 
 impl Tiles32 {
@@ -754,14 +574,14 @@ impl Tiles32 {
     pub(crate) fn new(v: V) -> Self {
         Tiles32 {
             v,
-            wide: vlenb(v) >= 32,
+            // VLMAX at SEW 32, LMUL 4 is `vlenb` elements (16 at VLEN 128).
+            vl: vlenb(v).min(32),
             buf: [0; CHUNK * ROWS * UNPACKED],
             sw: [0.0; CHUNK * 2 * ROWS],
             sa: [0.0; CHUNK * 2 * TOKENS],
             offs: [0; 32],
-            ds: [[0.0; ROWS]; CHUNK],
             acc: [[[0.0; 8]; ROWS]; TOKENS],
-            sacc: [[[0.0; 8]; ROWS]; TOKENS],
+            summs: [[[0.0; 8]; ROWS]; TOKENS],
         }
     }
 
@@ -800,78 +620,44 @@ impl Tiles32 {
         let nt = a.len();
         assert!(nt > 0 && nt <= TOKENS && out.len() == nt);
         let nb = w[0].len() / wb;
-        let v = self.v;
-        let wide = self.wide && K != Q4_0_REPACKED;
-        if !wide {
-            for t in 0..nt {
-                self.acc[t] = [[0.0; 8]; ROWS];
-                self.sacc[t] = [[0.0; 8]; ROWS];
-            }
-        }
-        // Scale slots per block: each row's `dw` (then Q4_1's `m`), and
-        // each token's `da` (Q4_1: `da`, `sa` per token), a power of two
-        // of them (the last token repeated).
+        let (v, vl) = (self.v, self.vl);
+        let group = vl / 8;
+        // Scale slots per block: each row's `dw` (Q4_1: `dw`, `m`), and
+        // each token's `da` (Q4_1: `da`, `sa`), a power of two of them
+        // (the last token repeated).
         let fields = if K == Q4_1 { 2 } else { 1 };
         let wslots = ROWS * fields;
         let aslots = (nt * fields).next_power_of_two();
+        let (swb, sab) = (4 * wslots, 4 * aslots);
         let mut c0 = 0;
         while c0 < nb {
             let n = CHUNK.min(nb - c0);
+            let (init, fin) = (c0 == 0, c0 + n == nb);
             gather_f16(v, &mut self.offs, w, fields, wslots, c0 * wb, wb, n, &mut self.sw);
             let off = if K == Q4_0 || K == Q4_0_REPACKED { -8 } else { 0 };
             unpack(v, K == Q8_0, w, c0 * wb + qo, wb, n, off, &mut self.buf);
             gather_f16(v, &mut self.offs, a, fields, aslots, c0 * ab, ab, n, &mut self.sa);
-            let fin = c0 + n == nb;
-            let wq = &self.buf[..];
             for (t, act) in a.iter().enumerate() {
                 let aq = &act[c0 * ab + qo..];
                 let sa = &self.sa[t * fields..];
-                if wide {
-                    let (acc, summs) = (&mut self.acc[t], &mut self.sacc[t]);
-                    let (sw, swb, sab) = (&self.sw[..], 4 * wslots, 4 * aslots);
-                    match K {
-                        Q4_1 => wide_q4_1(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, c0 == 0, fin),
-                        Q4_0 => wide_q4_0(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, c0 == 0, fin),
-                        _ => wide_q8_0(v, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, c0 == 0, fin),
-                    }
-                    continue;
-                }
-                for b in 0..n {
-                    let (swb, sab) = (&self.sw[b * wslots..], &sa[b * aslots..]);
-                    if K == Q4_1 {
-                        for (c, m) in self.sacc[t].iter_mut().zip(swb.chunks_exact(2)) {
-                            c[0] += m[1] * sab[1];
-                        }
-                    }
-                    for (d, x) in self.ds[b].iter_mut().zip(swb.chunks_exact(fields)) {
-                        *d = x[0] * sab[0];
-                    }
-                }
-                let wr: [&[u8]; ROWS] = core::array::from_fn(|r| &wq[r * UNPACKED..]);
-                let (ds, ws) = (&self.ds[..n], ROWS * UNPACKED);
-                match K {
-                    Q4_0_REPACKED => {
-                        let mut s: [f32; ROWS] = core::array::from_fn(|r| self.sacc[t][r][0]);
-                        sums_repacked(v, wr, ws, aq, ab, ds, &mut s);
-                        for (c, s) in self.sacc[t].iter_mut().zip(s) {
-                            c[0] = s;
-                        }
-                    }
-                    Q4_1 => lanes_q4_1(v, wr, ws, aq, ab, ds, &mut self.acc[t]),
-                    Q4_0 => lanes_q4_0(v, wr, ws, aq, ab, ds, &mut self.acc[t]),
-                    _ => lanes_q8_0(v, wr, ws, aq, ab, ds, &mut self.acc[t]),
+                let accs = self.acc[t].chunks_exact_mut(group).zip(self.summs[t].chunks_exact_mut(group));
+                for (g, (acc, summs)) in accs.enumerate() {
+                    let r0 = g * group;
+                    let (wq, sw) = (&self.buf[r0 * UNPACKED..], &self.sw[r0 * fields..]);
+                    let group_fn = match K {
+                        Q8_0 => group_q8_0,
+                        Q4_0 => group_q4_0,
+                        Q4_0_REPACKED => group_q4_0_repacked,
+                        _ => group_q4_1,
+                    };
+                    group_fn(v, vl, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, init, fin);
                 }
             }
             c0 += n;
         }
-        for (t, o) in out.iter_mut().enumerate() {
-            for (r, o) in o.iter_mut().enumerate() {
-                *o = match K {
-                    _ if wide => self.acc[t][r][0],
-                    Q4_0_REPACKED => self.sacc[t][r][0],
-                    Q4_1 => hsum_float_8(&self.acc[t][r]) + self.sacc[t][r][0],
-                    _ => hsum_float_8(&self.acc[t][r]),
-                };
+        for (o, acc) in out.iter_mut().zip(&self.acc) {
+            for (o, acc) in o.iter_mut().zip(acc) {
+                *o = acc[0];
             }
         }
     }
