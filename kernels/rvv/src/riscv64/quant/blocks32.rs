@@ -560,6 +560,11 @@ pub(crate) struct Tiles32 {
     /// Per block of the chunk, each token's `da` (and Q4_1's `sa`):
     /// `[b * slots + t]` (`[b * slots + 2 t]`, `+ 1`).
     sa: [f32; CHUNK * 2 * TOKENS],
+    /// Which scales `sa` holds: the chunk's first block and the token
+    /// count (none yet: a count of 0), and the tokens' addresses.
+    sa_of: (usize, usize),
+    /// See `sa_of`.
+    sa_ptrs: [usize; TOKENS],
     /// [`gather_f16`]'s byte offsets of the rows' scales.
     offs: [u32; 32],
     /// Eight f32 lanes per (token, row); a row's result in lane 0 at the
@@ -579,6 +584,8 @@ impl Tiles32 {
             buf: [0; CHUNK * ROWS * UNPACKED],
             sw: [0.0; CHUNK * 2 * ROWS],
             sa: [0.0; CHUNK * 2 * TOKENS],
+            sa_of: (0, 0),
+            sa_ptrs: [0; TOKENS],
             offs: [0; 32],
             acc: [[[0.0; 8]; ROWS]; TOKENS],
             summs: [[[0.0; 8]; ROWS]; TOKENS],
@@ -636,7 +643,16 @@ impl Tiles32 {
             gather_f16(v, &mut self.offs, w, fields, wslots, c0 * wb, wb, n, &mut self.sw);
             let off = if K == Q4_0 || K == Q4_0_REPACKED { -8 } else { 0 };
             unpack(v, K == Q8_0, w, c0 * wb + qo, wb, n, off, &mut self.buf);
-            gather_f16(v, &mut self.offs, a, fields, aslots, c0 * ab, ab, n, &mut self.sa);
+            // The tokens' scales are the same for every tile of rows: convert
+            // them again only for other tokens or another chunk.
+            let same = |(a, &p): (&&[u8], &usize)| a.as_ptr() as usize == p;
+            if self.sa_of != (c0, nt) || !a.iter().zip(&self.sa_ptrs).all(same) {
+                gather_f16(v, &mut self.offs, a, fields, aslots, c0 * ab, ab, n, &mut self.sa);
+                self.sa_of = (c0, nt);
+                for (p, a) in self.sa_ptrs.iter_mut().zip(a) {
+                    *p = a.as_ptr() as usize;
+                }
+            }
             for (t, act) in a.iter().enumerate() {
                 let aq = &act[c0 * ab + qo..];
                 let sa = &self.sa[t * fields..];
