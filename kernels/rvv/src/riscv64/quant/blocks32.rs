@@ -12,10 +12,10 @@
 //! converted by vector, all rows (or tokens) in one pass ([`gather_f16`]),
 //! and the rows' quants are unpacked by strided segment loads, many blocks
 //! per instruction ([`unpack`]; Q8_0 copied, so every format reads the
-//! same layout). Then per token one asm loop runs over the chunk with
-//! several rows side by side in one vector ([`group_fn!`]): `vl = 32`,
-//! the four rows, at VLEN >= 256; `vl = 16`, two rows (two loops per
-//! token), at VLEN 128. Lane `8r + l` is row `r`'s lane `l`. Per block:
+//! same layout). Then one asm block runs over the tokens and, per token,
+//! the chunk's blocks with several rows side by side in one vector
+//! ([`group_fn!`]): `vl = 32`, the four rows, at VLEN >= 256; `vl = 16`,
+//! two rows (two asm blocks), at VLEN 128. Lane `8r + l` is row `r`'s lane `l`. Per block:
 //! one `vlseg4e8` of the rows' unpacked bytes, one indexed segment load
 //! that repeats the activation block for each row, the row scales spread
 //! over their lanes by an indexed load, `dw * da` by `vfmul.vf`, one
@@ -151,34 +151,41 @@ macro_rules! group_fin_summs {
     };
 }
 
-/// An asm loop over `n` blocks of one token for a group of `vl / 8` rows
-/// side by side in one vector (`vl` 16 or 32, at most VLMAX of SEW 32,
-/// LMUL 4): the unpacked weights of a block (the tile's rows side by
-/// side, 128 bytes apart per block) in one `vlseg4e8`, the activation
-/// block repeated for each row by an indexed segment load
+/// An asm loop over `n` blocks of each of `nt` tokens for a group of
+/// `vl / 8` rows side by side in one vector (`vl` 16 or 32, at most
+/// VLMAX of SEW 32, LMUL 4): the unpacked weights of a block (the tile's
+/// rows side by side, 128 bytes apart per block) in one `vlseg4e8`, the
+/// activation block repeated for each row by an indexed segment load
 /// (`vloxseg4ei8`, offsets `4 (i % 8)` in `v2`), the row scales spread
 /// over their lanes by `vloxei8` (offsets `(i / 8) 4 f` in `v1` with `f`
 /// scales per row, `v3` 4 bytes further for Q4_1's mins). Lanes in `v16`,
 /// f32 accumulators in `v20`, Q4_1's `summs` in `v28`.
 macro_rules! group_fn {
     ($name:ident, ($($k:tt)*), ($($m:tt)*), $fields:literal) => {
-        /// `acc[r][l] = fma(dw[b][r] * da[b], lane_l(w[r] block b, a block
-        /// b), acc[r][l])` for the blocks `b < n` in order (and for Q4_1
-        /// `summs[r][..] += mw[b][r] * sa[b]`; for the repacked order the
-        /// lanes are summed first, into lane 0) for the `vl / 8` rows `r`:
-        /// block `b`'s unpacked row `r` at `w[b * 128 + r * 32..]`, its
-        /// activation quants at `a[b * ab..]`, the weight scales `dw[b][r]`
+        /// For each token `t < a.len()` and the `vl / 8` rows `r`:
+        /// `acc[t][r][l] = fma(dw[b][r] * da[t][b], lane_l(w[r] block b,
+        /// a[t] block b), acc[t][r][l])` for the blocks `b < n` in order
+        /// (and for Q4_1 `summs[t][r][..] += mw[b][r] * sa[t][b]`; for the
+        /// repacked order the lanes are summed first, into lane 0): block
+        /// `b`'s unpacked row `r` at `w[b * 128 + r * 32..]`, token `t`'s
+        /// quants at `a[t][start + b * ab..]`, the weight scales `dw[b][r]`
         /// (`mw[b][r]`) at `sw[b * swb / 4 + r * fields]` (`+ 1`), the
-        /// activation's `da[b]` (`sa[b]`) at `sa_[b * sab / 4]` (`+ 1`).
-        /// The accumulators start at zero when `init`, otherwise from `acc`
-        /// and `summs`; when `fin`, each row's result goes to `acc[r][0]`.
+        /// activation's `da[t][b]` (`sa[t][b]`) at
+        /// `sa_[b * sab / 4 + t * fields]` (`+ 1`). Token `t`'s `acc` and
+        /// `summs` are `acc[t * ROWS..][..vl / 8]`. The accumulators start
+        /// at zero when `init`, otherwise from `acc` and `summs`; when
+        /// `fin`, each row's result goes to its lane 0 of `acc`. The
+        /// tokens must lie `astride` bytes apart (panics otherwise), as the
+        /// rows of one activation matrix do.
         #[allow(clippy::too_many_arguments)]
         fn $name(
             _v: V,
             vl: usize,
             n: usize,
             w: &[u8],
-            a: &[u8],
+            a: &[&[u8]],
+            start: usize,
+            astride: usize,
             ab: usize,
             sw: &[f32],
             swb: usize,
@@ -189,19 +196,27 @@ macro_rules! group_fn {
             init: bool,
             fin: bool,
         ) {
-            let (rows, fields): (usize, usize) = (vl / 8, $fields);
-            assert!((vl == 16 || vl == 32) && acc.len() == rows && summs.len() == rows);
+            let (rows, fields, nt): (usize, usize, usize) = (vl / 8, $fields, a.len());
+            assert!((vl == 16 || vl == 32) && nt > 0);
+            assert!(acc.len() >= (nt - 1) * ROWS + rows && summs.len() >= (nt - 1) * ROWS + rows);
             assert!(n > 0 && w.len() >= (n - 1) * ROWS * UNPACKED + rows * UNPACKED);
-            assert!(a.len() >= (n - 1) * ab + UNPACKED);
+            let a0 = a[0].as_ptr() as usize;
+            for (t, at) in a.iter().enumerate() {
+                assert!(at.as_ptr() as usize == a0.wrapping_add(t.wrapping_mul(astride)));
+                assert!(at.len() >= start + (n - 1) * ab + UNPACKED);
+            }
             assert!(swb % 4 == 0 && sw.len() >= (n - 1) * swb / 4 + rows * fields);
-            assert!(sab % 4 == 0 && sa_.len() >= (n - 1) * sab / 4 + fields);
+            assert!(sab % 4 == 0 && sa_.len() >= (n - 1) * sab / 4 + nt * fields);
             // SAFETY: `V` proves the CPU has V, and the caller passes a `vl`
             // no larger than VLMAX at SEW 32, LMUL 4 (so also at SEW 8,
-            // LMUL 1 and SEW 16, LMUL 2). Block `b < n` reads `vl * 4` bytes
-            // at `b * 128` of `w`, 32 at `b * ab` of `a`, `rows * fields`
-            // f32 at `b * swb` of `sw` and `fields` at `b * sab` of `sa_`,
-            // all inside the slices (checked above); `acc` and `summs` are
-            // read and written whole (`vl` f32 each).
+            // LMUL 1 and SEW 16, LMUL 2). For token `t < nt`, block `b < n`
+            // reads `vl * 4` bytes at `b * 128` of `w`, 32 at
+            // `a0 + t * astride + start + b * ab`, which is
+            // `a[t][start + b * ab..]`, `rows
+            // * fields` f32 at `b * swb` of `sw` and `fields` at
+            // `b * sab + t * fields * 4` of `sa_`, all inside the slices
+            // (checked above); token `t`'s `vl` f32 of `acc` and `summs` at
+            // `t * 128` bytes are read and written, inside them (checked).
             unsafe {
                 vasm!(
                     [
@@ -212,16 +227,24 @@ macro_rules! group_fn {
                         "vand.vi v2, v3, 7",
                         "vsll.vi v2, v2, 2",
                         "vadd.vi v3, v1, 4",
+                        // Per token.
+                        "2:",
+                        "mv {wp}, {w}",
+                        "mv {ap}, {a}",
+                        "mv {s}, {sw}",
+                        "mv {p}, {sp}",
+                        "mv {n}, {nb}",
                         "vsetvli zero, {vl}, e32, m4, ta, ma",
                         "vmv.v.i v20, 0",
                         "vmv.v.i v28, 0",
                         "beqz {init}, 1f",
                         "vle32.v v20, ({acc})",
                         "vle32.v v28, ({summs})",
+                        // Per block.
                         "1:",
                         "vsetvli zero, {vl}, e8, m1, ta, ma",
-                        "vloxseg4ei8.v v8, ({a}), v2",
-                        "vlseg4e8.v v4, ({w})",
+                        "vloxseg4ei8.v v8, ({ap}), v2",
+                        "vlseg4e8.v v4, ({wp})",
                         group_ints!($($k)*),
                         group_sum!($($m)*),
                         "vfcvt.f.x.v v16, v16",
@@ -230,8 +253,8 @@ macro_rules! group_fn {
                         "vfmul.vf v24, v24, {f}",
                         "vfmacc.vv v20, v24, v16",
                         group_summs!($($m)*),
-                        "add {a}, {a}, {ab}",
-                        "addi {w}, {w}, 128",
+                        "add {ap}, {ap}, {ab}",
+                        "addi {wp}, {wp}, 128",
                         "add {s}, {s}, {swb}",
                         "add {p}, {p}, {sab}",
                         "addi {n}, {n}, -1",
@@ -241,22 +264,37 @@ macro_rules! group_fn {
                         group_fin!($($m)*),
                         "3:",
                         "vse32.v v20, ({acc})",
+                        "add {a}, {a}, {astride}",
+                        "addi {sp}, {sp}, {fb}",
+                        "addi {acc}, {acc}, {tb}",
+                        "addi {summs}, {summs}, {tb}",
+                        "addi {nt}, {nt}, -1",
+                        "bnez {nt}, 2b",
                     ],
-                    w = inout(reg) w.as_ptr() => _,
-                    a = inout(reg) a.as_ptr() => _,
-                    s = inout(reg) sw.as_ptr() => _,
-                    p = inout(reg) sa_.as_ptr() => _,
-                    n = inout(reg) n => _,
+                    a = inout(reg) a0 + start => _,
+                    sp = inout(reg) sa_.as_ptr() => _,
+                    acc = inout(reg) acc.as_mut_ptr() => _,
+                    summs = inout(reg) summs.as_mut_ptr() => _,
+                    nt = inout(reg) nt => _,
+                    w = in(reg) w.as_ptr(),
+                    sw = in(reg) sw.as_ptr(),
+                    nb = in(reg) n,
                     vl = in(reg) vl,
+                    astride = in(reg) astride,
                     ab = in(reg) ab,
                     swb = in(reg) swb,
                     sab = in(reg) sab,
-                    acc = in(reg) acc.as_mut_ptr(),
-                    summs = in(reg) summs.as_mut_ptr(),
                     init = in(reg) usize::from(!init),
                     fin = in(reg) usize::from(fin),
-                    sh = const (4 * $fields as usize).trailing_zeros(),
+                    wp = out(reg) _,
+                    ap = out(reg) _,
+                    s = out(reg) _,
+                    p = out(reg) _,
+                    n = out(reg) _,
                     f = out(freg) _,
+                    sh = const (4 * $fields as usize).trailing_zeros(),
+                    fb = const 4 * $fields,
+                    tb = const ROWS * 32,
                 );
             }
         }
@@ -653,21 +691,18 @@ impl Tiles32 {
                     *p = a.as_ptr() as usize;
                 }
             }
-            for (t, act) in a.iter().enumerate() {
-                let aq = &act[c0 * ab + qo..];
-                let sa = &self.sa[t * fields..];
-                let accs = self.acc[t].chunks_exact_mut(group).zip(self.summs[t].chunks_exact_mut(group));
-                for (g, (acc, summs)) in accs.enumerate() {
-                    let r0 = g * group;
-                    let (wq, sw) = (&self.buf[r0 * UNPACKED..], &self.sw[r0 * fields..]);
-                    let group_fn = match K {
-                        Q8_0 => group_q8_0,
-                        Q4_0 => group_q4_0,
-                        Q4_0_REPACKED => group_q4_0_repacked,
-                        _ => group_q4_1,
-                    };
-                    group_fn(v, vl, n, wq, aq, ab, sw, swb, sa, sab, acc, summs, init, fin);
-                }
+            let astride = if nt > 1 { (a[1].as_ptr() as usize).wrapping_sub(a[0].as_ptr() as usize) } else { 0 };
+            let group_fn = match K {
+                Q8_0 => group_q8_0,
+                Q4_0 => group_q4_0,
+                Q4_0_REPACKED => group_q4_0_repacked,
+                _ => group_q4_1,
+            };
+            let (acc, summs) = (self.acc.as_flattened_mut(), self.summs.as_flattened_mut());
+            for r0 in (0..ROWS).step_by(group) {
+                let (wq, sw) = (&self.buf[r0 * UNPACKED..], &self.sw[r0 * fields..]);
+                let (acc, summs) = (&mut acc[r0..], &mut summs[r0..]);
+                group_fn(v, vl, n, wq, a, c0 * ab + qo, astride, ab, sw, swb, &self.sa, sab, acc, summs, init, fin);
             }
             c0 += n;
         }

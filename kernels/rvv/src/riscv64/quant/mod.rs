@@ -5,20 +5,23 @@
 //! `l` holding the four products `4l..4l + 4`. A unit-stride segment load
 //! `vlseg4e8` with `vl = 8` splits 32 bytes into exactly those lanes
 //! (field `j` of segment `l` is byte `4l + j`), so the eight lanes are four
-//! widening multiplies and a few adds away, at any VLEN: every integer step
-//! runs with `vl = 8` at a fractional or small LMUL that holds 8 elements
-//! at VLEN 128, or, for the 32-value types at VLEN >= 256, with the four
-//! rows of a tile side by side in one vector (`vl = 32`).
+//! widening multiplies and a few adds away, at any VLEN. The K types run
+//! every integer step with `vl = 16` (two sub-blocks) per row at a small
+//! LMUL that holds it at VLEN 128; the 32-value types put several rows
+//! side by side in one vector, lane `8r + l` for row `r`'s lane `l`:
+//! `vl = 32` (the four rows of a tile) at VLEN >= 256, `vl = 16` (two
+//! rows) at VLEN 128.
 //!
 //! A tile works in two passes over a chunk of blocks:
 //!
 //! 1. each weight row's blocks are unpacked once into a stack buffer of
 //!    one byte per value in natural order (Q4 nibbles split and offset,
-//!    Q6_K's 6-bit values assembled; Q8_0 needs no unpacking and is read in
-//!    place), interleaved so that the tile's rows lie side by side;
+//!    Q6_K's 6-bit values assembled; Q8_0 copied), interleaved so that the
+//!    tile's rows lie side by side; the 32-value types also convert the
+//!    f16 scales of the chunk's rows and tokens by vector here;
 //! 2. for each token, one asm loop walks the chunk's blocks and loads each
 //!    activation block (or 32-value sub-block) once for all [`ROWS`] rows,
-//!    whose lanes it keeps in their own vector registers.
+//!    whose lanes it keeps in vector registers.
 //!
 //! So a weight block is unpacked once per tile for up to [`TOKENS`] tokens
 //! and an activation block loaded once for [`ROWS`] rows. Every (row,
