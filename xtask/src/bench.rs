@@ -12,9 +12,14 @@
 //!   pinned llama.cpp under callgrind (see [`callgrind`]), and how the
 //!   logits of each depend on the batch size or prefill chunk (see
 //!   [`batch`]).
+//! - `arm`, `riscv`: instructions per prefill and decode token of phi-edge
+//!   and of llama.cpp in one Linux guest under `qemu-system -icount
+//!   shift=0`, on a Cortex-A76 (neon+dotprod) or an RV64GCV at VLEN 256
+//!   (see [`guest`]).
 
 mod batch;
 mod callgrind;
+mod guest;
 mod load;
 mod model;
 
@@ -23,7 +28,7 @@ use crate::{Failure, Result, Workspace};
 
 /// How to call `bench`, for messages.
 const BENCH_USAGE: &str =
-    "cargo xtask bench [kernels [--emulated] | model [--threads N] [--pairs K] [--no-callgrind]]";
+    "cargo xtask bench [kernels [--emulated] | model [--threads N] [--pairs K] [--no-callgrind] | arm | riscv]";
 
 /// Runs the benchmarks named in `args` (both, with their defaults, when
 /// none).
@@ -43,8 +48,10 @@ pub fn run_bench(ws: &Workspace, args: &[String]) -> Result<()> {
             Ok(())
         }
         ["model", rest @ ..] => model::run(ws, &model::Options::parse(rest)?),
+        ["arm"] => guest::run_bench(ws, &guest::ARM64),
+        ["riscv"] => guest::run_bench(ws, &guest::RISCV64),
         other => Err(Failure::new(format!(
-            "`bench` takes `kernels [--emulated]` or `model [--threads N] [--pairs K] [--no-callgrind]` (got {other:?})"
+            "`bench` takes `kernels [--emulated]`, `model [--threads N] [--pairs K] [--no-callgrind]`, `arm` or `riscv` (got {other:?})"
         ))
         .retry(BENCH_USAGE)),
     }

@@ -3,7 +3,8 @@
 //! installed qemu-utils and lacks what the boards need), the aarch64 and
 //! riscv64 cross compilers and their C libraries (the linkers of the Linux
 //! test binaries, and the sysroots qemu-user loads them from), and
-//! qemu-system for the board images.
+//! qemu-system for the board images; and for `cargo xtask bench arm` /
+//! `riscv`, the cross C++ compilers that build llama.cpp for the guests.
 
 use std::fs;
 use std::path::Path;
@@ -24,12 +25,27 @@ const PACKAGES: [(&str, &str, bool); 7] = [
     ("/usr/riscv64-linux-gnu/lib/libc.so.6", "libc6-dev-riscv64-cross", false),
 ];
 
+/// What `cargo xtask bench arm` / `riscv` need besides [`PACKAGES`].
+const BENCH_PACKAGES: [(&str, &str, bool); 2] = [
+    ("aarch64-linux-gnu-g++", "g++-aarch64-linux-gnu", false),
+    ("riscv64-linux-gnu-g++", "g++-riscv64-linux-gnu", false),
+];
+
 const SOURCES: &str = "/etc/apt/sources.list.d/debian.sources";
 
 /// Installs whatever of [`PACKAGES`] is missing, saying so first.
 pub fn ensure() -> Result<()> {
-    let missing: Vec<(&str, bool)> = PACKAGES
-        .iter()
+    install(PACKAGES.iter())
+}
+
+/// [`ensure`], and whatever of [`BENCH_PACKAGES`] is missing.
+pub fn ensure_bench() -> Result<()> {
+    install(PACKAGES.iter().chain(&BENCH_PACKAGES))
+}
+
+/// Installs whatever of `packages` is missing, saying so first.
+fn install<'a>(packages: impl Iterator<Item = &'a (&'a str, &'a str, bool)>) -> Result<()> {
+    let missing: Vec<(&str, bool)> = packages
         .filter(|(probe, _, _)| if probe.starts_with('/') { !Path::new(probe).exists() } else { !available(probe) })
         .map(|&(_, pkg, backports)| (pkg, backports))
         .collect();
@@ -38,10 +54,12 @@ pub fn ensure() -> Result<()> {
         return Ok(());
     }
     let names: Vec<&str> = missing.iter().map(|m| m.0).collect();
+    let plain: Vec<&str> = missing.iter().filter(|m| !m.1).map(|m| m.0).collect();
     let how = format!(
         "as root on Debian bookworm: add bookworm-backports to {SOURCES}, `apt-get update`, \
          `apt-get install -y -t bookworm-backports qemu-user qemu-system-arm qemu-system-misc` and \
-         `apt-get install -y gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu libc6-dev-arm64-cross libc6-dev-riscv64-cross`"
+         `apt-get install -y {}`",
+        plain.join(" ")
     );
     let root = capture(Command::new("id").arg("-u")).is_ok_and(|u| u.trim() == "0");
     if !available("apt-get") || !root {
@@ -64,7 +82,6 @@ pub fn ensure() -> Result<()> {
         args.extend(&from_backports);
         apt(&args)?;
     }
-    let plain: Vec<&str> = missing.iter().filter(|m| !m.1).map(|m| m.0).collect();
     if !plain.is_empty() {
         let mut args = vec!["install", "-y", "-qq"];
         args.extend(&plain);

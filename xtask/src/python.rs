@@ -316,7 +316,7 @@ fn cpu_digest() -> String {
 
 /// The machine-wide cache: `$PHI_EDGE_CACHE`, `$XDG_CACHE_HOME/phi-edge`
 /// or `~/.cache/phi-edge`.
-fn cache_dir() -> Result<PathBuf> {
+pub(crate) fn cache_dir() -> Result<PathBuf> {
     let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
     var("PHI_EDGE_CACHE")
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("phi-edge")))
