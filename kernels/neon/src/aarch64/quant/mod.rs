@@ -60,6 +60,7 @@ mod q4_1;
 mod q4_k;
 mod q6_k;
 mod q8_0;
+mod rows4;
 
 use core::arch::aarch64::*;
 

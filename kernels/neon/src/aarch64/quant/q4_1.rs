@@ -7,7 +7,7 @@ use phi_edge_portable::quant::act::Q8_1_BYTES;
 use phi_edge_portable::quant::q4_1::Q4_1_BYTES;
 
 use super::super::simd::{arr, dot4_small, hsum_float_8, ld_i8, ld_u8};
-use super::{blocks, f16s, first, fma_lane, mul_lane, Format};
+use super::{blocks, f16s, first, fma_lane, mul_lane, rows4, Format};
 
 /// Q4_1 x Q8_1: per block `acc = fma(dw * da, lanes, acc)` on eight f32
 /// lanes (the nibbles times the quants) and, in scalar, `summs += mw *
@@ -28,6 +28,11 @@ impl Format for Q4_1 {
         nb: usize,
     ) -> [[f32; R]; T] {
         const { assert!(R <= 4 && T <= 4) };
+        if SDOT && R == 4 && T == 1 {
+            // SAFETY: `sdot` as the caller guarantees for `SDOT`.
+            let p = unsafe { rows4::q4_1(core::array::from_fn(|r| w[r]), a[0], nb) };
+            return core::array::from_fn(|_| core::array::from_fn(|r| p[r]));
+        }
         let w = w.map(|w| blocks::<Q4_1_BYTES>(w, nb));
         let a = a.map(|a| blocks::<Q8_1_BYTES>(a, nb));
         let zero = vdupq_n_s32(0);

@@ -6,7 +6,7 @@ use core::arch::aarch64::*;
 use phi_edge_portable::quant::act::Q8_0_BYTES;
 
 use super::super::simd::{arr, dot4, hsum_float_8, ld_i8};
-use super::{blocks, f16s, fma_lane, mul_lane, Format};
+use super::{blocks, f16s, fma_lane, mul_lane, rows4, Format};
 
 /// Q8_0 x Q8_0: per block `acc = fma(dw * da, lanes, acc)` on eight f32
 /// lanes (two f32x4), lane `l` the exact sum of products `4l..4l + 4`;
@@ -24,6 +24,11 @@ impl Format for Q8_0 {
         nb: usize,
     ) -> [[f32; R]; T] {
         const { assert!(R <= 4 && T <= 4) };
+        if SDOT && R == 4 && T == 1 {
+            // SAFETY: `sdot` as the caller guarantees for `SDOT`.
+            let p = unsafe { rows4::q8_0(core::array::from_fn(|r| w[r]), a[0], nb) };
+            return core::array::from_fn(|_| core::array::from_fn(|r| p[r]));
+        }
         let w = w.map(|w| blocks::<Q8_0_BYTES>(w, nb));
         let a = a.map(|a| blocks::<Q8_0_BYTES>(a, nb));
         let zero = vdupq_n_s32(0);
