@@ -18,7 +18,7 @@
 //!
 //! | kernel | RVV | result vs portable |
 //! |---|---|---|
-//! | `matmul` Q8_0, Q4_0 (both uses), Q4_1 | tiles of 4 rows x up to 16 tokens (below), several rows per vector: `vl = 32` (4 rows x 8 lanes) at VLEN >= 256, `vl = 16` (2 rows) at VLEN 128; per block one `vlseg4e8` of the rows' unpacked values (the AVX2 code's 8 lanes of 4 values each), the activation block repeated per row by `vloxseg4ei8`, `vwmul` / `vwadd` (Q8_0) or four products summed in i16 by `vwmul(su)` / `vwmacc(su)` and `vsext` (Q4), row scales spread over their lanes by `vloxei8`, `vfmul.vf` and one `vfmacc.vv` (repacked Q4_0: lanes summed by integer slides first); f16 scales converted by vector per chunk; `hsum_float_8` by slides in the oracle's order | bit-identical |
+//! | `matmul` Q8_0, Q4_0 (both uses), Q4_1 | tiles of 8 rows x up to 16 tokens (below), several rows per vector: `vl = 32` (4 rows x 8 lanes) at VLEN >= 256, `vl = 16` (2 rows) at VLEN 128; per block one `vlseg4e8` of the rows' unpacked values (the AVX2 code's 8 lanes of 4 values each), the activation block repeated per row by `vloxseg4ei8`, `vwmul` / `vwadd` (Q8_0) or four products summed in i16 by `vwmul(su)` / `vwmacc(su)` and `vsext` (Q4), row scales spread over their lanes by `vloxei8`, `vfmul.vf` and one `vfmacc.vv` (repacked Q4_0: lanes summed by integer slides first); f16 scales converted by vector per chunk; `hsum_float_8` by slides in the oracle's order | bit-identical |
 //! | `matmul` Q4_K (both uses), Q6_K | tiles of 4 rows x up to 16 tokens; two 32-value sub-blocks per `vlseg4e8` (`vl = 16`), i16 quads (`vwmulsu`/`vwmaccsu`), per-lane i16 scales by `vwmacc.vv`; per block `vfmacc.vf` on 8 f32 lanes (Q4_K plain, also on its 4 min lanes; Q6_K) or `vredsum` and two scalar FMA chains (repacked Q4_K) | bit-identical |
 //! | `matmul` F32, F16, BF16 | 32 f32 lanes (`vl = 32` / `2 x 16`), f16 and bf16 widened with integer ops (no Zvfh needed) | bit-identical |
 //! | `quantize_act` Q8_0, Q8_1, Q8_K, F16, BF16 | `vfredmax`, `vfcvt.x.f` (ties to even), narrowing shifts, `vwredsum` | bytes identical |
@@ -27,16 +27,17 @@
 //! | `rope`, `swiglu`, `f32_to_f16` | strip-mined, `vlseg2e32` pairs, vector `ggml_v_expf`, integer f32 to f16 | bit-identical |
 //! | `dequantize_row` | delegated to portable (one row per token) | identical |
 //!
-//! The quantized matmuls run in tiles of 4 weight rows x up to 16 tokens:
+//! The quantized matmuls run in tiles of 8 (32-value types) or 4 (K types)
+//! weight rows x up to 16 tokens:
 //! a chunk of each row's blocks is unpacked once (Q4 nibbles, Q6_K's 6-bit
 //! values, Q8_0 copied: one byte per value, in a stack buffer) and then
 //! serves every token of the tile, and per token one asm loop loads each
-//! activation block (or pair of sub-blocks) once for the 4 rows. Each (row, token)
+//! activation block (or pair of sub-blocks) once for the tile's rows. Each (row, token)
 //! product keeps its own accumulators and runs the float operations of
 //! its per-row dot product in the same order; only exact integer sums are
 //! regrouped. The last tile of rows repeats the matrix's last row (those
 //! products are dropped), the last tile of tokens is narrower. A matmul
-//! uses about 23 KiB (32-value types) or 17 KiB (K types) of stack for
+//! uses about 36 KiB (32-value types) or 17 KiB (K types) of stack for
 //! the tile's scratch space.
 //!
 //! The crate is `#![no_std]`; it builds for `riscv64gc-unknown-none-elf`

@@ -14,8 +14,9 @@
 //! per instruction ([`unpack`]; Q8_0 copied, so every format reads the
 //! same layout). Then one asm block runs over the tokens and, per token,
 //! the chunk's blocks with several rows side by side in one vector
-//! ([`group_fn!`]): `vl = 32`, the four rows, at VLEN >= 256; `vl = 16`,
-//! two rows (two asm blocks), at VLEN 128. Lane `8r + l` is row `r`'s lane `l`. Per block:
+//! ([`group_fn!`]): a tile has [`ROWS`] (8) rows, in groups of four
+//! (`vl = 32`) at VLEN >= 256 and of two (`vl = 16`) at VLEN 128, one asm
+//! block per group. Lane `8r + l` is row `r`'s lane `l`. Per block:
 //! one `vlseg4e8` of the rows' unpacked bytes, one indexed segment load
 //! that repeats the activation block for each row, the row scales spread
 //! over their lanes by an indexed load, `dw * da` by `vfmul.vf`, one
@@ -28,7 +29,7 @@ use phi_edge_portable::quant::act::{Q8_0_BYTES, Q8_1_BYTES};
 use phi_edge_portable::quant::q4_0::Q4_0_BYTES;
 use phi_edge_portable::quant::q4_1::Q4_1_BYTES;
 
-use super::{ROWS, TOKENS};
+use super::{ROWS32 as ROWS, TOKENS};
 use crate::riscv64::rvv::{vlenb, V};
 
 /// Blocks per chunk: unpacked once per tile, then passed by every token.
@@ -154,7 +155,8 @@ macro_rules! group_fin_summs {
 /// An asm loop over `n` blocks of each of `nt` tokens for a group of
 /// `vl / 8` rows side by side in one vector (`vl` 16 or 32, at most
 /// VLMAX of SEW 32, LMUL 4): the unpacked weights of a block (the tile's
-/// rows side by side, 128 bytes apart per block) in one `vlseg4e8`, the
+/// rows side by side, `ROWS * 32` bytes apart per block) in one
+/// `vlseg4e8`, the
 /// activation block repeated for each row by an indexed segment load
 /// (`vloxseg4ei8`, offsets `4 (i % 8)` in `v2`), the row scales spread
 /// over their lanes by `vloxei8` (offsets `(i / 8) 4 f` in `v1` with `f`
@@ -167,7 +169,7 @@ macro_rules! group_fn {
         /// a[t] block b), acc[t][r][l])` for the blocks `b < n` in order
         /// (and for Q4_1 `summs[t][r][..] += mw[b][r] * sa[t][b]`; for the
         /// repacked order the lanes are summed first, into lane 0): block
-        /// `b`'s unpacked row `r` at `w[b * 128 + r * 32..]`, token `t`'s
+        /// `b`'s unpacked row `r` at `w[(b * ROWS + r) * 32..]`, token `t`'s
         /// quants at `a[t][start + b * ab..]`, the weight scales `dw[b][r]`
         /// (`mw[b][r]`) at `sw[b * swb / 4 + r * fields]` (`+ 1`), the
         /// activation's `da[t][b]` (`sa[t][b]`) at
@@ -210,13 +212,14 @@ macro_rules! group_fn {
             // SAFETY: `V` proves the CPU has V, and the caller passes a `vl`
             // no larger than VLMAX at SEW 32, LMUL 4 (so also at SEW 8,
             // LMUL 1 and SEW 16, LMUL 2). For token `t < nt`, block `b < n`
-            // reads `vl * 4` bytes at `b * 128` of `w`, 32 at
+            // reads `vl * 4` bytes at `b * ROWS * 32` of `w`, 32 at
             // `a0 + t * astride + start + b * ab`, which is
             // `a[t][start + b * ab..]`, `rows
             // * fields` f32 at `b * swb` of `sw` and `fields` at
             // `b * sab + t * fields * 4` of `sa_`, all inside the slices
             // (checked above); token `t`'s `vl` f32 of `acc` and `summs` at
-            // `t * 128` bytes are read and written, inside them (checked).
+            // `t * ROWS * 32` bytes are read and written, inside them
+            // (checked).
             unsafe {
                 vasm!(
                     [
@@ -254,7 +257,7 @@ macro_rules! group_fn {
                         "vfmacc.vv v20, v24, v16",
                         group_summs!($($m)*),
                         "add {ap}, {ap}, {ab}",
-                        "addi {wp}, {wp}, 128",
+                        "addi {wp}, {wp}, {bs}",
                         "add {s}, {s}, {swb}",
                         "add {p}, {p}, {sab}",
                         "addi {n}, {n}, -1",
@@ -295,13 +298,14 @@ macro_rules! group_fn {
                     sh = const (4 * $fields as usize).trailing_zeros(),
                     fb = const 4 * $fields,
                     tb = const ROWS * 32,
+                    bs = const ROWS * UNPACKED,
                 );
             }
         }
     };
 }
 
-const _: () = assert!(ROWS == 4, "the asm loops take four rows in one or two groups");
+const _: () = assert!(ROWS % 4 == 0 && ROWS <= 16, "row groups of 4 (or 2) rows; 2 f16 scales per row fit gather_f16's 32 slots");
 
 group_fn!(group_q8_0, (q8), (), 1);
 group_fn!(group_q4_0, (q4, "vwmul.vv", "vwmacc.vv"), (), 1);
@@ -587,7 +591,8 @@ pub(crate) struct Tiles32 {
     /// The capability token.
     v: V,
     /// Lanes of a row group: 32 (four rows) when VLMAX at SEW 32, LMUL 4
-    /// allows, else 16 (two rows, VLEN 128).
+    /// allows, else 16 (two rows, VLEN 128); a tile of [`ROWS`] rows runs
+    /// in `ROWS * 8 / vl` groups.
     vl: usize,
     /// A chunk's unpacked values: block `b` of tile row `r` at
     /// `(b * ROWS + r) * 32`.
@@ -699,10 +704,12 @@ impl Tiles32 {
                 _ => group_q4_1,
             };
             let (acc, summs) = (self.acc.as_flattened_mut(), self.summs.as_flattened_mut());
-            for r0 in (0..ROWS).step_by(group) {
+            let mut r0 = 0;
+            while r0 < ROWS {
                 let (wq, sw) = (&self.buf[r0 * UNPACKED..], &self.sw[r0 * fields..]);
                 let (acc, summs) = (&mut acc[r0..], &mut summs[r0..]);
                 group_fn(v, vl, n, wq, a, c0 * ab + qo, astride, ab, sw, swb, &self.sa, sab, acc, summs, init, fin);
+                r0 += group;
             }
             c0 += n;
         }
