@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo xtask demo [--prompt P]    answer a prompt with SmolLM2 (fetched and packed on first use)
-//! cargo xtask bench [kernels|model] kernel throughput; tok/s vs llama.cpp
+//! cargo xtask bench [kernels|model|arm|riscv]  kernel throughput; tok/s or instructions/token vs llama.cpp
 //! cargo xtask build --board B       board image (boards/B), ELF + raw binary
 //! cargo xtask run --board B --prompt P [...]  boot it in QEMU
 //! cargo xtask flash --board raspi4 --model M --out DIR   SD-card boot folder
@@ -126,14 +126,18 @@ commands:
                          answer P (default: \"What is the capital of France?\") with
                          SmolLM2-135M-Instruct and its chat template; fetches and
                          packs the model on first use (no oracle needed)
-  bench [kernels [--emulated]|model [--threads N] [--pairs K] [--no-callgrind]]
+  bench [kernels [--emulated]|model [--threads N] [--pairs K] [--no-callgrind]|arm|riscv]
                          kernels: GB/s per weight type on this machine's kernel set
                          (--emulated: NEON/RVV suites under qemu, correctness only);
                          model: prefill/decode tok/s of phi-edge and of llama.cpp
                          (the pinned oracle build and a native build, made once) on
                          SmolLM2, K pairs of fresh processes in ABBA order (default 5)
                          on N threads (default: every CPU), the median ratios; then
-                         instructions per decoded token under callgrind
+                         instructions per decoded token under callgrind;
+                         arm / riscv: instructions per prefill and decode token of
+                         phi-edge and llama.cpp in one Debian guest under
+                         qemu-system -icount shift=0 (Cortex-A76 neon+dotprod /
+                         RV64GCV VLEN 256; llama.cpp cross-built once, ~10 min)
   build --board B        cross-compile a board image (ELF and raw binary); prints sizes
   run --board B [--cores N] [--model M] --prompt P [--max-tokens N] [--chat] [--temp T --seed S]
                          build, boot in QEMU on N cores (default: all the board
