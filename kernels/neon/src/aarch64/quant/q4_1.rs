@@ -28,9 +28,14 @@ impl Format for Q4_1 {
         nb: usize,
     ) -> [[f32; R]; T] {
         const { assert!(R <= 4 && T <= 4) };
-        if SDOT && R == 4 && T == 1 {
-            // SAFETY: `sdot` as the caller guarantees for `SDOT`.
-            let p = unsafe { rows4::q4_1(core::array::from_fn(|r| w[r]), a[0], nb) };
+        if R == 4 && T == 1 {
+            let w4 = core::array::from_fn(|r| w[r]);
+            let p = if SDOT {
+                // SAFETY: `sdot` as the caller guarantees for `SDOT`.
+                unsafe { rows4::q4_1_sdot(w4, a[0], nb) }
+            } else {
+                rows4::q4_1_widening(w4, a[0], nb)
+            };
             return core::array::from_fn(|_| core::array::from_fn(|r| p[r]));
         }
         let w = w.map(|w| blocks::<Q4_1_BYTES>(w, nb));
