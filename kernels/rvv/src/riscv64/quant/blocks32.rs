@@ -22,7 +22,7 @@
 //! over their lanes by an indexed load, `dw * da` by `vfmul.vf`, one
 //! `vfmacc.vv` (Q4_1's `summs` by `vfmul.vf` / `vfadd.vv` in every lane of
 //! its row; the repacked order first sums each row's lanes by slides), and
-//! three `vsetvli`. The last chunk ends with each row's `hsum_float_8` by
+//! two (Q4) or three (Q8_0) `vsetvli`. The last chunk ends with each row's `hsum_float_8` by
 //! slides and adds in the oracle's order.
 
 use phi_edge_portable::quant::act::{Q8_0_BYTES, Q8_1_BYTES};
