@@ -398,11 +398,12 @@ impl Results {
         println!("{} guest: {} -cpu {} -icount shift=0 (1 ns = 1 instruction), one core; {kernel_version} (Debian {})",
             guest.name, guest.qemu, guest.cpu, packages::SUITE);
         println!("guest CPU: {}", self.features);
+        println!("llama.cpp built for {}", guest.llama_isa);
         println!("SmolLM2-135M-Instruct Q4_1, {} prompt tokens, {N_GEN} greedy tokens", self.phi_edge.n_prompt);
         println!("{:<44}{:>26}{:>26}", "", "instructions/prefill token", "instructions/decode token");
         for (name, f) in [
             (format!("phi-edge ({})", self.kernels), &self.phi_edge),
-            (format!("llama.cpp ({})", guest.llama_isa), &self.llama),
+            (format!("llama.cpp ({})", guest.llama_isa.split(' ').next().unwrap_or(guest.llama_isa)), &self.llama),
         ] {
             println!("{name:<44}{:>26}{:>26}", m(f.per_prefill_token()), m(f.per_decode_token()));
         }
