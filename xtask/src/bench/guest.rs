@@ -38,6 +38,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::model::Summary;
 use crate::cmd::{cargo, run, show};
 use crate::{debian, demo, python, setup, Failure, Result, Workspace};
 use cpio::Cpio;
@@ -81,6 +82,8 @@ pub struct Guest {
     /// llama.cpp's cross build, and the ISA it targets, for the report.
     llama: CrossBuild,
     llama_isa: &'static str,
+    /// What the final line names before its ratios.
+    line_label: &'static str,
 }
 
 /// A Cortex-A76 (Armv8.2-A with dotprod, the oldest core this QEMU has
@@ -103,6 +106,7 @@ pub const ARM64: Guest = Guest {
         isa_options: &["-DGGML_CPU_ARM_ARCH=armv8.2-a+dotprod"],
     },
     llama_isa: "armv8.2-a+dotprod",
+    line_label: "arm64 cortex-a76",
 };
 
 /// RV64GCV at VLEN 256 (QEMU's `rv64` with V): phi-edge's RVV set against
@@ -131,6 +135,7 @@ pub const RISCV64: Guest = Guest {
         ],
     },
     llama_isa: "rv64gc (scalar: GCC 12 has no RVV intrinsics)",
+    line_label: "riscv64 rv64 (V, VLEN 256) vs llama.cpp rv64gc",
 };
 
 /// Builds what `guest` needs, boots it, and prints the report and its
@@ -333,7 +338,8 @@ impl Results {
             .to_string();
         let kernels = phi
             .lines()
-            .find_map(|l| l.split("; ").find_map(|f| f.strip_prefix("kernels ")))
+            .find_map(Summary::parse)
+            .and_then(|s| s.field("kernels"))
             .unwrap_or("?")
             .to_string();
         if kernels != guest.kernels {
@@ -414,17 +420,10 @@ impl Results {
         );
         let prefill = self.phi_edge.per_prefill_token() / self.llama.per_prefill_token();
         let decode = self.phi_edge.per_decode_token() / self.llama.per_decode_token();
-        let cpu = guest.cpu.split(',').next().unwrap_or(guest.cpu);
-        if guest.name == "arm64" {
-            println!("{} {cpu}: phi-edge/llama.cpp instructions per token: prefill {prefill:.2}x, decode {decode:.2}x", guest.name);
-        } else {
-            let cpu = format!("{cpu} (V, VLEN {})", guest.cpu.rsplit("vlen=").next().unwrap_or("?"));
-            println!(
-                "{} {cpu} vs llama.cpp {}: phi-edge/llama.cpp instructions per token: prefill {prefill:.2}x, decode {decode:.2}x",
-                guest.name,
-                guest.llama_isa.split(' ').next().unwrap_or(guest.llama_isa)
-            );
-        }
+        println!(
+            "{}: phi-edge/llama.cpp instructions per token: prefill {prefill:.2}x, decode {decode:.2}x",
+            guest.line_label
+        );
     }
 }
 

@@ -316,7 +316,7 @@ fn llama_report(stdout: &str) -> Result<Report> {
 /// `phi-edge run`'s summary line: fields separated by `;` or `,`, each a
 /// key and a value ("prompt 71 tokens", "decode 180.2 tok/s", "kernels
 /// avx2", ...), looked up by key in any order.
-struct Summary<'a> {
+pub(super) struct Summary<'a> {
     /// The whole line, for messages.
     line: &'a str,
     /// (key, the rest of the field).
@@ -325,7 +325,7 @@ struct Summary<'a> {
 
 impl<'a> Summary<'a> {
     /// The line's fields, if it is the summary (it has prefill and decode).
-    fn parse(line: &'a str) -> Option<Summary<'a>> {
+    pub(super) fn parse(line: &'a str) -> Option<Summary<'a>> {
         let fields: Vec<(&str, &str)> = line
             .split([';', ','])
             .filter_map(|f| f.trim().split_once(' '))
@@ -337,7 +337,7 @@ impl<'a> Summary<'a> {
     }
 
     /// The value of field `key`.
-    fn field(&self, key: &str) -> Option<&'a str> {
+    pub(super) fn field(&self, key: &str) -> Option<&'a str> {
         self.fields.iter().find(|(k, _)| *k == key).map(|&(_, v)| v)
     }
 
