@@ -19,7 +19,16 @@ use phi_edge_portable::quant::act::{Q8_0_BYTES, Q8_1_BYTES};
 use phi_edge_portable::quant::q4_1::Q4_1_BYTES;
 
 use super::super::simd::hsum_float_8;
-use super::{blocks, first};
+use super::first;
+
+/// Panics unless each row of `w` holds `nb` blocks of `wb` bytes and `a`
+/// `nb` blocks of `ab` bytes.
+fn check(w: &[&[u8]; 4], a: &[u8], nb: usize, wb: usize, ab: usize) {
+    assert!(
+        w.iter().all(|w| w.len() / wb >= nb) && a.len() / ab >= nb,
+        "a row holds fewer than {nb} blocks"
+    );
+}
 
 /// The exact lane sums of one Q4_1 row's block with `sdot`: `v$t0` gets
 /// lanes 0..4 of `v$lo` (low nibbles) times `v18` (quants 0..16), `v$t1`
@@ -82,8 +91,7 @@ macro_rules! q4_1_row {
 macro_rules! q4_1_rows4 {
     ($sums:ident, $w:expr, $a:expr, $nb:expr) => {{
         let (w, a, nb): ([&[u8]; 4], &[u8], usize) = ($w, $a, $nb);
-        // Panics unless every row holds `nb` blocks.
-        let (w, a) = (w.map(|w| blocks::<Q4_1_BYTES>(w, nb)), blocks::<Q8_1_BYTES>(a, nb));
+        check(&w, a, nb, Q4_1_BYTES, Q8_1_BYTES);
         if nb == 0 {
             return [0.0; 4];
         }
@@ -99,7 +107,7 @@ macro_rules! q4_1_rows4 {
             float32x4_t,
         );
         // SAFETY: the loop reads `nb` blocks of 20 bytes from each row and
-        // of 36 bytes from `a`, all within the slices (`blocks` checked,
+        // of 36 bytes from `a`, all within the slices (checked above,
         // `nb >= 1`); `sdot`, where used, as the caller guarantees. Every
         // vector register it writes is an output or clobbered; no stack,
         // flags clobbered (no `preserves_flags`).
@@ -191,8 +199,7 @@ pub(super) fn q4_1_widening(w: [&[u8]; 4], a: &[u8], nb: usize) -> [f32; 4] {
 /// The CPU has NEON and the dot product extension.
 #[target_feature(enable = "neon")]
 pub(super) unsafe fn q8_0(w: [&[u8]; 4], a: &[u8], nb: usize) -> [f32; 4] {
-    // Panics unless every row holds `nb` blocks.
-    let (w, a) = (w.map(|w| blocks::<Q8_0_BYTES>(w, nb)), blocks::<Q8_0_BYTES>(a, nb));
+    check(&w, a, nb, Q8_0_BYTES, Q8_0_BYTES);
     if nb == 0 {
         return [0.0; 4];
     }
@@ -207,7 +214,7 @@ pub(super) unsafe fn q8_0(w: [&[u8]; 4], a: &[u8], nb: usize) -> [f32; 4] {
         float32x4_t,
     );
     // SAFETY: the loop reads `nb` blocks of 34 bytes from each row and
-    // from `a`, all within the slices (`blocks` checked, `nb >= 1`); `sdot`
+    // from `a`, all within the slices (checked above, `nb >= 1`); `sdot`
     // as the caller guarantees. Every vector register it writes is an
     // output or clobbered; no stack, flags clobbered.
     unsafe {
