@@ -9,9 +9,9 @@ use phi_edge::image::tensor::Role;
 use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
 use phi_edge::parallel::{self, ThreadPool};
 use phi_edge::{ActFormat, DType, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session, Streamed};
+use phi_edge_auto::AutoKernels;
 
 use crate::cli::{Cli, Command, SessionArgs};
-use crate::kernels::HostKernels;
 use crate::generate;
 use crate::model_file::{self, FileSource, ImageBytes};
 use crate::npy;
@@ -107,7 +107,7 @@ fn inspect(path: &Path, args: SessionArgs) -> Result<()> {
         if opts.threads == 1 { "" } else { "s" },
         (plan.kv_k.len + plan.kv_v.len) as f64 / 1e6
     )?;
-    writeln!(o, "kernels     {}", HostKernels::detect().name())?;
+    writeln!(o, "kernels     {}", AutoKernels::detect().name())?;
     Ok(())
 }
 
@@ -147,7 +147,7 @@ fn logits(path: &Path, tokens: &[u32], out: &Path, args: SessionArgs) -> Result<
     let pool = thread_pool(opts.threads)?;
     match args.stream {
         None => {
-            let s = Session::new(&model, HostKernels::detect(), Mapped(bytes.bytes()), &mut arena, &opts)?;
+            let s = Session::new(&model, AutoKernels::detect(), Mapped(bytes.bytes()), &mut arena, &opts)?;
             s.with_parallel(pool).eval(tokens, Some(&mut all))?;
         }
         Some(_) => {
@@ -155,7 +155,7 @@ fn logits(path: &Path, tokens: &[u32], out: &Path, args: SessionArgs) -> Result<
                 bail!("--stream needs a .phi image (pack it first)");
             }
             let src = Streamed(FileSource::open(path)?);
-            let s = Session::new(&model, HostKernels::detect(), src, &mut arena, &opts)?;
+            let s = Session::new(&model, AutoKernels::detect(), src, &mut arena, &opts)?;
             s.with_parallel(pool).eval(tokens, Some(&mut all))?;
         }
     }
@@ -166,7 +166,7 @@ fn logits(path: &Path, tokens: &[u32], out: &Path, args: SessionArgs) -> Result<
 }
 
 fn bench(dim: usize, ms: u64, threads: u32) -> Result<()> {
-    let k = HostKernels::detect();
+    let k = AutoKernels::detect();
     let mut o = std::io::stdout().lock();
     let lines = if threads == 1 {
         writeln!(o, "kernels {} (one thread), matmul {dim} x {dim}, one token", k.name())?;

@@ -22,7 +22,7 @@ use phi_edge::{Error, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Sessio
 
 use crate::cli::{GenArgs, SamplingArgs};
 use crate::commands::{open_checked, run_options, thread_pool};
-use crate::kernels::HostKernels;
+use phi_edge_auto::AutoKernels as HostKernels;
 use crate::model_file::ImageBytes;
 
 /// The name of [`ChatTemplate::FALLBACK`], for the warning.

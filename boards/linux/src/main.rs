@@ -7,7 +7,6 @@
 mod cli;
 mod commands;
 mod generate;
-mod kernels;
 mod model_file;
 mod npy;
 mod progress;

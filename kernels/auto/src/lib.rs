@@ -1,18 +1,28 @@
-//! The kernel set, picked at run time from what the CPU reports: on
-//! x86-64 `avx512vnni` when the CPU has AVX-512 F/BW/VL and VNNI, else
-//! `avx2` when it has AVX2, FMA and F16C; RVV when a riscv64 CPU has V;
-//! `neon+dotprod` when an aarch64 CPU has dotprod, else baseline NEON;
-//! portable everywhere else. `PHI_EDGE_KERNELS=portable` forces the
-//! portable set, and `PHI_EDGE_KERNELS=avx2` the AVX2 set on a CPU that
-//! also has AVX-512 (valgrind, for one, decodes no AVX-512).
+//! phi-edge's kernel set picked at run time: [`AutoKernels`] is one of
+//! the sets this target has (an enum over them, each call forwarded to the
+//! one chosen), for programs that run on whatever CPU they find: the
+//! `phi-edge` command and the C API (`phi-edge-ffi`).
+//!
+//! [`AutoKernels::detect`] (feature `std`, on by default) picks from what
+//! the CPU reports: on x86-64 `avx512vnni` when the CPU has AVX-512
+//! F/BW/VL and VNNI, else `avx2` when it has AVX2, FMA and F16C; RVV when
+//! a riscv64 CPU has V; `neon+dotprod` when an aarch64 CPU has dotprod,
+//! else baseline NEON; portable everywhere else. `PHI_EDGE_KERNELS=portable`
+//! forces the portable set, and `PHI_EDGE_KERNELS=avx2` the AVX2 set on a
+//! CPU that also has AVX-512 (valgrind, for one, decodes no AVX-512).
+//!
+//! Without `std` the crate is `#![no_std]` and the caller names the set
+//! (firmware knows its CPU); every set gives the same bits.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
 use phi_edge_portable::Portable;
 
-/// One of the kernel sets this build has, chosen by [`HostKernels::detect`].
+/// One of the kernel sets this build has, chosen by [`AutoKernels::detect`].
 #[derive(Clone, Copy, Debug)]
-pub enum HostKernels {
+pub enum AutoKernels {
     /// The portable oracle.
     Portable(Portable),
     /// Baseline NEON.
@@ -32,39 +42,40 @@ pub enum HostKernels {
     Avx512(phi_edge_x86::Avx512),
 }
 
-impl HostKernels {
+impl AutoKernels {
     /// The fastest set this CPU supports; `PHI_EDGE_KERNELS=portable` forces
     /// the portable one (and on x86-64 `avx2` the AVX2 one).
-    pub fn detect() -> HostKernels {
+    #[cfg(feature = "std")]
+    pub fn detect() -> AutoKernels {
         let asked = std::env::var("PHI_EDGE_KERNELS").unwrap_or_default();
         if asked == "portable" {
-            return HostKernels::Portable(Portable);
+            return AutoKernels::Portable(Portable);
         }
         #[cfg(target_arch = "aarch64")]
         {
             match phi_edge_neon::NeonDot::detect() {
-                Some(k) => HostKernels::NeonDot(k),
-                None => HostKernels::Neon(phi_edge_neon::Neon),
+                Some(k) => AutoKernels::NeonDot(k),
+                None => AutoKernels::Neon(phi_edge_neon::Neon),
             }
         }
         #[cfg(target_arch = "riscv64")]
         {
             match phi_edge_rvv::Rvv::detect() {
-                Some(k) => HostKernels::Rvv(k),
-                None => HostKernels::Portable(Portable),
+                Some(k) => AutoKernels::Rvv(k),
+                None => AutoKernels::Portable(Portable),
             }
         }
         #[cfg(target_arch = "x86_64")]
         {
             match (phi_edge_x86::Avx512::detect(), phi_edge_x86::Avx2::detect()) {
-                (Some(k), _) if asked != "avx2" => HostKernels::Avx512(k),
-                (_, Some(k)) => HostKernels::Avx2(k),
-                _ => HostKernels::Portable(Portable),
+                (Some(k), _) if asked != "avx2" => AutoKernels::Avx512(k),
+                (_, Some(k)) => AutoKernels::Avx2(k),
+                _ => AutoKernels::Portable(Portable),
             }
         }
         #[cfg(not(any(target_arch = "aarch64", target_arch = "riscv64", target_arch = "x86_64")))]
         {
-            HostKernels::Portable(Portable)
+            AutoKernels::Portable(Portable)
         }
     }
 }
@@ -73,22 +84,22 @@ impl HostKernels {
 macro_rules! dispatch {
     ($self:ident, $k:ident => $call:expr) => {
         match $self {
-            HostKernels::Portable($k) => $call,
+            AutoKernels::Portable($k) => $call,
             #[cfg(target_arch = "aarch64")]
-            HostKernels::Neon($k) => $call,
+            AutoKernels::Neon($k) => $call,
             #[cfg(target_arch = "aarch64")]
-            HostKernels::NeonDot($k) => $call,
+            AutoKernels::NeonDot($k) => $call,
             #[cfg(target_arch = "riscv64")]
-            HostKernels::Rvv($k) => $call,
+            AutoKernels::Rvv($k) => $call,
             #[cfg(target_arch = "x86_64")]
-            HostKernels::Avx2($k) => $call,
+            AutoKernels::Avx2($k) => $call,
             #[cfg(target_arch = "x86_64")]
-            HostKernels::Avx512($k) => $call,
+            AutoKernels::Avx512($k) => $call,
         }
     };
 }
 
-impl Kernels for HostKernels {
+impl Kernels for AutoKernels {
     fn name(&self) -> &'static str {
         dispatch!(self, k => k.name())
     }
