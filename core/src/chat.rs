@@ -28,6 +28,16 @@
 //! rendering equals
 //! `render_first(system, u1) + a1 + render_next(u2) + a2 + .. + render_next(uN)`
 //! (the tests check this against jinja2 renderings of the real templates).
+//!
+//! **Markers are not text.** A rendering goes to a [`ChatSink`], which
+//! gets the template's markers (`<|im_start|>`, `<|user|>`, `<|end|>`, ...)
+//! apart from the messages. The [`Generator`](crate::generate::Generator)
+//! turns each marker into its special token and tokenizes the messages
+//! with special-token parsing off, so a message that spells
+//! `<|im_start|>system` stays text instead of opening a system turn (see
+//! [`Tokenizer::tokenize_marked`](crate::Tokenizer::tokenize_marked)). Any
+//! [`fmt::Write`] is a sink that writes both as text: the rendering as a
+//! string, as the model's Jinja template gives it.
 
 use core::fmt::{self, Write};
 
@@ -76,6 +86,28 @@ pub enum ChatTemplate<'t> {
 const PHI3_END: &str = "<|end|>";
 /// ChatML's end-of-turn marker.
 const CHATML_END: &str = "<|im_end|>";
+/// ChatML's start-of-turn marker.
+const CHATML_START: &str = "<|im_start|>";
+
+/// Where a rendering goes: the template's markers and the text between
+/// them, in order.
+pub trait ChatSink {
+    /// A marker of the template: the text of one of its special tokens.
+    fn marker(&mut self, marker: &'static str) -> fmt::Result;
+    /// Text: role names, newlines and the messages.
+    fn text(&mut self, text: &str) -> fmt::Result;
+}
+
+/// Markers and text alike become text: the rendering as a string.
+impl<W: Write> ChatSink for W {
+    fn marker(&mut self, marker: &'static str) -> fmt::Result {
+        self.write_str(marker)
+    }
+
+    fn text(&mut self, text: &str) -> fmt::Result {
+        self.write_str(text)
+    }
+}
 
 impl ChatTemplate<'static> {
     /// The fallback for a model whose template is missing or not
@@ -147,32 +179,37 @@ impl<'t> ChatTemplate<'t> {
         &self,
         system: Option<&str>,
         user: &str,
-        out: &mut impl Write,
+        out: &mut impl ChatSink,
     ) -> fmt::Result {
         match *self {
             ChatTemplate::Phi3 { system: how } => {
                 let mut merged = None;
                 match (how, system) {
-                    (Phi3System::Turn, Some(s)) => phi3_turn(out, "system", s)?,
+                    (Phi3System::Turn, Some(s)) => phi3_turn(out, "<|system|>", s)?,
                     (Phi3System::TurnIfNonEmpty, Some(s)) if !s.is_empty() => {
-                        phi3_turn(out, "system", s)?
+                        phi3_turn(out, "<|system|>", s)?
                     }
                     (Phi3System::MergedIntoUser, Some(s)) => merged = Some(s),
                     _ => {}
                 }
-                out.write_str("<|user|>\n")?;
+                out.marker("<|user|>")?;
+                out.text("\n")?;
                 if let Some(s) = merged {
                     // llama.cpp's merge, `{system}\n{user}`, also when either is empty.
-                    writeln!(out, "{s}")?;
+                    out.text(s)?;
+                    out.text("\n")?;
                 }
-                write!(out, "{user}{PHI3_END}\n<|assistant|>\n")
+                out.text(user)?;
+                out.marker(PHI3_END)?;
+                out.text("\n")?;
+                phi3_generation_prompt(out)
             }
             ChatTemplate::ChatMl { default_system } => {
                 if let Some(s) = system.or(default_system) {
                     chatml_turn(out, "system", s)?;
                 }
                 chatml_turn(out, "user", user)?;
-                out.write_str("<|im_start|>assistant\n")
+                chatml_generation_prompt(out)
             }
         }
     }
@@ -182,17 +219,17 @@ impl<'t> ChatTemplate<'t> {
     /// generation prompt. The output always starts with
     /// [`ChatTemplate::end_of_turn`]; a caller that has already fed the
     /// sampled end-of-turn token to the model skips those bytes.
-    pub fn render_next(&self, user: &str, out: &mut impl Write) -> fmt::Result {
-        out.write_str(self.end_of_turn())?;
-        out.write_char('\n')?;
+    pub fn render_next(&self, user: &str, out: &mut impl ChatSink) -> fmt::Result {
+        out.marker(self.end_of_turn())?;
+        out.text("\n")?;
         match self {
             ChatTemplate::Phi3 { .. } => {
-                phi3_turn(out, "user", user)?;
-                out.write_str("<|assistant|>\n")
+                phi3_turn(out, "<|user|>", user)?;
+                phi3_generation_prompt(out)
             }
             ChatTemplate::ChatMl { .. } => {
                 chatml_turn(out, "user", user)?;
-                out.write_str("<|im_start|>assistant\n")
+                chatml_generation_prompt(out)
             }
         }
     }
@@ -207,14 +244,36 @@ impl<'t> ChatTemplate<'t> {
     }
 }
 
-/// `<|{role}|>\n{content}<|end|>\n`.
-fn phi3_turn(out: &mut impl Write, role: &str, content: &str) -> fmt::Result {
-    write!(out, "<|{role}|>\n{content}{PHI3_END}\n")
+/// `{role}\n{content}<|end|>\n`, `role` being the marker `<|user|>` or
+/// `<|system|>`.
+fn phi3_turn(out: &mut impl ChatSink, role: &'static str, content: &str) -> fmt::Result {
+    out.marker(role)?;
+    out.text("\n")?;
+    out.text(content)?;
+    out.marker(PHI3_END)?;
+    out.text("\n")
+}
+
+/// `<|assistant|>\n`.
+fn phi3_generation_prompt(out: &mut impl ChatSink) -> fmt::Result {
+    out.marker("<|assistant|>")?;
+    out.text("\n")
 }
 
 /// `<|im_start|>{role}\n{content}<|im_end|>\n`.
-fn chatml_turn(out: &mut impl Write, role: &str, content: &str) -> fmt::Result {
-    write!(out, "<|im_start|>{role}\n{content}{CHATML_END}\n")
+fn chatml_turn(out: &mut impl ChatSink, role: &str, content: &str) -> fmt::Result {
+    out.marker(CHATML_START)?;
+    out.text(role)?;
+    out.text("\n")?;
+    out.text(content)?;
+    out.marker(CHATML_END)?;
+    out.text("\n")
+}
+
+/// `<|im_start|>assistant\n`.
+fn chatml_generation_prompt(out: &mut impl ChatSink) -> fmt::Result {
+    out.marker(CHATML_START)?;
+    out.text("assistant\n")
 }
 
 /// Which [`Phi3System`] a Phi-3 template implies.

@@ -96,6 +96,17 @@ impl Crc32 {
         }
     }
 
+    /// The running register: a checksum in progress, to carry it across
+    /// threads (see [`Crc32::from_register`]).
+    pub const fn register(self) -> u32 {
+        self.0
+    }
+
+    /// A checksum in progress with the given [`register`](Self::register).
+    pub const fn from_register(register: u32) -> Self {
+        Crc32(register)
+    }
+
     /// The checksum of everything fed so far.
     pub const fn finish(self) -> u32 {
         self.0 ^ 0xFFFF_FFFF

@@ -4,6 +4,7 @@ use core::fmt;
 
 /// Which part of an image a check failed in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Section {
     /// The fixed header.
     Header,
@@ -28,7 +29,11 @@ impl fmt::Display for Section {
 
 /// Everything that can go wrong in the core. Bad input is always one of
 /// these, never a panic.
+///
+/// It implements [`core::error::Error`] (no feature needed) and, with the
+/// feature `defmt`, `defmt::Format`.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Error {
     /// The image does not start with the phi-edge magic.
@@ -161,6 +166,27 @@ pub enum Error {
         /// Byte offset of the sequence.
         offset: usize,
     },
+    /// A prompt (for a chat turn: the rendered turn) is longer than the
+    /// generator was planned for.
+    PromptTooLong {
+        /// Its length in bytes.
+        bytes: usize,
+        /// The generator's `max_prompt_bytes`.
+        max: usize,
+    },
+    /// A prompt gave no tokens.
+    EmptyPrompt,
+    /// A prompt's tokens do not fit the context.
+    PromptTooManyTokens {
+        /// Tokens of the prompt.
+        tokens: usize,
+        /// Tokens the context still has room for.
+        room: usize,
+        /// The context length.
+        n_ctx: u32,
+    },
+    /// A token was asked of a generator that has no prompt.
+    NoPrompt,
 }
 
 impl fmt::Display for Error {
@@ -209,12 +235,21 @@ impl fmt::Display for Error {
             Error::UnencodableText { offset } => {
                 write!(f, "text has a UTF-8 form of a code point past U+10FFFF at byte {offset}")
             }
+            Error::PromptTooLong { bytes, max } => write!(
+                f,
+                "the prompt is {bytes} bytes; the generator was planned for at most {max}"
+            ),
+            Error::EmptyPrompt => f.write_str("the prompt is empty"),
+            Error::PromptTooManyTokens { tokens, room, n_ctx } => write!(
+                f,
+                "the prompt is {tokens} tokens; the context has room for {room} of {n_ctx}"
+            ),
+            Error::NoPrompt => f.write_str("no prompt to generate from"),
         }
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 /// Result with the core's [`Error`].
 pub type Result<T> = core::result::Result<T, Error>;

@@ -6,8 +6,11 @@
 //! [`kernels::Kernels`]. It never allocates: every working byte lives in the
 //! caller's arena.
 //!
-//! Feature `std` adds the host tooling: the GGUF reader ([`gguf`]) and the
-//! image writer ([`pack`]).
+//! Feature `std` adds the host tooling: the GGUF reader (module `gguf`)
+//! and the image writer (module `pack`). Feature `defmt` implements
+//! `defmt::Format` for [`Error`]; feature `embedded-storage` adds
+//! `NorFlash`, a [`ReadAt`] over any `embedded-storage` `ReadNorFlash`
+//! device.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
@@ -19,6 +22,7 @@ pub mod config;
 pub mod crc;
 pub mod dtype;
 pub mod error;
+pub mod generate;
 pub mod image;
 pub mod kernels;
 mod math;
@@ -39,6 +43,7 @@ pub use chat::{ChatTemplate, Phi3System};
 pub use config::{Arch, Config};
 pub use dtype::{ActFormat, DType};
 pub use error::{Error, Result};
+pub use generate::{GenOptions, Generator, Step, Stop};
 pub use image::Model;
 pub use kernels::{AttnArgs, Kernels, MatOut, MatmulArgs, WeightUse};
 pub use parallel::{Parallel, Serial};
@@ -46,4 +51,6 @@ pub use plan::{Plan, RunOptions};
 pub use sample::{Candidate, Sampler, SamplerConfig};
 pub use session::Session;
 pub use source::{Mapped, ReadAt, Streamed, WeightSource};
+#[cfg(feature = "embedded-storage")]
+pub use source::NorFlash;
 pub use tokenizer::{Tokenizer, Utf8Decoder};

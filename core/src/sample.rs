@@ -85,20 +85,32 @@ impl SamplerConfig {
     }
 }
 
-impl Default for SamplerConfig {
+impl SamplerConfig {
     /// llama.cpp's `common_params_sampling` defaults: temperature 0.8,
     /// top-k 40, top-p 0.95, min-p 0.05, repetition penalty 1.0 (off) over
     /// the last 64 tokens, seed [`SamplerConfig::DEFAULT_SEED`].
+    pub const DEFAULT: SamplerConfig = SamplerConfig {
+        temperature: 0.8,
+        top_k: 40,
+        top_p: 0.95,
+        min_p: 0.05,
+        repeat_penalty: 1.0,
+        repeat_last_n: 64,
+        seed: Self::DEFAULT_SEED,
+    };
+
+    /// Greedy decoding: the most likely token every time (temperature 0,
+    /// the other settings as [`SamplerConfig::DEFAULT`]).
+    pub const GREEDY: SamplerConfig = SamplerConfig {
+        temperature: 0.0,
+        ..Self::DEFAULT
+    };
+}
+
+impl Default for SamplerConfig {
+    /// [`SamplerConfig::DEFAULT`]: llama.cpp's defaults.
     fn default() -> Self {
-        SamplerConfig {
-            temperature: 0.8,
-            top_k: 40,
-            top_p: 0.95,
-            min_p: 0.05,
-            repeat_penalty: 1.0,
-            repeat_last_n: 64,
-            seed: Self::DEFAULT_SEED,
-        }
+        Self::DEFAULT
     }
 }
 
@@ -391,6 +403,16 @@ impl WeightSum {
     /// [`log_prob`] runs.
     pub fn add_softmax(&mut self, logits: &[f32], max: f32) {
         self.0 = exp::weight_sum(self.0, logits, max);
+    }
+
+    /// The sum so far.
+    pub const fn value(&self) -> f64 {
+        self.0
+    }
+
+    /// A sum that starts at `value`.
+    pub const fn from_value(value: f64) -> Self {
+        WeightSum(value)
     }
 
     /// The natural log of the probability of a token whose logit is

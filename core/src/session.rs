@@ -240,6 +240,12 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
         &self.par
     }
 
+    /// The logits after the token evaluated last (what
+    /// [`eval`](Self::eval) returned; zeros before any evaluation).
+    pub fn logits(&self) -> &[f32] {
+        self.buf.logits
+    }
+
     /// Forgets all tokens; the next token is at position 0.
     pub fn reset(&mut self) {
         self.n_past = 0;

@@ -232,3 +232,94 @@ fn full_buffer_is_an_error() {
     let n = w.1;
     assert_eq!(&buf[..n], b"<|user|>\nhello<|end|>\n<|assistant|>\n");
 }
+
+/// Markers and text apart: what [`Tokenizer::tokenize_marked`] takes.
+#[derive(Default)]
+struct Marked {
+    text: String,
+    markers: Vec<std::ops::Range<usize>>,
+}
+
+impl phi_edge::chat::ChatSink for Marked {
+    fn marker(&mut self, marker: &'static str) -> std::fmt::Result {
+        let start = self.text.len();
+        self.text.push_str(marker);
+        self.markers.push(start..self.text.len());
+        Ok(())
+    }
+
+    fn text(&mut self, text: &str) -> std::fmt::Result {
+        self.text.push_str(text);
+        Ok(())
+    }
+}
+
+/// Every conversation's first turn, tokenized with the template's markers
+/// as tokens and the messages as text, gives the ids of the whole
+/// rendering tokenized with special-token parsing on (llama.cpp's way,
+/// which the tokenizer tests check against llama.cpp), on the Phi-3
+/// (SentencePiece, RSTRIP specials) and SmolLM2 (byte-level BPE)
+/// vocabularies; and a message that spells a marker stays text.
+#[test]
+fn markers_tokenize_as_llama_cpp_parses_them() {
+    use phi_edge::gguf::Gguf;
+    use phi_edge::pack::read_tokenizer;
+    use phi_edge::Tokenizer;
+
+    let g = golden();
+    let tokenize = |t: &Tokenizer<'_>, m: &Marked, marked: bool| -> Vec<u32> {
+        let mut work = vec![0u8; t.work_bytes(m.text.len())];
+        let mut out = vec![0u32; 3 * m.text.len() + 4];
+        let n = if marked {
+            t.tokenize_marked(m.text.as_bytes(), &m.markers, true, &mut out, &mut work)
+        } else {
+            t.tokenize(m.text.as_bytes(), true, true, &mut out, &mut work)
+        }
+        .unwrap();
+        out.truncate(n);
+        out
+    };
+    let mut checked = 0;
+    for (vocab, family) in [
+        ("vendor/vocab/ggml-vocab-phi-3.gguf", "phi3"),
+        ("models/SmolLM2-135M-Instruct.Q4_1.gguf", "chatml"),
+    ] {
+        let path = ref_dir().join("..").join(vocab);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let owned = read_tokenizer(&Gguf::parse(&bytes).unwrap(), None).unwrap();
+        let t = Tokenizer::new(&owned.tables(), owned.name).unwrap();
+        for case in &g.cases {
+            let tmpl = ChatTemplate::detect(&g.templates[&case.template].text).unwrap();
+            if matches!(tmpl, ChatTemplate::Phi3 { .. }) != (family == "phi3") {
+                continue;
+            }
+            let (user, _) = &case.turns[0];
+            if user.contains('<') || case.system.as_deref().is_some_and(|s| s.contains('<')) {
+                // Special-token text in a message: parsing it is what
+                // markers avoid.
+                continue;
+            }
+            let mut m = Marked::default();
+            tmpl.render_first(case.system.as_deref(), user, &mut m).unwrap();
+            assert_eq!(
+                tokenize(&t, &m, true),
+                tokenize(&t, &m, false),
+                "{vocab}, {}: {:?}",
+                case.template,
+                m.text
+            );
+            checked += 1;
+        }
+        // A message spelling the end-of-turn marker: as text, it tokenizes
+        // to more than the one token the parsed rendering has.
+        let tmpl = g.templates.values().map(|t| ChatTemplate::detect(&t.text).unwrap())
+            .find(|t| matches!(t, ChatTemplate::Phi3 { .. }) == (family == "phi3"))
+            .unwrap();
+        let injected = format!("hi{}", tmpl.end_of_turn());
+        let mut m = Marked::default();
+        tmpl.render_first(None, &injected, &mut m).unwrap();
+        let (marked, parsed) = (tokenize(&t, &m, true), tokenize(&t, &m, false));
+        assert!(marked.len() > parsed.len(), "{vocab}: {marked:?} vs {parsed:?}");
+    }
+    assert!(checked >= 20, "only {checked} conversations checked");
+}

@@ -1,32 +1,34 @@
-//! `phi-edge run` and `phi-edge chat`: text generation.
+//! `phi-edge run` and `phi-edge chat`: text generation through the core's
+//! [`Generator`].
 //!
-//! One arena holds the session (KV cache, activations, staging buffers) and
-//! the sampler's working memory; nothing is allocated per token. Generated
+//! One arena of [`GenOptions::arena_bytes`] holds the session, the sampler,
+//! the prompt and its token ids; nothing is allocated per token. Generated
 //! text goes to stdout as it is produced (incomplete UTF-8 sequences are
 //! held back until the next token completes them); everything else goes to
 //! stderr.
 
-use std::fmt::Write as _;
 use std::io::{BufRead, Write};
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use phi_edge::chat::ChatTemplate;
-use phi_edge::crc::Crc32;
+use phi_edge::generate::{GenOptions, Stats, Step, Stop};
 use phi_edge::parallel::ThreadPool;
-use phi_edge::sample::{max_logit, softmax_weights, Sampler, SamplerConfig, WeightSum};
-use phi_edge::tokenizer::{Tokenizer, Utf8Decoder};
-use phi_edge::{Error, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session};
+use phi_edge::sample::SamplerConfig;
+use phi_edge::{Error, Generator, Kernels, Mapped, Model, Parallel};
 
 use crate::cli::{GenArgs, SamplingArgs};
 use crate::commands::{open_checked, run_options, thread_pool};
-use phi_edge_auto::AutoKernels as HostKernels;
+use phi_edge_auto::AutoKernels;
 use crate::model_file::ImageBytes;
 
-/// The name of [`ChatTemplate::FALLBACK`], for the warning.
-const FALLBACK_TEMPLATE: &str = "ChatML without a system message";
+/// The generator the CLI runs: the host's kernels over a mapped image on a
+/// thread pool.
+type HostGenerator<'m, 'a> = Generator<'m, 'a, AutoKernels, Mapped<'m>, ThreadPool>;
+
+/// Longest line `phi-edge chat` takes, in bytes (the arena holds the
+/// rendered turn and the tokenizer's working memory for it).
+const CHAT_LINE_BYTES: u32 = 16 * 1024;
 
 /// `phi-edge run`: one prompt, one answer.
 pub fn run(
@@ -37,48 +39,39 @@ pub fn run(
     ids_out: Option<&Path>,
     timings: bool,
 ) -> Result<()> {
+    if system.is_some() && !chat {
+        bail!("--system needs --chat");
+    }
     let bytes = ImageBytes::open(&args.model)?;
     let model = open_checked(&args.model, &bytes)?;
-    let setup = Setup::new(&model, args)?;
-    let mut arena = vec![0u8; setup.arena_bytes()];
-    let mut g = Generator::new(&model, bytes.bytes(), &setup, &mut arena)?;
-    let text = if chat {
-        let template = template(&model);
-        let mut s = String::new();
-        template
-            .render_first(system, prompt, &mut s)
-            .context("cannot render the chat prompt")?;
-        s
+    let texts = prompt.len() + system.map_or(0, str::len);
+    let mut arena = Vec::new();
+    let mut g = generator(&model, bytes.bytes(), args, texts, &mut arena)?;
+    if chat {
+        warn_template(&g);
+        g.chat(system, prompt)
     } else {
-        if system.is_some() {
-            bail!("--system needs --chat");
-        }
-        prompt.to_owned()
-    };
-    let prompt_ids = g.tokenize(&text, chat)?;
-    if prompt_ids.len() > g.room() {
-        return Err(g.too_long(prompt_ids.len()));
+        g.prompt(prompt)
     }
-    let mut out = std::io::stdout().lock();
-    let turn = g.turn(&prompt_ids, args.max_tokens, &mut out)?;
-    writeln!(out)?;
-    out.flush()?;
-    eprintln!("{}", g.summary(&turn));
+    .map_err(|e| prompt_error(e, "prompt"))?;
+    let turn = turn(&mut g, args.max_tokens)?;
+    eprintln!("{}", summary(&g, &turn));
     if timings {
         eprintln!("{}", turn.timings());
     }
     if let Some(path) = ids_out {
+        let s = g.stats();
         let json = format!(
             "{{\"prompt\": {:?}, \"generated\": {:?}, \"perplexity\": {}, \"logits_crc32\": {}}}\n",
-            prompt_ids,
-            turn.ids,
-            turn.perplexity(),
-            turn.logits_crc
+            g.prompt_ids(),
+            g.generated_ids(),
+            s.perplexity,
+            s.logits_crc
         );
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    if let Some(reason) = turn.context_full {
-        bail!("{reason}");
+    if turn.stop == Stop::ContextFull {
+        bail!("the context is full ({} tokens)", g.n_ctx());
     }
     Ok(())
 }
@@ -88,21 +81,17 @@ pub fn run(
 pub fn chat(args: &GenArgs, system: Option<&str>) -> Result<()> {
     let bytes = ImageBytes::open(&args.model)?;
     let model = open_checked(&args.model, &bytes)?;
-    let template = template(&model);
-    let setup = Setup::new(&model, args)?;
-    let mut arena = vec![0u8; setup.arena_bytes()];
-    let mut g = Generator::new(&model, bytes.bytes(), &setup, &mut arena)?;
+    let texts = CHAT_LINE_BYTES as usize + system.map_or(0, str::len);
+    let mut arena = Vec::new();
+    let mut g = generator(&model, bytes.bytes(), args, texts, &mut arena)?;
+    warn_template(&g);
+    let name = model.manifest().name;
     eprintln!(
         "chatting with {} (context {} tokens); an empty line or end of input quits",
-        if model.manifest().name.is_empty() {
-            "the model"
-        } else {
-            model.manifest().name
-        },
-        g.n_ctx
+        if name.is_empty() { "the model" } else { name },
+        g.n_ctx()
     );
     let stdin = std::io::stdin();
-    let mut first = true;
     let mut line = String::new();
     loop {
         eprint!("> ");
@@ -114,82 +103,83 @@ pub fn chat(args: &GenArgs, system: Option<&str>) -> Result<()> {
         if user.is_empty() {
             break;
         }
-        let mut ids = g.tokenize(&turn_text(&template, first, system, user)?, true)?;
-        if ids.len() > g.room() && !first {
-            eprintln!(
-                "the context is full ({} tokens); the conversation starts over",
-                g.n_ctx
-            );
+        let mut set = g.chat(system, user);
+        if matches!(set, Err(Error::PromptTooManyTokens { .. })) && g.room() < g.n_ctx() {
+            eprintln!("the context is full ({} tokens); the conversation starts over", g.n_ctx());
             g.reset();
-            first = true;
-            ids = g.tokenize(&turn_text(&template, first, system, user)?, true)?;
+            set = g.chat(system, user);
         }
-        if ids.len() > g.room() {
-            eprintln!("error: {}", g.too_long(ids.len()));
+        if let Err(e) = set {
+            eprintln!("error: {:#}", prompt_error(e, "line"));
             continue;
         }
-        let mut out = std::io::stdout().lock();
-        let turn = g.turn(&ids, args.max_tokens, &mut out)?;
-        writeln!(out)?;
-        out.flush()?;
-        eprintln!("{}", g.summary(&turn));
-        first = false;
-        if let Some(reason) = turn.context_full {
-            eprintln!("{reason}; the conversation starts over");
+        let turn = turn(&mut g, args.max_tokens)?;
+        eprintln!("{}", summary(&g, &turn));
+        if turn.stop == Stop::ContextFull {
+            eprintln!("the context is full ({} tokens); the conversation starts over", g.n_ctx());
             g.reset();
-            first = true;
         }
     }
     Ok(())
 }
 
-/// The text of one chat turn: the conversation's start (system message and
-/// first user turn) or a later user turn.
-fn turn_text(
-    template: &ChatTemplate<'_>,
-    first: bool,
-    system: Option<&str>,
-    user: &str,
-) -> Result<String> {
-    let mut text = String::new();
-    if first {
-        template.render_first(system, user, &mut text)
-    } else {
-        template.render_next(user, &mut text)
+/// A generator for `args` over `image` in `arena` (resized to fit), for
+/// prompts of `texts` bytes of the caller's text.
+fn generator<'m, 'a>(
+    model: &Model<'m>,
+    image: &'m [u8],
+    args: &GenArgs,
+    texts: usize,
+    arena: &'a mut Vec<u8>,
+) -> Result<HostGenerator<'m, 'a>> {
+    if args.session.stream.is_some() {
+        bail!("run and chat map the model; --stream is for `logits`");
     }
-    .context("cannot render the chat turn")?;
-    Ok(text)
+    // The rendered turn adds the template's markers and role names and, on
+    // the first turn, its default system message, which is part of the
+    // template's text.
+    let template_bytes = model.manifest().tokenizer.chat_template.len() + 256;
+    let max_prompt_bytes = u32::try_from(texts + template_bytes)
+        .ok()
+        .filter(|&n| n as usize <= phi_edge::tokenizer::MAX_TEXT)
+        .with_context(|| format!("the prompt ({texts} bytes) is too long"))?;
+    let opts = GenOptions {
+        run: run_options(model, args.session),
+        sampling: sampler_config(&args.sampling),
+        max_prompt_bytes,
+    };
+    // One byte more than the plan: room to align the arena to 64 bytes.
+    arena.resize(opts.arena_bytes(model.config()) + 63, 0);
+    let threads = opts.run.threads;
+    let g = Generator::new(model, AutoKernels::detect(), Mapped(image), arena, &opts)?;
+    Ok(g.with_parallel(thread_pool(threads)?))
 }
 
-/// The model's chat template, or the fallback with a warning.
-fn template<'m>(model: &Model<'m>) -> ChatTemplate<'m> {
-    let jinja = model.manifest().tokenizer.chat_template;
-    match ChatTemplate::detect(jinja) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("warning: {e}; using {FALLBACK_TEMPLATE}");
-            ChatTemplate::FALLBACK
-        }
+/// Warns if the model's chat template was not recognised.
+fn warn_template(g: &HostGenerator<'_, '_>) {
+    if let Some(e) = g.template_error() {
+        eprintln!("warning: {e}; using ChatML without a system message");
     }
 }
 
-/// What one turn produced.
+/// A prompt's error, with the advice that fits it.
+fn prompt_error(e: Error, what: &str) -> anyhow::Error {
+    let advice = match e {
+        Error::PromptTooManyTokens { .. } => " (use --ctx)",
+        _ => "",
+    };
+    anyhow::anyhow!("{e}{advice}").context(format!("cannot use the {what}"))
+}
+
+/// What one turn did, with its timings.
 struct Turn {
-    prompt_tokens: usize,
+    stats: Stats,
+    stop: Stop,
     prefill: Duration,
-    ids: Vec<u32>,
     decode: Duration,
-    /// The single-token evaluations after the prefill: how many, and their
-    /// time alone (`decode` also counts sampling and bookkeeping).
-    decode_evals: (usize, Duration),
-    /// Sum of the generated tokens' negative log probabilities under the
-    /// raw logits.
-    nll: f64,
-    /// CRC-32 of the logits every generated token was drawn from (f32,
-    /// little-endian, one vector after another), as the boards print it.
-    logits_crc: u32,
-    /// Why generation stopped early, if the context filled up.
-    context_full: Option<String>,
+    /// The single-token evaluations after the prefill, alone (`decode`
+    /// also counts sampling and bookkeeping).
+    evals: Duration,
 }
 
 impl Turn {
@@ -199,313 +189,77 @@ impl Turn {
     fn timings(&self) -> String {
         format!(
             "timings: prefill {} tokens {} ns; decode {} evaluations {} ns",
-            self.prompt_tokens,
+            self.stats.prompt_tokens,
             self.prefill.as_nanos(),
-            self.decode_evals.0,
-            self.decode_evals.1.as_nanos()
+            self.stats.decode_evals,
+            self.evals.as_nanos()
         )
     }
+}
 
-    /// Perplexity of the generated tokens (1 if there are none).
-    fn perplexity(&self) -> f64 {
-        if self.ids.is_empty() {
-            1.0
+/// Evaluates the prompt, then draws up to `max_tokens` tokens, writing
+/// their text to stdout as they come, and a newline after them.
+fn turn(g: &mut HostGenerator<'_, '_>, max_tokens: u32) -> Result<Turn> {
+    let t0 = Instant::now();
+    g.prefill()?;
+    let prefill = t0.elapsed();
+    let t1 = Instant::now();
+    let mut evals = Duration::ZERO;
+    let mut out = std::io::stdout().lock();
+    let mut stop = Stop::MaxTokens;
+    for _ in 0..max_tokens {
+        let t = Instant::now();
+        g.advance()?;
+        evals += t.elapsed();
+        match g.next_token()? {
+            Step::Token { text, .. } => out.write_all(text.as_bytes())?,
+            Step::Stopped { stop: why, text } => {
+                out.write_all(text.as_bytes())?;
+                stop = why;
+                break;
+            }
+        }
+        out.flush()?;
+    }
+    if stop == Stop::MaxTokens {
+        out.write_all(g.finish()?.as_bytes())?;
+    }
+    writeln!(out)?;
+    out.flush()?;
+    Ok(Turn {
+        stats: g.stats(),
+        stop,
+        prefill,
+        decode: t1.elapsed(),
+        evals,
+    })
+}
+
+/// The one-line summary printed on stderr after a turn.
+fn summary(g: &HostGenerator<'_, '_>, t: &Turn) -> String {
+    let rate = |n: usize, d: Duration| {
+        if d.is_zero() {
+            0.0
         } else {
-            (self.nll / self.ids.len() as f64).exp()
+            n as f64 / d.as_secs_f64()
         }
-    }
-}
-
-/// Session options, sampler settings and the arena they need.
-struct Setup {
-    opts: RunOptions,
-    sampling: SamplerConfig,
-    session_bytes: usize,
-    sampler_bytes: usize,
-}
-
-impl Setup {
-    fn new(model: &Model<'_>, args: &GenArgs) -> Result<Setup> {
-        if args.session.stream.is_some() {
-            bail!("run and chat map the model; --stream is for `logits`");
-        }
-        let opts = run_options(model, args.session);
-        let sampling = sampler_config(&args.sampling);
-        // Session::new aligns its part of the arena to 64 bytes.
-        let session_bytes = Plan::new(model.config(), &opts)?.bytes() + 64;
-        let sampler_bytes = Sampler::work_bytes(model.config().n_vocab as usize, &sampling);
-        Ok(Setup {
-            opts,
-            sampling,
-            session_bytes,
-            sampler_bytes,
-        })
-    }
-
-    /// Bytes of the one arena: the session's part, then the sampler's.
-    fn arena_bytes(&self) -> usize {
-        self.session_bytes + self.sampler_bytes
-    }
-}
-
-/// A session (its work spread over a thread pool), a tokenizer and a
-/// sampler over one arena.
-struct Generator<'m, 'a> {
-    session: Session<'m, 'a, HostKernels, Mapped<'m>, ThreadPool>,
-    tokenizer: Tokenizer<'m>,
-    sampler: Sampler<'a>,
-    n_ctx: usize,
-    arena_bytes: usize,
-    /// The tokenizer's working memory, sized per prompt.
-    work: Vec<u8>,
-}
-
-impl<'m, 'a> Generator<'m, 'a> {
-    fn new(
-        model: &Model<'m>,
-        image: &'m [u8],
-        setup: &Setup,
-        arena: &'a mut [u8],
-    ) -> Result<Generator<'m, 'a>> {
-        let tokenizer =
-            Tokenizer::from_model(model).context("the model has no usable tokenizer")?;
-        let arena_bytes = arena.len();
-        let (s_arena, k_arena) = arena.split_at_mut(setup.session_bytes);
-        let session = Session::new(
-            model,
-            HostKernels::detect(),
-            Mapped(image),
-            s_arena,
-            &setup.opts,
-        )?
-        .with_parallel(thread_pool(setup.opts.threads)?);
-        let n_vocab = model.config().n_vocab as usize;
-        let sampler = Sampler::new(setup.sampling, n_vocab, k_arena)?;
-        Ok(Generator {
-            session,
-            tokenizer,
-            sampler,
-            n_ctx: setup.opts.n_ctx as usize,
-            arena_bytes,
-            work: Vec::new(),
-        })
-    }
-
-    /// Token ids of `text` (BOS as the model's metadata says at the start of
-    /// a conversation; special-token text parsed only in chat turns).
-    fn tokenize(&mut self, text: &str, parse_special: bool) -> Result<Vec<u32>> {
-        let add_special = self.session.n_past() == 0;
-        self.work.resize(self.tokenizer.work_bytes(text.len()), 0);
-        let mut ids = vec![0u32; text.len() + 2];
-        let n = loop {
-            match self.tokenizer.tokenize(
-                text.as_bytes(),
-                add_special,
-                parse_special,
-                &mut ids,
-                &mut self.work,
-            ) {
-                Ok(n) => break n,
-                // The count is known now: make room and tokenize again.
-                Err(Error::BufferTooSmall { need, .. }) if need > ids.len() => ids.resize(need, 0),
-                Err(e) => return Err(anyhow::Error::new(e).context("cannot tokenize the prompt")),
-            }
-        };
-        ids.truncate(n);
-        if ids.is_empty() {
-            bail!("the prompt is empty");
-        }
-        Ok(ids)
-    }
-
-    /// Tokens the context still has room for.
-    fn room(&self) -> usize {
-        self.n_ctx - self.session.n_past()
-    }
-
-    /// The error for a prompt of `n` tokens that does not fit.
-    fn too_long(&self, n: usize) -> anyhow::Error {
-        anyhow::anyhow!(
-            "the prompt is {n} tokens; the context has room for {} of {} (use --ctx)",
-            self.room(),
-            self.n_ctx
-        )
-    }
-
-    /// Starts a new conversation: empty KV cache, fresh sampler history.
-    fn reset(&mut self) {
-        self.session.reset();
-        self.sampler.reset();
-    }
-
-    /// Evaluates `prompt`, then samples up to `max_tokens` tokens, writing
-    /// their text to `out` as they come.
-    fn turn(&mut self, prompt: &[u32], max_tokens: u32, out: &mut impl Write) -> Result<Turn> {
-        let t0 = Instant::now();
-        let mut logits = self.session.eval(prompt, None)?.to_vec();
-        let prefill = t0.elapsed();
-        for &t in prompt {
-            self.sampler.accept(t);
-        }
-        let t1 = Instant::now();
-        let mut ids = Vec::new();
-        let mut utf8 = Utf8Decoder::new();
-        let mut piece = [0u8; 256];
-        let mut text = [0u8; 260];
-        let mut context_full = None;
-        let mut decode_evals = (0, Duration::ZERO);
-        let mut book = Bookkeeping::new(logits.len(), self.session.parallel().threads());
-        while ids.len() < max_tokens as usize {
-            // Before sampling, while the pool's workers still spin from the
-            // forward pass.
-            book.weigh(self.session.parallel(), &logits);
-            let tok = self.sampler.sample(&logits);
-            book.take(&logits, tok);
-            ids.push(tok);
-            if self.tokenizer.is_eog(tok) {
-                break;
-            }
-            self.sampler.accept(tok);
-            let n = self.tokenizer.piece(tok, false, &mut piece)?;
-            out.write_all(utf8.push(&piece[..n], &mut text)?.as_bytes())?;
-            out.flush()?;
-            if ids.len() == max_tokens as usize {
-                break;
-            }
-            let t = Instant::now();
-            let evaluated = self.session.eval(&[tok], None);
-            decode_evals.1 += t.elapsed();
-            match evaluated {
-                Ok(l) => {
-                    decode_evals.0 += 1;
-                    logits.copy_from_slice(l);
-                }
-                Err(Error::ContextFull { n_ctx }) => {
-                    context_full = Some(format!("the context is full ({n_ctx} tokens)"));
-                    break;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        out.write_all(utf8.finish(&mut text)?.as_bytes())?;
-        Ok(Turn {
-            prompt_tokens: prompt.len(),
-            prefill,
-            ids,
-            decode: t1.elapsed(),
-            decode_evals,
-            nll: book.nll,
-            logits_crc: book.crc.into_inner().unwrap_or_else(PoisonError::into_inner).finish(),
-            context_full,
-        })
-    }
-
-    /// The one-line summary printed on stderr after a turn.
-    fn summary(&self, t: &Turn) -> String {
-        let rate = |n: usize, d: Duration| {
-            if d.is_zero() {
-                0.0
-            } else {
-                n as f64 / d.as_secs_f64()
-            }
-        };
-        let mut s = String::new();
-        let _ = write!(
-            s,
-            "prompt {} tokens, prefill {:.1} tok/s; generated {} tokens, decode {:.1} tok/s; perplexity {:.4}; arena {} bytes; kernels {}; threads {}",
-            t.prompt_tokens,
-            rate(t.prompt_tokens, t.prefill),
-            t.ids.len(),
-            rate(t.ids.len(), t.decode),
-            t.perplexity(),
-            self.arena_bytes,
-            self.session.kernels().name(),
-            self.session.parallel().threads()
-        );
-        s
-    }
-}
-
-/// The perplexity and the logits' CRC-32 of the generated tokens, their
-/// work spread over the session's threads: the vocabulary is cut into one
-/// run per thread; the first run's softmax weights are summed as they are
-/// computed, the others' stored, one more job takes the CRC, then the
-/// stored runs are added in order. The values are those of `log_prob` and
-/// `Crc32::update_f32s` on one thread, bit for bit.
-struct Bookkeeping {
-    /// The sum of the first run's weights.
-    head: Mutex<WeightSum>,
-    /// The weights of the other runs.
-    runs: Vec<Mutex<Vec<f64>>>,
-    /// Logits per run (the last may have fewer).
-    run_len: usize,
-    crc: Mutex<Crc32>,
-    /// The largest logit and the softmax denominator of the logits last
-    /// weighed.
-    max: f32,
-    sum: WeightSum,
-    /// Sum of the generated tokens' negative log probabilities.
-    nll: f64,
-}
-
-impl Bookkeeping {
-    fn new(n_vocab: usize, threads: usize) -> Bookkeeping {
-        let run_len = n_vocab.div_ceil(threads.max(1)).max(1);
-        let runs = (1..n_vocab.div_ceil(run_len)).map(|_| Mutex::new(vec![0.0; run_len])).collect();
-        Bookkeeping {
-            head: Mutex::new(WeightSum::new()),
-            runs,
-            run_len,
-            crc: Mutex::new(Crc32::new()),
-            max: 0.0,
-            sum: WeightSum::new(),
-            nll: 0.0,
-        }
-    }
-
-    /// Feeds `logits` to the CRC and sums their softmax weights.
-    fn weigh(&mut self, par: &dyn Parallel, logits: &[f32]) {
-        let max = max_logit(logits);
-        self.max = max;
-        if self.runs.is_empty() {
-            // One thread: log_prob's fused loop.
-            self.sum = WeightSum::new();
-            self.sum.add_softmax(logits, max);
-            self.crc.get_mut().unwrap_or_else(PoisonError::into_inner).update_f32s(logits);
-            return;
-        }
-        let run = |i: usize| &logits[(i * self.run_len).min(logits.len())..((i + 1) * self.run_len).min(logits.len())];
-        let (head, runs, crc) = (&self.head, &self.runs, &self.crc);
-        par.run(runs.len() + 2, &|i| {
-            if i == 0 {
-                let mut sum = WeightSum::new();
-                sum.add_softmax(run(0), max);
-                *head.lock().unwrap_or_else(PoisonError::into_inner) = sum;
-            } else if let Some(w) = runs.get(i - 1) {
-                softmax_weights(run(i), max, &mut w.lock().unwrap_or_else(PoisonError::into_inner));
-            } else {
-                crc.lock().unwrap_or_else(PoisonError::into_inner).update_f32s(logits);
-            }
-        });
-        let mut sum = *self.head.get_mut().unwrap_or_else(PoisonError::into_inner);
-        for (i, w) in self.runs.iter_mut().enumerate() {
-            let n = run(i + 1).len();
-            sum.add(&w.get_mut().unwrap_or_else(PoisonError::into_inner)[..n]);
-        }
-        self.sum = sum;
-    }
-
-    /// Accounts for token `tok`, drawn from the logits last weighed.
-    fn take(&mut self, logits: &[f32], tok: u32) {
-        if let Some(&logit) = logits.get(tok as usize) {
-            self.nll -= self.sum.log_prob(logit, self.max);
-        }
-    }
+    };
+    format!(
+        "prompt {} tokens, prefill {:.1} tok/s; generated {} tokens, decode {:.1} tok/s; perplexity {:.4}; arena {} bytes; kernels {}; threads {}",
+        t.stats.prompt_tokens,
+        rate(t.stats.prompt_tokens, t.prefill),
+        t.stats.generated,
+        rate(t.stats.generated, t.decode),
+        t.stats.perplexity,
+        g.arena_bytes(),
+        g.session().kernels().name(),
+        g.session().parallel().threads()
+    )
 }
 
 /// The sampler settings from the arguments.
 fn sampler_config(a: &SamplingArgs) -> SamplerConfig {
-    let d = SamplerConfig::default();
+    let d = SamplerConfig::DEFAULT;
     SamplerConfig {
         temperature: a.temp.unwrap_or(d.temperature),
         top_k: a.top_k.unwrap_or(d.top_k),

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// Scratch bytes and u32 words one fragment of `len` bytes needs: an
 /// invalid byte re-encodes to U+FFFD (3 bytes), each of which maps to a
 /// code point of up to 2 bytes and is one symbol.
-pub(crate) fn scratch(len: usize) -> (usize, usize) {
+pub(crate) const fn scratch(len: usize) -> (usize, usize) {
     let syms = len.saturating_mul(3);
     (
         syms.saturating_mul(2),

@@ -38,6 +38,8 @@ mod unicode;
 mod unicode_data;
 mod utf8;
 
+use core::ops::Range;
+
 pub use pretok::PreTokenizer;
 pub use utf8::Utf8Decoder;
 
@@ -69,6 +71,27 @@ impl Out<'_> {
         }
         self.n += 1;
     }
+}
+
+/// Fragment-array and scratch sizes of a `kind` tokenizer, in u32 words
+/// and scratch bytes.
+const fn layout(kind: TokenizerKind, text_len: usize) -> (usize, usize, usize) {
+    let frag_words = partition::max_fragments(text_len).saturating_mul(2);
+    let (bytes, words) = match kind {
+        TokenizerKind::ByteLevelBpe => bpe::scratch(text_len),
+        _ => spm::scratch(text_len),
+    };
+    (frag_words, bytes.div_ceil(4), words)
+}
+
+/// Working memory bytes of a `kind` tokenizer for `text_len` bytes.
+const fn work_bytes(kind: TokenizerKind, text_len: usize) -> usize {
+    let (f, b, w) = layout(kind, text_len);
+    f.saturating_mul(2)
+        .saturating_add(b)
+        .saturating_add(w)
+        .saturating_mul(4)
+        .saturating_add(4)
 }
 
 /// Working memory for one raw-text fragment.
@@ -194,24 +217,26 @@ impl<'a> Tokenizer<'a> {
 
     /// Fragment-array and scratch sizes, in u32 words and scratch bytes.
     fn layout(&self, text_len: usize) -> (usize, usize, usize) {
-        let frag_words = partition::max_fragments(text_len).saturating_mul(2);
-        let (bytes, words) = match self.kind {
-            TokenizerKind::ByteLevelBpe => bpe::scratch(text_len),
-            _ => spm::scratch(text_len),
-        };
-        (frag_words, bytes.div_ceil(4), words)
+        layout(self.kind, text_len)
     }
 
     /// Bytes of working memory [`tokenize`](Self::tokenize) needs for a
     /// text of `text_len` bytes: about 115 per text byte for SentencePiece
     /// and 160 for byte-level BPE (sized for the worst case, invalid UTF-8).
     pub fn work_bytes(&self, text_len: usize) -> usize {
-        let (f, b, w) = self.layout(text_len);
-        f.saturating_mul(2)
-            .saturating_add(b)
-            .saturating_add(w)
-            .saturating_mul(4)
-            .saturating_add(4)
+        work_bytes(self.kind, text_len)
+    }
+
+    /// [`work_bytes`](Self::work_bytes) for the hungriest tokenizer kind:
+    /// `const`, for arenas sized before the model is known.
+    pub const fn max_work_bytes(text_len: usize) -> usize {
+        let bpe = work_bytes(TokenizerKind::ByteLevelBpe, text_len);
+        let spm = work_bytes(TokenizerKind::SentencePiece, text_len);
+        if bpe > spm {
+            bpe
+        } else {
+            spm
+        }
     }
 
     /// Tokenizes `text` into `out` and returns the number of ids, as
@@ -226,6 +251,39 @@ impl<'a> Tokenizer<'a> {
     pub fn tokenize(
         &self,
         text: &[u8],
+        add_special: bool,
+        parse_special: bool,
+        out: &mut [u32],
+        work: &mut [u8],
+    ) -> Result<usize> {
+        self.tokenize_parts(text, &[], add_special, parse_special, out, work)
+    }
+
+    /// Tokenizes a rendered chat prompt whose template markers are the
+    /// byte ranges `markers` (ordered, inside `text`): each marker that is
+    /// the text of a special token becomes that token, with its LSTRIP /
+    /// RSTRIP, and the text between them is tokenized as
+    /// [`tokenize`](Self::tokenize) does with `parse_special` off. So a
+    /// message that spells `<|im_start|>` stays text, while a message
+    /// without such text gives llama.cpp's ids for the whole prompt with
+    /// special tokens parsed. A marker the vocabulary has no special token
+    /// for stays text too.
+    pub fn tokenize_marked(
+        &self,
+        text: &[u8],
+        markers: &[Range<usize>],
+        add_special: bool,
+        out: &mut [u32],
+        work: &mut [u8],
+    ) -> Result<usize> {
+        self.tokenize_parts(text, markers, add_special, false, out, work)
+    }
+
+    /// [`tokenize`](Self::tokenize) from the fragments of `markers`.
+    fn tokenize_parts(
+        &self,
+        text: &[u8],
+        markers: &[Range<usize>],
         add_special: bool,
         parse_special: bool,
         out: &mut [u32],
@@ -258,7 +316,7 @@ impl<'a> Tokenizer<'a> {
         let (frag_b, rest) = rest.split_at_mut(f);
         let (scratch_bytes, scratch_words) = rest.split_at_mut(b);
         let scratch_bytes: &mut [u8] = bytemuck::cast_slice_mut(scratch_bytes);
-        let (frags, n) = partition::partition(self, text, parse_special, frag_a, frag_b)?;
+        let (frags, n) = partition::partition(self, text, markers, parse_special, frag_a, frag_b)?;
 
         let mut o = Out { buf: out, n: 0 };
         let bos = add_special && self.special.add_bos;

@@ -5,8 +5,14 @@
 //! tokens take part only when special tokens are parsed; user-defined
 //! ones always do.
 //!
+//! A rendered chat prompt starts out partitioned at its template's markers
+//! ([`Tokenizer::tokenize_marked`]), and its text is then split at
+//! user-defined tokens only.
+//!
 //! Fragments are `[start, len]` u32 pairs over the text, or `[id, TOKEN]`
 //! for a matched token, in two ping-pong arrays from the work memory.
+
+use core::ops::Range;
 
 use super::attr;
 use super::Tokenizer;
@@ -17,7 +23,7 @@ pub(crate) const TOKEN: u32 = u32::MAX;
 
 /// Fragments `text` may split into: tokens and text alternate and each
 /// token covers at least one byte.
-pub(crate) fn max_fragments(text_len: usize) -> usize {
+pub(crate) const fn max_fragments(text_len: usize) -> usize {
     text_len.saturating_mul(2).saturating_add(1)
 }
 
@@ -53,20 +59,64 @@ impl Writer<'_> {
     }
 }
 
-/// Partitions `text` into fragments; returns the array holding them and
-/// their count. `a` and `b` must each hold [`max_fragments`] pairs.
+/// The fragments `text` starts as: all of it, or, with `markers`, each
+/// marker that is the text of a special token as that token (its LSTRIP /
+/// RSTRIP eating the whitespace next to it) and the text between them.
+/// Returns their count.
+fn seed(tok: &Tokenizer<'_>, text: &[u8], markers: &[Range<usize>], a: &mut [u32]) -> Result<usize> {
+    let mut w = Writer { f: a, n: 0 };
+    let mut off = 0;
+    for (k, m) in markers.iter().enumerate() {
+        if m.start < off || m.start >= m.end || m.end > text.len() {
+            return Err(Error::BadOptions {
+                what: "chat markers must be ordered, non-empty ranges inside the text",
+            });
+        }
+        let Some(id) = tok
+            .t
+            .find(&text[m.clone()])
+            .filter(|&id| tok.attr(id) & attr::PARTITIONED != 0)
+        else {
+            // Not a special token of this vocabulary: it stays text.
+            continue;
+        };
+        let at = tok.attr(id);
+        let mut left_end = m.start;
+        if at & attr::LSTRIP != 0 {
+            while left_end > off && is_c_space(text[left_end - 1]) {
+                left_end -= 1;
+            }
+        }
+        if left_end > off {
+            w.push(off as u32, (left_end - off) as u32)?;
+        }
+        w.push(id, TOKEN)?;
+        off = m.end;
+        if at & attr::RSTRIP != 0 {
+            let limit = markers.get(k + 1).map_or(text.len(), |next| next.start.max(off));
+            while off < limit && is_c_space(text[off]) {
+                off += 1;
+            }
+        }
+    }
+    if off < text.len() {
+        w.push(off as u32, (text.len() - off) as u32)?;
+    }
+    Ok(w.n)
+}
+
+/// Partitions `text` into fragments, starting from `markers` (see
+/// [`seed`]); returns the array holding them and their count. `a` and `b`
+/// must each hold [`max_fragments`] pairs.
 pub(crate) fn partition<'w>(
     tok: &Tokenizer<'_>,
     text: &[u8],
+    markers: &[Range<usize>],
     parse_special: bool,
     mut a: &'w mut [u32],
     mut b: &'w mut [u32],
 ) -> Result<(&'w mut [u32], usize)> {
-    let mut n = 0;
-    if !text.is_empty() {
-        Writer { f: a, n: 0 }.push(0, text.len() as u32)?;
-        n = 1;
-    }
+    let mut n = seed(tok, text, markers, a)?;
     for id in tok.t.specials.iter() {
         let at = tok.attr(id);
         if !parse_special && at & (attr::CONTROL | attr::UNKNOWN) != 0 {

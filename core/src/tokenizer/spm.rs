@@ -14,12 +14,12 @@ pub(crate) const SPACE: &[u8] = "\u{2581}".as_bytes();
 /// per character, but a truncated UTF-8 lead byte swallows the first byte
 /// of the U+2581 a following space becomes, leaving its other two bytes as
 /// symbols of their own: at most two per raw byte, plus the leading space.
-fn max_symbols(len: usize) -> usize {
+const fn max_symbols(len: usize) -> usize {
     len.saturating_mul(2).saturating_add(1)
 }
 
 /// Scratch bytes and u32 words one fragment of `len` bytes needs.
-pub(crate) fn scratch(len: usize) -> (usize, usize) {
+pub(crate) const fn scratch(len: usize) -> (usize, usize) {
     let bytes = len.saturating_mul(3).saturating_add(3);
     let syms = max_symbols(len);
     (
