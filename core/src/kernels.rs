@@ -7,7 +7,7 @@
 //!
 //! The numerics follow llama.cpp's CPU backend so that the decoder matches
 //! it: activations are quantized to the weight type's
-//! [`ActFormat`](crate::dtype::ActFormat) before a dot product, products are
+//! [`ActFormat`] before a dot product, products are
 //! accumulated in f32, and attention rounds the query and the softmax
 //! probabilities to f16 before multiplying them with the f16 KV cache.
 //!

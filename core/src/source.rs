@@ -6,8 +6,15 @@
 //!   card, a file); rows are read in chunks into staging buffers in the
 //!   arena. The decoder alternates two staging buffers so a DMA-capable
 //!   device can fill one while the kernels consume the other.
+//! - `NorFlash` (feature `embedded-storage`): a [`ReadAt`] over any
+//!   `embedded-storage` `ReadNorFlash` device, for [`Streamed`].
 
 use crate::error::{Error, Result};
+
+#[cfg(feature = "embedded-storage")]
+pub mod nor_flash;
+#[cfg(feature = "embedded-storage")]
+pub use nor_flash::NorFlash;
 
 /// A device that reads bytes at an offset (a flash chip, an SD card, a
 /// file).
