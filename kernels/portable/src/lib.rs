@@ -21,7 +21,7 @@
 //! - quantized dot products: exact integer sums, then the float steps of
 //!   `ggml_vec_dot_*` (eight f32 lanes, FMA, `hsum_float_8`), or for the
 //!   Q4_0 / Q4_K projection weights llama.cpp repacks, of
-//!   `ggml_gemv_*_8x8_*` (see [`matmul()`] and [`WeightUse`]);
+//!   `ggml_gemv_*_8x8_*` (see [`matmul()`] and [`WeightUse`](phi_edge::WeightUse));
 //! - float dot products (`ggml_vec_dot_f16/bf16/f32`): 32 f32 lanes,
 //!   ggml's reductions, f64 tails for F16 and BF16;
 //! - `swiglu` and attention's softmax: ggml's vectorized `expf`

@@ -52,14 +52,14 @@ fn unpack(wb: &[u8]) -> (f32, [i8; QK32]) {
 
 /// Dot product of a Q4_0 weight row and a Q8_0 activation row of `k`
 /// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q4_0_q8_0` (see
-/// [`Q4_0`]).
+/// `Q4_0` in the source).
 pub fn vec_dot_q4_0_q8_0(k: usize, w: &[u8], a: &[u8]) -> f32 {
     row_dot::<Q4_0>(WHAT, k, w, a)
 }
 
 /// Dot product of a Q4_0 weight row and a Q8_0 activation row of `k`
 /// values, as one output row of llama.cpp's x86 AVX2
-/// `ggml_gemv_q4_0_8x8_q8_0` (see [`Q4_0Repacked`]).
+/// `ggml_gemv_q4_0_8x8_q8_0` (see `Q4_0Repacked` in the source).
 pub fn vec_dot_q4_0_q8_0_repacked(k: usize, w: &[u8], a: &[u8]) -> f32 {
     row_dot::<Q4_0Repacked>(WHAT, k, w, a)
 }

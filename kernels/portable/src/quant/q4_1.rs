@@ -32,7 +32,7 @@ pub fn dequantize_row_q4_1(src: &[u8], out: &mut [f32]) {
 
 /// Dot product of a Q4_1 weight row and a Q8_1 activation row of `k`
 /// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q4_1_q8_1` (see
-/// [`Q4_1`]).
+/// `Q4_1` in the source).
 pub fn vec_dot_q4_1_q8_1(k: usize, w: &[u8], a: &[u8]) -> f32 {
     row_dot::<Q4_1>(["q4_1 weights", "q8_1 activations"], k, w, a)
 }

@@ -126,14 +126,15 @@ fn unpack(wb: &[u8]) -> Unpacked {
 const WHAT: [&str; 2] = ["q4_K weights", "q8_K activations"];
 
 /// Dot product of a Q4_K weight row and a Q8_K activation row of `k`
-/// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q4_K_q8_K` (see [`Q4K`]).
+/// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q4_K_q8_K` (see `Q4K`
+/// in the source).
 pub fn vec_dot_q4_k_q8_k(k: usize, w: &[u8], a: &[u8]) -> f32 {
     row_dot::<Q4K>(WHAT, k, w, a)
 }
 
 /// Dot product of a Q4_K weight row and a Q8_K activation row of `k`
 /// values, as one output row of llama.cpp's x86 AVX2
-/// `ggml_gemv_q4_K_8x8_q8_K` (see [`Q4KRepacked`]).
+/// `ggml_gemv_q4_K_8x8_q8_K` (see `Q4KRepacked` in the source).
 pub fn vec_dot_q4_k_q8_k_repacked(k: usize, w: &[u8], a: &[u8]) -> f32 {
     row_dot::<Q4KRepacked>(WHAT, k, w, a)
 }

@@ -82,7 +82,8 @@ pub fn dequantize_row_q6_k(src: &[u8], out: &mut [f32]) {
 }
 
 /// Dot product of a Q6_K weight row and a Q8_K activation row of `k`
-/// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q6_K_q8_K` (see [`Q6K`]).
+/// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q6_K_q8_K` (see `Q6K`
+/// in the source).
 pub fn vec_dot_q6_k_q8_k(k: usize, w: &[u8], a: &[u8]) -> f32 {
     row_dot::<Q6K>(["q6_K weights", "q8_K activations"], k, w, a)
 }

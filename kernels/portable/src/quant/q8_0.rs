@@ -28,7 +28,7 @@ pub fn dequantize_row_q8_0(src: &[u8], out: &mut [f32]) {
 
 /// Dot product of a Q8_0 weight row and a Q8_0 activation row of `k`
 /// values, as llama.cpp's x86 AVX2 `ggml_vec_dot_q8_0_q8_0` (see
-/// [`Q8_0`]).
+/// `Q8_0` in the source).
 pub fn vec_dot_q8_0_q8_0(k: usize, w: &[u8], a: &[u8]) -> f32 {
     row_dot::<Q8_0>(["q8_0 weights", "q8_0 activations"], k, w, a)
 }
