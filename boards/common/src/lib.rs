@@ -6,10 +6,11 @@
 //!   [`Request::encode`] (see `examples/request.rs`); the boot chain puts
 //!   it in the board's memory beside the model (under QEMU a second
 //!   `-device loader`), and the board reads it with [`Request::decode`].
-//! - [`generate::run`]: the generation loop every board runs once it has
-//!   found the model, the request and its RAM: model check, prompt,
-//!   prefill, token by token output, and the `prompt_ids:` / `ids:` /
-//!   `stats:` lines, through the board's [`Console`] and [`Clock`];
+//! - [`generate::run`]: what every board runs once it has found the model,
+//!   the request and its RAM: the model check, then the core's
+//!   [`Generator`](phi_edge::Generator) over the RAM as its arena, the
+//!   text token by token, and the `prompt_ids:` / `ids:` / `stats:` lines,
+//!   through the board's [`Console`] and [`Clock`];
 //!   [`exit_status`] turns its outcome into the board's exit status.
 //! - [`console::LineConsole`]: a line-buffered [`Console`] over any
 //!   transmit-only [`console::Uart`] driver, such as [`pl011::Pl011`]
@@ -19,14 +20,10 @@
 //!   inter-processor interrupt (`smp::gicv2` on aarch64, `smp::clint` on
 //!   riscv64).
 //! - `generic_timer` (aarch64): the Arm generic timer as the [`Clock`].
-//! - `heap` (feature `heap`): embedded-alloc as the board's global
-//!   allocator, for the request's own buffers.
 //! - `log` (feature `semihosting-log`): the boards' defmt logger over the
 //!   semihosting console.
 #![no_std]
 #![deny(missing_docs, unsafe_code)]
-
-extern crate alloc;
 
 pub mod console;
 pub mod error;
@@ -34,13 +31,9 @@ pub mod generate;
 #[cfg(target_arch = "aarch64")]
 #[allow(unsafe_code)]
 pub mod generic_timer;
-#[cfg(feature = "heap")]
-#[allow(unsafe_code)]
-pub mod heap;
 #[cfg(feature = "semihosting-log")]
 #[allow(unsafe_code)]
 pub mod log;
-pub mod perplexity;
 #[cfg(feature = "pl011")]
 #[allow(unsafe_code)]
 pub mod pl011;
@@ -50,7 +43,7 @@ pub mod smp;
 
 use core::fmt::Display;
 
-pub use error::{HeapBuffer, RunError};
+pub use error::RunError;
 pub use generate::{Clock, Console, Progress, Stats};
 pub use request::{Request, RequestError};
 

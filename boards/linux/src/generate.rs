@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use phi_edge::generate::{GenOptions, Stats, Step, Stop};
+use phi_edge::generate::{turn_bytes, GenOptions, Stats, Step, Stop};
 use phi_edge::parallel::ThreadPool;
 use phi_edge::sample::SamplerConfig;
 use phi_edge::{Error, Generator, Kernels, Mapped, Model, Parallel};
@@ -135,11 +135,7 @@ fn generator<'m, 'a>(
     if args.session.stream.is_some() {
         bail!("run and chat map the model; --stream is for `logits`");
     }
-    // The rendered turn adds the template's markers and role names and, on
-    // the first turn, its default system message, which is part of the
-    // template's text.
-    let template_bytes = model.manifest().tokenizer.chat_template.len() + 256;
-    let max_prompt_bytes = u32::try_from(texts + template_bytes)
+    let max_prompt_bytes = u32::try_from(turn_bytes(model, texts))
         .ok()
         .filter(|&n| n as usize <= phi_edge::tokenizer::MAX_TEXT)
         .with_context(|| format!("the prompt ({texts} bytes) is too long"))?;

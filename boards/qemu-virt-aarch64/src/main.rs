@@ -41,7 +41,7 @@ use phi_edge::Kernels;
 use phi_edge_board::console::{print_panic, LineConsole};
 use phi_edge_board::generic_timer::{self, GenericTimer};
 use phi_edge_board::pl011::Pl011;
-use phi_edge_board::{heap, Request, EXIT_PANIC};
+use phi_edge_board::{Request, EXIT_PANIC};
 use phi_edge_neon::Neon;
 
 use error::BoardError;
@@ -100,8 +100,7 @@ fn run(out: &mut Console) -> Result<(), BoardError> {
 
     let image = memory::model_image(ram_end).map_err(BoardError::Model)?;
     // SAFETY: the only call; the model is read through `image` only.
-    let free = unsafe { memory::free_ram(image.len(), ram_end) };
-    let arena = heap::init(free).map_err(BoardError::Run)?;
+    let arena = unsafe { memory::free_ram(image.len(), ram_end) };
     let clock = GenericTimer { emulated: true };
     let outcome = phi_edge_board::generate::run(image, kernels, &smp::CORES, &req, arena, out, &clock);
     phi_edge_board::log::cores(&smp::CORES);

@@ -37,7 +37,7 @@ use core::panic::PanicInfo;
 
 use phi_edge::Kernels;
 use phi_edge_board::console::{print_panic, LineConsole};
-use phi_edge_board::{heap, Request, EXIT_PANIC};
+use phi_edge_board::{Request, EXIT_PANIC};
 use phi_edge_rvv::Rvv;
 use riscv_rt::entry;
 
@@ -100,8 +100,7 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
     let end = ram.free_end();
     let image = memory::model_image(end).map_err(BoardError::Model)?;
     // SAFETY: the only call; the model is read through `image` only.
-    let free = unsafe { memory::free_ram(image.len(), end) };
-    let arena = heap::init(free).map_err(BoardError::Run)?;
+    let arena = unsafe { memory::free_ram(image.len(), end) };
     let outcome = phi_edge_board::generate::run(image, kernels, &smp::CORES, &req, arena, out, &MachineTimer);
     phi_edge_board::log::cores(&smp::CORES);
     outcome.map_err(BoardError::Run)?;

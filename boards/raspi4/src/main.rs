@@ -49,7 +49,7 @@ use phi_edge::Kernels;
 use phi_edge_board::console::{print_panic, LineConsole};
 use phi_edge_board::generic_timer::{self, GenericTimer};
 use phi_edge_board::pl011::Pl011;
-use phi_edge_board::{heap, Request, EXIT_PANIC};
+use phi_edge_board::{Request, EXIT_PANIC};
 use phi_edge_neon::Neon;
 
 use error::BoardError;
@@ -118,8 +118,7 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
     phi_edge_board::log::request(&req);
 
     // SAFETY: the only call; the model is read through `image` only.
-    let free = unsafe { boot.free_ram() };
-    let arena = heap::init(free).map_err(BoardError::Run)?;
+    let arena = unsafe { boot.free_ram() };
     defmt::info!(
         "arena {=usize:#x}, {=usize} bytes",
         arena.as_ptr() as usize,

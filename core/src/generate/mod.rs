@@ -90,6 +90,20 @@ impl GenOptions {
     }
 }
 
+/// Bytes of a chat template's own text in one rendered turn, beyond its
+/// default system message: markers, role names and newlines (under 100
+/// for the templates the core renders).
+const TEMPLATE_BYTES: usize = 256;
+
+/// The `max_prompt_bytes` for chat turns whose messages (system and user
+/// text) take `messages` bytes on `model`: the messages, the template's
+/// own text and its default system message (which is part of the
+/// template's Jinja text). Raw prompts need just their length.
+pub fn turn_bytes(model: &Model<'_>, messages: usize) -> usize {
+    let template = model.manifest().tokenizer.chat_template.len();
+    messages.saturating_add(template).saturating_add(TEMPLATE_BYTES)
+}
+
 /// Why generation stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
@@ -218,7 +232,7 @@ pub struct Generator<'m, 'a, K, S, P = Serial> {
     text: &'a mut [u8],
     work: &'a mut [u8],
     max_prompt_bytes: usize,
-    /// Bytes of the arena it was given.
+    /// Bytes of the arena it uses.
     arena_bytes: usize,
     state: State,
     /// Where this turn's prompt starts in `ids`, and its length.
@@ -261,7 +275,6 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Generator<'m, 'a, K, S, Serial> {
                 Err(e) => (ChatTemplate::FALLBACK, Some(e)),
             };
         let parts = Parts::new(config, opts);
-        let arena_bytes = arena.len();
         let pad = arena.as_ptr().align_offset(ARENA_ALIGN);
         let need = parts.total().saturating_add(pad);
         if arena.len() < need {
@@ -295,7 +308,7 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Generator<'m, 'a, K, S, Serial> {
             text,
             work,
             max_prompt_bytes,
-            arena_bytes,
+            arena_bytes: need,
             state: State::Idle,
             turn_start: 0,
             prompt_len: 0,
@@ -555,7 +568,8 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
         }
     }
 
-    /// Bytes of the arena it works in.
+    /// Bytes of the arena it uses: [`GenOptions::arena_bytes`] and the
+    /// padding that aligned the arena to 64 bytes.
     pub fn arena_bytes(&self) -> usize {
         self.arena_bytes
     }
