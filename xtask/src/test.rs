@@ -14,7 +14,7 @@ pub const REF_DIR_ENV: &str = "PHI_EDGE_REF_DIR";
 
 /// The steps of `cargo xtask test`, in order.
 pub fn pipeline() -> Vec<Step> {
-    vec![steps::setup(), steps::reference(false), bare_metal_core(), host_tests(), crate::demo::check(), crate::cross::kernels(), crate::cross::cli(), crate::boards::check()]
+    vec![steps::setup(), steps::reference(false), bare_metal_core(), host_tests(), docs_and_packages(), crate::demo::check(), crate::cross::kernels(), crate::cross::cli(), crate::boards::check()]
 }
 
 /// The bare-metal targets the core must build for with no `alloc`.
@@ -92,6 +92,50 @@ fn host_tests() -> Step {
                 ])
                 .env(REF_DIR_ENV, ws.reference());
             cmd::run(&mut cmd)
+        }),
+    }
+}
+
+/// The crates published to crates.io, in dependency order.
+const PUBLISHED: [&str; 5] = ["phi-edge", "phi-edge-portable", "phi-edge-neon", "phi-edge-rvv", "phi-edge-x86"];
+
+/// `cargo doc --no-deps --workspace` with rustdoc's warnings as errors
+/// (and the core once more with every feature), then `cargo package` of
+/// the published crates together, so each is verified by building it from
+/// its `.crate` file against the others' (cargo's local registry overlay):
+/// for the host, and for both bare-metal targets, where the NEON and RVV
+/// sets are not empty. `--allow-dirty`: a check, not a release. Every
+/// command runs even when an earlier one failed; the step fails naming them.
+fn docs_and_packages() -> Step {
+    Step {
+        name: "docs and packages",
+        required: false,
+        retry: "cargo xtask test docs",
+        run: Box::new(|ws| {
+            let mut cmds = vec![];
+            for which in [&["--workspace", "--keep-going"][..], &["-p", "phi-edge", "--all-features"]] {
+                let mut cmd = cargo();
+                cmd.current_dir(&ws.root).args(["doc", "--no-deps"]).args(which).env("RUSTDOCFLAGS", "-D warnings");
+                cmds.push(cmd);
+            }
+            for target in [None, Some(BARE_METAL[0]), Some(BARE_METAL[1])] {
+                let mut cmd = cargo();
+                cmd.current_dir(&ws.root).args(["package", "--allow-dirty"]);
+                for p in PUBLISHED {
+                    cmd.args(["-p", p]);
+                }
+                if let Some(t) = target {
+                    cmd.args(["--target", t]);
+                }
+                cmds.push(cmd);
+            }
+            // The doc commands run with RUSTDOCFLAGS="-D warnings".
+            let failed: Vec<String> = cmds.iter_mut().filter_map(|c| cmd::run(c).err().map(|f| f.what)).collect();
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(crate::Failure::new(failed.join("\n")))
+            }
         }),
     }
 }
