@@ -6,6 +6,41 @@
 //! [`kernels::Kernels`]. It never allocates: every working byte lives in the
 //! caller's arena.
 //!
+//! # Quick start
+//!
+//! A [`Generator`] does the whole job: tokenizer, chat template, session,
+//! sampler and UTF-8 streaming over one arena whose size is a `const fn`
+//! ([`GenOptions::arena_bytes`]). `boards/firmware-example` in the
+//! repository is the same as a complete `no_std` program with a `static`
+//! arena.
+//!
+//! ```
+//! use core::fmt::Write;
+//!
+//! use phi_edge::{GenOptions, Generator, Kernels, Mapped, Model};
+//!
+//! /// Answers `question` with the model in `image`, greedily, writing the
+//! /// text to `out`. `arena` holds `opts.arena_bytes(model.config())`
+//! /// bytes (63 more if it is not 64-byte aligned).
+//! fn answer<K: Kernels>(
+//!     image: &[u8],
+//!     kernels: K,
+//!     arena: &mut [u8],
+//!     question: &str,
+//!     out: &mut impl Write,
+//! ) -> phi_edge::Result<()> {
+//!     let model = Model::open_mapped(image)?; // header, manifest, tensor table
+//!     model.verify(&mut Mapped(image), &mut [])?; // every tensor's CRC-32
+//!     let opts = GenOptions::greedy(512, 1024); // context, longest prompt
+//!     let mut g = Generator::new(&model, kernels, Mapped(image), arena, &opts)?;
+//!     g.chat(None, question)?; // the model's chat template, BOS as it says
+//!     g.generate(64, |text| {
+//!         let _ = out.write_str(text);
+//!     })?;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! Feature `std` adds the host tooling: the GGUF reader (module `gguf`)
 //! and the image writer (module `pack`). Feature `defmt` implements
 //! `defmt::Format` for [`Error`]; feature `embedded-storage` adds
