@@ -221,6 +221,13 @@ fn take<'a>(arena: &mut &'a mut [u8], n: usize) -> &'a mut [u8] {
 /// docs](self).
 pub struct Generator<'m, 'a, K, S, P = Serial> {
     session: Session<'m, 'a, K, S, P>,
+    /// Everything else, which does not depend on the cores.
+    t: Text<'m, 'a>,
+}
+
+/// A generator's text side: tokenizer, template, sampler, buffers, and
+/// where the turn is.
+struct Text<'m, 'a> {
     tokenizer: Tokenizer<'m>,
     template: ChatTemplate<'m>,
     /// Why the model's own template was not recognised, if it was not.
@@ -299,24 +306,26 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Generator<'m, 'a, K, S, Serial> {
         let sampler = Sampler::new(opts.sampling, config.n_vocab as usize, sampler_arena)?;
         Ok(Generator {
             session,
-            tokenizer,
-            template,
-            template_error,
-            sampler,
-            book: Book::new(weights),
-            ids,
-            text,
-            work,
-            max_prompt_bytes,
-            arena_bytes: need,
-            state: State::Idle,
-            turn_start: 0,
-            prompt_len: 0,
-            generated: 0,
-            decode_evals: 0,
-            utf8: Utf8Decoder::new(),
-            piece: [0; PIECE_BYTES],
-            out: [0; PIECE_BYTES + 4],
+            t: Text {
+                tokenizer,
+                template,
+                template_error,
+                sampler,
+                book: Book::new(weights),
+                ids,
+                text,
+                work,
+                max_prompt_bytes,
+                arena_bytes: need,
+                state: State::Idle,
+                turn_start: 0,
+                prompt_len: 0,
+                generated: 0,
+                decode_evals: 0,
+                utf8: Utf8Decoder::new(),
+                piece: [0; PIECE_BYTES],
+                out: [0; PIECE_BYTES + 4],
+            },
         })
     }
 
@@ -325,47 +334,9 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Generator<'m, 'a, K, S, Serial> {
     /// too, on as many cores as the arena was planned for. The output
     /// does not depend on the number of cores.
     pub fn with_parallel<P: Parallel>(self, par: P) -> Generator<'m, 'a, K, S, P> {
-        let Generator {
-            session,
-            tokenizer,
-            template,
-            template_error,
-            sampler,
-            book,
-            ids,
-            text,
-            work,
-            max_prompt_bytes,
-            arena_bytes,
-            state,
-            turn_start,
-            prompt_len,
-            generated,
-            decode_evals,
-            utf8,
-            piece,
-            out,
-        } = self;
         Generator {
-            session: session.with_parallel(par),
-            tokenizer,
-            template,
-            template_error,
-            sampler,
-            book,
-            ids,
-            text,
-            work,
-            max_prompt_bytes,
-            arena_bytes,
-            state,
-            turn_start,
-            prompt_len,
-            generated,
-            decode_evals,
-            utf8,
-            piece,
-            out,
+            session: self.session.with_parallel(par),
+            t: self.t,
         }
     }
 }
@@ -378,16 +349,17 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
     /// with [`Error::PromptTooLong`], [`Error::EmptyPrompt`] or
     /// [`Error::PromptTooManyTokens`], leaving the context as it was.
     pub fn prompt(&mut self, text: &str) -> Result<()> {
-        if text.len() > self.max_prompt_bytes {
+        if text.len() > self.t.max_prompt_bytes {
             return Err(Error::PromptTooLong {
                 bytes: text.len(),
-                max: self.max_prompt_bytes,
+                max: self.t.max_prompt_bytes,
             });
         }
         let (past, ctx) = (self.session.n_past(), self.session.n_ctx());
         let n = self
+            .t
             .tokenizer
-            .tokenize(text.as_bytes(), past == 0, false, &mut self.ids[past..ctx], self.work)
+            .tokenize(text.as_bytes(), past == 0, false, &mut self.t.ids[past..ctx], self.t.work)
             .map_err(|e| too_many(e, ctx - past, ctx))?;
         self.start_turn(n)
     }
@@ -400,11 +372,11 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
     /// with special-token parsing off. Errors as [`prompt`](Self::prompt).
     pub fn chat(&mut self, system: Option<&str>, user: &str) -> Result<()> {
         let first = self.session.n_past() == 0;
-        let mut r = Rendered::new(self.text);
+        let mut r = Rendered::new(self.t.text);
         let rendered = if first {
-            self.template.render_first(system, user, &mut r)
+            self.t.template.render_first(system, user, &mut r)
         } else {
-            self.template.render_next(user, &mut r)
+            self.t.template.render_next(user, &mut r)
         };
         rendered.map_err(|_| Error::BadOptions {
             what: "the chat template wrote more markers than a turn holds",
@@ -412,13 +384,14 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
         let Some((text, markers)) = r.parts() else {
             return Err(Error::PromptTooLong {
                 bytes: r.len(),
-                max: self.max_prompt_bytes,
+                max: self.t.max_prompt_bytes,
             });
         };
         let (past, ctx) = (self.session.n_past(), self.session.n_ctx());
         let n = self
+            .t
             .tokenizer
-            .tokenize_marked(text, markers, first, &mut self.ids[past..ctx], self.work)
+            .tokenize_marked(text, markers, first, &mut self.t.ids[past..ctx], self.t.work)
             .map_err(|e| too_many(e, ctx - past, ctx))?;
         self.start_turn(n)
     }
@@ -428,28 +401,28 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
         if n == 0 {
             return Err(Error::EmptyPrompt);
         }
-        self.turn_start = self.session.n_past();
-        self.prompt_len = n;
-        self.generated = 0;
-        self.decode_evals = 0;
-        self.book.clear();
-        self.utf8 = Utf8Decoder::new();
-        self.state = State::Prompted;
+        self.t.turn_start = self.session.n_past();
+        self.t.prompt_len = n;
+        self.t.generated = 0;
+        self.t.decode_evals = 0;
+        self.t.book.clear();
+        self.t.utf8 = Utf8Decoder::new();
+        self.t.state = State::Prompted;
         Ok(())
     }
 
     /// Evaluates the prompt, if one is waiting ([`next_token`](Self::next_token) does
     /// it first; call it alone to time the prefill).
     pub fn prefill(&mut self) -> Result<()> {
-        match self.state {
+        match self.t.state {
             State::Idle => Err(Error::NoPrompt),
             State::Prompted => {
-                let prompt = &self.ids[self.turn_start..self.turn_start + self.prompt_len];
+                let prompt = &self.t.ids[self.t.turn_start..self.t.turn_start + self.t.prompt_len];
                 self.session.eval(prompt, None)?;
                 for &t in prompt {
-                    self.sampler.accept(t);
+                    self.t.sampler.accept(t);
                 }
-                self.state = State::Generating { pending: None };
+                self.t.state = State::Generating { pending: None };
                 Ok(())
             }
             _ => Ok(()),
@@ -461,17 +434,17 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
     /// forward pass). A full context stops generation.
     pub fn advance(&mut self) -> Result<()> {
         self.prefill()?;
-        let State::Generating { pending: Some(tok) } = self.state else {
+        let State::Generating { pending: Some(tok) } = self.t.state else {
             return Ok(());
         };
         match self.session.eval(&[tok], None) {
             Ok(_) => {
-                self.decode_evals += 1;
-                self.state = State::Generating { pending: None };
+                self.t.decode_evals += 1;
+                self.t.state = State::Generating { pending: None };
                 Ok(())
             }
             Err(Error::ContextFull { .. }) => {
-                self.state = State::Stopped(Stop::ContextFull);
+                self.t.state = State::Stopped(Stop::ContextFull);
                 Ok(())
             }
             Err(e) => Err(e),
@@ -483,35 +456,35 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
     /// [`Error::NoPrompt`] before any prompt.
     pub fn next_token(&mut self) -> Result<Step<'_>> {
         self.advance()?;
-        if let State::Stopped(stop) = self.state {
-            let text = self.utf8.finish(&mut self.out)?;
+        if let State::Stopped(stop) = self.t.state {
+            let text = self.t.utf8.finish(&mut self.t.out)?;
             return Ok(Step::Stopped { stop, text });
         }
         let logits = self.session.logits();
-        self.book.weigh(self.session.parallel(), logits);
-        let tok = self.sampler.sample(logits);
-        self.book.take(logits, tok);
-        self.ids[self.turn_start + self.prompt_len + self.generated] = tok;
-        self.generated += 1;
-        if self.tokenizer.is_eog(tok) {
-            self.state = State::Stopped(Stop::EndOfGeneration);
-            let text = self.utf8.finish(&mut self.out)?;
+        self.t.book.weigh(self.session.parallel(), logits);
+        let tok = self.t.sampler.sample(logits);
+        self.t.book.take(logits, tok);
+        self.t.ids[self.t.turn_start + self.t.prompt_len + self.t.generated] = tok;
+        self.t.generated += 1;
+        if self.t.tokenizer.is_eog(tok) {
+            self.t.state = State::Stopped(Stop::EndOfGeneration);
+            let text = self.t.utf8.finish(&mut self.t.out)?;
             return Ok(Step::Stopped {
                 stop: Stop::EndOfGeneration,
                 text,
             });
         }
-        self.sampler.accept(tok);
-        self.state = State::Generating { pending: Some(tok) };
-        let n = self.tokenizer.piece(tok, false, &mut self.piece)?;
-        let text = self.utf8.push(&self.piece[..n], &mut self.out)?;
+        self.t.sampler.accept(tok);
+        self.t.state = State::Generating { pending: Some(tok) };
+        let n = self.t.tokenizer.piece(tok, false, &mut self.t.piece)?;
+        let text = self.t.utf8.push(&self.t.piece[..n], &mut self.t.out)?;
         Ok(Step::Token { id: tok, text })
     }
 
     /// The text the UTF-8 decoder still holds, for a caller that stops on
     /// its own limit (incomplete characters come out as U+FFFD).
     pub fn finish(&mut self) -> Result<&str> {
-        self.utf8.finish(&mut self.out)
+        self.t.utf8.finish(&mut self.t.out)
     }
 
     /// Draws up to `max_tokens` tokens, handing their text to `on_text` as
@@ -533,45 +506,45 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
     /// Starts a new conversation: an empty context and sampler history.
     pub fn reset(&mut self) {
         self.session.reset();
-        self.sampler.reset();
-        self.state = State::Idle;
-        self.turn_start = 0;
-        self.prompt_len = 0;
-        self.generated = 0;
-        self.decode_evals = 0;
-        self.book.clear();
+        self.t.sampler.reset();
+        self.t.state = State::Idle;
+        self.t.turn_start = 0;
+        self.t.prompt_len = 0;
+        self.t.generated = 0;
+        self.t.decode_evals = 0;
+        self.t.book.clear();
     }
 
     /// The token ids of this turn's prompt.
     pub fn prompt_ids(&self) -> &[u32] {
-        &self.ids[self.turn_start..self.turn_start + self.prompt_len]
+        &self.t.ids[self.t.turn_start..self.t.turn_start + self.t.prompt_len]
     }
 
     /// The tokens drawn this turn.
     pub fn generated_ids(&self) -> &[u32] {
-        let start = self.turn_start + self.prompt_len;
-        &self.ids[start..start + self.generated]
+        let start = self.t.turn_start + self.t.prompt_len;
+        &self.t.ids[start..start + self.t.generated]
     }
 
     /// What this turn did.
     pub fn stats(&self) -> Stats {
         Stats {
-            prompt_tokens: self.prompt_len,
-            generated: self.generated,
-            decode_evals: self.decode_evals,
-            perplexity: if self.generated == 0 {
+            prompt_tokens: self.t.prompt_len,
+            generated: self.t.generated,
+            decode_evals: self.t.decode_evals,
+            perplexity: if self.t.generated == 0 {
                 1.0
             } else {
-                libm::exp(self.book.nll() / self.generated as f64)
+                libm::exp(self.t.book.nll() / self.t.generated as f64)
             },
-            logits_crc: self.book.crc(),
+            logits_crc: self.t.book.crc(),
         }
     }
 
     /// Bytes of the arena it uses: [`GenOptions::arena_bytes`] and the
     /// padding that aligned the arena to 64 bytes.
     pub fn arena_bytes(&self) -> usize {
-        self.arena_bytes
+        self.t.arena_bytes
     }
 
     /// The context length.
@@ -591,18 +564,18 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
 
     /// The tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer<'m> {
-        &self.tokenizer
+        &self.t.tokenizer
     }
 
     /// The chat template [`chat`](Self::chat) renders.
     pub fn template(&self) -> ChatTemplate<'m> {
-        self.template
+        self.t.template
     }
 
     /// Why the model's chat template was not recognised (the generator
     /// then uses [`ChatTemplate::FALLBACK`]), if it was not.
     pub fn template_error(&self) -> Option<Error> {
-        self.template_error
+        self.t.template_error
     }
 }
 

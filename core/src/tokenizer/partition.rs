@@ -57,6 +57,30 @@ impl Writer<'_> {
         self.n += 1;
         Ok(())
     }
+
+    /// Pushes the text from `off` up to `token` (less the whitespace an
+    /// LSTRIP token eats), then token `id` with attributes `at`; returns
+    /// where the text after it starts (past the whitespace an RSTRIP token
+    /// eats, up to `limit`).
+    fn token(&mut self, text: &[u8], off: usize, token: Range<usize>, limit: usize, id: u32, at: u16) -> Result<usize> {
+        let mut left_end = token.start;
+        if at & attr::LSTRIP != 0 {
+            while left_end > off && is_c_space(text[left_end - 1]) {
+                left_end -= 1;
+            }
+        }
+        if left_end > off {
+            self.push(off as u32, (left_end - off) as u32)?;
+        }
+        self.push(id, TOKEN)?;
+        let mut next = token.end;
+        if at & attr::RSTRIP != 0 {
+            while next < limit && is_c_space(text[next]) {
+                next += 1;
+            }
+        }
+        Ok(next)
+    }
 }
 
 /// The fragments `text` starts as: all of it, or, with `markers`, each
@@ -80,24 +104,8 @@ fn seed(tok: &Tokenizer<'_>, text: &[u8], markers: &[Range<usize>], a: &mut [u32
             // Not a special token of this vocabulary: it stays text.
             continue;
         };
-        let at = tok.attr(id);
-        let mut left_end = m.start;
-        if at & attr::LSTRIP != 0 {
-            while left_end > off && is_c_space(text[left_end - 1]) {
-                left_end -= 1;
-            }
-        }
-        if left_end > off {
-            w.push(off as u32, (left_end - off) as u32)?;
-        }
-        w.push(id, TOKEN)?;
-        off = m.end;
-        if at & attr::RSTRIP != 0 {
-            let limit = markers.get(k + 1).map_or(text.len(), |next| next.start.max(off));
-            while off < limit && is_c_space(text[off]) {
-                off += 1;
-            }
-        }
+        let limit = markers.get(k + 1).map_or(text.len(), |next| next.start.max(m.end));
+        off = w.token(text, off, m.clone(), limit, id, tok.attr(id))?;
     }
     if off < text.len() {
         w.push(off as u32, (text.len() - off) as u32)?;
@@ -133,22 +141,7 @@ pub(crate) fn partition<'w>(
             let (mut off, end) = (start as usize, (start + len) as usize);
             while let Some(m) = find(&text[off..end], needle) {
                 let p = off + m;
-                let mut left_end = p;
-                if at & attr::LSTRIP != 0 {
-                    while left_end > off && is_c_space(text[left_end - 1]) {
-                        left_end -= 1;
-                    }
-                }
-                if left_end > off {
-                    w.push(off as u32, (left_end - off) as u32)?;
-                }
-                w.push(id, TOKEN)?;
-                off = p + needle.len();
-                if at & attr::RSTRIP != 0 {
-                    while off < end && is_c_space(text[off]) {
-                        off += 1;
-                    }
-                }
+                off = w.token(text, off, p..p + needle.len(), end, id, at)?;
                 if off == end {
                     break;
                 }
