@@ -13,7 +13,7 @@
 //!   through the board's [`Console`] and [`Clock`];
 //!   [`exit_status`] turns its outcome into the board's exit status.
 //! - [`console::LineConsole`]: a line-buffered [`Console`] over any
-//!   transmit-only [`console::Uart`] driver, such as [`pl011::Pl011`]
+//!   transmit-only [`console::Uart`] driver, such as `pl011::Pl011`
 //!   (feature `pl011`).
 //! - [`smp::Cores`]: the board's cores as the decoder's
 //!   [`Parallel`](phi_edge::Parallel), woken by the board's

@@ -15,7 +15,7 @@
 //! short), then marks itself asleep and waits in a [`Signal::sleep`]
 //! (`wfi`), which the publisher ends with [`Signal::wake`] (an
 //! inter-processor interrupt: a GIC SGI on the Arm boards, a CLINT
-//! software interrupt on RISC-V; see [`gicv2`] and [`clint`]). The same
+//! software interrupt on RISC-V; see `gicv2` and `clint`). The same
 //! goes for the boot core waiting for the last job: the core that finishes
 //! it wakes the boot core if that one sleeps. Under QEMU this matters: a
 //! vCPU in `wfi` is halted and gives its host core to the others, while a
