@@ -120,18 +120,16 @@ fn bad_prompts_are_typed_errors_that_leave_the_context_usable() {
     assert_eq!(stop, Some(Stop::ContextFull));
     let s = g.stats();
     assert_eq!(s.generated, tokens);
-    {
-        assert_eq!(n_prompt + s.decode_evals, 24);
-        assert_eq!(g.room(), 0);
-        // The next call stops again.
-        assert!(matches!(g.next_token().unwrap(), Step::Stopped { stop: Stop::ContextFull, .. }));
-        // A new prompt does not fit a full context...
-        assert!(matches!(g.prompt("more"), Err(Error::PromptTooManyTokens { room: 0, .. })));
-        // ...until the conversation starts over.
-        g.reset();
-        g.prompt("more").unwrap();
-        assert!(matches!(g.next_token().unwrap(), Step::Token { .. }));
-    }
+    assert_eq!(n_prompt + s.decode_evals, 24);
+    assert_eq!(g.room(), 0);
+    // The next call stops again.
+    assert!(matches!(g.next_token().unwrap(), Step::Stopped { stop: Stop::ContextFull, .. }));
+    // A new prompt does not fit a full context...
+    assert!(matches!(g.prompt("more"), Err(Error::PromptTooManyTokens { room: 0, .. })));
+    // ...until the conversation starts over.
+    g.reset();
+    g.prompt("more").unwrap();
+    assert!(matches!(g.next_token().unwrap(), Step::Token { .. }));
 }
 
 #[test]
