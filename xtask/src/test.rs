@@ -20,8 +20,9 @@ pub fn pipeline() -> Vec<Step> {
 /// The bare-metal targets the core must build for with no `alloc`.
 const BARE_METAL: [&str; 2] = ["aarch64-unknown-none", "riscv64gc-unknown-none-elf"];
 
-/// `cargo build -p phi-edge --target T` for each bare-metal target, plus a
-/// check that the core never declares `extern crate alloc`.
+/// `cargo build -p phi-edge --target T` for each bare-metal target, the
+/// firmware example for aarch64, and a check that the core never declares
+/// `extern crate alloc`.
 fn bare_metal_core() -> Step {
     Step {
         name: "no_std core for bare-metal targets",
@@ -33,6 +34,18 @@ fn bare_metal_core() -> Step {
                 cmd.current_dir(&ws.root).args(["build", "-p", "phi-edge", "--target", target]);
                 cmd::run(&mut cmd)?;
             }
+            // The firmware-style example: a static arena sized by the
+            // const fn, the model in a `&'static [u8]`, no heap.
+            let mut cmd = cargo();
+            cmd.current_dir(&ws.root).args([
+                "build",
+                "--release",
+                "--manifest-path",
+                "boards/firmware-example/Cargo.toml",
+                "--target",
+                BARE_METAL[0],
+            ]);
+            cmd::run(&mut cmd)?;
             for entry in walk(&ws.root.join("core/src"))? {
                 let text = std::fs::read_to_string(&entry)
                     .map_err(|e| crate::Failure::new(format!("{}: {e}", entry.display())))?;
