@@ -16,7 +16,8 @@ pub enum BoardError {
     /// No model image header at [`MODEL_ADDR`], or one that does not fit
     /// in RAM.
     Model(phi_edge::Error),
-    /// The heap or the generation loop failed (a corrupted model among
+    /// The generation loop failed (a corrupted model, an arena larger
+    /// than the free RAM, a prompt too long for the context, among
     /// others).
     Run(RunError),
 }

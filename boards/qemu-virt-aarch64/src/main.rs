@@ -13,7 +13,7 @@
 //! prompt_ids: 1 9690 198 ...
 //! ids: 60 23 39614 ...
 //! logits_crc32: 0x032034dc
-//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 2.7474; arena 12960387 bytes; heap 29996 bytes; kernels neon
+//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 2.7473; arena 13465984 bytes; kernels neon; cores 4
 //! ```
 //!
 //! The exit status, through semihosting, is 0 on success and 1 on any

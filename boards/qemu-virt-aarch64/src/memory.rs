@@ -7,7 +7,7 @@
 //! | `0x4020_0000` | this image: code, data, `.bss` (with the secondary cores' stacks, 128 KiB each), boot stack | `-kernel` (ELF); `memory.ld` |
 //! | [`REQUEST_ADDR`] `0x4200_0000` | request blob (≤ 1 MiB) | `-device loader,file=request.bin,addr=0x42000000,force-raw=on` |
 //! | [`MODEL_ADDR`] `0x4210_0000` | model image (`.phi`) | `-device loader,file=model.phi,addr=0x42100000,force-raw=on` |
-//! | model end, 2 MiB aligned | heap (4 MiB, `phi_edge_board::heap`), then the arena, to the end of RAM | [`ram_end`] (the device tree's `/memory`) |
+//! | model end, 2 MiB aligned | the arena, to the end of RAM | [`ram_end`] (the device tree's `/memory`) |
 //!
 //! The arena is carved from the RAM left after the model, found at boot,
 //! rather than sized as a `static` for one model and context: one image
@@ -86,7 +86,7 @@ pub fn model_image(ram_end: usize) -> Result<&'static [u8], phi_edge::Error> {
     Ok(unsafe { core::slice::from_raw_parts(MODEL_ADDR as *const u8, len) })
 }
 
-/// The free RAM, for the heap and the arena: from past the model's
+/// The free RAM, for the arena: from past the model's
 /// `model_len` bytes to `ram_end`.
 ///
 /// # Safety

@@ -6,7 +6,7 @@
 //! | `0x8000_0000` | this image: code, data, `.bss`, then the stack up to the request | `-kernel` (ELF); `memory.x` |
 //! | [`REQUEST_ADDR`] `0x8200_0000` | request blob (≤ 1 MiB) | `-device loader,file=request.bin,addr=0x82000000,force-raw=on` |
 //! | [`MODEL_ADDR`] `0x8210_0000` | model image (`.phi`) | `-device loader,file=model.phi,addr=0x82100000,force-raw=on` |
-//! | model end, 2 MiB aligned | heap (4 MiB, `phi_edge_board::heap`), then the arena, up to the device tree | [`Ram::find`] |
+//! | model end, 2 MiB aligned | the arena, up to the device tree | [`Ram::find`] |
 //! | near the end of RAM | device tree blob | QEMU; its address arrives in `a1` |
 //!
 //! The arena is carved from the RAM left after the model, found at boot,
@@ -104,7 +104,7 @@ pub fn model_image(end: usize) -> Result<&'static [u8], phi_edge::Error> {
     Ok(unsafe { core::slice::from_raw_parts(MODEL_ADDR as *const u8, len) })
 }
 
-/// The free RAM, for the heap and the arena: from past the model's
+/// The free RAM, for the arena: from past the model's
 /// `model_len` bytes to `end`.
 ///
 /// # Safety

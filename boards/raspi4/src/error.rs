@@ -18,7 +18,8 @@ pub enum BoardError {
     NoRequest,
     /// The request blob is malformed.
     Request(RequestError),
-    /// The heap or the generation loop failed (a corrupted model among
+    /// The generation loop failed (a corrupted model, an arena larger
+    /// than the free RAM, a prompt too long for the context, among
     /// others).
     Run(RunError),
 }

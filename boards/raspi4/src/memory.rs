@@ -7,7 +7,7 @@
 //! | `0x0000_0000` | firmware spin table for cores 1-3 (hardware); QEMU's device tree | firmware / QEMU |
 //! | `0x0008_0000` | this image: code, data, `.bss` (a copy of the device tree), boot stack, to `image_end` | kernel8.img or ELF; `raspi4.ld` |
 //! | initrd start | the initramfs file: model image, then the request blob at the next 4 KiB boundary | `config.txt` `initramfs … followkernel` (right after kernel8.img) / QEMU `-initrd` (at 128 MiB) |
-//! | initrd end, 2 MiB aligned | heap (4 MiB, `phi_edge_board::heap`), then the arena, to the end of the RAM bank (less `/memreserve/` areas) | found at boot: `/memory`, `/chosen` |
+//! | initrd end, 2 MiB aligned | the arena, to the end of the RAM bank (less `/memreserve/` areas) | found at boot: `/memory`, `/chosen` |
 //! | `0xFC00_0000` | peripherals (UART0 at `0xFE20_1000`) | SoC |
 //!
 //! Both the firmware and QEMU give the device tree's address in x0 and
@@ -269,7 +269,7 @@ impl BootInfo {
         &initrd[model_len.next_multiple_of(REQUEST_ALIGN).min(initrd.len())..]
     }
 
-    /// The free RAM, for the heap and the arena: the largest free stretch
+    /// The free RAM, for the arena: the largest free stretch
     /// of the RAM bank past the initramfs (2 MiB aligned), less the
     /// `/memreserve/` areas.
     ///
