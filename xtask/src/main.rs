@@ -10,6 +10,8 @@
 //! cargo xtask ref [--force]         setup, then the llama.cpp goldens in target/ref/
 //! cargo xtask test [STEP...]        setup, ref, then every test step (or those named)
 //! cargo xtask pack IN.gguf -o OUT   phi-edge-cli pack (release build)
+//! cargo xtask c-header [--check]    write (or check) the C API's header, boards/ffi/include/phi_edge.h
+//! cargo xtask c-example [--target T]  the C example, target/c-example/<T>/phi-edge-generate
 //! ```
 //!
 //! Everything it fetches or builds lives under `<workspace>/target/`:
@@ -23,6 +25,7 @@ mod cmd;
 mod cross;
 mod debian;
 mod demo;
+mod ffi;
 mod pack;
 mod python;
 mod reference;
@@ -155,6 +158,11 @@ commands:
                          suites and phi-edge under qemu-user, board images under
                          QEMU); with STEP words, only the steps whose names contain them
   pack IN.gguf -o OUT    `cargo run --release -p phi-edge-cli -- pack IN.gguf -o OUT`
+  c-header [--check]     write boards/ffi/include/phi_edge.h from the C API's source
+                         with cbindgen (--check: fail if the checked-in one differs)
+  c-example [--target T] build boards/ffi/examples/generate.c against the static
+                         library (cc, or the cross gcc for aarch64/riscv64 Linux) into
+                         target/c-example/<T>/phi-edge-generate
   help                   this text
 ";
 
@@ -181,6 +189,8 @@ fn main() -> ExitCode {
         "run" => boards::run(&ws, rest),
         "flash" => boards::flash(&ws, rest),
         "pack" => return pack::run(&ws, rest),
+        "c-header" => ffi::run_c_header(&ws, rest),
+        "c-example" => ffi::run_c_example(&ws, rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

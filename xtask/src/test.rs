@@ -14,7 +14,7 @@ pub const REF_DIR_ENV: &str = "PHI_EDGE_REF_DIR";
 
 /// The steps of `cargo xtask test`, in order.
 pub fn pipeline() -> Vec<Step> {
-    vec![steps::setup(), steps::reference(false), bare_metal_core(), host_tests(), docs_and_packages(), crate::demo::check(), crate::cross::kernels(), crate::cross::cli(), crate::boards::check()]
+    vec![steps::setup(), steps::reference(false), bare_metal_core(), host_tests(), docs_and_packages(), crate::demo::check(), crate::cross::kernels(), crate::cross::cli(), crate::ffi::check(), crate::boards::check()]
 }
 
 /// The bare-metal targets the core must build for with no `alloc`.

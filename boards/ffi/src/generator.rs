@@ -29,7 +29,7 @@ pub struct PhiEdgeGenerator {
     _private: [u8; 0],
 }
 
-/// What the current turn did (`phi_edge_stats`).
+/// What the current turn did (`phi_edge_get_stats`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct PhiEdgeStats {
@@ -137,42 +137,48 @@ pub unsafe extern "C" fn phi_edge_generator_new(
     generator: *mut *mut PhiEdgeGenerator,
 ) -> PhiEdgeStatus {
     // SAFETY: the caller's contract, for each pointer.
-    let (m, options, out) = match unsafe { (model::for_generator(model), args::input(options), args::output(generator)) } {
-        (Ok(m), Ok(o), Ok(g)) => (m, o, g),
-        (Err(s), _, _) | (_, Err(s), _) | (_, _, Err(s)) => return s,
-    };
+    let (m, options, out) =
+        match unsafe { (model::for_generator(model), args::input(options), args::output(generator)) } {
+            (Ok(m), Ok(o), Ok(g)) => (m, o, g),
+            (Err(s), _, _) | (_, Err(s), _) | (_, _, Err(s)) => return s,
+        };
     let (model, image, last) = m;
     let status = crate::guard(|| {
         let arena: *mut u8 = arena.cast();
-        let (at, len) = match placement(image, arena, arena_len) {
-            Ok(p) => p,
+        let opts = options.gen_options(model.config());
+        let at = match placement(image, arena, arena_len) {
+            Ok(at) => at,
             Err(s) => {
                 *last = Last::Status(s);
                 return s;
             }
         };
+        // The whole arena at this address: the handle, the core's part.
+        let need = (at + HANDLE_BYTES).saturating_add(opts.arena_bytes(model.config()));
+        if arena_len < need {
+            *last = Last::Core(Error::ArenaTooSmall { need, got: arena_len });
+            return PhiEdgeStatus::ArenaTooSmall;
+        }
         // SAFETY: `placement` checked that `arena..arena + arena_len` is a
-        // valid range with `at + len` inside it; the caller gives us those
-        // bytes for as long as the generator is used ('static here).
+        // valid range, and `at + HANDLE_BYTES <= need <= arena_len`; the
+        // caller gives us those bytes for as long as the generator is used
+        // ('static here).
         let (handle, rest): (*mut Handle, &'static mut [u8]) = unsafe {
             let h = arena.add(at);
-            (h.cast(), core::slice::from_raw_parts_mut(h.add(HANDLE_BYTES), len - at - HANDLE_BYTES))
+            (h.cast(), core::slice::from_raw_parts_mut(h.add(HANDLE_BYTES), arena_len - at - HANDLE_BYTES))
         };
-        let opts = options.gen_options(model.config());
+        // SAFETY: `handle` is 64-byte aligned with `HANDLE_BYTES` of the
+        // arena reserved for it, apart from `rest`. Until the generator is
+        // written, a stale pointer to an earlier generator in this arena
+        // is no handle.
+        unsafe { handle.cast::<u64>().write(0) };
         match Gen::new(&model, AutoKernels::detect(), Mapped(image), rest, &opts) {
             Ok(gen) => {
                 let h = Handle { magic: MAGIC, last: Last::Nothing, gen };
-                // SAFETY: `handle` is 64-byte aligned, `HANDLE_BYTES` of
-                // the arena are reserved for it, apart from `rest`.
+                // SAFETY: as above.
                 unsafe { handle.write(h) };
                 *out = handle.cast();
                 PhiEdgeStatus::Ok
-            }
-            Err(Error::ArenaTooSmall { need, .. }) => {
-                // In the caller's terms: the whole arena at this address.
-                let e = Error::ArenaTooSmall { need: need.saturating_add(at + HANDLE_BYTES), got: arena_len };
-                *last = Last::Core(e);
-                PhiEdgeStatus::ArenaTooSmall
             }
             Err(e) => {
                 *last = Last::Core(e);
@@ -186,10 +192,10 @@ pub unsafe extern "C" fn phi_edge_generator_new(
     status
 }
 
-/// Where the handle goes in the arena: its offset (the first 64-byte
-/// boundary) and the arena's length, checked: not NULL, not wrapping,
-/// room for the handle, apart from the image.
-fn placement(image: &[u8], arena: *mut u8, arena_len: usize) -> Checked<(usize, usize)> {
+/// Where the handle goes in the arena: the offset of its first 64-byte
+/// boundary, once the arena is checked: not NULL, not wrapping, apart from
+/// the image. (Whether it has room is the caller's check.)
+fn placement(image: &[u8], arena: *mut u8, arena_len: usize) -> Checked<usize> {
     if arena.is_null() {
         return Err(PhiEdgeStatus::NullPointer);
     }
@@ -202,11 +208,7 @@ fn placement(image: &[u8], arena: *mut u8, arena_len: usize) -> Checked<(usize, 
     if start < i1 && i0 < end {
         return Err(PhiEdgeStatus::BadArgument);
     }
-    let at = arena.align_offset(PHI_EDGE_ARENA_ALIGN);
-    if at.checked_add(HANDLE_BYTES).is_none_or(|n| n > arena_len) {
-        return Err(PhiEdgeStatus::ArenaTooSmall);
-    }
-    Ok((at, arena_len))
+    Ok(arena.align_offset(PHI_EDGE_ARENA_ALIGN).min(PHI_EDGE_ARENA_ALIGN))
 }
 
 /// Sets a raw prompt of `len` bytes of UTF-8 `text` (no chat template;
@@ -222,7 +224,11 @@ fn placement(image: &[u8], arena: *mut u8, arena_len: usize) -> Checked<(usize, 
 /// `generator` must be NULL or from `phi_edge_generator_new`, its arena
 /// and image in place; `text` NULL (with `len` 0) or `len` readable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn phi_edge_prompt(generator: *mut PhiEdgeGenerator, text: *const c_char, len: usize) -> PhiEdgeStatus {
+pub unsafe extern "C" fn phi_edge_prompt(
+    generator: *mut PhiEdgeGenerator,
+    text: *const c_char,
+    len: usize,
+) -> PhiEdgeStatus {
     // SAFETY: the caller's contract.
     let text = unsafe { args::text(text.cast(), len) };
     // SAFETY: the caller's contract.
@@ -391,7 +397,10 @@ pub unsafe extern "C" fn phi_edge_reset(generator: *mut PhiEdgeGenerator) -> Phi
 ///
 /// As `phi_edge_prompt`'s `generator`; `stats` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn phi_edge_stats(generator: *mut PhiEdgeGenerator, stats: *mut PhiEdgeStats) -> PhiEdgeStatus {
+pub unsafe extern "C" fn phi_edge_get_stats(
+    generator: *mut PhiEdgeGenerator,
+    stats: *mut PhiEdgeStats,
+) -> PhiEdgeStatus {
     // SAFETY: the caller's contract.
     let out = match unsafe { args::output(stats) } {
         Ok(o) => o,
@@ -423,7 +432,11 @@ pub unsafe extern "C" fn phi_edge_stats(generator: *mut PhiEdgeGenerator, stats:
 ///
 /// As `phi_edge_prompt`'s `generator`; `buf` NULL or `cap` writable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn phi_edge_kernels(generator: *mut PhiEdgeGenerator, buf: *mut c_char, cap: usize) -> PhiEdgeStatus {
+pub unsafe extern "C" fn phi_edge_kernels(
+    generator: *mut PhiEdgeGenerator,
+    buf: *mut c_char,
+    cap: usize,
+) -> PhiEdgeStatus {
     // SAFETY: the caller's contract.
     let buf = match unsafe { args::buffer(buf.cast(), cap) } {
         Ok(b) if !b.is_empty() => b,

@@ -54,8 +54,8 @@ mod options;
 mod status;
 
 pub use generator::{
-    phi_edge_chat, phi_edge_finish, phi_edge_generator_error, phi_edge_generator_new, phi_edge_kernels,
-    phi_edge_next, phi_edge_prompt, phi_edge_reset, phi_edge_stats, PhiEdgeGenerator, PhiEdgeStats,
+    phi_edge_chat, phi_edge_finish, phi_edge_generator_error, phi_edge_generator_new, phi_edge_get_stats,
+    phi_edge_kernels, phi_edge_next, phi_edge_prompt, phi_edge_reset, PhiEdgeGenerator, PhiEdgeStats,
     PHI_EDGE_TEXT_CAP,
 };
 pub use model::{

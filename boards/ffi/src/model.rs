@@ -6,9 +6,9 @@ use core::mem::{align_of, size_of};
 use phi_edge::{Error, Mapped, Model};
 
 use crate::args::{self, Checked};
+use crate::generator::HANDLE_BYTES;
 use crate::guard;
 use crate::options::PhiEdgeOptions;
-use crate::generator::HANDLE_BYTES;
 use crate::status::PhiEdgeStatus;
 
 /// 64-bit words of a `phi_edge_model` (1 KiB; the library needs about
@@ -17,7 +17,9 @@ pub const PHI_EDGE_MODEL_WORDS: usize = 128;
 
 /// The alignment a generator's arena is planned for; an arena at another
 /// address needs up to `PHI_EDGE_ARENA_ALIGN - 1` more bytes.
-pub const PHI_EDGE_ARENA_ALIGN: usize = phi_edge::plan::ARENA_ALIGN;
+pub const PHI_EDGE_ARENA_ALIGN: usize = 64;
+
+const _: () = assert!(PHI_EDGE_ARENA_ALIGN == phi_edge::plan::ARENA_ALIGN);
 
 /// An opened model image: storage the caller provides (on the stack, in a
 /// static, anywhere) and `phi_edge_open` fills. Its contents are private
@@ -261,11 +263,7 @@ pub(crate) fn arena_bytes(model: &Model<'_>, options: &PhiEdgeOptions) -> Result
 /// `model` must be NULL or point to a `phi_edge_model`; `buf` NULL or
 /// `cap` writable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn phi_edge_model_error(
-    model: *mut PhiEdgeModel,
-    buf: *mut c_char,
-    cap: usize,
-) -> PhiEdgeStatus {
+pub unsafe extern "C" fn phi_edge_model_error(model: *mut PhiEdgeModel, buf: *mut c_char, cap: usize) -> PhiEdgeStatus {
     // SAFETY: the caller's contract, for each pointer.
     let (o, buf) = match unsafe { (opened(model), args::buffer(buf.cast(), cap)) } {
         (Ok(o), Ok(b)) => (o, b),
@@ -284,9 +282,7 @@ pub unsafe extern "C" fn phi_edge_model_error(
 /// # Safety
 ///
 /// As [`opened`].
-pub(crate) unsafe fn for_generator<'a>(
-    p: *mut PhiEdgeModel,
-) -> Checked<(Model<'static>, &'static [u8], &'a mut Last)> {
+pub(crate) unsafe fn for_generator<'a>(p: *mut PhiEdgeModel) -> Checked<(Model<'static>, &'static [u8], &'a mut Last)> {
     // SAFETY: the caller's contract.
     let o = unsafe { opened(p) }?;
     let m = o.model()?;

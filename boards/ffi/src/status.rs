@@ -67,33 +67,36 @@ pub enum PhiEdgeStatus {
 }
 
 impl PhiEdgeStatus {
-    /// Every status, for the tests.
-    pub const ALL: [PhiEdgeStatus; 24] = [
-        Self::Ok,
-        Self::Done,
-        Self::ContextFull,
-        Self::NullPointer,
-        Self::BadArgument,
-        Self::BufferTooSmall,
-        Self::BadHandle,
-        Self::BadUtf8,
-        Self::NotAnImage,
-        Self::UnsupportedVersion,
-        Self::BadImage,
-        Self::Checksum,
-        Self::UnsupportedModel,
-        Self::NoTokenizer,
-        Self::BadOptions,
-        Self::ArenaTooSmall,
-        Self::PromptTooLong,
-        Self::PromptTooManyTokens,
-        Self::EmptyPrompt,
-        Self::NoPrompt,
-        Self::UnencodableText,
-        Self::BadToken,
-        Self::ReadFailed,
-        Self::Internal,
-    ];
+    /// Every status (a function, not a constant, so that the header does
+    /// not get it).
+    pub const fn all() -> [PhiEdgeStatus; 24] {
+        [
+            Self::Ok,
+            Self::Done,
+            Self::ContextFull,
+            Self::NullPointer,
+            Self::BadArgument,
+            Self::BufferTooSmall,
+            Self::BadHandle,
+            Self::BadUtf8,
+            Self::NotAnImage,
+            Self::UnsupportedVersion,
+            Self::BadImage,
+            Self::Checksum,
+            Self::UnsupportedModel,
+            Self::NoTokenizer,
+            Self::BadOptions,
+            Self::ArenaTooSmall,
+            Self::PromptTooLong,
+            Self::PromptTooManyTokens,
+            Self::EmptyPrompt,
+            Self::NoPrompt,
+            Self::UnencodableText,
+            Self::BadToken,
+            Self::ReadFailed,
+            Self::Internal,
+        ]
+    }
 
     /// The status of a core error.
     pub fn of(e: &Error) -> PhiEdgeStatus {
@@ -132,9 +135,7 @@ impl PhiEdgeStatus {
             Self::Done => c"generation ended (end-of-generation token)",
             Self::ContextFull => c"the context is full",
             Self::NullPointer => c"a pointer argument is NULL",
-            Self::BadArgument => {
-                c"an argument is out of range (length, alignment or overlapping buffers)"
-            }
+            Self::BadArgument => c"an argument is out of range (length, alignment or overlapping buffers)",
             Self::BufferTooSmall => c"the output buffer is smaller than PHI_EDGE_TEXT_CAP bytes",
             Self::BadHandle => c"not an opened model or a generator",
             Self::BadUtf8 => c"the text is not valid UTF-8",
@@ -162,9 +163,5 @@ impl PhiEdgeStatus {
 /// NULL; an unknown code gives "unknown status code").
 #[no_mangle]
 pub extern "C" fn phi_edge_strerror(code: i32) -> *const c_char {
-    PhiEdgeStatus::ALL
-        .iter()
-        .find(|s| **s as i32 == code)
-        .map_or(c"unknown status code", |s| s.message())
-        .as_ptr()
+    PhiEdgeStatus::all().iter().find(|s| **s as i32 == code).map_or(c"unknown status code", |s| s.message()).as_ptr()
 }

@@ -32,7 +32,14 @@ fn image() -> &'static [u8] {
         tokens.extend(letters.chars().map(|c| c.to_string()));
         tokens.extend(letters.chars().take(spec.n_vocab as usize - tokens.len()).map(|c| format!("\u{2581}{c}")));
         assert_eq!(tokens.len(), spec.n_vocab as usize);
-        let types: Vec<i32> = (0..tokens.len()).map(|i| match i { 0 => 2, 1 | 2 => 3, 3..=258 => 6, _ => 1 }).collect();
+        let types: Vec<i32> = (0..tokens.len())
+            .map(|i| match i {
+                0 => 2,
+                1 | 2 => 3,
+                3..=258 => 6,
+                _ => 1,
+            })
+            .collect();
         let scores: Vec<f32> = (0..tokens.len()).map(|i| -(i as f32)).collect();
         let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
         w.add_str("tokenizer.ggml.model", "llama")
@@ -77,7 +84,11 @@ fn arena_bytes(m: &mut PhiEdgeModel, opts: &PhiEdgeOptions) -> Result<usize, Phi
 }
 
 /// A generator in `arena`.
-fn generator(m: &mut PhiEdgeModel, opts: &PhiEdgeOptions, arena: &mut [u8]) -> Result<*mut PhiEdgeGenerator, PhiEdgeStatus> {
+fn generator(
+    m: &mut PhiEdgeModel,
+    opts: &PhiEdgeOptions,
+    arena: &mut [u8],
+) -> Result<*mut PhiEdgeGenerator, PhiEdgeStatus> {
     let mut g = null_mut();
     // SAFETY: every pointer is a live reference; the arena outlives the
     // generator in every test.
@@ -175,8 +186,8 @@ fn null_pointers_are_errors() {
         assert_eq!(phi_edge_finish(g, null_mut(), buf.len(), &mut len), N);
         assert_eq!(phi_edge_finish(g, b, buf.len(), null_mut()), N);
         assert_eq!(phi_edge_reset(null_mut()), N);
-        assert_eq!(phi_edge_stats(null_mut(), &mut stats), N);
-        assert_eq!(phi_edge_stats(g, null_mut()), N);
+        assert_eq!(phi_edge_get_stats(null_mut(), &mut stats), N);
+        assert_eq!(phi_edge_get_stats(g, null_mut()), N);
         assert_eq!(phi_edge_kernels(null_mut(), b, buf.len()), N);
         assert_eq!(phi_edge_kernels(g, null_mut(), 10), N);
         assert_eq!(phi_edge_generator_error(null_mut(), b, buf.len()), N);
@@ -296,6 +307,12 @@ fn bad_options_are_errors() {
     assert_eq!(generator(&mut m, &no_prompt, &mut arena), Err(PhiEdgeStatus::BadOptions));
     let huge_ctx = PhiEdgeOptions { n_ctx: u32::MAX, ..options() };
     assert!(arena_bytes(&mut m, &huge_ctx).is_err());
+    // A generator whose arena another generator_new reused is gone, even
+    // when the new one failed.
+    let g = generator(&mut m, &options(), &mut arena).unwrap();
+    assert_eq!(prompt(g, b"hi"), PhiEdgeStatus::Ok);
+    assert_eq!(generator(&mut m, &bad_top_p, &mut arena), Err(PhiEdgeStatus::BadOptions));
+    assert_eq!(prompt(g, b"hi"), PhiEdgeStatus::BadHandle);
 }
 
 #[test]
@@ -342,7 +359,7 @@ fn a_full_context_stops_generation() {
     assert_eq!(next(g, PHI_EDGE_TEXT_CAP), (PhiEdgeStatus::ContextFull, vec![]), "stops again");
     let mut stats = PhiEdgeStats::default();
     // SAFETY: live generator and stats.
-    assert_eq!(unsafe { phi_edge_stats(g, &mut stats) }, PhiEdgeStatus::Ok);
+    assert_eq!(unsafe { phi_edge_get_stats(g, &mut stats) }, PhiEdgeStatus::Ok);
     assert_eq!((stats.prompt_tokens, stats.generated, stats.n_ctx, stats.room), (4, 5, 8, 0));
     // A new prompt does not fit either; after a reset it does.
     assert_eq!(prompt(g, b"a"), PhiEdgeStatus::PromptTooManyTokens);
@@ -431,7 +448,7 @@ fn chat_turns_and_kernels() {
     assert_eq!(next(g, PHI_EDGE_TEXT_CAP).0, PhiEdgeStatus::Ok);
     let mut stats = PhiEdgeStats::default();
     // SAFETY: live generator and stats.
-    assert_eq!(unsafe { phi_edge_stats(g, &mut stats) }, PhiEdgeStatus::Ok);
+    assert_eq!(unsafe { phi_edge_get_stats(g, &mut stats) }, PhiEdgeStatus::Ok);
     assert!(stats.prompt_tokens > 4 && stats.generated == 1, "{stats:?}");
     let mut name = [0u8; 32];
     // SAFETY: live generator, 32 writable bytes.
@@ -443,7 +460,7 @@ fn chat_turns_and_kernels() {
 #[test]
 fn every_status_has_its_own_message() {
     let mut seen = std::collections::HashSet::new();
-    for s in PhiEdgeStatus::ALL {
+    for s in PhiEdgeStatus::all() {
         // SAFETY: phi_edge_strerror returns a static C string.
         let msg = unsafe { CStr::from_ptr(phi_edge_strerror(s as i32)) }.to_str().unwrap();
         assert!(!msg.is_empty() && seen.insert(msg), "{s:?}: {msg:?}");
