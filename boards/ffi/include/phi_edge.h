@@ -444,6 +444,22 @@ phi_edge_status phi_edge_arena_bytes(phi_edge_model *model,
                                      size_t *bytes);
 
 /**
+ * Writes to `*max_prompt_bytes` the `max_prompt_bytes` option chat turns
+ * need whose messages (system and user text together) take
+ * `message_bytes` bytes on this model: the messages, the chat template's
+ * own text and its default system message. A raw prompt needs just its
+ * length.
+ *
+ * # Safety
+ *
+ * `model` must be NULL or point to a `phi_edge_model`;
+ * `max_prompt_bytes` NULL or writable.
+ */
+phi_edge_status phi_edge_turn_bytes(phi_edge_model *model,
+                                    size_t message_bytes,
+                                    uint32_t *max_prompt_bytes);
+
+/**
  * Writes the description of the last error of a call on `model` to
  * `buf` as a NUL-terminated string, cut to `cap` bytes (an empty string
  * if there was none), e.g. "tensor 12 checksum mismatch".

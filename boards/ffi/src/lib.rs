@@ -59,8 +59,8 @@ pub use generator::{
     PHI_EDGE_TEXT_CAP,
 };
 pub use model::{
-    phi_edge_arena_bytes, phi_edge_model_error, phi_edge_open, phi_edge_verify, PhiEdgeModel, PHI_EDGE_ARENA_ALIGN,
-    PHI_EDGE_MODEL_WORDS,
+    phi_edge_arena_bytes, phi_edge_model_error, phi_edge_open, phi_edge_turn_bytes, phi_edge_verify, PhiEdgeModel,
+    PHI_EDGE_ARENA_ALIGN, PHI_EDGE_MODEL_WORDS,
 };
 pub use options::{phi_edge_options_default, PhiEdgeOptions};
 pub use status::{phi_edge_strerror, PhiEdgeStatus};

@@ -240,6 +240,43 @@ pub unsafe extern "C" fn phi_edge_arena_bytes(
     })
 }
 
+/// Writes to `*max_prompt_bytes` the `max_prompt_bytes` option chat turns
+/// need whose messages (system and user text together) take
+/// `message_bytes` bytes on this model: the messages, the chat template's
+/// own text and its default system message. A raw prompt needs just its
+/// length.
+///
+/// # Safety
+///
+/// `model` must be NULL or point to a `phi_edge_model`;
+/// `max_prompt_bytes` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn phi_edge_turn_bytes(
+    model: *mut PhiEdgeModel,
+    message_bytes: usize,
+    max_prompt_bytes: *mut u32,
+) -> PhiEdgeStatus {
+    // SAFETY: the caller's contract, for each pointer.
+    let (o, out) = match unsafe { (opened(model), args::output(max_prompt_bytes)) } {
+        (Ok(o), Ok(b)) => (o, b),
+        (Err(s), _) | (_, Err(s)) => return s,
+    };
+    let m = match o.model() {
+        Ok(m) => m,
+        Err(s) => return s,
+    };
+    match u32::try_from(phi_edge::generate::turn_bytes(&m, message_bytes)) {
+        Ok(n) => {
+            *out = n;
+            PhiEdgeStatus::Ok
+        }
+        Err(_) => {
+            o.last = Last::Status(PhiEdgeStatus::BadArgument);
+            PhiEdgeStatus::BadArgument
+        }
+    }
+}
+
 /// The arena bytes for `model` and `options`, at any address: the
 /// generator's handle, then the core generator's arena.
 pub(crate) fn arena_bytes(model: &Model<'_>, options: &PhiEdgeOptions) -> Result<usize, Error> {

@@ -438,10 +438,20 @@ fn the_api_gives_the_core_generators_text_and_no_buffer_loses_any() {
 #[test]
 fn chat_turns_and_kernels() {
     let mut m = model();
-    let opts = PhiEdgeOptions { n_ctx: 256, max_prompt_bytes: 200, ..options() };
+    let user = "hi <|im_start|>";
+    let mut max_prompt_bytes = 0;
+    // SAFETY: live model and output.
+    assert_eq!(unsafe { phi_edge_turn_bytes(&mut m, user.len(), &mut max_prompt_bytes) }, PhiEdgeStatus::Ok);
+    assert!(max_prompt_bytes as usize > user.len());
+    // SAFETY: NULL pointers are rejected before any access.
+    unsafe {
+        assert_eq!(phi_edge_turn_bytes(null_mut(), 1, &mut max_prompt_bytes), PhiEdgeStatus::NullPointer);
+        assert_eq!(phi_edge_turn_bytes(&mut m, 1, null_mut()), PhiEdgeStatus::NullPointer);
+        assert_eq!(phi_edge_turn_bytes(&mut m, usize::MAX, &mut max_prompt_bytes), PhiEdgeStatus::BadArgument);
+    }
+    let opts = PhiEdgeOptions { n_ctx: 256, max_prompt_bytes, ..options() };
     let mut arena = vec![0u8; arena_bytes(&mut m, &opts).unwrap()];
     let g = generator(&mut m, &opts, &mut arena).unwrap();
-    let user = "hi <|im_start|>";
     // SAFETY: live generator and texts.
     let s = unsafe { phi_edge_chat(g, null(), 0, user.as_ptr().cast(), user.len()) };
     assert_eq!(s, PhiEdgeStatus::Ok, "{}", generator_error(g));
