@@ -18,7 +18,7 @@
 //! prompt_ids: 1 9690 198 ...
 //! ids: 60 23 39614 ...
 //! logits_crc32: 0x032034dc
-//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 2.7473; arena 12960387 bytes; kernels neon; cores 4
+//! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 2.7473; arena 13465984 bytes; kernels neon; cores 4
 //! ```
 //!
 //! A request with [`Request::icount`] set (the board runs under QEMU's
