@@ -99,6 +99,21 @@ pub unsafe fn buffer<'a>(p: *mut u8, cap: usize) -> Checked<&'a mut [u8]> {
     Ok(unsafe { core::slice::from_raw_parts_mut(p, cap) })
 }
 
+/// [`buffer`] for a NUL-terminated string: an empty buffer, which cannot
+/// hold even the NUL, is [`PhiEdgeStatus::BufferTooSmall`].
+///
+/// # Safety
+///
+/// As [`buffer`].
+pub unsafe fn text_buffer<'a>(p: *mut u8, cap: usize) -> Checked<&'a mut [u8]> {
+    // SAFETY: the caller's contract, which is `buffer`'s.
+    let buf = unsafe { buffer(p, cap) }?;
+    if buf.is_empty() {
+        return Err(PhiEdgeStatus::BufferTooSmall);
+    }
+    Ok(buf)
+}
+
 /// Writes `s` and a NUL to `buf`, cutting `s` at a character boundary if
 /// it does not fit; returns the bytes written before the NUL. An empty
 /// `buf` gets nothing.

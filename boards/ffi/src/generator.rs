@@ -110,8 +110,7 @@ unsafe fn with_handle(p: *mut PhiEdgeGenerator, f: impl FnOnce(&mut Handle) -> P
 impl Handle {
     /// Records `e` and returns its status.
     fn note(&mut self, e: Error) -> PhiEdgeStatus {
-        self.last = Last::Core(e);
-        PhiEdgeStatus::of(&e)
+        self.last.record(e)
     }
 }
 
@@ -180,10 +179,7 @@ pub unsafe extern "C" fn phi_edge_generator_new(
                 *out = handle.cast();
                 PhiEdgeStatus::Ok
             }
-            Err(e) => {
-                *last = Last::Core(e);
-                PhiEdgeStatus::of(&e)
-            }
+            Err(e) => last.record(e),
         }
     });
     if status != PhiEdgeStatus::Ok {
@@ -438,9 +434,8 @@ pub unsafe extern "C" fn phi_edge_kernels(
     cap: usize,
 ) -> PhiEdgeStatus {
     // SAFETY: the caller's contract.
-    let buf = match unsafe { args::buffer(buf.cast(), cap) } {
-        Ok(b) if !b.is_empty() => b,
-        Ok(_) => return PhiEdgeStatus::BufferTooSmall,
+    let buf = match unsafe { args::text_buffer(buf.cast(), cap) } {
+        Ok(b) => b,
         Err(s) => return s,
     };
     // SAFETY: the caller's contract.
@@ -467,9 +462,8 @@ pub unsafe extern "C" fn phi_edge_generator_error(
     cap: usize,
 ) -> PhiEdgeStatus {
     // SAFETY: the caller's contract.
-    let buf = match unsafe { args::buffer(buf.cast(), cap) } {
-        Ok(b) if !b.is_empty() => b,
-        Ok(_) => return PhiEdgeStatus::BufferTooSmall,
+    let buf = match unsafe { args::text_buffer(buf.cast(), cap) } {
+        Ok(b) => b,
         Err(s) => return s,
     };
     // SAFETY: the caller's contract.

@@ -75,6 +75,12 @@ pub enum Last {
 }
 
 impl Last {
+    /// Records the core's error `e` and returns its status.
+    pub fn record(&mut self, e: Error) -> PhiEdgeStatus {
+        *self = Last::Core(e);
+        PhiEdgeStatus::of(&e)
+    }
+
     /// Writes the description to `buf` (NUL-terminated, cut to fit).
     pub fn describe(&self, buf: &mut [u8]) -> usize {
         match self {
@@ -112,13 +118,7 @@ impl Opened {
 
     /// Records `r`'s error and returns its status.
     fn note(&mut self, r: Result<(), Error>) -> PhiEdgeStatus {
-        match r {
-            Ok(()) => PhiEdgeStatus::Ok,
-            Err(e) => {
-                self.last = Last::Core(e);
-                PhiEdgeStatus::of(&e)
-            }
-        }
+        r.map_or_else(|e| self.last.record(e), |()| PhiEdgeStatus::Ok)
     }
 }
 
@@ -302,13 +302,10 @@ pub(crate) fn arena_bytes(model: &Model<'_>, options: &PhiEdgeOptions) -> Result
 #[no_mangle]
 pub unsafe extern "C" fn phi_edge_model_error(model: *mut PhiEdgeModel, buf: *mut c_char, cap: usize) -> PhiEdgeStatus {
     // SAFETY: the caller's contract, for each pointer.
-    let (o, buf) = match unsafe { (opened(model), args::buffer(buf.cast(), cap)) } {
+    let (o, buf) = match unsafe { (opened(model), args::text_buffer(buf.cast(), cap)) } {
         (Ok(o), Ok(b)) => (o, b),
         (Err(s), _) | (_, Err(s)) => return s,
     };
-    if buf.is_empty() {
-        return PhiEdgeStatus::BufferTooSmall;
-    }
     o.last.describe(buf);
     PhiEdgeStatus::Ok
 }
