@@ -46,7 +46,7 @@
 
 use core::fmt::{self, Write};
 
-use phi_edge::generate::{turn_bytes, GenOptions, Step, Stop};
+use phi_edge::generate::{turn_bytes, GenOptions, Stop};
 use phi_edge::sample::SamplerConfig;
 use phi_edge::{Error, Generator, Kernels, Mapped, Model, Parallel, RunOptions};
 
@@ -270,23 +270,12 @@ fn generate<K: Kernels, P: Parallel>(
     let prefill_ticks = clock.ticks() - t0;
     out.progress(Progress::Prefilled);
     let t1 = clock.ticks();
-    let mut stop = Stop::MaxTokens;
-    for _ in 0..max_tokens {
-        match g.next_token().map_err(run_error("decode failed"))? {
-            Step::Token { text, .. } => {
-                let _ = out.write_str(text);
-            }
-            Step::Stopped { stop: why, text } => {
-                let _ = out.write_str(text);
-                stop = why;
-                break;
-            }
-        }
-        out.flush();
-    }
-    if stop == Stop::MaxTokens {
-        let _ = out.write_str(g.finish().map_err(run_error("cannot print a token"))?);
-    }
+    let stop = g
+        .generate(max_tokens, |text| {
+            let _ = out.write_str(text);
+            out.flush();
+        })
+        .map_err(run_error("decode failed"))?;
     Ok((stop, prefill_ticks, clock.ticks() - t1))
 }
 
