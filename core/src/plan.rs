@@ -68,6 +68,20 @@ impl RunOptions {
     /// Default prefill chunk.
     pub const DEFAULT_PREFILL_CHUNK: u32 = 16;
 
+    /// Most tokens [`RunOptions::default_ctx`] gives a session.
+    pub const DEFAULT_MAX_CTX: u32 = 4096;
+
+    /// The context a session gets when the user names none: the model's
+    /// trained context, at most [`RunOptions::DEFAULT_MAX_CTX`] tokens (a
+    /// 128k model's full KV cache would not fit most machines).
+    pub const fn default_ctx(config: &Config) -> u32 {
+        if config.n_ctx_train < Self::DEFAULT_MAX_CTX {
+            config.n_ctx_train
+        } else {
+            Self::DEFAULT_MAX_CTX
+        }
+    }
+
     /// Options for a mapped weight source with context `n_ctx`.
     pub const fn mapped(n_ctx: u32) -> Self {
         RunOptions {

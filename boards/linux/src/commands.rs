@@ -34,7 +34,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// Run options from the arguments and the model.
 pub fn run_options(model: &Model<'_>, args: SessionArgs) -> RunOptions {
-    let n_ctx = args.ctx.unwrap_or(model.config().n_ctx_train.min(4096));
+    let n_ctx = args.ctx.unwrap_or(RunOptions::default_ctx(model.config()));
     let mut o = match args.stream {
         Some(kib) => RunOptions::streamed(n_ctx, kib.saturating_mul(1024)),
         None => RunOptions::mapped(n_ctx),
