@@ -4,8 +4,10 @@
 //!   read weights in place, zero copy.
 //! - [`Streamed`]: the image is on a block device ([`ReadAt`]: SPI NOR, SD
 //!   card, a file); rows are read in chunks into staging buffers in the
-//!   arena. The decoder alternates two staging buffers so a DMA-capable
-//!   device can fill one while the kernels consume the other.
+//!   arena. The decoder alternates two staging buffers: while the kernels
+//!   work on one, the next chunk is read into the other
+//!   ([`ReadAt::read_at_during`]), so a device that reads in the background
+//!   (a DMA queue, a reader thread) overlaps reading with compute.
 //! - `NorFlash` (feature `embedded-storage`): a [`ReadAt`] over any
 //!   `embedded-storage` `ReadNorFlash` device, for [`Streamed`].
 
@@ -24,6 +26,32 @@ pub trait ReadAt {
     /// Fills `buf` with the bytes at `offset`. Fails with
     /// [`Error::Read`] on a device error or a read past the end.
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
+
+    /// Fills `buf` with the bytes at `offset` while `work` runs, and
+    /// returns once both are done.
+    ///
+    /// A device that can read in the background (a request on a DMA
+    /// queue, a reader thread) starts the read, runs `work`, then waits
+    /// for it: that is the overlap of streaming with compute. `work` never
+    /// touches `buf`. The default runs `work`, then reads.
+    fn read_at_during(&mut self, offset: u64, buf: &mut [u8], work: &mut dyn FnMut()) -> Result<()> {
+        work();
+        self.read_at(offset, buf)
+    }
+}
+
+impl<R: ReadAt + ?Sized> ReadAt for &mut R {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+
+    fn read_at_during(&mut self, offset: u64, buf: &mut [u8], work: &mut dyn FnMut()) -> Result<()> {
+        (**self).read_at_during(offset, buf, work)
+    }
 }
 
 impl ReadAt for &[u8] {
@@ -51,6 +79,15 @@ pub trait WeightSource {
     /// source, otherwise read into the front of `staging` (which must hold
     /// `len` bytes).
     fn bytes<'s>(&'s mut self, offset: u64, len: usize, staging: &'s mut [u8]) -> Result<&'s [u8]>;
+
+    /// Reads `staging.len()` bytes at absolute image `offset` into
+    /// `staging` while `work` runs (see [`ReadAt::read_at_during`]). Only
+    /// called on streamed sources; a mapped source just runs `work`.
+    fn fetch_during(&mut self, offset: u64, staging: &mut [u8], work: &mut dyn FnMut()) -> Result<()> {
+        let _ = (offset, staging);
+        work();
+        Ok(())
+    }
 }
 
 /// An image in addressable memory.
@@ -84,6 +121,10 @@ impl<R: ReadAt> WeightSource for Streamed<R> {
         let buf = staging.get_mut(..len).ok_or(Error::BufferTooSmall { need: len, got })?;
         self.0.read_at(offset, buf)?;
         Ok(buf)
+    }
+
+    fn fetch_during(&mut self, offset: u64, staging: &mut [u8], work: &mut dyn FnMut()) -> Result<()> {
+        self.0.read_at_during(offset, staging, work)
     }
 }
 
