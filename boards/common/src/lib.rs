@@ -40,6 +40,9 @@ pub mod pl011;
 pub mod request;
 #[allow(unsafe_code)]
 pub mod smp;
+#[cfg(feature = "virtio-blk")]
+#[allow(unsafe_code)]
+pub mod virtio_blk;
 
 use core::fmt::Display;
 
