@@ -120,6 +120,17 @@ pub enum Error {
         /// Offset of the failed read.
         offset: u64,
     },
+    /// Reading a tensor's bytes from a streamed source failed (a device
+    /// error or a short read). A session that returns it has not advanced:
+    /// the next call may retry.
+    WeightRead {
+        /// The tensor's GGUF name pattern, e.g. `blk.N.ffn_down.weight`.
+        name: &'static str,
+        /// Its layer, if it has one.
+        layer: Option<u16>,
+        /// Absolute image offset of the failed read.
+        offset: u64,
+    },
     /// The model has no tokenizer (the caller must supply token ids).
     NoTokenizer,
     /// The tokenizer tables are inconsistent.
@@ -218,6 +229,12 @@ impl fmt::Display for Error {
                 write!(f, "output buffer too small: need {need} values, got {got}")
             }
             Error::Read { offset } => write!(f, "weight source read failed at offset {offset}"),
+            Error::WeightRead { name, layer: Some(l), offset } => {
+                write!(f, "reading tensor {name} of layer {l} failed at image offset {offset}")
+            }
+            Error::WeightRead { name, layer: None, offset } => {
+                write!(f, "reading tensor {name} failed at image offset {offset}")
+            }
             Error::NoTokenizer => f.write_str("the model has no tokenizer"),
             Error::BadTokenizer { what } => write!(f, "malformed tokenizer tables: {what}"),
             Error::UnsupportedPreTokenizer => f.write_str(

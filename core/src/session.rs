@@ -34,47 +34,133 @@ struct Buffers<'a> {
 }
 
 /// Reads weights for the kernels: in place from a mapped source, or in
-/// row chunks through the two staging buffers.
+/// row chunks through the two staging buffers, the next chunk read while
+/// the kernels work on the current one.
 struct Weights<'a, S> {
     src: S,
     stage: [&'a mut [u8]; 2],
     data_offset: u64,
+    /// Bytes read from a streamed source so far.
+    read: u64,
+    /// The first chunk of the next matrix, read ahead during the last
+    /// chunk of the one before.
+    ahead: Option<Ahead>,
+}
+
+/// A chunk read ahead into a staging buffer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Ahead {
+    /// Absolute image offset.
+    offset: u64,
+    /// Bytes.
+    len: usize,
+    /// The staging buffer holding them.
+    which: usize,
 }
 
 impl<S: WeightSource> Weights<'_, S> {
+    /// Rows of `e` per staging buffer (all of them for a mapped source).
+    fn rows_per_chunk(&self, e: &TensorEntry) -> usize {
+        if self.src.is_mapped() {
+            e.rows as usize
+        } else {
+            // The plan sizes staging for at least one row of any tensor.
+            (self.stage[0].len() / e.row_bytes()).max(1)
+        }
+    }
+
+    /// The image bytes of `e`'s first chunk: absolute offset and length.
+    fn first_chunk(&self, e: &TensorEntry) -> (u64, usize) {
+        let n = self.rows_per_chunk(e).min(e.rows as usize);
+        (self.data_offset + e.offset, n * e.row_bytes())
+    }
+
     /// `out.token(t)[r] = dot(row r of e, act row t)` for all rows of `e`,
-    /// the rows split across the cores of `par`.
+    /// the rows split across the cores of `par`. On a streamed source,
+    /// each chunk after the first is read while the kernels work on the
+    /// one before, and the last chunk's work overlaps the read of `next`'s
+    /// first chunk (the matrix the forward pass multiplies with next).
+    #[allow(clippy::too_many_arguments)]
     fn matmul<K: Kernels>(
         &mut self,
         k: &K,
         par: &dyn Parallel,
         e: &TensorEntry,
+        next: Option<&TensorEntry>,
         act: &[u8],
         n_tok: usize,
         out: MatOut<'_>,
     ) -> Result<()> {
-        let row = e.row_bytes();
-        let rows = e.rows as usize;
-        let cols = e.cols as usize;
         let usage = match e.role {
             Role::TokenEmbd => WeightUse::TiedEmbedding,
             _ => WeightUse::Projection,
         };
-        let base = self.data_offset + e.offset;
-        let per_chunk = if self.src.is_mapped() { rows } else { self.stage[0].len() / row };
-        let mut r0 = 0;
-        let mut which = 0;
+        let cols = e.cols as usize;
+        if self.src.is_mapped() {
+            let rows = e.rows as usize;
+            let off = self.data_offset + e.offset;
+            let w = self.src.bytes(off, rows * e.row_bytes(), &mut []).map_err(|_| e.read_error(off))?;
+            let m = MatmulArgs { dtype: e.dtype, usage, w, k: cols, rows, act, n_tok };
+            let mut out = out;
+            parallel::matmul(par, k, &m, &mut out);
+            return Ok(());
+        }
+        let row = e.row_bytes();
+        let rows = e.rows as usize;
+        let per_chunk = self.rows_per_chunk(e);
+        let (base, first_len) = self.first_chunk(e);
+        let mut which = match self.ahead.take() {
+            Some(a) if a.offset == base && a.len == first_len => a.which,
+            _ => {
+                self.fill(0, base, first_len).map_err(|_| e.read_error(base))?;
+                0
+            }
+        };
         let mut out = out;
+        let mut r0 = 0;
         while r0 < rows {
             let n = per_chunk.min(rows - r0);
             let (mut piece, rest) = out.split_at(n);
-            let w = self.src.bytes(base + (r0 * row) as u64, n * row, self.stage[which])?;
-            let m = MatmulArgs { dtype: e.dtype, usage, w, k: cols, rows: n, act, n_tok };
-            parallel::matmul(par, k, &m, &mut piece);
+            // What to read during this chunk's work: the tensor's next
+            // chunk, or after its last one the next matrix's first.
+            let after = r0 + n;
+            let fetch = if after < rows {
+                Some((base + (after * row) as u64, per_chunk.min(rows - after) * row, e))
+            } else {
+                next.map(|nx| {
+                    let (off, len) = self.first_chunk(nx);
+                    (off, len, nx)
+                })
+            };
+            let [s0, s1] = &mut self.stage;
+            let (cur, other) = if which == 0 { (&**s0, &mut **s1) } else { (&**s1, &mut **s0) };
+            let m = MatmulArgs { dtype: e.dtype, usage, w: &cur[..n * row], k: cols, rows: n, act, n_tok };
+            let mut work = || parallel::matmul(par, k, &m, &mut piece);
+            match fetch {
+                Some((off, len, owner)) => {
+                    self.src.fetch_during(off, &mut other[..len], &mut work).map_err(|_| owner.read_error(off))?;
+                    self.read += len as u64;
+                    which ^= 1;
+                    if after >= rows {
+                        self.ahead = Some(Ahead { offset: off, len, which });
+                    }
+                }
+                None => work(),
+            }
             out = rest;
-            r0 += n;
-            which ^= 1;
+            r0 = after;
         }
+        Ok(())
+    }
+
+    /// Reads `len` bytes at `offset` into staging buffer `which`
+    /// (streamed sources only), dropping a read-ahead chunk there.
+    fn fill(&mut self, which: usize, offset: u64, len: usize) -> Result<()> {
+        if self.ahead.is_some_and(|a| a.which == which) {
+            self.ahead = None;
+        }
+        self.src.bytes(offset, len, self.stage[which])?;
+        self.read += len as u64;
         Ok(())
     }
 
@@ -82,17 +168,34 @@ impl<S: WeightSource> Weights<'_, S> {
     fn row<K: Kernels>(&mut self, k: &K, e: &TensorEntry, r: usize, out: &mut [f32]) -> Result<()> {
         let row = e.row_bytes();
         let off = self.data_offset + e.offset + (r * row) as u64;
-        let w = self.src.bytes(off, row, self.stage[0])?;
-        k.dequantize_row(e.dtype, w, out);
+        if self.src.is_mapped() {
+            let w = self.src.bytes(off, row, &mut []).map_err(|_| e.read_error(off))?;
+            k.dequantize_row(e.dtype, w, out);
+        } else {
+            self.fill(0, off, row).map_err(|_| e.read_error(off))?;
+            k.dequantize_row(e.dtype, &self.stage[0][..row], out);
+        }
         Ok(())
     }
 
-    /// An f32 vector tensor (norm weights, rope factors) copied to `out`.
+    /// An f32 vector tensor (norm weights, rope factors) copied to `out`;
+    /// a streamed source reads it straight into `out`, not through the
+    /// staging buffers (so a chunk read ahead there stays).
     fn f32s(&mut self, e: &TensorEntry, out: &mut [f32]) -> Result<()> {
         let off = self.data_offset + e.offset;
-        let w = self.src.bytes(off, out.len() * 4, self.stage[0])?;
-        for (o, b) in out.iter_mut().zip(w.chunks_exact(4)) {
-            *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let len = out.len() * 4;
+        if self.src.is_mapped() {
+            let w = self.src.bytes(off, len, &mut []).map_err(|_| e.read_error(off))?;
+            for (o, b) in out.iter_mut().zip(w.chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        } else {
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
+            self.src.bytes(off, len, bytes).map_err(|_| e.read_error(off))?;
+            self.read += len as u64;
+            for o in out.iter_mut() {
+                *o = f32::from_le_bytes(o.to_ne_bytes());
+            }
         }
         Ok(())
     }
@@ -116,6 +219,9 @@ pub struct Session<'m, 'a, K, S, P = Serial> {
     /// What `buf.act` holds, while it is still current: the buffer it was
     /// quantized from and the format.
     act_fmt: Option<(Src, ActFormat)>,
+    /// Whether the chunk being evaluated ends with the output head (what
+    /// a streamed source reads ahead after the last layer).
+    head: bool,
 }
 
 fn carve<'a, T: bytemuck::Pod>(arena: &mut &'a mut [u8], used: &mut usize, r: Region) -> &'a mut [T] {
@@ -175,12 +281,13 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S, Serial> {
             kernels,
             par: Serial,
             threads: opts.threads as usize,
-            weights: Weights { src, stage, data_offset: model.header().data_offset },
+            weights: Weights { src, stage, data_offset: model.header().data_offset, read: 0, ahead: None },
             buf,
             n_ctx: opts.n_ctx as usize,
             chunk: opts.prefill_chunk as usize,
             n_past: 0,
             act_fmt: None,
+            head: false,
         };
         s.load_rope_factors()?;
         Ok(s)
@@ -191,8 +298,8 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S, Serial> {
     /// ([`RunOptions::threads`]); matmuls use all of them. Logits do not
     /// depend on the number of cores.
     pub fn with_parallel<P: Parallel>(self, par: P) -> Session<'m, 'a, K, S, P> {
-        let Session { model, cfg, kernels, par: _, threads, weights, buf, n_ctx, chunk, n_past, act_fmt } = self;
-        Session { model, cfg, kernels, par, threads, weights, buf, n_ctx, chunk, n_past, act_fmt }
+        let Session { model, cfg, kernels, par: _, threads, weights, buf, n_ctx, chunk, n_past, act_fmt, head } = self;
+        Session { model, cfg, kernels, par, threads, weights, buf, n_ctx, chunk, n_past, act_fmt, head }
     }
 }
 
@@ -220,6 +327,12 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
         self.n_past
     }
 
+    /// Tokens per forward pass of a prefill
+    /// ([`RunOptions::prefill_chunk`]).
+    pub fn prefill_chunk(&self) -> usize {
+        self.chunk
+    }
+
     /// The session context.
     pub fn n_ctx(&self) -> usize {
         self.n_ctx
@@ -244,6 +357,13 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
     /// [`eval`](Self::eval) returned; zeros before any evaluation).
     pub fn logits(&self) -> &[f32] {
         self.buf.logits
+    }
+
+    /// Bytes read from a streamed weight source since the session was
+    /// created (0 for a mapped source): one decoded token reads every
+    /// weight byte the forward pass uses once, a prefill chunk too.
+    pub fn bytes_read(&self) -> u64 {
+        self.weights.read
     }
 
     /// Forgets all tokens; the next token is at position 0.
@@ -277,13 +397,22 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
             }
         }
         let n_chunks = tokens.len().div_ceil(self.chunk);
+        let start = self.n_past;
         for (i, chunk) in tokens.chunks(self.chunk).enumerate() {
             let out = match all_logits.as_deref_mut() {
                 Some(all) => Logits::All(&mut all[i * self.chunk * nv..]),
                 None if i + 1 == n_chunks => Logits::Last,
                 None => Logits::None,
             };
-            self.forward(chunk, out)?;
+            self.head = !matches!(out, Logits::None);
+            if let Err(e) = self.forward(chunk, out) {
+                // Undo the chunks evaluated so far: their KV rows are past
+                // `n_past` again, to be overwritten.
+                self.n_past = start;
+                self.act_fmt = None;
+                self.weights.ahead = None;
+                return Err(e);
+            }
         }
         if let Some(all) = all_logits {
             let last = (tokens.len() - 1) * nv;
@@ -327,7 +456,9 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
             Dst::Logits => b.logits,
         };
         let out = MatOut::new(&mut out[col..], e.rows as usize, n, ld);
-        self.weights.matmul(&self.kernels, &self.par, e, b.act, n, out)
+        let next = self.model.next_matrix(e.role, e.layer);
+        let next = next.filter(|nx| self.head || !matches!(nx.role, Role::Output | Role::TokenEmbd));
+        self.weights.matmul(&self.kernels, &self.par, e, next.as_ref(), b.act, n, out)
     }
 
     /// RMSNorm of the first `n` rows of the residual stream into `xb`.
@@ -451,7 +582,7 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
             Logits::All(dst) => {
                 let nv = c.n_vocab as usize;
                 let dst = MatOut::new(dst, nv, n_out, nv);
-                self.weights.matmul(&self.kernels, &self.par, &out, self.buf.act, n_out, dst)
+                self.weights.matmul(&self.kernels, &self.par, &out, None, self.buf.act, n_out, dst)
             }
             _ => self.matmul(&out, 1, Dst::Logits, 0, 0),
         }

@@ -121,7 +121,7 @@ impl PhiEdgeStatus {
             Error::NoPrompt => Self::NoPrompt,
             Error::NoByteToken { .. } | Error::UnencodableText { .. } => Self::UnencodableText,
             Error::BadToken { .. } => Self::BadToken,
-            Error::Read { .. } => Self::ReadFailed,
+            Error::Read { .. } | Error::WeightRead { .. } => Self::ReadFailed,
             // Output and work buffers are the library's own, and the
             // generator falls back on an unknown chat template.
             _ => Self::Internal,

@@ -130,6 +130,24 @@ impl<'a> Model<'a> {
         TensorEntry::decode(rec, index as u32)
     }
 
+    /// The matrix the forward pass multiplies with after the one of
+    /// `(role, layer)`: the next projection (norm vectors skipped), after
+    /// the last layer the output head (`token_embd` when tied), after the
+    /// head none.
+    pub fn next_matrix(&self, role: Role, layer: u16) -> Option<TensorEntry> {
+        if matches!(role, Role::Output | Role::TokenEmbd) {
+            return None;
+        }
+        let i = self.layout.index(role, layer)?;
+        let next = (i + 1..self.layout.count())
+            .filter_map(|j| self.entry(j).ok())
+            .find(|e| !matches!(e.role, Role::AttnNorm | Role::FfnNorm | Role::OutputNorm));
+        match next {
+            Some(e) => Some(e),
+            None => self.tensor(Role::TokenEmbd, 0).ok(),
+        }
+    }
+
     /// All tensors, in table (forward) order.
     pub fn tensors(&self) -> impl Iterator<Item = TensorEntry> + '_ {
         (0..self.layout.count()).filter_map(|i| self.entry(i).ok())
@@ -141,7 +159,8 @@ impl<'a> Model<'a> {
     }
 
     /// Checks every tensor's CRC-32, reading through `staging` in pieces
-    /// for a streamed source.
+    /// for a streamed source. A failed read is [`Error::WeightRead`],
+    /// naming the tensor.
     pub fn verify<S: WeightSource>(&self, src: &mut S, staging: &mut [u8]) -> Result<()> {
         let chunk = if src.is_mapped() { usize::MAX } else { staging.len() };
         if chunk == 0 {
@@ -152,7 +171,8 @@ impl<'a> Model<'a> {
             let mut done = 0u64;
             while done < e.len {
                 let n = (e.len - done).min(chunk as u64) as usize;
-                crc.update(src.bytes(self.tensor_offset(&e) + done, n, staging)?);
+                let at = self.tensor_offset(&e) + done;
+                crc.update(src.bytes(at, n, staging).map_err(|_| e.read_error(at))?);
                 done += n as u64;
             }
             if crc.finish() != e.crc {

@@ -156,6 +156,12 @@ pub struct TensorEntry {
 }
 
 impl TensorEntry {
+    /// The error for a failed read of this tensor's bytes at absolute
+    /// image `offset`.
+    pub fn read_error(&self, offset: u64) -> Error {
+        Error::WeightRead { name: self.role.gguf_name(), layer: self.role.per_layer().then_some(self.layer), offset }
+    }
+
     /// Encodes the record (32 bytes, little-endian).
     pub fn encode(&self) -> [u8; RECORD_LEN] {
         let mut b = [0u8; RECORD_LEN];
