@@ -154,6 +154,24 @@ pub struct Stats {
     /// little-endian, one vector after another): equal on two machines
     /// only if every logit is bit-identical.
     pub logits_crc: u32,
+    /// Chunks the prompt was evaluated in
+    /// ([`RunOptions::prefill_chunk`] tokens each).
+    pub prefill_chunks: usize,
+    /// Bytes read from a streamed weight source by the prompt's
+    /// evaluation (0 for a mapped source): the weights once per chunk.
+    pub prefill_read: u64,
+    /// Bytes read from a streamed weight source by the decode evaluations:
+    /// the weights once per evaluation.
+    pub decode_read: u64,
+}
+
+/// The turn's counters (all zero at a new turn).
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    decode_evals: usize,
+    prefill_chunks: usize,
+    prefill_read: u64,
+    decode_read: u64,
 }
 
 /// Where the turn is.
@@ -246,7 +264,7 @@ struct Text<'m, 'a> {
     turn_start: usize,
     prompt_len: usize,
     generated: usize,
-    decode_evals: usize,
+    counts: Counts,
     utf8: Utf8Decoder,
     piece: [u8; PIECE_BYTES],
     out: [u8; PIECE_BYTES + 4],
@@ -321,7 +339,7 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Generator<'m, 'a, K, S, Serial> {
                 turn_start: 0,
                 prompt_len: 0,
                 generated: 0,
-                decode_evals: 0,
+                counts: Counts::default(),
                 utf8: Utf8Decoder::new(),
                 piece: [0; PIECE_BYTES],
                 out: [0; PIECE_BYTES + 4],
@@ -404,7 +422,7 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
         self.t.turn_start = self.session.n_past();
         self.t.prompt_len = n;
         self.t.generated = 0;
-        self.t.decode_evals = 0;
+        self.t.counts = Counts::default();
         self.t.book.clear();
         self.t.utf8 = Utf8Decoder::new();
         self.t.state = State::Prompted;
@@ -418,7 +436,10 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
             State::Idle => Err(Error::NoPrompt),
             State::Prompted => {
                 let prompt = &self.t.ids[self.t.turn_start..self.t.turn_start + self.t.prompt_len];
+                let read = self.session.bytes_read();
                 self.session.eval(prompt, None)?;
+                self.t.counts.prefill_read = self.session.bytes_read() - read;
+                self.t.counts.prefill_chunks = prompt.len().div_ceil(self.session.prefill_chunk());
                 for &t in prompt {
                     self.t.sampler.accept(t);
                 }
@@ -437,9 +458,11 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
         let State::Generating { pending: Some(tok) } = self.t.state else {
             return Ok(());
         };
+        let read = self.session.bytes_read();
         match self.session.eval(&[tok], None) {
             Ok(_) => {
-                self.t.decode_evals += 1;
+                self.t.counts.decode_evals += 1;
+                self.t.counts.decode_read += self.session.bytes_read() - read;
                 self.t.state = State::Generating { pending: None };
                 Ok(())
             }
@@ -511,7 +534,7 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
         self.t.turn_start = 0;
         self.t.prompt_len = 0;
         self.t.generated = 0;
-        self.t.decode_evals = 0;
+        self.t.counts = Counts::default();
         self.t.book.clear();
     }
 
@@ -531,13 +554,16 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
         Stats {
             prompt_tokens: self.t.prompt_len,
             generated: self.t.generated,
-            decode_evals: self.t.decode_evals,
+            decode_evals: self.t.counts.decode_evals,
             perplexity: if self.t.generated == 0 {
                 1.0
             } else {
                 libm::exp(self.t.book.nll() / self.t.generated as f64)
             },
             logits_crc: self.t.book.crc(),
+            prefill_chunks: self.t.counts.prefill_chunks,
+            prefill_read: self.t.counts.prefill_read,
+            decode_read: self.t.counts.decode_read,
         }
     }
 
