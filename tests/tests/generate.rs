@@ -3,12 +3,14 @@
 //! the cores, its arena is exactly `GenOptions::arena_bytes`, and every
 //! bad request is a typed error that leaves the context usable.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 
 use phi_edge::generate::{GenOptions, Step, Stop};
 use phi_edge::pack::pack_to_vec;
 use phi_edge::parallel::ThreadPool;
-use phi_edge::{Error, Generator, Mapped, Model, Parallel};
+use phi_edge::image::tensor::Role;
+use phi_edge::{Error, Generator, Mapped, Model, Parallel, ReadAt, RunOptions, Streamed};
 use phi_edge_portable::Portable;
 use phi_edge_tests::ref_dir;
 
@@ -168,4 +170,93 @@ fn next_token_and_generate_agree_and_chat_turns_continue() {
     let eot = g.tokenizer().token_text(g.prompt_ids()[0]).unwrap();
     assert_eq!(eot, g.template().end_of_turn().as_bytes());
     assert!(matches!(g.next_token().unwrap(), Step::Token { .. }));
+}
+
+/// A file-like device over the image that fails its `fail_at`-th read.
+struct Flaky<'a> {
+    reads: &'a Cell<usize>,
+    fail_at: &'a Cell<Option<usize>>,
+}
+
+impl ReadAt for Flaky<'_> {
+    fn size(&self) -> u64 {
+        image().len() as u64
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> phi_edge::Result<()> {
+        let n = self.reads.get();
+        self.reads.set(n + 1);
+        if self.fail_at.get() == Some(n) {
+            self.fail_at.set(None);
+            return Err(Error::Read { offset });
+        }
+        (&image()[..]).read_at(offset, buf)
+    }
+}
+
+#[test]
+fn streamed_turns_count_their_reads_and_survive_a_failed_read() {
+    let m = model();
+    let mut opts = GenOptions::greedy(128, 512);
+    opts.run = RunOptions { prefill_chunk: 8, ..RunOptions::streamed(128, 256 << 10) };
+    // Greedy ids of a mapped run, then streamed runs with a read failing
+    // in the prefill, the first decode step and a later one.
+    let mapped = {
+        let o = GenOptions { run: RunOptions::mapped(128), ..opts };
+        let mut buf = arena(&o, 0);
+        let mut g = Generator::new(&m, Portable, Mapped(image()), aligned(&mut buf, 0), &o).unwrap();
+        g.chat(None, "Name a colour.").unwrap();
+        let mut ids = Vec::new();
+        g.generate(6, |_| {}).unwrap();
+        ids.extend_from_slice(g.generated_ids());
+        (ids, g.stats())
+    };
+    let weight_bytes = m.header().data_len;
+    for fail in [None, Some(0), Some(1), Some(4)] {
+        let (reads, fail_at) = (Cell::new(0), Cell::new(None));
+        let src = Streamed(Flaky { reads: &reads, fail_at: &fail_at });
+        let mut buf = arena(&opts, 0);
+        let mut g = Generator::new(&m, Portable, src, aligned(&mut buf, 0), &opts).unwrap();
+        g.chat(None, "Name a colour.").unwrap();
+        let mut errors = 0;
+        for step in 0..6 {
+            if fail == Some(step) {
+                fail_at.set(Some(reads.get() + 40));
+            }
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match g.next_token() {
+                    Ok(Step::Token { .. }) => break,
+                    Ok(Step::Stopped { .. }) => break,
+                    Err(e @ Error::WeightRead { .. }) if tries == 1 => {
+                        assert!(e.to_string().starts_with("reading tensor "), "{e}");
+                        errors += 1;
+                    }
+                    Err(e) => panic!("step {step}: {e}"),
+                }
+            }
+        }
+        let s = g.stats();
+        assert_eq!(errors, usize::from(fail.is_some()), "fault at {fail:?}");
+        assert_eq!((g.generated_ids(), s.logits_crc), (&mapped.0[..], mapped.1.logits_crc), "fault at {fail:?}");
+        assert_eq!(s.prefill_chunks, s.prompt_tokens.div_ceil(8));
+        // Each decode step reads every weight byte it uses once: all but
+        // the rope factors (read at start), the rope table and the
+        // embedding's unused rows (tied: read once more whole, as the
+        // output head).
+        let per_token = s.decode_read / s.decode_evals as u64;
+        assert_eq!(s.decode_read, per_token * s.decode_evals as u64, "steps read different bytes");
+        assert_eq!(per_token, phi_edge_tests::decode_read_bytes(&m, s.prompt_tokens));
+        // A chunk reads the weights once, plus one embedding row and one
+        // rope-table row per token past the first; only the last chunk
+        // reads the output norm and head.
+        let rows = (s.prompt_tokens - s.prefill_chunks) as u64;
+        let embd = m.tensor(Role::TokenEmbd, 0).unwrap();
+        let rope_row = m.tensor(Role::RopeCache, 0).map_or(0, |t| t.row_bytes() as u64);
+        let head = m.tensor(Role::OutputNorm, 0).unwrap().len
+            + if m.config().tied_output { embd.len } else { m.tensor(Role::Output, 0).unwrap().len };
+        let chunks = s.prefill_chunks as u64;
+        assert_eq!(s.prefill_read, chunks * per_token - (chunks - 1) * head + rows * (embd.row_bytes() as u64 + rope_row));
+    }
 }
