@@ -16,7 +16,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show an image's header, hyperparameters, tensors and arena plan.
+    /// Show an image's header, hyperparameters, tensors and arena plan
+    /// (with `--stream`, the staging buffers too).
     Inspect {
         /// A `.phi` image or a `.gguf` file (packed in memory).
         model: PathBuf,
@@ -166,8 +167,11 @@ pub struct SessionArgs {
     /// Tokens per prefill chunk.
     #[arg(long, default_value_t = phi_edge::RunOptions::DEFAULT_PREFILL_CHUNK)]
     pub chunk: u32,
-    /// Stream weights from the file through staging buffers of this many
-    /// KiB each, instead of mapping the image (a `.phi` file only).
+    /// Stream the weights from the file instead of mapping it: each weight
+    /// tensor is read in chunks of whole rows into two staging buffers of
+    /// this many KiB each (one filled by a reader thread while the kernels
+    /// use the other); only the header, the manifest and the arena stay in
+    /// memory. A `.phi` image only; a buffer must hold one weight row.
     #[arg(long, value_name = "KIB")]
     pub stream: Option<u32>,
     /// Threads to spread matmul rows and attention heads over (1 to 256;

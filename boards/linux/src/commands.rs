@@ -8,12 +8,12 @@ use anyhow::{bail, Context, Result};
 use phi_edge::image::tensor::Role;
 use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
 use phi_edge::parallel::{self, ThreadPool};
-use phi_edge::{ActFormat, DType, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session, Streamed};
+use phi_edge::{ActFormat, DType, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session, Streamed, WeightSource};
 use phi_edge_auto::AutoKernels;
 
 use crate::cli::{Cli, Command, SessionArgs};
 use crate::generate;
-use crate::model_file::{self, FileSource, ImageBytes};
+use crate::model_file::{self, ImageBytes, StreamedImage};
 use crate::npy;
 use crate::progress::Progress;
 
@@ -32,16 +32,26 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Run options from the arguments and the model.
-pub fn run_options(model: &Model<'_>, args: SessionArgs) -> RunOptions {
+/// Run options from the arguments and the model. With `--stream`, the
+/// staging buffers must hold the longest weight row the session reads (a
+/// clear error otherwise, rather than the plan's).
+pub fn run_options(model: &Model<'_>, args: SessionArgs) -> Result<RunOptions> {
     let n_ctx = args.ctx.unwrap_or(RunOptions::default_ctx(model.config()));
     let mut o = match args.stream {
-        Some(kib) => RunOptions::streamed(n_ctx, kib.saturating_mul(1024)),
+        Some(kib) => {
+            let min = Plan::min_stage_bytes(model.config());
+            let bytes = u64::from(kib) * 1024;
+            if bytes < min as u64 {
+                bail!("--stream {kib}: a staging buffer must hold one weight row, at least {} KiB for this model", min.div_ceil(1024));
+            }
+            let bytes = u32::try_from(bytes).map_err(|_| anyhow::anyhow!("--stream {kib}: at most 4 GiB per staging buffer"))?;
+            RunOptions::streamed(n_ctx, bytes)
+        }
         None => RunOptions::mapped(n_ctx),
     };
     o.prefill_chunk = args.chunk;
     o.threads = args.threads();
-    o
+    Ok(o)
 }
 
 /// A pool of `threads` threads (the caller and `threads - 1` workers).
@@ -95,8 +105,15 @@ fn inspect(path: &Path, args: SessionArgs) -> Result<()> {
             writeln!(o, "  {:<24}{} [{} x {}]", role.gguf_name(), t.dtype.name(), t.cols, t.rows)?;
         }
     }
-    let opts = run_options(&model, args);
+    let opts = run_options(&model, args)?;
     let plan = Plan::new(c, &opts)?;
+    if opts.stage_bytes > 0 {
+        writeln!(
+            o,
+            "staging     2 x {} bytes (weights streamed from the file in chunks of whole rows, one buffer read while the other is used)",
+            plan.stage[0].len
+        )?;
+    }
     writeln!(
         o,
         "arena       {} bytes for context {}, prefill chunk {}, {} thread{} ({:.1} MB KV cache)",
@@ -134,35 +151,38 @@ fn pack(input: &Path, out: &Path) -> Result<()> {
 }
 
 fn logits(path: &Path, tokens: &[u32], out: &Path, args: SessionArgs) -> Result<()> {
-    let bytes = ImageBytes::open(path)?;
-    let model = open_checked(path, &bytes)?;
-    let opts = run_options(&model, args);
-    let n_vocab = model.config().n_vocab as usize;
-    if tokens.len() > opts.n_ctx as usize {
-        bail!("{} tokens do not fit the context of {} (use --ctx)", tokens.len(), opts.n_ctx);
-    }
-    let mut all = vec![0f32; tokens.len() * n_vocab];
-    let plan = Plan::new(model.config(), &opts)?;
-    let mut arena = vec![0u8; plan.bytes() + 64];
-    let pool = thread_pool(opts.threads)?;
-    match args.stream {
-        None => {
-            let s = Session::new(&model, AutoKernels::detect(), Mapped(bytes.bytes()), &mut arena, &opts)?;
-            s.with_parallel(pool).eval(tokens, Some(&mut all))?;
-        }
-        Some(_) => {
-            if matches!(bytes, ImageBytes::Packed(_)) {
-                bail!("--stream needs a .phi image (pack it first)");
-            }
-            let src = Streamed(FileSource::open(path)?);
-            let s = Session::new(&model, AutoKernels::detect(), src, &mut arena, &opts)?;
-            s.with_parallel(pool).eval(tokens, Some(&mut all))?;
-        }
-    }
+    let mut all = Vec::new();
+    let n_vocab = if args.stream.is_some() {
+        let (mut file, image) = StreamedImage::open(path)?;
+        let model = image.verified(path, &mut file)?;
+        eval_all(&model, Streamed(file), tokens, args, &mut all)?
+    } else {
+        let bytes = ImageBytes::open(path)?;
+        let model = open_checked(path, &bytes)?;
+        eval_all(&model, Mapped(bytes.bytes()), tokens, args, &mut all)?
+    };
     let mut w = BufWriter::new(File::create(out).with_context(|| format!("cannot create {}", out.display()))?);
     npy::write_f32(&mut w, tokens.len(), n_vocab, &all)?;
     w.flush()?;
     Ok(())
+}
+
+/// Evaluates `tokens` from an empty context on `model` over `src`,
+/// leaving the logits after each token in `all` (`tokens.len()` rows of
+/// `n_vocab`); returns `n_vocab`.
+fn eval_all<S: WeightSource>(model: &Model<'_>, src: S, tokens: &[u32], args: SessionArgs, all: &mut Vec<f32>) -> Result<usize> {
+    let opts = run_options(model, args)?;
+    if tokens.len() > opts.n_ctx as usize {
+        bail!("{} tokens do not fit the context of {} (use --ctx)", tokens.len(), opts.n_ctx);
+    }
+    let n_vocab = model.config().n_vocab as usize;
+    all.resize(tokens.len() * n_vocab, 0.0);
+    let plan = Plan::new(model.config(), &opts)?;
+    let mut arena = vec![0u8; plan.bytes() + 64];
+    let pool = thread_pool(opts.threads)?;
+    let s = Session::new(model, AutoKernels::detect(), src, &mut arena, &opts)?;
+    s.with_parallel(pool).eval(tokens, Some(all))?;
+    Ok(n_vocab)
 }
 
 fn bench(dim: usize, ms: u64, threads: u32) -> Result<()> {

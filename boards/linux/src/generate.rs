@@ -15,20 +15,44 @@ use anyhow::{bail, Context, Result};
 use phi_edge::generate::{turn_bytes, GenOptions, Stats, Step, Stop};
 use phi_edge::parallel::ThreadPool;
 use phi_edge::sample::SamplerConfig;
-use phi_edge::{Error, Generator, Kernels, Mapped, Model, Parallel};
+use phi_edge::{Error, Generator, Kernels, Mapped, Model, Parallel, Streamed, WeightSource};
+use phi_edge_auto::AutoKernels;
 
 use crate::cli::{GenArgs, SamplingArgs};
 use crate::commands::{open_checked, run_options, thread_pool};
-use phi_edge_auto::AutoKernels;
-use crate::model_file::ImageBytes;
+use crate::model_file::{ImageBytes, StreamedImage};
 
-/// The generator the CLI runs: the host's kernels over a mapped image on a
-/// thread pool.
-type HostGenerator<'m, 'a> = Generator<'m, 'a, AutoKernels, Mapped<'m>, ThreadPool>;
+/// The generator the CLI runs: the host's kernels on a thread pool, over a
+/// mapped image or a file streamed through staging buffers.
+type HostGenerator<'m, 'a, S> = Generator<'m, 'a, AutoKernels, S, ThreadPool>;
 
 /// Longest line `phi-edge chat` takes, in bytes (the arena holds the
 /// rendered turn and the tokenizer's working memory for it).
 const CHAT_LINE_BYTES: u32 = 16 * 1024;
+
+/// What runs on a generator, whatever its weight source.
+trait Job {
+    /// Runs on `g`.
+    fn run<S: WeightSource>(self, model: &Model<'_>, g: HostGenerator<'_, '_, S>) -> Result<()>;
+}
+
+/// Runs `job` on a generator for `args`, for prompts of `texts` bytes of
+/// the caller's text: over the mapped image, or with `--stream` over the
+/// file read through the arena's staging buffers.
+fn with_generator(args: &GenArgs, texts: usize, job: impl Job) -> Result<()> {
+    let mut arena = Vec::new();
+    if args.session.stream.is_some() {
+        let (mut file, manifest) = StreamedImage::open(&args.model)?;
+        let model = manifest.verified(&args.model, &mut file)?;
+        let g = generator(&model, Streamed(file), args, texts, &mut arena)?;
+        job.run(&model, g)
+    } else {
+        let bytes = ImageBytes::open(&args.model)?;
+        let model = open_checked(&args.model, &bytes)?;
+        let g = generator(&model, Mapped(bytes.bytes()), args, texts, &mut arena)?;
+        job.run(&model, g)
+    }
+}
 
 /// `phi-edge run`: one prompt, one answer.
 pub fn run(
@@ -42,117 +66,137 @@ pub fn run(
     if system.is_some() && !chat {
         bail!("--system needs --chat");
     }
-    let bytes = ImageBytes::open(&args.model)?;
-    let model = open_checked(&args.model, &bytes)?;
     let texts = prompt.len() + system.map_or(0, str::len);
-    let mut arena = Vec::new();
-    let mut g = generator(&model, bytes.bytes(), args, texts, &mut arena)?;
-    if chat {
-        warn_template(&g);
-        g.chat(system, prompt)
-    } else {
-        g.prompt(prompt)
+    let job = Run { max_tokens: args.max_tokens, prompt, chat, system, ids_out, timings };
+    with_generator(args, texts, job)
+}
+
+/// `phi-edge run`'s turn.
+struct Run<'x> {
+    max_tokens: u32,
+    prompt: &'x str,
+    chat: bool,
+    system: Option<&'x str>,
+    ids_out: Option<&'x Path>,
+    timings: bool,
+}
+
+impl Job for Run<'_> {
+    fn run<S: WeightSource>(self, _model: &Model<'_>, mut g: HostGenerator<'_, '_, S>) -> Result<()> {
+        if self.chat {
+            warn_template(&g);
+            g.chat(self.system, self.prompt)
+        } else {
+            g.prompt(self.prompt)
+        }
+        .map_err(|e| prompt_error(e, "prompt"))?;
+        let turn = turn(&mut g, self.max_tokens)?;
+        eprintln!("{}", summary(&g, &turn));
+        if self.timings {
+            eprintln!("{}", turn.timings());
+        }
+        if let Some(path) = self.ids_out {
+            let s = g.stats();
+            let json = format!(
+                "{{\"prompt\": {:?}, \"generated\": {:?}, \"perplexity\": {}, \"logits_crc32\": {}{}}}\n",
+                g.prompt_ids(),
+                g.generated_ids(),
+                s.perplexity,
+                s.logits_crc,
+                streamed_json(&s)
+            );
+            std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        if turn.stop == Stop::ContextFull {
+            bail!("the context is full ({} tokens)", g.n_ctx());
+        }
+        Ok(())
     }
-    .map_err(|e| prompt_error(e, "prompt"))?;
-    let turn = turn(&mut g, args.max_tokens)?;
-    eprintln!("{}", summary(&g, &turn));
-    if timings {
-        eprintln!("{}", turn.timings());
-    }
-    if let Some(path) = ids_out {
-        let s = g.stats();
-        let json = format!(
-            "{{\"prompt\": {:?}, \"generated\": {:?}, \"perplexity\": {}, \"logits_crc32\": {}}}\n",
-            g.prompt_ids(),
-            g.generated_ids(),
-            s.perplexity,
-            s.logits_crc
-        );
-        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if turn.stop == Stop::ContextFull {
-        bail!("the context is full ({} tokens)", g.n_ctx());
-    }
-    Ok(())
 }
 
 /// `phi-edge chat`: an interactive conversation that keeps the KV cache
 /// across turns.
 pub fn chat(args: &GenArgs, system: Option<&str>) -> Result<()> {
-    let bytes = ImageBytes::open(&args.model)?;
-    let model = open_checked(&args.model, &bytes)?;
     let texts = CHAT_LINE_BYTES as usize + system.map_or(0, str::len);
-    let mut arena = Vec::new();
-    let mut g = generator(&model, bytes.bytes(), args, texts, &mut arena)?;
-    warn_template(&g);
-    let name = model.manifest().name;
-    eprintln!(
-        "chatting with {} (context {} tokens); an empty line or end of input quits",
-        if name.is_empty() { "the model" } else { name },
-        g.n_ctx()
-    );
-    let stdin = std::io::stdin();
-    let mut line = String::new();
-    loop {
-        eprint!("> ");
-        line.clear();
-        if stdin.lock().read_line(&mut line)? == 0 {
-            break;
-        }
-        let user = line.trim_end_matches(['\n', '\r']);
-        if user.is_empty() {
-            break;
-        }
-        let mut set = g.chat(system, user);
-        if matches!(set, Err(Error::PromptTooManyTokens { .. })) && g.room() < g.n_ctx() {
-            eprintln!("the context is full ({} tokens); the conversation starts over", g.n_ctx());
-            g.reset();
-            set = g.chat(system, user);
-        }
-        if let Err(e) = set {
-            eprintln!("error: {:#}", prompt_error(e, "line"));
-            continue;
-        }
-        let turn = turn(&mut g, args.max_tokens)?;
-        eprintln!("{}", summary(&g, &turn));
-        if turn.stop == Stop::ContextFull {
-            eprintln!("the context is full ({} tokens); the conversation starts over", g.n_ctx());
-            g.reset();
-        }
-    }
-    Ok(())
+    with_generator(args, texts, Chat { max_tokens: args.max_tokens, system })
 }
 
-/// A generator for `args` over `image` in `arena` (resized to fit), for
+/// `phi-edge chat`'s conversation.
+struct Chat<'x> {
+    max_tokens: u32,
+    system: Option<&'x str>,
+}
+
+impl Job for Chat<'_> {
+    fn run<S: WeightSource>(self, model: &Model<'_>, mut g: HostGenerator<'_, '_, S>) -> Result<()> {
+        let system = self.system;
+        warn_template(&g);
+        let name = model.manifest().name;
+        eprintln!(
+            "chatting with {} (context {} tokens); an empty line or end of input quits",
+            if name.is_empty() { "the model" } else { name },
+            g.n_ctx()
+        );
+        let stdin = std::io::stdin();
+        let mut line = String::new();
+        loop {
+            eprint!("> ");
+            line.clear();
+            if stdin.lock().read_line(&mut line)? == 0 {
+                break;
+            }
+            let user = line.trim_end_matches(['\n', '\r']);
+            if user.is_empty() {
+                break;
+            }
+            let mut set = g.chat(system, user);
+            if matches!(set, Err(Error::PromptTooManyTokens { .. })) && g.room() < g.n_ctx() {
+                eprintln!("the context is full ({} tokens); the conversation starts over", g.n_ctx());
+                g.reset();
+                set = g.chat(system, user);
+            }
+            if let Err(e) = set {
+                eprintln!("error: {:#}", prompt_error(e, "line"));
+                continue;
+            }
+            let turn = turn(&mut g, self.max_tokens)?;
+            eprintln!("{}", summary(&g, &turn));
+            if turn.stop == Stop::ContextFull {
+                eprintln!("the context is full ({} tokens); the conversation starts over", g.n_ctx());
+                g.reset();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A generator for `args` over `src` in `arena` (resized to fit), for
 /// prompts of `texts` bytes of the caller's text.
-fn generator<'m, 'a>(
+fn generator<'m, 'a, S: WeightSource>(
     model: &Model<'m>,
-    image: &'m [u8],
+    src: S,
     args: &GenArgs,
     texts: usize,
     arena: &'a mut Vec<u8>,
-) -> Result<HostGenerator<'m, 'a>> {
-    if args.session.stream.is_some() {
-        bail!("run and chat map the model; --stream is for `logits`");
-    }
+) -> Result<HostGenerator<'m, 'a, S>> {
     let max_prompt_bytes = u32::try_from(turn_bytes(model, texts))
         .ok()
         .filter(|&n| n as usize <= phi_edge::tokenizer::MAX_TEXT)
         .with_context(|| format!("the prompt ({texts} bytes) is too long"))?;
     let opts = GenOptions {
-        run: run_options(model, args.session),
+        run: run_options(model, args.session)?,
         sampling: sampler_config(&args.sampling),
         max_prompt_bytes,
     };
     // One byte more than the plan: room to align the arena to 64 bytes.
     arena.resize(opts.arena_bytes(model.config()) + 63, 0);
     let threads = opts.run.threads;
-    let g = Generator::new(model, AutoKernels::detect(), Mapped(image), arena, &opts)?;
+    let g = Generator::new(model, AutoKernels::detect(), src, arena, &opts)?;
     Ok(g.with_parallel(thread_pool(threads)?))
 }
 
 /// Warns if the model's chat template was not recognised.
-fn warn_template(g: &HostGenerator<'_, '_>) {
+fn warn_template<S: WeightSource>(g: &HostGenerator<'_, '_, S>) {
     if let Some(e) = g.template_error() {
         eprintln!("warning: {e}; using ChatML without a system message");
     }
@@ -195,7 +239,7 @@ impl Turn {
 
 /// Evaluates the prompt, then draws up to `max_tokens` tokens, writing
 /// their text to stdout as they come, and a newline after them.
-fn turn(g: &mut HostGenerator<'_, '_>, max_tokens: u32) -> Result<Turn> {
+fn turn<S: WeightSource>(g: &mut HostGenerator<'_, '_, S>, max_tokens: u32) -> Result<Turn> {
     let t0 = Instant::now();
     g.prefill()?;
     let prefill = t0.elapsed();
@@ -232,7 +276,7 @@ fn turn(g: &mut HostGenerator<'_, '_>, max_tokens: u32) -> Result<Turn> {
 }
 
 /// The one-line summary printed on stderr after a turn.
-fn summary(g: &HostGenerator<'_, '_>, t: &Turn) -> String {
+fn summary<S: WeightSource>(g: &HostGenerator<'_, '_, S>, t: &Turn) -> String {
     let rate = |n: usize, d: Duration| {
         if d.is_zero() {
             0.0
@@ -241,16 +285,48 @@ fn summary(g: &HostGenerator<'_, '_>, t: &Turn) -> String {
         }
     };
     format!(
-        "prompt {} tokens, prefill {:.1} tok/s; generated {} tokens, decode {:.1} tok/s; perplexity {:.4}; arena {} bytes; kernels {}; threads {}",
+        "prompt {} tokens, prefill {:.1} tok/s; generated {} tokens, decode {:.1} tok/s; perplexity {:.4}{}; arena {} bytes; kernels {}; threads {}",
         t.stats.prompt_tokens,
         rate(t.stats.prompt_tokens, t.prefill),
         t.stats.generated,
         rate(t.stats.generated, t.decode),
         t.stats.perplexity,
+        streamed(&t.stats),
         g.arena_bytes(),
         g.session().kernels().name(),
         g.session().parallel().threads()
     )
+}
+
+/// Bytes read from a streamed source per decoded token and per prefill
+/// chunk (whole bytes, rounded down), if any were read.
+fn per_step(s: &Stats) -> Option<(u64, u64)> {
+    if s.prefill_read == 0 && s.decode_read == 0 {
+        return None;
+    }
+    let per = |bytes: u64, n: usize| bytes.checked_div(n as u64).unwrap_or(0);
+    Some((per(s.decode_read, s.decode_evals), per(s.prefill_read, s.prefill_chunks)))
+}
+
+/// The summary's `; streamed N bytes/token, M bytes/prefill chunk` field
+/// (empty for a mapped image).
+fn streamed(s: &Stats) -> String {
+    per_step(s).map_or_else(String::new, |(token, chunk)| {
+        format!("; streamed {token} bytes/token, {chunk} bytes/prefill chunk")
+    })
+}
+
+/// The `--ids-out` JSON's fields for a streamed source (empty for a
+/// mapped image): the bytes read in the prefill and the decode, and what
+/// they were divided by.
+fn streamed_json(s: &Stats) -> String {
+    match per_step(s) {
+        None => String::new(),
+        Some(_) => format!(
+            ", \"prefill_chunks\": {}, \"prefill_read\": {}, \"decode_evals\": {}, \"decode_read\": {}",
+            s.prefill_chunks, s.prefill_read, s.decode_evals, s.decode_read
+        ),
+    }
 }
 
 /// The sampler settings from the arguments.
