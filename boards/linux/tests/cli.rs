@@ -95,6 +95,9 @@ fn every_malformed_file_exits_2_from_logits_and_inspect() {
         let path = write(&tmp(&format!("bad{i}.bin")), &c.bytes);
         assert_bad_input(&run(&["inspect", &path]), &format!("inspect: {}", c.name));
         assert_bad_input(&run(&["logits", "--model", &path, "--tokens", "1,2", "--out", out.to_str().unwrap()]), &format!("logits: {}", c.name));
+        // Streamed: the header and manifest are read from the file, not mapped.
+        let streamed = ["logits", "--model", &path, "--tokens", "1,2", "--out", out.to_str().unwrap(), "--stream", "64"];
+        assert_bad_input(&run(&streamed), &format!("logits --stream: {}", c.name));
     }
-    println!("{} malformed files: exit 2 from inspect and logits", cases.len());
+    println!("{} malformed files: exit 2 from inspect, logits and logits --stream", cases.len());
 }

@@ -35,6 +35,13 @@ struct Ids {
     prompt: Vec<u32>,
     generated: Vec<u32>,
     perplexity: f64,
+    logits_crc32: u32,
+    /// With --stream: the prefill's chunks and bytes read, the decode
+    /// evaluations and their bytes read.
+    prefill_chunks: Option<u64>,
+    prefill_read: Option<u64>,
+    decode_evals: Option<u64>,
+    decode_read: Option<u64>,
 }
 
 /// The logits are llama.cpp's to the bit; only the order of the f64 sums
@@ -378,4 +385,154 @@ fn chat_keeps_the_conversation_and_says_when_the_context_is_full() {
     let long = "Tell me a long story about a dragon and a knight. ".repeat(6);
     let (_, err) = chat("256", &format!("{long}\n{long}\n{long}\n{long}\n"));
     assert!(err.contains("the context is full"), "{err}");
+}
+
+/// `phi-edge run --temp 0` on golden prompt `p` with `extra` arguments:
+/// its ids file and its summary line.
+fn greedy_run(g: &Goldens, phi: &Path, p: &Prompt, extra: &[&str]) -> (Ids, String) {
+    let ids_out = tmp(&format!("{}{}.json", p.name, extra.join("")));
+    let (ctx, max) = (g.n_ctx.to_string(), g.max_tokens.to_string());
+    let mut args = vec!["run", "--model", phi.to_str().unwrap(), "--prompt", &p.text, "--temp", "0"];
+    args.extend(["--max-tokens", &max, "--ctx", &ctx, "--ids-out", ids_out.to_str().unwrap()]);
+    if p.chat {
+        args.push("--chat");
+    }
+    if let Some(s) = &p.system {
+        args.extend(["--system", s]);
+    }
+    args.extend(extra);
+    let out = run(&args);
+    let ids = serde_json::from_slice(&std::fs::read(&ids_out).unwrap()).unwrap();
+    let summary = String::from_utf8_lossy(&out.stderr).trim_end().lines().last().unwrap_or("").to_string();
+    (ids, summary)
+}
+
+/// Bytes of the tensors a decode step reads whole from a streamed image,
+/// and the most it reads beyond them (a row of the rope table and a row
+/// of the embedding), from the tensor table: the figure the summary must
+/// show, within the tensors the session keeps resident (the rope factors,
+/// read once) or reads a row of (the rope table, the untied embedding).
+/// Also the output head's bytes, which a prefill chunk that needs no
+/// logits skips.
+fn weight_bytes_per_token(model: &phi_edge::Model<'_>) -> (u64, u64, u64) {
+    use phi_edge::image::tensor::Role;
+    let (mut whole, mut rows, mut head) = (0, 0, 0);
+    for t in model.tensors() {
+        if t.role == Role::Output || t.role == Role::TokenEmbd && model.config().tied_output {
+            head = t.len;
+        }
+        match t.role {
+            Role::RopeFactorsShort | Role::RopeFactorsLong => {}
+            Role::RopeCache => rows += t.row_bytes() as u64,
+            Role::TokenEmbd => {
+                rows += t.row_bytes() as u64;
+                if model.config().tied_output {
+                    whole += t.len;
+                }
+            }
+            _ => whole += t.len,
+        }
+    }
+    (whole, rows, head)
+}
+
+#[test]
+fn streamed_generation_matches_mapped_and_reads_the_weights_once_per_token() {
+    let g = goldens();
+    let phi = image(&g.model);
+    let bytes = std::fs::read(&phi).unwrap();
+    let model = phi_edge::Model::open_mapped(&bytes).unwrap();
+    let data_len = model.header().data_len;
+    let (whole, rows, head) = weight_bytes_per_token(&model);
+    // Everything not read per token is the rope tables and the 64-byte
+    // alignment of each tensor: a few percent of the image at most.
+    assert!(whole <= data_len && data_len - whole < data_len / 50, "{whole} of {data_len}");
+    for p in &g.prompts {
+        let (mapped, _) = greedy_run(&g, &phi, p, &["--threads", "2"]);
+        let (streamed, summary) = greedy_run(&g, &phi, p, &["--threads", "2", "--stream", "256"]);
+        assert_eq!(streamed.prompt, mapped.prompt, "{}", p.name);
+        assert_eq!(streamed.generated, mapped.generated, "{}: streamed ids", p.name);
+        assert_eq!(streamed.logits_crc32, mapped.logits_crc32, "{}: streamed logits", p.name);
+        assert_eq!(streamed.perplexity.to_bits(), mapped.perplexity.to_bits(), "{}", p.name);
+        assert!(mapped.decode_read.is_none(), "{}: a mapped run reads nothing", p.name);
+
+        // Decode: each evaluation reads every weight once, exactly as the
+        // core's accounting of positions says...
+        let evals = streamed.decode_evals.unwrap();
+        let read = streamed.decode_read.unwrap();
+        let at = streamed.prompt.len();
+        let exact: u64 = (at..at + evals as usize).map(|pos| phi_edge_tests::decode_read_bytes(&model, pos)).sum();
+        assert_eq!(read, exact, "{}: bytes read by {evals} decode steps", p.name);
+        // ...which is the image's weight bytes, within what the table says
+        // is kept resident or read a row at a time.
+        let per_token = read / evals;
+        assert!((whole..=whole + rows).contains(&per_token), "{}: {per_token} bytes/token, not {whole} + at most {rows}", p.name);
+        assert!(summary.contains(&format!("; streamed {per_token} bytes/token, ")), "{}: {summary}", p.name);
+
+        // Prefill: the weights once per chunk (of 16 tokens, the default),
+        // the output head only for the last.
+        let chunks = streamed.prefill_chunks.unwrap();
+        assert_eq!(chunks, streamed.prompt.len().div_ceil(16) as u64, "{}", p.name);
+        let per_chunk = streamed.prefill_read.unwrap() / chunks;
+        let least = whole - head + head / chunks;
+        assert!((least..=whole + 16 * rows).contains(&per_chunk), "{}: {per_chunk} bytes/chunk", p.name);
+        assert!(summary.contains(&format!(", {per_chunk} bytes/prefill chunk;")), "{}: {summary}", p.name);
+        println!("{:<14} streamed = mapped; {per_token} bytes/token, {per_chunk} bytes/prefill chunk ({chunks}); image data {data_len} bytes", p.name);
+    }
+}
+
+#[test]
+fn streamed_chat_matches_mapped_chat() {
+    use std::io::Write;
+    let g = goldens();
+    let phi = image(&g.model);
+    let chat = |extra: &[&str]| {
+        let mut args = vec!["chat", "--model", phi.to_str().unwrap(), "--temp", "0", "--max-tokens", "12", "--ctx", "256"];
+        args.extend(extra);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_phi-edge"))
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run phi-edge chat");
+        child.stdin.take().unwrap().write_all(b"What is the capital of France?\nAnd of Italy?\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (mapped, _) = chat(&[]);
+    let (streamed, log) = chat(&["--stream", "256"]);
+    assert!(!mapped.is_empty());
+    assert_eq!(String::from_utf8_lossy(&streamed), String::from_utf8_lossy(&mapped), "two streamed chat turns");
+    assert_eq!(log.matches("bytes/token").count(), 2, "a summary per turn: {log}");
+}
+
+#[test]
+fn streaming_needs_a_staging_buffer_of_a_row_and_an_image() {
+    let g = goldens();
+    let phi = image(&g.model);
+    let phi = phi.to_str().unwrap();
+    for kib in ["0", "1"] {
+        let err = run_bad(&["run", "--model", phi, "--prompt", "hi", "--stream", kib], "");
+        assert!(err.contains(&format!("--stream {kib}: a staging buffer must hold one weight row")), "{err}");
+        let err = run_bad(&["chat", "--model", phi, "--stream", kib], "hi\n");
+        assert!(err.contains("weight row"), "{err}");
+    }
+    let gguf = g.model.to_str().unwrap();
+    let err = run_bad(&["run", "--model", gguf, "--prompt", "hi", "--stream", "256"], "");
+    assert!(err.contains("needs a .phi image"), "{err}");
+
+    // inspect shows the two staging buffers, and the arena holds them.
+    let arena = |extra: &[&str]| {
+        let mut args = vec!["inspect", phi, "--ctx", "512"];
+        args.extend(extra);
+        let text = String::from_utf8(run(&args).stdout).unwrap();
+        let line = text.lines().find(|l| l.starts_with("arena")).unwrap().to_string();
+        (text, line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
+    };
+    let (_, mapped) = arena(&[]);
+    let (text, streamed) = arena(&["--stream", "256"]);
+    assert!(text.contains("staging     2 x 262144 bytes"), "{text}");
+    assert_eq!(streamed, mapped + 2 * 262144, "{text}");
 }
