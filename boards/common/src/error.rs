@@ -2,15 +2,17 @@
 
 use core::fmt;
 
+use crate::generate::ImageAt;
+
 /// A failed run: the board prints it as one `error:` line and exits
 /// non-zero.
 #[derive(Debug)]
 pub enum RunError {
-    /// The model image is malformed or corrupted (header, manifest or a
-    /// tensor CRC).
+    /// The model image is malformed, corrupted (header, manifest or a
+    /// tensor CRC) or could not be read.
     Model {
-        /// Where the image is (its address in the board's memory).
-        addr: usize,
+        /// Where the image is.
+        at: ImageAt,
         /// The core's error.
         err: phi_edge::Error,
     },
@@ -48,7 +50,7 @@ pub enum RunError {
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RunError::Model { addr, err } => write!(f, "model image at {addr:#x}: {err}"),
+            RunError::Model { at, err } => write!(f, "model image {at}: {err}"),
             RunError::Core { what, err } => write!(f, "{what}: {err}"),
             RunError::EmptyPrompt => f.write_str("the prompt is empty"),
             RunError::PromptTooManyTokens { tokens, n_ctx } => {

@@ -1,8 +1,21 @@
-//! One request on a board: check the model, then run the core's
+//! One request on a board: open and check the model, then run the core's
 //! [`Generator`] on the request, streaming the text; `phi-edge run` runs
 //! the same generator, so a greedy run gives the host's ids.
 //!
-//! The board supplies the model image, a kernel set, its cores (a
+//! The model comes one of two ways, and [`run`] takes either:
+//!
+//! - [`open_mapped`]: the whole image in memory (the boot chain loaded it);
+//!   the kernels read the weights in place.
+//! - [`open_streamed`]: the image on a block device (a [`ReadAt`], such as
+//!   `virtio_blk::VirtioBlk`); only the header and the manifest (with the
+//!   tokenizer tables) are kept in RAM, every tensor's CRC is checked once
+//!   at start-up through the arena, and the run reads the weights through
+//!   two staging buffers of [`STAGE_BYTES`] in the arena, the next piece
+//!   in flight while the kernels work on the current one. Decode reads
+//!   every weight byte once per token, prefill once per chunk of prompt
+//!   tokens.
+//!
+//! The board supplies the model, a kernel set, its cores (a
 //! [`Parallel`]: [`smp::Cores`](crate::smp::Cores), or
 //! [`phi_edge::Serial`] for the boot core alone), the request, one arena
 //! (typically the RAM past the model), a [`Console`] for the text and a
@@ -48,7 +61,8 @@ use core::fmt::{self, Write};
 
 use phi_edge::generate::{turn_bytes, GenOptions, Stop};
 use phi_edge::sample::SamplerConfig;
-use phi_edge::{Error, Generator, Kernels, Mapped, Model, Parallel, RunOptions};
+use phi_edge::image::header::{Header, HEADER_LEN};
+use phi_edge::{Error, Generator, Kernels, Mapped, Model, Parallel, ReadAt, RunOptions, Streamed, WeightSource};
 
 use crate::{Request, RunError};
 
@@ -129,19 +143,137 @@ pub struct Stats {
     pub logits_crc: u32,
 }
 
-/// The generator a board runs: a mapped image on the board's cores.
-type BoardGenerator<'m, 'a, K, P> = Generator<'m, 'a, K, Mapped<'m>, P>;
+/// The generator a board runs: the model's weights from `S` on the
+/// board's cores.
+type BoardGenerator<'m, 'a, K, S, P> = Generator<'m, 'a, K, S, P>;
 
-/// Runs `req` on the model in `image` with `kernels` on the cores of `par`,
+/// Bytes of each of the two staging buffers of a streamed run.
+pub const STAGE_BYTES: u32 = 256 << 10;
+
+/// Bytes of the arena the start-up check of a streamed image reads each
+/// tensor through, in pieces of at most this size.
+const VERIFY_CHUNK: usize = 1 << 20;
+
+/// Where a board's model image is, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageAt {
+    /// In memory at this address (loaded by the boot chain).
+    Ram(usize),
+    /// On a block device.
+    Disk,
+}
+
+impl fmt::Display for ImageAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImageAt::Ram(addr) => write!(f, "at {addr:#x}"),
+            ImageAt::Disk => f.write_str("on the block device"),
+        }
+    }
+}
+
+/// A model image opened and checked, with the source [`run`] reads its
+/// weights from: [`open_mapped`] or [`open_streamed`].
+pub struct Opened<'m, S> {
+    model: Model<'m>,
+    source: S,
+    /// Ticks of the check.
+    verify_ticks: u64,
+    /// Bytes of each staging buffer (0 for a mapped image).
+    stage_bytes: u32,
+}
+
+/// Opens the image in memory at `image`, checks its header, manifest and
+/// every tensor's CRC-32 and reports it on a `model:` line.
+pub fn open_mapped<'m>(
+    image: &'m [u8],
+    out: &mut impl Console,
+    clock: &impl Clock,
+) -> Result<Opened<'m, Mapped<'m>>, RunError> {
+    let addr = image.as_ptr() as usize;
+    let model_err = |err| RunError::Model { at: ImageAt::Ram(addr), err };
+    let t0 = clock.ticks();
+    let model = Model::open_mapped(image).map_err(model_err)?;
+    model.verify(&mut Mapped(image), &mut []).map_err(model_err)?;
+    let ticks = verified(t0, out, clock);
+    let _ = writeln!(
+        out,
+        "model: {} ({} bytes at {addr:#x}), header, manifest and {} tensor CRCs verified in {:.2} s{}",
+        name(&model),
+        image.len(),
+        model.tensors().count(),
+        clock.seconds(ticks),
+        emulated(clock)
+    );
+    Ok(Opened { model, source: Mapped(image), verify_ticks: ticks, stage_bytes: 0 })
+}
+
+/// Opens the image on `disk`, keeping its header and manifest (the
+/// tokenizer tables with it) at the start of `ram`, checks every tensor's
+/// CRC-32 once, reading the disk through the rest of `ram`, and reports it
+/// on a `model:` line. Returns the model, which [`run`] streams in
+/// [`STAGE_BYTES`] pieces, and the rest of `ram`, for the arena.
+pub fn open_streamed<'m, R: ReadAt>(
+    mut disk: R,
+    ram: &'m mut [u8],
+    out: &mut impl Console,
+    clock: &impl Clock,
+) -> Result<(Opened<'m, Streamed<R>>, &'m mut [u8]), RunError> {
+    let model_err = |err| RunError::Model { at: ImageAt::Disk, err };
+    let t0 = clock.ticks();
+    let mut head = [0u8; HEADER_LEN];
+    disk.read_at(0, &mut head).map_err(model_err)?;
+    let header = Header::decode(&head, disk.size()).map_err(model_err)?;
+    // The manifest's bytes, rounded up to keep the arena aligned; a
+    // manifest larger than `ram` is open_streamed's BufferTooSmall.
+    let keep = usize::try_from(header.manifest_len)
+        .map_or(usize::MAX, |n| n.next_multiple_of(64))
+        .min(ram.len());
+    let (manifest, rest) = ram.split_at_mut(keep);
+    let model = Model::open_streamed(&mut disk, manifest).map_err(model_err)?;
+    let mut source = Streamed(disk);
+    let staging = rest.len().min(VERIFY_CHUNK);
+    model.verify(&mut source, &mut rest[..staging]).map_err(model_err)?;
+    let ticks = verified(t0, out, clock);
+    let _ = writeln!(
+        out,
+        "model: {} ({} bytes on the block device; header and {}-byte manifest in RAM), header, manifest and {} tensor CRCs verified in {:.2} s{}",
+        name(&model),
+        header.data_offset + header.data_len,
+        header.manifest_len,
+        model.tensors().count(),
+        clock.seconds(ticks),
+        emulated(clock)
+    );
+    let opened = Opened { model, source, verify_ticks: ticks, stage_bytes: STAGE_BYTES };
+    Ok((opened, rest))
+}
+
+/// Reports the end of a model check begun at `t0`; returns its ticks.
+fn verified(t0: u64, out: &mut impl Console, clock: &impl Clock) -> u64 {
+    let ticks = clock.ticks() - t0;
+    out.progress(Progress::Verified { ticks });
+    ticks
+}
+
+/// The model's name, or "unnamed".
+fn name<'m>(model: &Model<'m>) -> &'m str {
+    let name = model.manifest().name;
+    if name.is_empty() {
+        "unnamed"
+    } else {
+        name
+    }
+}
+
+/// Runs `req` on the `opened` model with `kernels` on the cores of `par`,
 /// in `arena`, streaming the text and the `prompt_ids:`, `ids:`,
 /// `logits_crc32:` and `stats:` lines to `out`.
 ///
-/// First opens the image and checks its header, manifest and every
-/// tensor's CRC-32 (a `model:` line reports it). Errors are returned, not
-/// printed; a context that fills up is reported after the three lines, as
-/// [`RunError::ContextFull`].
-pub fn run<K: Kernels, P: Parallel>(
-    image: &[u8],
+/// Errors are returned, not printed; a context that fills up is reported
+/// after the three lines, as [`RunError::ContextFull`].
+pub fn run<K: Kernels, S: WeightSource, P: Parallel>(
+    opened: Opened<'_, S>,
     kernels: K,
     par: P,
     req: &Request<'_>,
@@ -149,10 +281,10 @@ pub fn run<K: Kernels, P: Parallel>(
     out: &mut impl Console,
     clock: &impl Clock,
 ) -> Result<Stats, RunError> {
-    let (model, verify_ticks) = verify(image, out, clock)?;
+    let Opened { model, source, verify_ticks, stage_bytes } = opened;
     let cores = par.threads().max(1);
-    let opts = options(&model, req, cores);
-    let mut g = Generator::new(&model, kernels, Mapped(image), arena, &opts)
+    let opts = options(&model, req, cores, stage_bytes);
+    let mut g = Generator::new(&model, kernels, source, arena, &opts)
         .map_err(run_error("cannot start the session"))?
         .with_parallel(par);
     if let Some(e) = g.template_error().filter(|_| req.chat) {
@@ -191,48 +323,16 @@ pub fn run<K: Kernels, P: Parallel>(
     }
 }
 
-/// Opens `image` and checks its header, manifest and every tensor's
-/// CRC-32, reporting it on a `model:` line; returns the model and the
-/// ticks the check took.
-fn verify<'m>(
-    image: &'m [u8],
-    out: &mut impl Console,
-    clock: &impl Clock,
-) -> Result<(Model<'m>, u64), RunError> {
-    let model_err = |err| RunError::Model {
-        addr: image.as_ptr() as usize,
-        err,
-    };
-    let t0 = clock.ticks();
-    let model = Model::open_mapped(image).map_err(model_err)?;
-    model
-        .verify(&mut Mapped(image), &mut [])
-        .map_err(model_err)?;
-    let ticks = clock.ticks() - t0;
-    out.progress(Progress::Verified { ticks });
-    let name = model.manifest().name;
-    let _ = writeln!(
-        out,
-        "model: {} ({} bytes at {:#x}), header, manifest and {} tensor CRCs verified in {:.2} s{}",
-        if name.is_empty() { "unnamed" } else { name },
-        image.len(),
-        image.as_ptr() as usize,
-        model.tensors().count(),
-        clock.seconds(ticks),
-        emulated(clock)
-    );
-    Ok((model, ticks))
-}
-
-/// The generator's options for `req` on `cores` cores: a mapped image,
-/// the request's context and sampling, and room for its prompt.
-fn options(model: &Model<'_>, req: &Request<'_>, cores: usize) -> GenOptions {
+/// The generator's options for `req` on `cores` cores: the request's
+/// context and sampling, room for its prompt, and staging buffers of
+/// `stage_bytes` (0: a mapped image).
+fn options(model: &Model<'_>, req: &Request<'_>, cores: usize, stage_bytes: u32) -> GenOptions {
     let text = req.prompt.len() + req.system.map_or(0, str::len);
     let prompt_bytes = if req.chat { turn_bytes(model, text) } else { text };
     GenOptions {
         run: RunOptions {
             threads: u32::try_from(cores).unwrap_or(u32::MAX),
-            ..RunOptions::mapped(req.n_ctx)
+            ..RunOptions::streamed(req.n_ctx, stage_bytes)
         },
         sampling: SamplerConfig {
             temperature: req.temperature,
@@ -259,8 +359,8 @@ fn run_error(what: &'static str) -> impl FnOnce(Error) -> RunError {
 /// Prefills, then draws up to `max_tokens` tokens, writing their text to
 /// `out` as they come; returns why it stopped and the prefill's and the
 /// decode loop's ticks.
-fn generate<K: Kernels, P: Parallel>(
-    g: &mut BoardGenerator<'_, '_, K, P>,
+fn generate<K: Kernels, S: WeightSource, P: Parallel>(
+    g: &mut BoardGenerator<'_, '_, K, S, P>,
     max_tokens: u32,
     out: &mut impl Console,
     clock: &impl Clock,
@@ -296,9 +396,9 @@ fn nanos_per_token(clock: &impl Clock, ticks: u64, n: usize) -> u128 {
 
 /// The machine-readable lines after the generated text; `icount` adds the
 /// instructions per token to the `stats:` line.
-fn report<K: Kernels, P: Parallel>(
+fn report<K: Kernels, S: WeightSource, P: Parallel>(
     out: &mut impl Console,
-    g: &BoardGenerator<'_, '_, K, P>,
+    g: &BoardGenerator<'_, '_, K, S, P>,
     s: &Stats,
     clock: &impl Clock,
     icount: bool,

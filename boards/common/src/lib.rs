@@ -7,11 +7,17 @@
 //!   it in the board's memory beside the model (under QEMU a second
 //!   `-device loader`), and the board reads it with [`Request::decode`].
 //! - [`generate::run`]: what every board runs once it has found the model,
-//!   the request and its RAM: the model check, then the core's
+//!   the request and its RAM: the model, opened and checked by
+//!   [`generate::open_mapped`] (the image in memory) or
+//!   [`generate::open_streamed`] (the image on a block device, read
+//!   through staging buffers), then the core's
 //!   [`Generator`](phi_edge::Generator) over the RAM as its arena, the
 //!   text token by token, and the `prompt_ids:` / `ids:` / `stats:` lines,
 //!   through the board's [`Console`] and [`Clock`];
 //!   [`exit_status`] turns its outcome into the board's exit status.
+//! - `virtio_blk` (feature `virtio-blk`): the virtio block device of
+//!   QEMU's virt boards as a [`ReadAt`](phi_edge::ReadAt), for
+//!   [`generate::open_streamed`].
 //! - [`console::LineConsole`]: a line-buffered [`Console`] over any
 //!   transmit-only [`console::Uart`] driver, such as `pl011::Pl011`
 //!   (feature `pl011`).
@@ -47,7 +53,7 @@ pub mod virtio_blk;
 use core::fmt::Display;
 
 pub use error::RunError;
-pub use generate::{Clock, Console, Progress, Stats};
+pub use generate::{Clock, Console, ImageAt, Progress, Stats};
 pub use request::{Request, RequestError};
 
 /// Exit status of a failed run.

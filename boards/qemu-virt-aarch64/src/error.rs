@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use phi_edge_board::virtio_blk::DiskError;
 use phi_edge_board::{RequestError, RunError};
 
 use crate::memory::{RamError, MODEL_ADDR, REQUEST_ADDR};
@@ -13,8 +14,10 @@ pub enum BoardError {
     Ram(RamError),
     /// The request blob is missing or malformed.
     Request(RequestError),
+    /// The virtio block device the device tree lists did not start.
+    Disk(DiskError),
     /// No model image header at [`MODEL_ADDR`], or one that does not fit
-    /// in RAM.
+    /// in RAM (no block device).
     Model(phi_edge::Error),
     /// The generation loop failed (a corrupted model, an arena larger
     /// than the free RAM, a prompt too long for the context, among
@@ -32,6 +35,7 @@ impl fmt::Display for BoardError {
                 f.write_str("the device tree has no RAM at 0x40000000")
             }
             BoardError::Request(e) => write!(f, "request blob at {REQUEST_ADDR:#x}: {e}"),
+            BoardError::Disk(e) => write!(f, "{e}"),
             BoardError::Model(e) => write!(f, "model image at {MODEL_ADDR:#x}: {e}"),
             BoardError::Run(e) => write!(f, "{e}"),
         }

@@ -3,11 +3,19 @@
 //!
 //! The image boots at EL1 (aarch64-rt: MMU, caches, FP/SIMD, `.bss`,
 //! stack), finds the RAM size in the device tree, reads the request blob
-//! and the model that QEMU's `-device loader` put at fixed addresses (see
-//! [`memory`]), checks the model's header, manifest and every tensor's
-//! CRC-32, and runs the request with the baseline [`Neon`] kernel set
-//! (Cortex-A72 has no dot product extension). Generated text goes to the
-//! PL011 UART as it is produced, then four machine-readable lines:
+//! that QEMU's `-device loader` put at a fixed address (see [`memory`]),
+//! finds the model, checks its header, manifest and every tensor's CRC-32,
+//! and runs the request with the baseline [`Neon`] kernel set (Cortex-A72
+//! has no dot product extension).
+//!
+//! The model is read from a virtio block device if the device tree lists
+//! one (`cargo xtask run --stream`): only its header and manifest are
+//! kept in RAM and the weights are streamed through the arena, so the
+//! model may be larger than the RAM. Without one, the model is the image
+//! `-device loader` put in RAM (see [`memory`]), read in place.
+//!
+//! Generated text goes to the PL011 UART as it is produced, then four
+//! machine-readable lines:
 //!
 //! ```text
 //! prompt_ids: 1 9690 198 ...
@@ -38,13 +46,17 @@ use core::panic::PanicInfo;
 
 use aarch64_rt::entry;
 use phi_edge::Kernels;
+use fdt::Fdt;
 use phi_edge_board::console::{print_panic, LineConsole};
+use phi_edge_board::generate::{open_mapped, open_streamed, run as generate};
 use phi_edge_board::generic_timer::{self, GenericTimer};
 use phi_edge_board::pl011::Pl011;
+use phi_edge_board::virtio_blk::VirtioBlk;
 use phi_edge_board::{Request, EXIT_PANIC};
 use phi_edge_neon::Neon;
 
 use error::BoardError;
+use memory::RamError;
 
 /// Base address of the first PL011 on QEMU's virt board.
 const UART0_BASE: usize = 0x0900_0000;
@@ -98,14 +110,33 @@ fn run(out: &mut Console) -> Result<(), BoardError> {
     let req = Request::decode(memory::request_region()).map_err(BoardError::Request)?;
     phi_edge_board::log::request(&req);
 
-    let image = memory::model_image(ram_end).map_err(BoardError::Model)?;
-    // SAFETY: the only call; the model is read through `image` only.
-    let arena = unsafe { memory::free_ram(image.len(), ram_end) };
     let clock = GenericTimer { emulated: true };
-    let outcome = phi_edge_board::generate::run(image, kernels, &smp::CORES, &req, arena, out, &clock);
+    let outcome = match model_disk()? {
+        Some(disk) => {
+            defmt::info!("model on the virtio block device at {=usize:#x}", disk.addr());
+            // SAFETY: the only call (this arm or the other); no model in RAM.
+            let ram = unsafe { memory::free_ram(0, ram_end) };
+            open_streamed(disk, ram, out, &clock)
+                .and_then(|(model, arena)| generate(model, kernels, &smp::CORES, &req, arena, out, &clock))
+        }
+        None => {
+            let image = memory::model_image(ram_end).map_err(BoardError::Model)?;
+            // SAFETY: the only call; the model is read through `image` only.
+            let arena = unsafe { memory::free_ram(image.len(), ram_end) };
+            open_mapped(image, out, &clock)
+                .and_then(|model| generate(model, kernels, &smp::CORES, &req, arena, out, &clock))
+        }
+    };
     phi_edge_board::log::cores(&smp::CORES);
     outcome.map_err(BoardError::Run)?;
     Ok(())
+}
+
+/// The virtio block device the device tree lists, started, if any.
+fn model_disk() -> Result<Option<VirtioBlk>, BoardError> {
+    let fdt = Fdt::new(memory::device_tree())
+        .map_err(|e| BoardError::Ram(RamError::BadDeviceTree(e)))?;
+    VirtioBlk::find(&fdt).map_err(BoardError::Disk)
 }
 
 #[panic_handler]

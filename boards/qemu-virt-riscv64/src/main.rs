@@ -3,13 +3,19 @@
 //!
 //! The image starts with riscv-rt (stack, `.bss`, FPU; see [`boot`]),
 //! turns the vector unit on, finds the RAM in the device tree QEMU passes
-//! in `a1`, reads the request blob and the model that QEMU's `-device
-//! loader` put at fixed addresses (see [`memory`]), and runs the request
+//! in `a1`, reads the request blob that QEMU's `-device loader` put at a
+//! fixed address (see [`memory`]), finds the model, and runs the request
 //! with the [`Rvv`] kernel set through the shared loop
 //! ([`phi_edge_board::generate::run`]): model check (header, manifest,
 //! every tensor's CRC-32), prompt, prefill, text on the 16550 UART as it
 //! is produced, then the `prompt_ids:`, `ids:`, `logits_crc32:` and `stats:`
 //! lines.
+//!
+//! The model is read from a virtio block device if the device tree lists
+//! one (`cargo xtask run --stream`): only its header and manifest are
+//! kept in RAM and the weights are streamed through the arena, so the
+//! model may be larger than the RAM. Without one, the model is the image
+//! `-device loader` put in RAM (see [`memory`]), read in place.
 //!
 //! The exit status, through the SiFive test device, is 0 on success and 1
 //! on any error (one `error:` line on the UART); a panic (every exception
@@ -35,14 +41,17 @@ mod uart;
 use core::fmt::Write as _;
 use core::panic::PanicInfo;
 
+use fdt::Fdt;
 use phi_edge::Kernels;
 use phi_edge_board::console::{print_panic, LineConsole};
+use phi_edge_board::generate::{open_mapped, open_streamed, run as generate};
+use phi_edge_board::virtio_blk::VirtioBlk;
 use phi_edge_board::{Request, EXIT_PANIC};
 use phi_edge_rvv::Rvv;
 use riscv_rt::entry;
 
 use error::BoardError;
-use memory::Ram;
+use memory::{Ram, RamError};
 use timer::MachineTimer;
 use uart::{Uart16550, UART0_BASE};
 
@@ -98,13 +107,36 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
     phi_edge_board::log::request(&req);
 
     let end = ram.free_end();
-    let image = memory::model_image(end).map_err(BoardError::Model)?;
-    // SAFETY: the only call; the model is read through `image` only.
-    let arena = unsafe { memory::free_ram(image.len(), end) };
-    let outcome = phi_edge_board::generate::run(image, kernels, &smp::CORES, &req, arena, out, &MachineTimer);
+    let clock = MachineTimer;
+    let outcome = match model_disk(dtb)? {
+        Some(disk) => {
+            defmt::info!("model on the virtio block device at {=usize:#x}", disk.addr());
+            // SAFETY: the only call (this arm or the other); no model in RAM.
+            let ram = unsafe { memory::free_ram(0, end) };
+            open_streamed(disk, ram, out, &clock)
+                .and_then(|(model, arena)| generate(model, kernels, &smp::CORES, &req, arena, out, &clock))
+        }
+        None => {
+            let image = memory::model_image(end).map_err(BoardError::Model)?;
+            // SAFETY: the only call; the model is read through `image` only.
+            let arena = unsafe { memory::free_ram(image.len(), end) };
+            open_mapped(image, out, &clock)
+                .and_then(|model| generate(model, kernels, &smp::CORES, &req, arena, out, &clock))
+        }
+    };
     phi_edge_board::log::cores(&smp::CORES);
     outcome.map_err(BoardError::Run)?;
     Ok(())
+}
+
+/// The virtio block device the device tree at `dtb` lists, started, if
+/// any.
+fn model_disk(dtb: usize) -> Result<Option<VirtioBlk>, BoardError> {
+    // SAFETY: as in `Ram::find`, which read this device tree already: QEMU
+    // wrote it at `dtb` before boot, in RAM that nothing else writes.
+    let fdt = unsafe { Fdt::from_ptr(dtb as *const u8) }
+        .map_err(|err| BoardError::Ram(RamError::BadDeviceTree { addr: dtb, err }))?;
+    VirtioBlk::find(&fdt).map_err(BoardError::Disk)
 }
 
 #[panic_handler]
