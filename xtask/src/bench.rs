@@ -12,6 +12,10 @@
 //!   pinned llama.cpp under callgrind (see [`callgrind`]), and how the
 //!   logits of each depend on the batch size or prefill chunk (see
 //!   [`batch`]).
+//! - `model --stream [--stage KIB]`: decode and prefill tokens/s of
+//!   `phi-edge run --stream KIB` (default 256) against the mapped run, in
+//!   alternating order, with the median ratio streamed / mapped and the
+//!   bytes read per token (see [`stream`]).
 //! - `arm`, `riscv`: instructions per prefill and decode token of phi-edge
 //!   and of llama.cpp in one Linux guest under `qemu-system -icount
 //!   shift=0`, on a Cortex-A76 (neon+dotprod) or an RV64GCV at VLEN 256
@@ -22,13 +26,14 @@ mod callgrind;
 mod guest;
 mod load;
 mod model;
+mod stream;
 
 use crate::cmd::{phi_edge, run};
 use crate::{Failure, Result, Workspace};
 
 /// How to call `bench`, for messages.
-const BENCH_USAGE: &str =
-    "cargo xtask bench [kernels [--emulated] | model [--threads N] [--pairs K] [--no-callgrind] | arm | riscv]";
+const BENCH_USAGE: &str = "cargo xtask bench [kernels [--emulated] | model [--threads N] [--pairs K] \
+                           [--no-callgrind | --stream [--stage KIB]] | arm | riscv]";
 
 /// Runs the benchmarks named in `args` (both, with their defaults, when
 /// none).
@@ -51,7 +56,8 @@ pub fn run_bench(ws: &Workspace, args: &[String]) -> Result<()> {
         ["arm"] => guest::run_bench(ws, &guest::ARM64),
         ["riscv"] => guest::run_bench(ws, &guest::RISCV64),
         other => Err(Failure::new(format!(
-            "`bench` takes `kernels [--emulated]`, `model [--threads N] [--pairs K] [--no-callgrind]`, `arm` or `riscv` (got {other:?})"
+            "`bench` takes `kernels [--emulated]`, `model [--threads N] [--pairs K] [--no-callgrind | --stream [--stage KIB]]`, \
+             `arm` or `riscv` (got {other:?})"
         ))
         .retry(BENCH_USAGE)),
     }

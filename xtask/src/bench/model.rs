@@ -23,7 +23,7 @@
 //!   the per-pair ratio phi-edge / llama.cpp, with its range, and the share
 //!   of the CPU time other processes took meanwhile (see [`super::load`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use super::{batch, callgrind};
@@ -34,14 +34,14 @@ use crate::{demo, setup, Failure, Result, Workspace};
 
 /// The prompt both engines prefill: 60-odd SmolLM2 tokens, a continuation
 /// that greedy decoding does not end within [`N_GEN`] tokens.
-const PROMPT: &str = "The history of the printing press begins in the fifteenth century, when \
+pub(super) const PROMPT: &str = "The history of the printing press begins in the fifteenth century, when \
                       Johannes Gutenberg combined movable metal type, oil-based inks and a wooden \
                       screw press into a system that could produce books quickly and cheaply. \
                       Within fifty years, printing shops had spread to more than two hundred \
                       cities across Europe, and the number of books in circulation grew from \
                       thousands to millions.";
 /// Tokens generated after the prompt.
-const N_GEN: u32 = 64;
+pub(super) const N_GEN: u32 = 64;
 /// Context of both engines, in tokens: the prompt and the generated
 /// tokens fit, and llama.cpp prefills the prompt in one batch of this size.
 const N_CTX: u32 = 512;
@@ -50,19 +50,23 @@ const DEFAULT_PAIRS: usize = 5;
 
 /// Share of the CPU time taken by other processes during the timed runs
 /// above which the figures are flagged as unreliable.
-const BUSY: f64 = 0.05;
+pub(super) const BUSY: f64 = 0.05;
 
 /// How to call `bench model`, for messages.
-const MODEL_USAGE: &str = "cargo xtask bench model [--threads N] [--pairs K] [--no-callgrind]";
+const MODEL_USAGE: &str =
+    "cargo xtask bench model [--threads N] [--pairs K] [--no-callgrind | --stream [--stage KIB]]";
 
 /// What `bench model` was asked for.
 pub struct Options {
     /// Threads of both engines (default: the online CPUs).
-    threads: usize,
+    pub(super) threads: usize,
     /// Pairs of timed runs.
-    pairs: usize,
+    pub(super) pairs: usize,
     /// Whether to count instructions under callgrind too.
     callgrind: bool,
+    /// `--stream`: phi-edge streamed against phi-edge mapped instead (see
+    /// [`super::stream`]), with staging buffers of this many KiB.
+    pub(super) stream: Option<u32>,
 }
 
 impl Options {
@@ -72,17 +76,30 @@ impl Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             pairs: DEFAULT_PAIRS,
             callgrind: true,
+            stream: None,
         };
+        let mut stage = None;
         let mut args = args.iter();
         while let Some(&arg) = args.next() {
             match arg {
                 "--threads" => options.threads = positive(arg, args.next())?,
                 "--pairs" => options.pairs = positive(arg, args.next())?,
                 "--no-callgrind" => options.callgrind = false,
+                "--stream" => options.stream = Some(super::stream::DEFAULT_STAGE_KIB),
+                "--stage" => stage = Some(positive(arg, args.next())?),
                 other => {
-                    let what = format!("`bench model` takes --threads N, --pairs K and --no-callgrind (got `{other}`)");
+                    let what = format!(
+                        "`bench model` takes --threads N, --pairs K, --no-callgrind and --stream [--stage KIB] (got `{other}`)"
+                    );
                     return Err(Failure::new(what).retry(MODEL_USAGE));
                 }
+            }
+        }
+        if let Some(kib) = stage {
+            let kib = u32::try_from(kib).map_err(|_| Failure::new("--stage is too large").retry(MODEL_USAGE))?;
+            match options.stream {
+                Some(_) => options.stream = Some(kib),
+                None => return Err(Failure::new("--stage is for --stream").retry(MODEL_USAGE)),
             }
         }
         Ok(options)
@@ -154,7 +171,7 @@ impl Subjects {
         let native = python::ensure_build(ws, LlamaBuild::Native)?;
         let image = demo::image(ws)?;
         Ok(Subjects {
-            cli: ws.target().join("release").join("phi-edge"),
+            cli: release_cli(ws),
             image,
             gguf,
             script: ws.root.join("tests").join("bench").join("llama_speed.py"),
@@ -173,16 +190,10 @@ impl Subjects {
 
     /// The command of one run of `engine`.
     pub fn command(&self, engine: Engine, prompt: &str, n_gen: u32, threads: usize) -> Command {
-        let (n_gen, threads, n_ctx) = (n_gen.to_string(), threads.to_string(), N_CTX.to_string());
         match engine {
-            Engine::PhiEdge => {
-                let mut c = Command::new(&self.cli);
-                c.arg("run").arg("--model").arg(&self.image);
-                c.args(["--prompt", prompt, "--temp", "0", "--max-tokens", &n_gen]);
-                c.args(["--threads", &threads, "--ctx", &n_ctx]);
-                c
-            }
+            Engine::PhiEdge => phi_edge_run(&self.cli, &self.image, prompt, n_gen, threads),
             Engine::Llama(build) => {
+                let (n_gen, threads, n_ctx) = (n_gen.to_string(), threads.to_string(), N_CTX.to_string());
                 let mut c = Command::new(self.python(build));
                 c.arg(&self.script)
                     .arg(&self.gguf)
@@ -191,6 +202,24 @@ impl Subjects {
             }
         }
     }
+}
+
+/// The `phi-edge run` command of a benchmark run: `prompt`, greedy,
+/// `n_gen` tokens, `threads` threads, context [`N_CTX`].
+pub(super) fn phi_edge_run(cli: &Path, image: &Path, prompt: &str, n_gen: u32, threads: usize) -> Command {
+    let (n_gen, threads, n_ctx) = (n_gen.to_string(), threads.to_string(), N_CTX.to_string());
+    let mut c = Command::new(cli);
+    c.arg("run").arg("--model").arg(image);
+    c.args(["--prompt", prompt, "--temp", "0", "--max-tokens", &n_gen]);
+    c.args(["--threads", &threads, "--ctx", &n_ctx]);
+    c
+}
+
+/// The `phi-edge` release binary `cargo run --release` builds: under
+/// CARGO_TARGET_DIR when that is set.
+pub(super) fn release_cli(ws: &Workspace) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.target(), |d| ws.root.join(d));
+    target.join("release").join("phi-edge")
 }
 
 /// Runs `cmd` with stdin closed and its output captured; fails with its
@@ -236,7 +265,7 @@ pub fn report(engine: Engine, out: &Output, threads: usize) -> Result<Report> {
 }
 
 /// The figures of `phi-edge run`'s summary line, the last one in `stderr`.
-fn phi_edge_report(stderr: &str, threads: usize) -> Result<Report> {
+pub(super) fn phi_edge_report(stderr: &str, threads: usize) -> Result<Report> {
     let summary = stderr
         .lines()
         .rev()
@@ -342,7 +371,7 @@ impl<'a> Summary<'a> {
     }
 
     /// The number that starts field `key`.
-    fn number(&self, key: &str) -> Option<f64> {
+    pub(super) fn number(&self, key: &str) -> Option<f64> {
         self.field(key)?.split_whitespace().next()?.parse().ok()
     }
 }
@@ -353,6 +382,9 @@ type Phase = [Vec<f64>; 3];
 
 /// Runs `bench model`.
 pub fn run(ws: &Workspace, options: &Options) -> Result<()> {
+    if let Some(kib) = options.stream {
+        return super::stream::run(ws, options, kib);
+    }
     let s = Subjects::prepare(ws)?;
     let threads = options.threads;
     let (n_prompt, details) = warm_up(&s, threads)?;
@@ -483,7 +515,7 @@ fn row<S: std::fmt::Display>(label: &str, prefill: [S; 3], decode: [S; 3]) -> St
 }
 
 /// "s" unless `n` is 1.
-fn plural(n: usize) -> &'static str {
+pub(super) fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {
@@ -520,7 +552,7 @@ fn measure(s: &Subjects, engine: Engine, threads: usize, n_prompt: Option<u64>) 
 }
 
 /// The median of `v` (the mean of the middle two when their number is even).
-fn median(v: &[f64]) -> f64 {
+pub(super) fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
