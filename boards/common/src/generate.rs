@@ -34,6 +34,14 @@
 //! stats: prompt 37 tokens, prefill 0.98 tok/s; generated 16 tokens, decode 0.75 tok/s (emulated); perplexity 2.7473; arena 13465984 bytes; kernels neon; cores 4
 //! ```
 //!
+//! A streamed image adds the bytes read from the block device per decode
+//! step and per prefill chunk (the same figures as `phi-edge run
+//! --stream`'s):
+//!
+//! ```text
+//! stats: ...; cores 1; streamed 96577636 bytes/token, 76531921 bytes/prefill chunk
+//! ```
+//!
 //! A request with [`Request::icount`] set (the board runs under QEMU's
 //! `-icount shift=0`, where the clock advances one nanosecond per guest
 //! instruction) ends the `stats:` line with the clock's nanoseconds per
@@ -141,6 +149,12 @@ pub struct Stats {
     /// little-endian, one vector after another): equal to the host's only
     /// if every logit is bit-identical.
     pub logits_crc: u32,
+    /// Chunks the prompt was evaluated in.
+    pub prefill_chunks: usize,
+    /// Bytes the prefill read from a streamed image (0 if mapped).
+    pub prefill_read: u64,
+    /// Bytes the decode steps read from a streamed image (0 if mapped).
+    pub decode_read: u64,
 }
 
 /// The generator a board runs: the model's weights from `S` on the
@@ -313,6 +327,9 @@ pub fn run<K: Kernels, S: WeightSource, P: Parallel>(
         perplexity: s.perplexity,
         cores,
         logits_crc: s.logits_crc,
+        prefill_chunks: s.prefill_chunks,
+        prefill_read: s.prefill_read,
+        decode_read: s.decode_read,
     };
     report(out, &g, &stats, clock, req.icount);
     match stop {
@@ -428,6 +445,15 @@ fn report<K: Kernels, S: WeightSource, P: Parallel>(
         g.session().kernels().name(),
         s.cores
     );
+    if s.prefill_read != 0 || s.decode_read != 0 {
+        let per = |bytes: u64, n: usize| bytes.checked_div(n as u64).unwrap_or(0);
+        let _ = write!(
+            out,
+            "; streamed {} bytes/token, {} bytes/prefill chunk",
+            per(s.decode_read, s.decode_steps),
+            per(s.prefill_read, s.prefill_chunks)
+        );
+    }
     if icount {
         let _ = write!(
             out,

@@ -9,6 +9,13 @@
 //! | [`MODEL_ADDR`] `0x4210_0000` | model image (`.phi`) | `-device loader,file=model.phi,addr=0x42100000,force-raw=on` |
 //! | model end, 2 MiB aligned | the arena, to the end of RAM | [`ram_end`] (the device tree's `/memory`) |
 //!
+//! With the model on a virtio block device instead (`--stream`), nothing
+//! is loaded at [`MODEL_ADDR`]: the free RAM starts at `0x4220_0000`
+//! ([`MODEL_ADDR`] rounded up to 2 MiB) and holds the image's header and
+//! manifest (1.7 MB for SmolLM2, its tokenizer tables included), then the
+//! arena with the two staging buffers. At `-m 64M` that is 30 MiB, of
+//! which SmolLM2 at `n_ctx` 512 uses 15 MB.
+//!
 //! The arena is carved from the RAM left after the model, found at boot,
 //! rather than sized as a `static` for one model and context: one image
 //! then serves any model and any `n_ctx` the request asks for, and `-m`
@@ -87,7 +94,7 @@ pub fn model_image(ram_end: usize) -> Result<&'static [u8], phi_edge::Error> {
 }
 
 /// The free RAM, for the arena: from past the model's
-/// `model_len` bytes to `ram_end`.
+/// `model_len` bytes (0: no model in RAM) to `ram_end`.
 ///
 /// # Safety
 ///

@@ -9,6 +9,13 @@
 //! | model end, 2 MiB aligned | the arena, up to the device tree | [`Ram::find`] |
 //! | near the end of RAM | device tree blob | QEMU; its address arrives in `a1` |
 //!
+//! With the model on a virtio block device instead (`--stream`), nothing
+//! is loaded at [`MODEL_ADDR`]: the free RAM starts at `0x8220_0000`
+//! ([`MODEL_ADDR`] rounded up to 2 MiB) and holds the image's header and
+//! manifest (1.7 MB for SmolLM2, its tokenizer tables included), then the
+//! arena with the two staging buffers, up to the device tree. At `-m 64M`
+//! that is about 28 MiB, of which SmolLM2 at `n_ctx` 512 uses 15 MB.
+//!
 //! The arena is carved from the RAM left after the model, found at boot,
 //! rather than sized as a `static` for one model and context: one image
 //! then serves any model and any `n_ctx` the request asks for, and `-m`
@@ -105,7 +112,7 @@ pub fn model_image(end: usize) -> Result<&'static [u8], phi_edge::Error> {
 }
 
 /// The free RAM, for the arena: from past the model's
-/// `model_len` bytes to `end`.
+/// `model_len` bytes (0: no model in RAM) to `end`.
 ///
 /// # Safety
 ///
