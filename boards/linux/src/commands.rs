@@ -3,11 +3,12 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use phi_edge::image::tensor::Role;
 use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
-use phi_edge::parallel::{self, ThreadPool};
+use phi_edge::parallel::{self, ThreadPool, DEFAULT_SPIN};
 use phi_edge::{ActFormat, DType, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session, Streamed, WeightSource};
 use phi_edge_auto::AutoKernels;
 
@@ -55,8 +56,16 @@ pub fn run_options(model: &Model<'_>, args: SessionArgs) -> Result<RunOptions> {
 }
 
 /// A pool of `threads` threads (the caller and `threads - 1` workers).
-pub fn thread_pool(threads: u32) -> Result<ThreadPool> {
-    ThreadPool::new(threads as usize).with_context(|| format!("cannot start {threads} threads"))
+///
+/// With `reader` (a streamed source's reader thread runs beside the pool)
+/// and no core to spare for it, the workers park as soon as a run ends
+/// instead of spinning for the next: a spinning worker would hold the core
+/// the reader needs to copy the next chunk, and on a streamed source the
+/// next run waits for that copy anyway.
+pub fn thread_pool(threads: u32, reader: bool) -> Result<ThreadPool> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let spin = if reader && threads as usize >= cpus { Duration::ZERO } else { DEFAULT_SPIN };
+    ThreadPool::with_spin(threads as usize, spin).with_context(|| format!("cannot start {threads} threads"))
 }
 
 /// Opens and fully checks an image: header, manifest and every tensor CRC.
@@ -179,7 +188,7 @@ fn eval_all<S: WeightSource>(model: &Model<'_>, src: S, tokens: &[u32], args: Se
     all.resize(tokens.len() * n_vocab, 0.0);
     let plan = Plan::new(model.config(), &opts)?;
     let mut arena = vec![0u8; plan.bytes() + 64];
-    let pool = thread_pool(opts.threads)?;
+    let pool = thread_pool(opts.threads, !src.is_mapped())?;
     let s = Session::new(model, AutoKernels::detect(), src, &mut arena, &opts)?;
     s.with_parallel(pool).eval(tokens, Some(all))?;
     Ok(n_vocab)
@@ -194,7 +203,7 @@ fn bench(dim: usize, ms: u64, threads: u32) -> Result<()> {
     } else {
         writeln!(o, "kernels {}, matmul {dim} x {dim} rows split over {threads} threads, one token; the other kernels on one thread", k.name())?;
         o.flush()?;
-        let pool = thread_pool(threads)?;
+        let pool = thread_pool(threads, false)?;
         phi_edge_kernel_suite::bench(&RowsSplit { k, par: &pool }, dim, ms)
     };
     for line in lines {

@@ -190,9 +190,9 @@ fn generator<'m, 'a, S: WeightSource>(
     };
     // One byte more than the plan: room to align the arena to 64 bytes.
     arena.resize(opts.arena_bytes(model.config()) + 63, 0);
-    let threads = opts.run.threads;
+    let (threads, reader) = (opts.run.threads, !src.is_mapped());
     let g = Generator::new(model, AutoKernels::detect(), src, arena, &opts)?;
-    Ok(g.with_parallel(thread_pool(threads)?))
+    Ok(g.with_parallel(thread_pool(threads, reader)?))
 }
 
 /// Warns if the model's chat template was not recognised.
