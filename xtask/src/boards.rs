@@ -4,7 +4,9 @@
 //! Each board crate (`boards/<name>/`) is a Cargo workspace of its own that
 //! builds for one bare-metal target. xtask builds it, writes the request
 //! blob with `phi-edge-board`, and boots the image under `qemu-system-*`
-//! with the model and the request loaded where the board expects them.
+//! with the model and the request loaded where the board expects them, or
+//! (`--stream`, the virt boards) with the model on a virtio disk and less
+//! RAM than the model.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -40,16 +42,36 @@ pub struct Board {
     /// Whether the CI step also boots it on one core, to compare with the
     /// run on [`Board::max_cores`] (once per board crate).
     smp_check: bool,
+    /// Whether it reads the model from a virtio disk ([`Model::Disk`]).
+    virtio: bool,
 }
+
+/// How the model reaches the board.
+#[derive(Clone, Copy)]
+enum Model<'a> {
+    /// In RAM, where `-device loader` puts this `.phi` file (`-m 1G`).
+    Ram(&'a Path),
+    /// On a virtio disk: a raw disk image (a whole number of sectors) or
+    /// a QEMU drive name such as `blkdebug:rules:disk.img`.
+    Disk(&'a Path),
+}
+
+/// RAM of a boot with the model in RAM.
+const RAM: &str = "1G";
+/// RAM of a boot with the model on a virtio disk (`--stream`): less than
+/// SmolLM2's 99 MB image.
+const STREAM_RAM: &str = "64M";
 
 /// What one boot loads.
 pub struct Boot<'a> {
     ws: &'a Workspace,
     elf: &'a Path,
-    model: &'a Path,
+    model: Model<'a>,
     request: &'a Path,
     /// Cores the image runs on.
     cores: usize,
+    /// `-m` (the virt boards; raspi4b has 2 GiB).
+    ram: &'a str,
 }
 
 impl Boot<'_> {
@@ -67,18 +89,27 @@ impl Boot<'_> {
         ));
     }
 
-    /// `-device loader` for the request at `req` and the model at `model`.
+    /// `-m`, `-device loader` for the request at `req`, and the model:
+    /// another loader at `model`, or a read-only virtio disk.
     fn loaders(&self, c: &mut Command, req: u64, model: u64) {
-        c.arg("-device")
-            .arg(format!(
-                "loader,file={},addr={req:#x},force-raw=on",
-                self.request.display()
-            ))
-            .arg("-device")
-            .arg(format!(
-                "loader,file={},addr={model:#x},force-raw=on",
-                self.model.display()
-            ));
+        c.arg("-m").arg(self.ram);
+        c.arg("-device").arg(format!(
+            "loader,file={},addr={req:#x},force-raw=on",
+            self.request.display()
+        ));
+        match self.model {
+            Model::Ram(file) => {
+                c.arg("-device").arg(format!(
+                    "loader,file={},addr={model:#x},force-raw=on",
+                    file.display()
+                ));
+            }
+            Model::Disk(disk) => {
+                c.arg("-drive")
+                    .arg(format!("file={},if=none,format=raw,id=model,readonly=on", disk.display()))
+                    .args(["-device", "virtio-blk-device,drive=model"]);
+            }
+        }
     }
 }
 
@@ -93,7 +124,7 @@ pub const BOARDS: [Board; 4] = [
         objcopy_args: &[],
         qemu: |b| {
             let mut c = Command::new("qemu-system-aarch64");
-            c.args(["-M", "virt", "-cpu", "cortex-a72", "-m", "1G", "-nographic"])
+            c.args(["-M", "virt", "-cpu", "cortex-a72", "-nographic"])
                 .arg("-smp")
                 .arg(b.cores.to_string());
             b.semihosting(&mut c);
@@ -103,6 +134,7 @@ pub const BOARDS: [Board; 4] = [
         },
         max_cores: 4,
         smp_check: true,
+        virtio: true,
     },
     Board {
         name: "qemu-virt-riscv64",
@@ -114,6 +146,7 @@ pub const BOARDS: [Board; 4] = [
         qemu: |b| Ok(riscv_qemu(256, b)),
         max_cores: 4,
         smp_check: true,
+        virtio: true,
     },
     Board {
         name: "qemu-virt-riscv64",
@@ -125,6 +158,7 @@ pub const BOARDS: [Board; 4] = [
         qemu: |b| Ok(riscv_qemu(128, b)),
         max_cores: 4,
         smp_check: false,
+        virtio: true,
     },
     Board {
         name: "raspi4",
@@ -141,9 +175,13 @@ pub const BOARDS: [Board; 4] = [
             ".stack=alloc,load,contents",
         ],
         qemu: |b| {
+            let Model::Ram(model) = b.model else {
+                return Err(Failure::new("raspi4 reads the model from its initramfs, not a virtio disk (see boards/raspi4/README.md)")
+                    .retry("cargo xtask run --board raspi4 --prompt \"Hello\""));
+            };
             // QEMU loads an initrd and fills /chosen only for a raw image.
             let initrd = b.request.with_extension("initrd");
-            write_initrd(b.model, b.request, &initrd)?;
+            write_initrd(model, b.request, &initrd)?;
             let mut c = Command::new("qemu-system-aarch64");
             c.args(["-M", "raspi4b", "-display", "none", "-serial", "stdio"]);
             b.semihosting(&mut c);
@@ -162,6 +200,7 @@ pub const BOARDS: [Board; 4] = [
         },
         max_cores: 4,
         smp_check: true,
+        virtio: false,
     },
 ];
 
@@ -170,7 +209,7 @@ fn riscv_qemu(vlen: u32, b: &Boot<'_>) -> Command {
     let mut c = Command::new("qemu-system-riscv64");
     c.args(["-M", "virt", "-cpu"])
         .arg(format!("rv64,v=true,vlen={vlen}"))
-        .args(["-bios", "none", "-m", "1G", "-nographic", "-smp"])
+        .args(["-bios", "none", "-nographic", "-smp"])
         .arg(b.cores.to_string());
     b.semihosting(&mut c);
     b.loaders(&mut c, 0x8200_0000, 0x8210_0000);
@@ -350,6 +389,11 @@ struct RunArgs {
     /// `--icount`: QEMU with `-icount shift=0`, the board reporting
     /// instructions per token.
     icount: bool,
+    /// `--stream`: the model on a virtio disk, not in RAM.
+    stream: bool,
+    /// `--ram SIZE`: QEMU's `-m` ([`RAM`], or [`STREAM_RAM`] with
+    /// `--stream`, if absent).
+    ram: Option<String>,
     model: Option<PathBuf>,
     prompt: String,
     max_tokens: u32,
@@ -373,7 +417,9 @@ impl RunArgs {
 
 fn parse_run(args: &[String]) -> Result<RunArgs> {
     let usage = || {
-        Failure::new("usage: cargo xtask run --board B [--cores N] [--model M] --prompt P [--max-tokens N] [--chat] [--temp T --seed S] [--icount]\n  \
+        Failure::new("usage: cargo xtask run --board B [--cores N] [--model M] [--stream] [--ram SIZE] --prompt P [--max-tokens N] [--chat] [--temp T --seed S] [--icount]\n  \
+             --stream (virt boards): the model on a virtio disk, only its header and manifest in RAM, the weights streamed; -m 64M unless --ram says otherwise.\n  \
+             --ram SIZE: QEMU's -m for the virt boards (default 1G, or 64M with --stream).\n  \
              --icount: QEMU with `-icount shift=0` (one guest ns per instruction); the board prints instructions per prefill and decode token.\n  \
              With several cores the count is every core's instructions (QEMU runs them in turn), spin-waits included: use --cores 1.")
             .retry(format!("cargo xtask run --board {} --prompt \"Hello\"", BOARDS[0].name))
@@ -382,6 +428,8 @@ fn parse_run(args: &[String]) -> Result<RunArgs> {
         board: String::new(),
         cores: None,
         icount: false,
+        stream: false,
+        ram: None,
         model: None,
         prompt: String::new(),
         max_tokens: 64,
@@ -402,6 +450,8 @@ fn parse_run(args: &[String]) -> Result<RunArgs> {
             "--seed" => r.seed = value()?.parse().map_err(|_| usage())?,
             "--chat" => r.chat = true,
             "--icount" => r.icount = true,
+            "--stream" => r.stream = true,
+            "--ram" => r.ram = Some(value()?),
             _ => return Err(usage()),
         }
     }
@@ -432,14 +482,26 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
         ))
         .retry(format!("cargo xtask run --board {} --cores {} ...", b.name, b.max_cores)));
     }
+    if r.stream && !b.virtio {
+        return Err(Failure::new(format!("--stream: {} has no virtio disk (see boards/{}/README.md)", b.name, b.name))
+            .retry(format!("cargo xtask run --board {} --stream --prompt \"Hello\"", BOARDS[0].name)));
+    }
     let elf = b.build(ws)?;
-    let model = model_image(ws, r.model.as_deref())?;
+    let image = model_image(ws, r.model.as_deref())?;
     let request = write_request(ws, b, &r.request())?;
+    let disk;
+    let (model, ram) = if r.stream {
+        disk = disk_image(ws, &image)?;
+        (Model::Disk(&disk), r.ram.as_deref().unwrap_or(STREAM_RAM))
+    } else {
+        (Model::Ram(&image), r.ram.as_deref().unwrap_or(RAM))
+    };
     let outcome = boot(
         ws,
         b,
         &elf,
-        &model,
+        model,
+        ram,
         &request,
         cores,
         r.icount,
@@ -482,6 +544,35 @@ fn model_image(ws: &Workspace, model: Option<&Path>) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// `image` as a raw disk: the file itself if it is a whole number of
+/// 512-byte sectors (a virtio disk's capacity is), else a copy padded with
+/// zeros in target/board/ (written again when the image is newer).
+fn disk_image(ws: &Workspace, image: &Path) -> Result<PathBuf> {
+    let meta = |p: &Path| std::fs::metadata(p).map_err(|e| Failure::new(format!("{}: {e}", p.display())));
+    let len = meta(image)?.len();
+    if len % 512 == 0 {
+        return Ok(image.to_path_buf());
+    }
+    let disk = board_dir(ws)?.join(image.with_extension("disk").file_name().unwrap_or_default());
+    let fresh = std::fs::metadata(&disk)
+        .ok()
+        .filter(|d| d.len() == len.next_multiple_of(512))
+        .and_then(|d| Some(d.modified().ok()? >= meta(image).ok()?.modified().ok()?));
+    if fresh != Some(true) {
+        write_disk(image, &disk, usize::MAX)?;
+    }
+    Ok(disk)
+}
+
+/// Writes the first `len` bytes of `image` (all, if fewer) to `disk`,
+/// padded with zeros to a whole sector.
+fn write_disk(image: &Path, disk: &Path, len: usize) -> Result<()> {
+    let mut bytes = std::fs::read(image).map_err(|e| Failure::new(format!("{}: {e}", image.display())))?;
+    bytes.truncate(len);
+    bytes.resize(bytes.len().next_multiple_of(512), 0);
+    std::fs::write(disk, bytes).map_err(|e| Failure::new(format!("{}: {e}", disk.display())))
+}
+
 fn board_dir(ws: &Workspace) -> Result<PathBuf> {
     let d = ws.target().join("board");
     std::fs::create_dir_all(&d).map_err(|e| Failure::new(format!("{}: {e}", d.display())))?;
@@ -504,14 +595,16 @@ struct Outcome {
     lines: Vec<String>,
 }
 
-/// Boots `elf` under QEMU on `cores` cores (with `-icount shift=0` when
-/// `icount`), echoing the UART when `echo`, killing it after `timeout`.
+/// Boots `elf` under QEMU with `ram` (`-m`) on `cores` cores (with
+/// `-icount shift=0` when `icount`), echoing the UART when `echo`, killing
+/// it after `timeout`.
 #[allow(clippy::too_many_arguments)]
 fn boot(
     ws: &Workspace,
     b: &Board,
     elf: &Path,
-    model: &Path,
+    model: Model<'_>,
+    ram: &str,
     request: &Path,
     cores: usize,
     icount: bool,
@@ -524,6 +617,7 @@ fn boot(
         model,
         request,
         cores,
+        ram,
     })?;
     if icount {
         c.args(["-icount", "shift=0"]);
@@ -634,9 +728,13 @@ const CONTEXT_BUSTER_BYTES: usize = 5 << 10;
 /// prompt (chat, greedy, 16 tokens) on all its cores, and once more on one
 /// core (once per board crate), and prints the host's token ids, the
 /// CRC-32 of the host's logits (bit-identical logits) and a perplexity
-/// near the host's each time; a model with one flipped tensor byte makes
-/// it print an error and exit non-zero. The first board also gets a prompt
-/// too long for its context, which must be an error too.
+/// near the host's each time. The one-core run of a virt board is a
+/// streamed one: the model on a virtio disk, in a 64 MiB guest
+/// ([`STREAM_RAM`]). A model with one flipped tensor byte makes every
+/// board print an error and exit non-zero; a virt board does the same,
+/// with exit status 1, for an image cut short on its disk and for a disk
+/// whose reads fail in the middle of the image. The first board also gets
+/// a prompt too long for its context, which must be an error too.
 pub fn check() -> Step {
     Step {
         name: "board images under QEMU",
@@ -655,6 +753,8 @@ pub fn check() -> Step {
             let want_crc = json.get("logits_crc32").and_then(|v| v.as_u64()).ok_or_else(|| Failure::new(format!("{}: no logits_crc32", host_ids.display())))?;
             let corrupt = dir.join("corrupt.phi");
             flip_tensor_byte(&model, &corrupt)?;
+            let disk = disk_image(ws, &model)?;
+            let faults = disk_faults(&dir, &model, &disk)?;
             for (i, b) in BOARDS.iter().enumerate() {
                 let elf = b.build(ws)?;
                 let mut req = Request::new(CI_PROMPT);
@@ -663,18 +763,24 @@ pub fn check() -> Step {
                 req.max_tokens = CI_TOKENS;
                 let request = write_request(ws, b, &req)?;
                 // Every core the board has, then (once per board crate) one
-                // core: both must give the host's ids and logits.
+                // core, streamed from a disk on a virt board: both must give
+                // the host's ids and logits.
                 let runs: &[usize] = if b.smp_check { &[b.max_cores, 1] } else { &[b.max_cores] };
                 for &cores in runs {
+                    let (from, ram) = if cores == 1 && b.virtio { (Model::Disk(&disk), STREAM_RAM) } else { (Model::Ram(&model), RAM) };
                     let t = Instant::now();
-                    let out = boot(ws, b, &elf, &model, &request, cores, false, Duration::from_secs(900), false)?;
+                    let out = boot(ws, b, &elf, from, ram, &request, cores, false, Duration::from_secs(900), false)?;
                     let got = ids(&out.lines, "ids:");
                     let got_prompt = ids(&out.lines, "prompt_ids:");
                     let ppl = perplexity(&out.lines);
                     let crc = logits_crc(&out.lines);
                     let shown = crc.map_or("none".to_string(), |c| format!("{c:#010x}"));
                     let rates = rates(&out.lines).unwrap_or_default();
-                    let cores_word = if cores == 1 { "core" } else { "cores" };
+                    let cores_word = match from {
+                        Model::Disk(_) => "core, streamed in 64 MiB",
+                        Model::Ram(_) if cores == 1 => "core",
+                        Model::Ram(_) => "cores",
+                    };
                     eprintln!(
                         "{} on {cores} {cores_word}: exit {:?} after {:.0} s; ids {:?}; logits crc32 {shown} (host {want_crc:#010x}); perplexity {ppl:?} (host {want_ppl:.4}); {rates}",
                         b.label,
@@ -694,18 +800,28 @@ pub fn check() -> Step {
                         )));
                     }
                 }
-                let bad = boot(ws, b, &elf, &corrupt, &request, b.max_cores, false, Duration::from_secs(300), false)?;
+                let bad = boot(ws, b, &elf, Model::Ram(&corrupt), RAM, &request, b.max_cores, false, Duration::from_secs(300), false)?;
                 let said = bad.lines.iter().find(|l| l.starts_with("error:")).cloned();
                 eprintln!("{}: corrupted model: exit {:?}, {said:?}", b.label, bad.status);
                 if bad.status == Some(0) || bad.status.is_none() || said.is_none() || ids(&bad.lines, "ids:").is_some() {
                     return Err(Failure::new(format!("{}: a corrupted model must give an error and a non-zero exit:\n{}", b.label, bad.lines.join("\n"))));
+                }
+                // Disk faults, once per virt board crate: one `error:` line
+                // naming the problem, exit 1 (not a panic's 101, not a hang).
+                for (what, drive, says) in faults.iter().filter(|_| b.virtio && b.smp_check) {
+                    let bad = boot(ws, b, &elf, Model::Disk(drive), STREAM_RAM, &request, 1, false, Duration::from_secs(300), false)?;
+                    let said: Vec<&String> = bad.lines.iter().filter(|l| l.starts_with("error:")).collect();
+                    eprintln!("{}: {what}: exit {:?}, {said:?}", b.label, bad.status);
+                    if bad.status != Some(1) || said.len() != 1 || !said[0].contains(says) || ids(&bad.lines, "ids:").is_some() {
+                        return Err(Failure::new(format!("{}: {what} must give one `error:` line saying \"{says}\" and exit 1:\n{}", b.label, bad.lines.join("\n"))));
+                    }
                 }
                 if i == 0 {
                     let long = "word ".repeat(CONTEXT_BUSTER_BYTES / 5);
                     let mut req = Request::new(&long);
                     req.max_tokens = 1;
                     let request = write_request(ws, b, &req)?;
-                    let full = boot(ws, b, &elf, &model, &request, b.max_cores, false, Duration::from_secs(300), false)?;
+                    let full = boot(ws, b, &elf, Model::Ram(&model), RAM, &request, b.max_cores, false, Duration::from_secs(300), false)?;
                     let said = full.lines.iter().find(|l| l.starts_with("error:")).cloned();
                     eprintln!("{}: a {} KiB prompt: exit {:?}, {said:?}", b.label, long.len() >> 10, full.status);
                     if full.status != Some(1) || !said.is_some_and(|l| l.contains("context")) {
@@ -714,9 +830,37 @@ pub fn check() -> Step {
                 }
             }
             let _ = std::fs::remove_file(&corrupt);
+            for file in [TRUNCATED_DISK, READ_ERROR_RULES] {
+                let _ = std::fs::remove_file(dir.join(file));
+            }
             Ok(())
         }),
     }
+}
+
+/// The CI step's disk image cut short, in target/board/.
+const TRUNCATED_DISK: &str = "truncated.disk";
+/// The CI step's `blkdebug` rules for a failing read, in target/board/.
+const READ_ERROR_RULES: &str = "read-error.blkdebug";
+
+/// The disk faults of the CI step, as (what, QEMU drive, what the board's
+/// `error:` line must say), written into `dir`: `model` cut short (at
+/// 60%, in the tensor data), and its raw `disk` on a `blkdebug` drive
+/// whose reads of one sector four fifths in fail with EIO (the board
+/// checks every tensor's CRC at start-up, so the read fails there).
+fn disk_faults(dir: &Path, model: &Path, disk: &Path) -> Result<Vec<(&'static str, PathBuf, &'static str)>> {
+    let len = std::fs::metadata(model).map_err(|e| Failure::new(format!("{}: {e}", model.display())))?.len();
+    let truncated = dir.join(TRUNCATED_DISK);
+    write_disk(model, &truncated, (len * 3 / 5) as usize)?;
+    let rules = dir.join(READ_ERROR_RULES);
+    let sector = len * 4 / 5 / 512;
+    let text = format!("[inject-error]\nevent = \"read_aio\"\nerrno = \"5\"\nsector = \"{sector}\"\n");
+    std::fs::write(&rules, text).map_err(|e| Failure::new(format!("{}: {e}", rules.display())))?;
+    let failing = PathBuf::from(format!("blkdebug:{}:{}", rules.display(), disk.display()));
+    Ok(vec![
+        ("an image cut short on the disk", truncated, "truncated"),
+        ("a disk read that fails (EIO)", failing, "failed"),
+    ])
 }
 
 /// Copies `src` to `dst` with one byte flipped in the middle of the last
