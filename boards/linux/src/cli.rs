@@ -64,7 +64,8 @@ pub enum Command {
         #[arg(long, value_name = "TEXT")]
         system: Option<String>,
         /// Also write the prompt's and the generated token ids to this JSON
-        /// file.
+        /// file (with `--stream`, the bytes read by the prefill and the
+        /// decode too).
         #[arg(long, value_name = "FILE")]
         ids_out: Option<PathBuf>,
         /// Also print a `timings:` line on stderr: the prefill's and the

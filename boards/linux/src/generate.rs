@@ -6,6 +6,14 @@
 //! text goes to stdout as it is produced (incomplete UTF-8 sequences are
 //! held back until the next token completes them); everything else goes to
 //! stderr.
+//!
+//! The weights come from the mapped image, or with `--stream` from the file
+//! through the arena's two staging buffers ([`FileSource`]'s reader thread
+//! fills one while the kernels use the other); the same generic code runs
+//! both, and the summary line then reports the bytes read per decoded
+//! token and per prefill chunk.
+//!
+//! [`FileSource`]: crate::model_file::FileSource
 
 use std::io::{BufRead, Write};
 use std::path::Path;
