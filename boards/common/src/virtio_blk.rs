@@ -76,7 +76,8 @@ static POOL: DmaPool = DmaPool(UnsafeCell::new([[0; PAGE_SIZE]; DMA_PAGES]));
 static NEXT_PAGE: AtomicUsize = AtomicUsize::new(0);
 
 /// `virtio-drivers`' view of this machine: identity-mapped RAM, DMA pages
-/// from [`POOL`], never given back (one device for the image's life).
+/// from a static pool of [`DMA_PAGES`] pages, never given back (one device
+/// for the image's life).
 pub struct StaticHal;
 
 // SAFETY: `dma_alloc` returns page-aligned, zeroed pages of POOL that no
@@ -197,8 +198,12 @@ impl VirtioBlk {
             // `self` and `buf`, which `read_at_during` holds throughout,
             // and `work` never touches `buf`.
             let token = unsafe {
-                self.dev
-                    .read_blocks_nb(part.sector as usize, &mut self.reqs[k], target, &mut self.resps[k])
+                self.dev.read_blocks_nb(
+                    part.sector as usize,
+                    &mut self.reqs[k],
+                    target,
+                    &mut self.resps[k],
+                )
             };
             match token {
                 Ok(t) => tokens[k] = Some(t),
@@ -221,7 +226,9 @@ impl VirtioBlk {
                 return false; // not ours: the queue is out of step
             };
             tokens[k] = None;
-            let Some(part) = &parts.0[k] else { return false };
+            let Some(part) = &parts.0[k] else {
+                return false;
+            };
             let target = part.target(k, &mut self.bounce, buf);
             // SAFETY: the same buffers as `submit` queued for part `k`.
             let done = unsafe {
@@ -246,11 +253,22 @@ impl ReadAt for VirtioBlk {
         self.read_at_during(offset, buf, &mut || {})
     }
 
-    fn read_at_during(&mut self, offset: u64, buf: &mut [u8], work: &mut dyn FnMut()) -> Result<()> {
-        let end = offset.checked_add(buf.len() as u64).filter(|&e| e <= self.size);
+    fn read_at_during(
+        &mut self,
+        offset: u64,
+        buf: &mut [u8],
+        work: &mut dyn FnMut(),
+    ) -> Result<()> {
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|&e| e <= self.size);
         let (Some(end), false) = (end, buf.is_empty()) else {
             work();
-            return if buf.is_empty() { Ok(()) } else { Err(Error::Read { offset }) };
+            return if buf.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::Read { offset })
+            };
         };
         let parts = Parts::new(offset, end);
         let (tokens, submitted) = match self.submit(&parts, buf) {
@@ -262,7 +280,12 @@ impl ReadAt for VirtioBlk {
             return Err(Error::Read { offset });
         }
         for (k, part) in parts.0.iter().enumerate() {
-            if let Some(Part { bounce: Some(from), at, .. }) = part {
+            if let Some(Part {
+                bounce: Some(from),
+                at,
+                ..
+            }) = part
+            {
                 buf[at.clone()].copy_from_slice(&self.bounce[k / 2][from.clone()]);
             }
         }
@@ -350,7 +373,9 @@ mod tests {
         let mut buf = std::vec![0xEEu8; (end - offset) as usize];
         let mut covered = 0;
         for part in parts.0.iter().flatten() {
-            let sector: Vec<u8> = (0..SECTOR * 8).map(|i| (part.sector * SECTOR + i) as u8).collect();
+            let sector: Vec<u8> = (0..SECTOR * 8)
+                .map(|i| (part.sector * SECTOR + i) as u8)
+                .collect();
             let src = match &part.bounce {
                 Some(r) => {
                     assert!(r.end <= SECTOR as usize);
@@ -361,7 +386,11 @@ mod tests {
             buf[part.at.clone()].copy_from_slice(src);
             covered += part.at.len();
         }
-        assert_eq!(covered, buf.len(), "{offset}..{end}: parts overlap or leave gaps");
+        assert_eq!(
+            covered,
+            buf.len(),
+            "{offset}..{end}: parts overlap or leave gaps"
+        );
         buf
     }
 
@@ -370,7 +399,11 @@ mod tests {
         for offset in [0, 1, 63, 511, 512, 513, 1000, 1024] {
             for len in [1, 2, 64, 511, 512, 513, 1023, 1024, 1536, 2047] {
                 let want: Vec<u8> = (offset..offset + len).map(|i| i as u8).collect();
-                assert_eq!(read(offset, offset + len), want, "offset {offset}, len {len}");
+                assert_eq!(
+                    read(offset, offset + len),
+                    want,
+                    "offset {offset}, len {len}"
+                );
             }
         }
     }
@@ -380,10 +413,25 @@ mod tests {
         let parts = Parts::new(1024, 4096);
         assert_eq!(
             parts.0,
-            [None, Some(Part { sector: 2, at: 0..3072, bounce: None }), None]
+            [
+                None,
+                Some(Part {
+                    sector: 2,
+                    at: 0..3072,
+                    bounce: None
+                }),
+                None
+            ]
         );
         let inside = Parts::new(10, 20);
-        assert_eq!(inside.0[0], Some(Part { sector: 0, at: 0..10, bounce: Some(10..20) }));
+        assert_eq!(
+            inside.0[0],
+            Some(Part {
+                sector: 0,
+                at: 0..10,
+                bounce: Some(10..20)
+            })
+        );
         assert!(inside.0[1].is_none() && inside.0[2].is_none());
     }
 }
