@@ -44,6 +44,8 @@ pub mod log;
 #[allow(unsafe_code)]
 pub mod pl011;
 pub mod request;
+#[cfg_attr(not(feature = "virtio-blk"), allow(dead_code))]
+mod sectors;
 #[allow(unsafe_code)]
 pub mod smp;
 #[cfg(feature = "virtio-blk")]

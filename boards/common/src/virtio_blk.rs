@@ -29,7 +29,6 @@
 //! the disk or a driver error is [`Error::Read`] at the read's offset.
 
 use core::cell::UnsafeCell;
-use core::ops::Range;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -40,12 +39,15 @@ use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
 
+use crate::sectors::{Part, Parts};
+
 /// Pages of the static DMA pool: the virtqueue of one device (16 entries:
 /// one or two pages for the descriptor table and the rings).
 pub const DMA_PAGES: usize = 4;
 
 /// Sector size, as a `u64` for offset arithmetic.
 const SECTOR: u64 = SECTOR_SIZE as u64;
+const _: () = assert!(SECTOR_SIZE == crate::sectors::SECTOR_SIZE);
 
 /// Why the block device could not be started.
 #[derive(Debug)]
@@ -290,148 +292,5 @@ impl ReadAt for VirtioBlk {
             }
         }
         Ok(())
-    }
-}
-
-/// One request of a read: whole sectors from `sector`, into `buf[at]` or
-/// (a partial sector) into a bounce buffer, whose bytes `bounce` go to
-/// `buf[at]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Part {
-    sector: u64,
-    at: Range<usize>,
-    bounce: Option<Range<usize>>,
-}
-
-impl Part {
-    /// Where the device writes part `k`: bounce buffer 0 (head) or 1
-    /// (tail), or the caller's buffer.
-    fn target<'b>(
-        &self,
-        k: usize,
-        bounce: &'b mut [[u8; SECTOR_SIZE]; 2],
-        buf: &'b mut [u8],
-    ) -> &'b mut [u8] {
-        match self.bounce {
-            Some(_) => &mut bounce[k / 2],
-            None => &mut buf[self.at.clone()],
-        }
-    }
-}
-
-/// A byte range of the disk as up to three requests: the partial first
-/// sector, the whole sectors, the partial last sector.
-#[derive(Debug, PartialEq, Eq)]
-struct Parts([Option<Part>; 3]);
-
-impl Parts {
-    /// The requests for bytes `offset..end` (`offset < end`).
-    fn new(offset: u64, end: u64) -> Parts {
-        let idx = |b: u64| (b - offset) as usize;
-        let mut lo = offset.div_ceil(SECTOR);
-        let mut hi = end / SECTOR;
-        let head = (offset % SECTOR != 0).then(|| {
-            let s = offset / SECTOR;
-            let stop = end.min((s + 1) * SECTOR);
-            lo = lo.max(s + 1);
-            Part {
-                sector: s,
-                at: 0..idx(stop),
-                bounce: Some((offset - s * SECTOR) as usize..(stop - s * SECTOR) as usize),
-            }
-        });
-        let tail = (end % SECTOR != 0 && end / SECTOR >= lo).then(|| {
-            let s = end / SECTOR;
-            hi = hi.min(s);
-            Part {
-                sector: s,
-                at: idx(s * SECTOR)..idx(end),
-                bounce: Some(0..(end - s * SECTOR) as usize),
-            }
-        });
-        let middle = (hi > lo).then(|| Part {
-            sector: lo,
-            at: idx(lo * SECTOR)..idx(hi * SECTOR),
-            bounce: None,
-        });
-        Parts([head, middle, tail])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    extern crate std;
-
-    use std::vec::Vec;
-
-    use super::{Part, Parts, SECTOR};
-
-    /// Reassembles the bytes `offset..end` of a disk whose byte `i` is
-    /// `i as u8` from the parts, as the reads and bounce copies would.
-    fn read(offset: u64, end: u64) -> Vec<u8> {
-        let parts = Parts::new(offset, end);
-        let mut buf = std::vec![0xEEu8; (end - offset) as usize];
-        let mut covered = 0;
-        for part in parts.0.iter().flatten() {
-            let sector: Vec<u8> = (0..SECTOR * 8)
-                .map(|i| (part.sector * SECTOR + i) as u8)
-                .collect();
-            let src = match &part.bounce {
-                Some(r) => {
-                    assert!(r.end <= SECTOR as usize);
-                    &sector[r.clone()]
-                }
-                None => &sector[..part.at.len()],
-            };
-            buf[part.at.clone()].copy_from_slice(src);
-            covered += part.at.len();
-        }
-        assert_eq!(
-            covered,
-            buf.len(),
-            "{offset}..{end}: parts overlap or leave gaps"
-        );
-        buf
-    }
-
-    #[test]
-    fn any_offset_and_length_reads_the_right_bytes() {
-        for offset in [0, 1, 63, 511, 512, 513, 1000, 1024] {
-            for len in [1, 2, 64, 511, 512, 513, 1023, 1024, 1536, 2047] {
-                let want: Vec<u8> = (offset..offset + len).map(|i| i as u8).collect();
-                assert_eq!(
-                    read(offset, offset + len),
-                    want,
-                    "offset {offset}, len {len}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn aligned_reads_need_no_bounce() {
-        let parts = Parts::new(1024, 4096);
-        assert_eq!(
-            parts.0,
-            [
-                None,
-                Some(Part {
-                    sector: 2,
-                    at: 0..3072,
-                    bounce: None
-                }),
-                None
-            ]
-        );
-        let inside = Parts::new(10, 20);
-        assert_eq!(
-            inside.0[0],
-            Some(Part {
-                sector: 0,
-                at: 0..10,
-                bounce: Some(10..20)
-            })
-        );
-        assert!(inside.0[1].is_none() && inside.0[2].is_none());
     }
 }
