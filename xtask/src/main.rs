@@ -129,23 +129,27 @@ commands:
                          answer P (default: \"What is the capital of France?\") with
                          SmolLM2-135M-Instruct and its chat template; fetches and
                          packs the model on first use (no oracle needed)
-  bench [kernels [--emulated]|model [--threads N] [--pairs K] [--no-callgrind]|arm|riscv]
+  bench [kernels [--emulated]|model [--threads N] [--pairs K] [--no-callgrind|--stream [--stage KIB]]|arm|riscv]
                          kernels: GB/s per weight type on this machine's kernel set
                          (--emulated: NEON/RVV suites under qemu, correctness only);
                          model: prefill/decode tok/s of phi-edge and of llama.cpp
                          (the pinned oracle build and a native build, made once) on
                          SmolLM2, K pairs of fresh processes in ABBA order (default 5)
                          on N threads (default: every CPU), the median ratios; then
-                         instructions per decoded token under callgrind;
+                         instructions per decoded token under callgrind (--stream:
+                         phi-edge streamed through 2 x KIB staging, default 256,
+                         against phi-edge mapped instead);
                          arm / riscv: instructions per prefill and decode token of
                          phi-edge and llama.cpp in one Debian guest under
                          qemu-system -icount shift=0 (Cortex-A76 neon+dotprod /
                          RV64GCV VLEN 256; llama.cpp cross-built once, ~10 min)
   build --board B        cross-compile a board image (ELF and raw binary); prints sizes
   run --board B [--cores N] [--model M] --prompt P [--max-tokens N] [--chat] [--temp T --seed S]
+      [--icount] [--stream [--ram SIZE]]
                          build, boot in QEMU on N cores (default: all the board
                          has, 4), stream the generated text (default model:
-                         SmolLM2; greedy unless --temp)
+                         SmolLM2; greedy unless --temp); --stream (virt boards):
+                         the model on a virtio disk, -m SIZE (default 64M)
   flash --board raspi4 --model M --out DIR [--prompt P ...]
                          an SD-card boot folder for the Pi (kernel8.img, config.txt,
                          model + request, the list of firmware files to add)
