@@ -112,7 +112,7 @@ impl<S: WeightSource> Weights<'_, S> {
         let mut which = match self.ahead.take() {
             Some(a) if a.offset == base && a.len == first_len => a.which,
             _ => {
-                self.fill(0, base, first_len).map_err(|_| e.read_error(base))?;
+                self.staged(0, base, first_len).map_err(|_| e.read_error(base))?;
                 0
             }
         };
@@ -153,28 +153,27 @@ impl<S: WeightSource> Weights<'_, S> {
         Ok(())
     }
 
-    /// Reads `len` bytes at `offset` into staging buffer `which`
-    /// (streamed sources only), dropping a read-ahead chunk there.
-    fn fill(&mut self, which: usize, offset: u64, len: usize) -> Result<()> {
-        if self.ahead.is_some_and(|a| a.which == which) {
+    /// The `len` bytes at `offset`: in place from a mapped source, else
+    /// read into staging buffer `which` (counted, and dropping a chunk
+    /// read ahead there).
+    fn staged(&mut self, which: usize, offset: u64, len: usize) -> Result<&[u8]> {
+        let streamed = !self.src.is_mapped();
+        if streamed && self.ahead.is_some_and(|a| a.which == which) {
             self.ahead = None;
         }
-        self.src.bytes(offset, len, self.stage[which])?;
-        self.read += len as u64;
-        Ok(())
+        let w = self.src.bytes(offset, len, self.stage[which])?;
+        if streamed {
+            self.read += len as u64;
+        }
+        Ok(w)
     }
 
     /// Row `r` of `e`, dequantized into `out`.
     fn row<K: Kernels>(&mut self, k: &K, e: &TensorEntry, r: usize, out: &mut [f32]) -> Result<()> {
         let row = e.row_bytes();
         let off = self.data_offset + e.offset + (r * row) as u64;
-        if self.src.is_mapped() {
-            let w = self.src.bytes(off, row, &mut []).map_err(|_| e.read_error(off))?;
-            k.dequantize_row(e.dtype, w, out);
-        } else {
-            self.fill(0, off, row).map_err(|_| e.read_error(off))?;
-            k.dequantize_row(e.dtype, &self.stage[0][..row], out);
-        }
+        let w = self.staged(0, off, row).map_err(|_| e.read_error(off))?;
+        k.dequantize_row(e.dtype, w, out);
         Ok(())
     }
 
