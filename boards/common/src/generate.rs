@@ -157,10 +157,6 @@ pub struct Stats {
     pub decode_read: u64,
 }
 
-/// The generator a board runs: the model's weights from `S` on the
-/// board's cores.
-type BoardGenerator<'m, 'a, K, S, P> = Generator<'m, 'a, K, S, P>;
-
 /// Bytes of each of the two staging buffers of a streamed run.
 pub const STAGE_BYTES: u32 = 256 << 10;
 
@@ -377,7 +373,7 @@ fn run_error(what: &'static str) -> impl FnOnce(Error) -> RunError {
 /// `out` as they come; returns why it stopped and the prefill's and the
 /// decode loop's ticks.
 fn generate<K: Kernels, S: WeightSource, P: Parallel>(
-    g: &mut BoardGenerator<'_, '_, K, S, P>,
+    g: &mut Generator<'_, '_, K, S, P>,
     max_tokens: u32,
     out: &mut impl Console,
     clock: &impl Clock,
@@ -415,7 +411,7 @@ fn nanos_per_token(clock: &impl Clock, ticks: u64, n: usize) -> u128 {
 /// instructions per token to the `stats:` line.
 fn report<K: Kernels, S: WeightSource, P: Parallel>(
     out: &mut impl Console,
-    g: &BoardGenerator<'_, '_, K, S, P>,
+    g: &Generator<'_, '_, K, S, P>,
     s: &Stats,
     clock: &impl Clock,
     icount: bool,
