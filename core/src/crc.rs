@@ -98,7 +98,11 @@ mod tests {
         for &b in bytes {
             c ^= b as u32;
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
         }
         c
@@ -118,7 +122,11 @@ mod tests {
         for (i, len) in lens.enumerate() {
             for start in [0, 1, 3, 8] {
                 let bytes = &data[start..start + len];
-                let init = if i % 2 == 0 { 0xFFFF_FFFF } else { (i as u32).wrapping_mul(0x9E37_79B9) };
+                let init = if i % 2 == 0 {
+                    0xFFFF_FFFF
+                } else {
+                    (i as u32).wrapping_mul(0x9E37_79B9)
+                };
                 let want = bitwise(init, bytes);
                 let mut c = Crc32::from_register(init);
                 c.update(bytes);

@@ -70,7 +70,11 @@ impl<'a> MatmulArgs<'a> {
     pub fn w_row_bytes(&self) -> usize {
         match self.dtype.row_bytes(self.k) {
             Some(n) => n,
-            None => panic!("matmul {}: k = {} is not a whole number of blocks", self.dtype.name(), self.k),
+            None => panic!(
+                "matmul {}: k = {} is not a whole number of blocks",
+                self.dtype.name(),
+                self.k
+            ),
         }
     }
 
@@ -78,7 +82,11 @@ impl<'a> MatmulArgs<'a> {
     pub fn act_row_bytes(&self) -> usize {
         match self.dtype.act_format().row_bytes(self.k) {
             Some(n) => n,
-            None => panic!("matmul {}: k = {} is not a whole number of blocks", self.dtype.name(), self.k),
+            None => panic!(
+                "matmul {}: k = {} is not a whole number of blocks",
+                self.dtype.name(),
+                self.k
+            ),
         }
     }
 
@@ -86,9 +94,17 @@ impl<'a> MatmulArgs<'a> {
     ///
     /// Panics if `r` is not within `0..rows`.
     pub fn with_rows(&self, r: Range<usize>) -> MatmulArgs<'a> {
-        assert!(r.start <= r.end && r.end <= self.rows, "matmul rows {r:?} outside 0..{}", self.rows);
+        assert!(
+            r.start <= r.end && r.end <= self.rows,
+            "matmul rows {r:?} outside 0..{}",
+            self.rows
+        );
         let row = self.w_row_bytes();
-        MatmulArgs { w: &self.w[r.start * row..], rows: r.len(), ..*self }
+        MatmulArgs {
+            w: &self.w[r.start * row..],
+            rows: r.len(),
+            ..*self
+        }
     }
 
     /// Checks the arguments against each other and against `out`, as every
@@ -108,7 +124,12 @@ impl<'a> MatmulArgs<'a> {
             self.n_tok,
             self.rows
         );
-        assert!(self.w.len() >= self.rows * w_row, "matmul {name}: w holds {} of {} bytes", self.w.len(), self.rows * w_row);
+        assert!(
+            self.w.len() >= self.rows * w_row,
+            "matmul {name}: w holds {} of {} bytes",
+            self.w.len(),
+            self.rows * w_row
+        );
         assert!(
             self.act.len() >= self.n_tok * a_row,
             "matmul {name}: act holds {} of {} bytes",
@@ -146,10 +167,27 @@ impl<'a> MatOut<'a> {
     /// Panics if `out` is too short or rows overlap (`ld < cols` with more
     /// than one row).
     pub fn new(out: &'a mut [f32], cols: usize, n_tok: usize, ld: usize) -> Self {
-        assert!(n_tok <= 1 || ld >= cols, "output rows overlap: ld {ld} < {cols} columns");
-        let need = if n_tok == 0 || cols == 0 { 0 } else { (n_tok - 1) * ld + cols };
-        assert!(out.len() >= need, "output holds {} of {need} values", out.len());
-        MatOut { ptr: out.as_mut_ptr(), cols, n_tok, ld: if n_tok <= 1 { cols } else { ld }, _out: PhantomData }
+        assert!(
+            n_tok <= 1 || ld >= cols,
+            "output rows overlap: ld {ld} < {cols} columns"
+        );
+        let need = if n_tok == 0 || cols == 0 {
+            0
+        } else {
+            (n_tok - 1) * ld + cols
+        };
+        assert!(
+            out.len() >= need,
+            "output holds {} of {need} values",
+            out.len()
+        );
+        MatOut {
+            ptr: out.as_mut_ptr(),
+            cols,
+            n_tok,
+            ld: if n_tok <= 1 { cols } else { ld },
+            _out: PhantomData,
+        }
     }
 
     /// One row of `out` as a whole: `cols` values for one token.
@@ -180,7 +218,13 @@ impl<'a> MatOut<'a> {
 
     /// A shorter-lived view of the same columns.
     pub fn reborrow(&mut self) -> MatOut<'_> {
-        MatOut { ptr: self.ptr, cols: self.cols, n_tok: self.n_tok, ld: self.ld, _out: PhantomData }
+        MatOut {
+            ptr: self.ptr,
+            cols: self.cols,
+            n_tok: self.n_tok,
+            ld: self.ld,
+            _out: PhantomData,
+        }
     }
 
     /// Splits into columns `..c` and `c..`. Panics if `c > cols`.

@@ -47,7 +47,11 @@
 //! `NorFlash`, a [`ReadAt`] over any `embedded-storage` `ReadNorFlash`
 //! device.
 #![cfg_attr(not(feature = "std"), no_std)]
-#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![deny(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
 #[cfg(not(target_endian = "little"))]
 compile_error!("phi-edge images and kernels are little-endian only");
@@ -85,7 +89,7 @@ pub use parallel::{Parallel, Serial};
 pub use plan::{Plan, RunOptions};
 pub use sample::{Candidate, Sampler, SamplerConfig};
 pub use session::Session;
-pub use source::{Mapped, ReadAt, Streamed, WeightSource};
 #[cfg(feature = "embedded-storage")]
 pub use source::NorFlash;
+pub use source::{Mapped, ReadAt, Streamed, WeightSource};
 pub use tokenizer::{Tokenizer, Utf8Decoder};

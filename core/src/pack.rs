@@ -90,7 +90,10 @@ type Result<T> = std::result::Result<T, PackError>;
 
 /// Reads a required `u32` key.
 fn req_u32(g: &Gguf<'_>, key: &str) -> Result<u32> {
-    g.get_u32(key)?.ok_or_else(|| PackError::Key { key: key.to_string(), what: "missing" })
+    g.get_u32(key)?.ok_or_else(|| PackError::Key {
+        key: key.to_string(),
+        what: "missing",
+    })
 }
 
 /// Builds the hyperparameters from the `{arch}.*` keys, as llama.cpp
@@ -98,27 +101,44 @@ fn req_u32(g: &Gguf<'_>, key: &str) -> Result<u32> {
 pub fn read_config(g: &Gguf<'_>) -> Result<Config> {
     let arch_name = g
         .get_str("general.architecture")?
-        .ok_or_else(|| PackError::Key { key: "general.architecture".into(), what: "missing" })?;
+        .ok_or_else(|| PackError::Key {
+            key: "general.architecture".into(),
+            what: "missing",
+        })?;
     let arch = match arch_name {
         "phi3" => Arch::Phi3,
         "llama" => Arch::Llama,
-        other => return Err(PackError::Unsupported(format!("architecture {other:?} (phi3 and llama are)"))),
+        other => {
+            return Err(PackError::Unsupported(format!(
+                "architecture {other:?} (phi3 and llama are)"
+            )))
+        }
     };
     let k = |s: &str| format!("{arch_name}.{s}");
     let n_embd = req_u32(g, &k("embedding_length"))?;
     let n_head = req_u32(g, &k("attention.head_count"))?;
     if n_head == 0 {
-        return Err(PackError::Key { key: k("attention.head_count"), what: "must be non-zero" });
+        return Err(PackError::Key {
+            key: k("attention.head_count"),
+            what: "must be non-zero",
+        });
     }
     let n_head_kv = g.get_u32(&k("attention.head_count_kv"))?.unwrap_or(n_head);
     let head_dim = match g.get_u32(&k("attention.key_length"))? {
         Some(d) => d,
         None if n_embd % n_head == 0 => n_embd / n_head,
-        None => return Err(PackError::Key { key: k("attention.head_count"), what: "does not divide the width" }),
+        None => {
+            return Err(PackError::Key {
+                key: k("attention.head_count"),
+                what: "does not divide the width",
+            })
+        }
     };
     if let Some(v) = g.get_u32(&k("attention.value_length"))? {
         if v != head_dim {
-            return Err(PackError::Unsupported("key and value heads of different widths".into()));
+            return Err(PackError::Unsupported(
+                "key and value heads of different widths".into(),
+            ));
         }
     }
     let n_ctx_train = req_u32(g, &k("context_length"))?;
@@ -131,13 +151,19 @@ pub fn read_config(g: &Gguf<'_>) -> Result<Config> {
         },
         other => return Err(PackError::Unsupported(format!("rope scaling {other:?}"))),
     };
-    let embd = g.tensor("token_embd.weight").ok_or_else(|| PackError::MissingTensor("token_embd.weight".into()))?;
-    let n_vocab = u32::try_from(embd.dims[1])
-        .map_err(|_| PackError::BadTensor { name: "token_embd.weight".into(), what: "too many rows".into() })?;
+    let embd = g
+        .tensor("token_embd.weight")
+        .ok_or_else(|| PackError::MissingTensor("token_embd.weight".into()))?;
+    let n_vocab = u32::try_from(embd.dims[1]).map_err(|_| PackError::BadTensor {
+        name: "token_embd.weight".into(),
+        what: "too many rows".into(),
+    })?;
     let has_short = g.tensor(Role::RopeFactorsShort.gguf_name()).is_some();
     let has_long = g.tensor(Role::RopeFactorsLong.gguf_name()).is_some();
     if has_short != has_long {
-        return Err(PackError::MissingTensor("rope_factors_short.weight and rope_factors_long.weight (only one is present)".into()));
+        return Err(PackError::MissingTensor(
+            "rope_factors_short.weight and rope_factors_long.weight (only one is present)".into(),
+        ));
     }
     let config = Config {
         arch,
@@ -151,18 +177,26 @@ pub fn read_config(g: &Gguf<'_>) -> Result<Config> {
         n_rot: g.get_u32(&k("rope.dimension_count"))?.unwrap_or(head_dim),
         rms_eps: g
             .get_f32(&k("attention.layer_norm_rms_epsilon"))?
-            .ok_or_else(|| PackError::Key { key: k("attention.layer_norm_rms_epsilon"), what: "missing" })?,
+            .ok_or_else(|| PackError::Key {
+                key: k("attention.layer_norm_rms_epsilon"),
+                what: "missing",
+            })?,
         rope_theta: g.get_f32(&k("rope.freq_base"))?.unwrap_or(10000.0),
         rope_freq_scale: freq_scale,
         rope_attn_factor: g.get_f32(&k("rope.scaling.attn_factor"))?.unwrap_or(1.0),
         n_ctx_train,
-        n_ctx_orig: g.get_u32(&k("rope.scaling.original_context_length"))?.unwrap_or(n_ctx_train),
+        n_ctx_orig: g
+            .get_u32(&k("rope.scaling.original_context_length"))?
+            .unwrap_or(n_ctx_train),
         has_rope_factors: has_short,
         rope_cache_rows: 0,
         tied_output: g.tensor("output.weight").is_none(),
     };
     config.validate()?;
-    Ok(Config { rope_cache_rows: rope::cache_rows(&config), ..config })
+    Ok(Config {
+        rope_cache_rows: rope::cache_rows(&config),
+        ..config
+    })
 }
 
 /// Flattens `strings` into a string table: `n + 1` u32 positions, then
@@ -233,7 +267,11 @@ pub fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: Option<u32>) -> Result<OwnedTok
         None | Some("none") => TokenizerKind::None,
         Some("llama") => TokenizerKind::SentencePiece,
         Some("gpt2") => TokenizerKind::ByteLevelBpe,
-        Some(other) => return Err(PackError::Unsupported(format!("tokenizer {other:?} (llama and gpt2 are)"))),
+        Some(other) => {
+            return Err(PackError::Unsupported(format!(
+                "tokenizer {other:?} (llama and gpt2 are)"
+            )))
+        }
     };
     let mut t = OwnedTokenizer {
         kind,
@@ -250,32 +288,49 @@ pub fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: Option<u32>) -> Result<OwnedTok
     if kind == TokenizerKind::None {
         return Ok(t);
     }
-    let key = |k: &str, what| PackError::Key { key: k.to_string(), what };
-    let tokens = g.get_array("tokenizer.ggml.tokens")?.ok_or_else(|| key("tokenizer.ggml.tokens", "missing"))?;
+    let key = |k: &str, what| PackError::Key {
+        key: k.to_string(),
+        what,
+    };
+    let tokens = g
+        .get_array("tokenizer.ggml.tokens")?
+        .ok_or_else(|| key("tokenizer.ggml.tokens", "missing"))?;
     let n_vocab = match n_vocab {
         Some(n) if tokens.len() != n as usize => {
-            return Err(key("tokenizer.ggml.tokens", "length differs from the embedding rows"))
+            return Err(key(
+                "tokenizer.ggml.tokens",
+                "length differs from the embedding rows",
+            ))
         }
         Some(n) => n,
-        None => u32::try_from(tokens.len()).map_err(|_| key("tokenizer.ggml.tokens", "too many tokens"))?,
+        None => u32::try_from(tokens.len())
+            .map_err(|_| key("tokenizer.ggml.tokens", "too many tokens"))?,
     };
     let texts = tokens.strings()?;
     t.tokens = string_table(texts.clone())?;
     if let Some(scores) = g.get_array("tokenizer.ggml.scores")? {
         if scores.len() != n_vocab as usize {
-            return Err(key("tokenizer.ggml.scores", "length differs from the vocabulary"));
+            return Err(key(
+                "tokenizer.ggml.scores",
+                "length differs from the vocabulary",
+            ));
         }
         t.scores = scores.f32s()?.flat_map(f32::to_le_bytes).collect();
     }
     let mut types_i32 = None;
     if let Some(types) = g.get_array("tokenizer.ggml.token_type")? {
         if types.len() != n_vocab as usize {
-            return Err(key("tokenizer.ggml.token_type", "length differs from the vocabulary"));
+            return Err(key(
+                "tokenizer.ggml.token_type",
+                "length differs from the vocabulary",
+            ));
         }
         let v: Vec<i32> = types.i32s()?.collect();
         t.types = v
             .iter()
-            .map(|&v| u8::try_from(v).map_err(|_| key("tokenizer.ggml.token_type", "value out of range")))
+            .map(|&v| {
+                u8::try_from(v).map_err(|_| key("tokenizer.ggml.token_type", "value out of range"))
+            })
             .collect::<Result<_>>()?;
         types_i32 = Some(v);
     }
@@ -291,7 +346,12 @@ pub fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: Option<u32>) -> Result<OwnedTok
             None => Ok(NO_TOKEN),
         }
     };
-    let by_text = |text: &str| texts.clone().position(|s| s == text).map_or(NO_TOKEN, |p| p as u32);
+    let by_text = |text: &str| {
+        texts
+            .clone()
+            .position(|s| s == text)
+            .map_or(NO_TOKEN, |p| p as u32)
+    };
     let s = &mut t.special;
     s.bos = id("tokenizer.ggml.bos_token_id")?;
     s.eos = id("tokenizer.ggml.eos_token_id")?;
@@ -309,16 +369,27 @@ pub fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: Option<u32>) -> Result<OwnedTok
     let spm = kind == TokenizerKind::SentencePiece;
     s.add_bos = g.get_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(spm);
     s.add_eos = g.get_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
-    s.add_space_prefix = g.get_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(spm);
+    s.add_space_prefix = g
+        .get_bool("tokenizer.ggml.add_space_prefix")?
+        .unwrap_or(spm);
     let opt = |k: &str| -> Result<Option<u32>> { Ok(Some(id(k)?).filter(|&i| i != NO_TOKEN)) };
     let either = |a: &str, b: &str| -> Result<Option<u32>> { Ok(opt(a)?.or(opt(b)?)) };
     let keys = Keys {
         eos: Some(s.eos).filter(|&i| i != NO_TOKEN),
         eot: Some(s.eot).filter(|&i| i != NO_TOKEN),
         eom: opt("tokenizer.ggml.eom_token_id")?,
-        fim_pre: either("tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id")?,
-        fim_suf: either("tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id")?,
-        fim_mid: either("tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id")?,
+        fim_pre: either(
+            "tokenizer.ggml.fim_pre_token_id",
+            "tokenizer.ggml.prefix_token_id",
+        )?,
+        fim_suf: either(
+            "tokenizer.ggml.fim_suf_token_id",
+            "tokenizer.ggml.suffix_token_id",
+        )?,
+        fim_mid: either(
+            "tokenizer.ggml.fim_mid_token_id",
+            "tokenizer.ggml.middle_token_id",
+        )?,
         fim_pad: opt("tokenizer.ggml.fim_pad_token_id")?,
         fim_rep: opt("tokenizer.ggml.fim_rep_token_id")?,
         fim_sep: opt("tokenizer.ggml.fim_sep_token_id")?,
@@ -348,13 +419,27 @@ fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>
     let mut out = Vec::with_capacity(layout.count());
     let mut offset = 0u64;
     for i in 0..layout.count() {
-        let (role, layer) = layout.at(i).ok_or_else(|| PackError::Unsupported("tensor layout".into()))?;
+        let (role, layer) = layout
+            .at(i)
+            .ok_or_else(|| PackError::Unsupported("tensor layout".into()))?;
         offset = offset.div_ceil(TENSOR_ALIGN) * TENSOR_ALIGN;
         if role == Role::RopeCache {
             let (cols, rows) = layout.shape(role);
             let len = u64::from(cols) * u64::from(rows) * 4;
-            let entry = TensorEntry { role, dtype: DType::F32, layer, cols, rows, offset, len, crc: 0 };
-            out.push(Planned { origin: Origin::RopeCache, entry });
+            let entry = TensorEntry {
+                role,
+                dtype: DType::F32,
+                layer,
+                cols,
+                rows,
+                offset,
+                len,
+                crc: 0,
+            };
+            out.push(Planned {
+                origin: Origin::RopeCache,
+                entry,
+            });
             offset += len;
             continue;
         }
@@ -366,12 +451,24 @@ fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>
             .ok_or_else(|| PackError::MissingTensor(name.clone()))?;
         used[pos] = true;
         let info = &g.tensors()[pos];
-        let bad = |what: String| PackError::BadTensor { name: name.clone(), what };
-        if info.dims[2..info.n_dims.max(2) as usize].iter().any(|&d| d != 1) {
-            return Err(bad(format!("has {} dimensions, expected at most 2", info.n_dims)));
+        let bad = |what: String| PackError::BadTensor {
+            name: name.clone(),
+            what,
+        };
+        if info.dims[2..info.n_dims.max(2) as usize]
+            .iter()
+            .any(|&d| d != 1)
+        {
+            return Err(bad(format!(
+                "has {} dimensions, expected at most 2",
+                info.n_dims
+            )));
         }
         let (cols, rows) = layout.shape(role);
-        let got = (info.dims[0], if info.n_dims >= 2 { info.dims[1] } else { 1 });
+        let got = (
+            info.dims[0],
+            if info.n_dims >= 2 { info.dims[1] } else { 1 },
+        );
         if got != (u64::from(cols), u64::from(rows)) {
             return Err(bad(format!(
                 "shape [{}, {}] does not match the hyperparameters (expected [{cols}, {rows}])",
@@ -381,16 +478,39 @@ fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>
         let dtype = match DType::from_ggml_id(info.ggml_type) {
             Some(_) if role.needs_f32() && matches!(info.ggml_type, 1 | 30) => DType::F32,
             Some(t) if role.needs_f32() && t != DType::F32 => {
-                return Err(bad(format!("norm/rope tensor of type {} (f32, f16 or bf16 expected)", info.type_name())))
+                return Err(bad(format!(
+                    "norm/rope tensor of type {} (f32, f16 or bf16 expected)",
+                    info.type_name()
+                )))
             }
             Some(t) => t,
-            None => return Err(PackError::Unsupported(format!("tensor {name} has type {}", info.type_name()))),
+            None => {
+                return Err(PackError::Unsupported(format!(
+                    "tensor {name} has type {}",
+                    info.type_name()
+                )))
+            }
         };
-        let row = dtype
-            .row_bytes(cols as usize)
-            .ok_or_else(|| bad(format!("{cols} values per row is not a whole number of {} blocks", dtype.name())))?;
+        let row = dtype.row_bytes(cols as usize).ok_or_else(|| {
+            bad(format!(
+                "{cols} values per row is not a whole number of {} blocks",
+                dtype.name()
+            ))
+        })?;
         let len = row as u64 * u64::from(rows);
-        out.push(Planned { origin: Origin::Gguf(info), entry: TensorEntry { role, dtype, layer, cols, rows, offset, len, crc: 0 } });
+        out.push(Planned {
+            origin: Origin::Gguf(info),
+            entry: TensorEntry {
+                role,
+                dtype,
+                layer,
+                cols,
+                rows,
+                offset,
+                len,
+                crc: 0,
+            },
+        });
         offset += len;
     }
     if let Some(p) = used.iter().position(|u| !u) {
@@ -403,7 +523,11 @@ fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>
 }
 
 /// The bytes of a planned tensor as the image stores them.
-fn tensor_bytes<'g>(g: &Gguf<'g>, config: &Config, p: &Planned<'g>) -> Result<std::borrow::Cow<'g, [u8]>> {
+fn tensor_bytes<'g>(
+    g: &Gguf<'g>,
+    config: &Config,
+    p: &Planned<'g>,
+) -> Result<std::borrow::Cow<'g, [u8]>> {
     match p.origin {
         Origin::Gguf(info) => Ok(stored_bytes(g, info, p.entry.dtype)),
         Origin::RopeCache => Ok(rope_cache(g, config)?.into()),
@@ -412,16 +536,28 @@ fn tensor_bytes<'g>(g: &Gguf<'g>, config: &Config, p: &Planned<'g>) -> Result<st
 
 /// The bytes of GGUF tensor `info` stored as `dtype`: f16 and bf16 widened
 /// to f32 where `dtype` is f32, else as they are.
-fn stored_bytes<'g>(g: &Gguf<'g>, info: &TensorInfo<'g>, dtype: DType) -> std::borrow::Cow<'g, [u8]> {
+fn stored_bytes<'g>(
+    g: &Gguf<'g>,
+    info: &TensorInfo<'g>,
+    dtype: DType,
+) -> std::borrow::Cow<'g, [u8]> {
     let src = g.tensor_data(info);
     match (info.ggml_type, dtype) {
         (1, DType::F32) => src
             .chunks_exact(2)
-            .flat_map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32().to_le_bytes())
+            .flat_map(|b| {
+                half::f16::from_le_bytes([b[0], b[1]])
+                    .to_f32()
+                    .to_le_bytes()
+            })
             .collect(),
         (30, DType::F32) => src
             .chunks_exact(2)
-            .flat_map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32().to_le_bytes())
+            .flat_map(|b| {
+                half::bf16::from_le_bytes([b[0], b[1]])
+                    .to_f32()
+                    .to_le_bytes()
+            })
             .collect(),
         _ => src.into(),
     }
@@ -433,9 +569,14 @@ fn stored_bytes<'g>(g: &Gguf<'g>, info: &TensorInfo<'g>, dtype: DType) -> std::b
 fn rope_cache(g: &Gguf<'_>, config: &Config) -> Result<Vec<u8>> {
     let freq = if config.has_rope_factors {
         let name = Role::RopeFactorsShort.gguf_name();
-        let info = g.tensor(name).ok_or_else(|| PackError::MissingTensor(name.into()))?;
+        let info = g
+            .tensor(name)
+            .ok_or_else(|| PackError::MissingTensor(name.into()))?;
         let bytes = stored_bytes(g, info, DType::F32);
-        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
     } else {
         vec![1.0; config.n_rot as usize / 2]
     };
@@ -466,7 +607,11 @@ pub fn pack<W: Write + Seek>(
         }
         .encode()
     };
-    let table = |ps: &[Planned<'_>]| ps.iter().flat_map(|p| p.entry.encode()).collect::<Vec<u8>>();
+    let table = |ps: &[Planned<'_>]| {
+        ps.iter()
+            .flat_map(|p| p.entry.encode())
+            .collect::<Vec<u8>>()
+    };
     // The manifest's length does not depend on the CRCs (the table is a
     // fixed-size blob), so the data can be placed before they are known.
     let manifest_len = manifest(&table(&planned)).len() as u64;

@@ -96,7 +96,10 @@ impl RunOptions {
     /// Options for a streamed weight source with context `n_ctx` and two
     /// staging buffers of `stage_bytes` each.
     pub const fn streamed(n_ctx: u32, stage_bytes: u32) -> Self {
-        RunOptions { stage_bytes, ..Self::mapped(n_ctx) }
+        RunOptions {
+            stage_bytes,
+            ..Self::mapped(n_ctx)
+        }
     }
 }
 
@@ -196,7 +199,10 @@ impl Plan {
         let mut at = 0;
         let mut i = 0;
         while i < sizes.len() {
-            r[i] = Region { offset: at, len: sizes[i] };
+            r[i] = Region {
+                offset: at,
+                len: sizes[i],
+            };
             at += sizes[i].div_ceil(ARENA_ALIGN) * ARENA_ALIGN;
             i += 1;
         }
@@ -269,7 +275,10 @@ mod tests {
     #[test]
     fn regions_are_aligned_and_disjoint() {
         let p = Plan::new(&tiny_phi3(), &RunOptions::streamed(100, 1024)).unwrap();
-        let rs = [p.kv_k, p.kv_v, p.x, p.xb, p.qkv, p.att, p.ffn, p.hid, p.act, p.scores, p.logits, p.rope, p.freq, p.norm, p.stage[0], p.stage[1]];
+        let rs = [
+            p.kv_k, p.kv_v, p.x, p.xb, p.qkv, p.att, p.ffn, p.hid, p.act, p.scores, p.logits,
+            p.rope, p.freq, p.norm, p.stage[0], p.stage[1],
+        ];
         for w in rs.windows(2) {
             assert_eq!(w[0].offset % ARENA_ALIGN, 0);
             assert!(w[0].offset + w[0].len <= w[1].offset);

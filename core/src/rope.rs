@@ -18,7 +18,11 @@ pub const MAX_CACHE_ROWS: u32 = 4096;
 /// context, capped at LongRoPE's original context (where the short factors
 /// apply) and at [`MAX_CACHE_ROWS`].
 pub const fn cache_rows(cfg: &Config) -> u32 {
-    let ctx = if cfg.n_ctx_train < cfg.n_ctx_orig { cfg.n_ctx_train } else { cfg.n_ctx_orig };
+    let ctx = if cfg.n_ctx_train < cfg.n_ctx_orig {
+        cfg.n_ctx_train
+    } else {
+        cfg.n_ctx_orig
+    };
     if ctx < MAX_CACHE_ROWS {
         ctx
     } else {

@@ -11,8 +11,8 @@ use crate::image::tensor::{Role, TensorEntry};
 use crate::image::Model;
 use crate::kernels::{AttnArgs, F16Bits, Kernels, MatOut, MatmulArgs, WeightUse};
 use crate::parallel::{self, Parallel, Serial};
-use crate::rope;
 use crate::plan::{Plan, Region, RunOptions, ARENA_ALIGN};
+use crate::rope;
 use crate::source::WeightSource;
 
 /// The session's buffers, carved from the arena.
@@ -99,8 +99,19 @@ impl<S: WeightSource> Weights<'_, S> {
         if self.src.is_mapped() {
             let rows = e.rows as usize;
             let off = self.data_offset + e.offset;
-            let w = self.src.bytes(off, rows * e.row_bytes(), &mut []).map_err(|_| e.read_error(off))?;
-            let m = MatmulArgs { dtype: e.dtype, usage, w, k: cols, rows, act, n_tok };
+            let w = self
+                .src
+                .bytes(off, rows * e.row_bytes(), &mut [])
+                .map_err(|_| e.read_error(off))?;
+            let m = MatmulArgs {
+                dtype: e.dtype,
+                usage,
+                w,
+                k: cols,
+                rows,
+                act,
+                n_tok,
+            };
             let mut out = out;
             parallel::matmul(par, k, &m, &mut out);
             return Ok(());
@@ -112,7 +123,8 @@ impl<S: WeightSource> Weights<'_, S> {
         let mut which = match self.ahead.take() {
             Some(a) if a.offset == base && a.len == first_len => a.which,
             _ => {
-                self.staged(0, base, first_len).map_err(|_| e.read_error(base))?;
+                self.staged(0, base, first_len)
+                    .map_err(|_| e.read_error(base))?;
                 0
             }
         };
@@ -125,7 +137,11 @@ impl<S: WeightSource> Weights<'_, S> {
             // chunk, or after its last one the next matrix's first.
             let after = r0 + n;
             let fetch = if after < rows {
-                Some((base + (after * row) as u64, per_chunk.min(rows - after) * row, e))
+                Some((
+                    base + (after * row) as u64,
+                    per_chunk.min(rows - after) * row,
+                    e,
+                ))
             } else {
                 next.map(|nx| {
                     let (off, len) = self.first_chunk(nx);
@@ -133,16 +149,34 @@ impl<S: WeightSource> Weights<'_, S> {
                 })
             };
             let [s0, s1] = &mut self.stage;
-            let (cur, other) = if which == 0 { (&**s0, &mut **s1) } else { (&**s1, &mut **s0) };
-            let m = MatmulArgs { dtype: e.dtype, usage, w: &cur[..n * row], k: cols, rows: n, act, n_tok };
+            let (cur, other) = if which == 0 {
+                (&**s0, &mut **s1)
+            } else {
+                (&**s1, &mut **s0)
+            };
+            let m = MatmulArgs {
+                dtype: e.dtype,
+                usage,
+                w: &cur[..n * row],
+                k: cols,
+                rows: n,
+                act,
+                n_tok,
+            };
             let mut work = || parallel::matmul(par, k, &m, &mut piece);
             match fetch {
                 Some((off, len, owner)) => {
-                    self.src.fetch_during(off, &mut other[..len], &mut work).map_err(|_| owner.read_error(off))?;
+                    self.src
+                        .fetch_during(off, &mut other[..len], &mut work)
+                        .map_err(|_| owner.read_error(off))?;
                     self.read += len as u64;
                     which ^= 1;
                     if after >= rows {
-                        self.ahead = Some(Ahead { offset: off, len, which });
+                        self.ahead = Some(Ahead {
+                            offset: off,
+                            len,
+                            which,
+                        });
                     }
                 }
                 None => work(),
@@ -184,13 +218,18 @@ impl<S: WeightSource> Weights<'_, S> {
         let off = self.data_offset + e.offset;
         let len = out.len() * 4;
         if self.src.is_mapped() {
-            let w = self.src.bytes(off, len, &mut []).map_err(|_| e.read_error(off))?;
+            let w = self
+                .src
+                .bytes(off, len, &mut [])
+                .map_err(|_| e.read_error(off))?;
             for (o, b) in out.iter_mut().zip(w.chunks_exact(4)) {
                 *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
         } else {
             let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
-            self.src.bytes(off, len, bytes).map_err(|_| e.read_error(off))?;
+            self.src
+                .bytes(off, len, bytes)
+                .map_err(|_| e.read_error(off))?;
             self.read += len as u64;
             for o in out.iter_mut() {
                 *o = f32::from_le_bytes(o.to_ne_bytes());
@@ -223,7 +262,11 @@ pub struct Session<'m, 'a, K, S, P = Serial> {
     head: bool,
 }
 
-fn carve<'a, T: bytemuck::Pod>(arena: &mut &'a mut [u8], used: &mut usize, r: Region) -> &'a mut [T] {
+fn carve<'a, T: bytemuck::Pod>(
+    arena: &mut &'a mut [u8],
+    used: &mut usize,
+    r: Region,
+) -> &'a mut [T] {
     let rest = core::mem::take(arena);
     let (_, rest) = rest.split_at_mut(r.offset - *used);
     let (mine, rest) = rest.split_at_mut(r.len);
@@ -239,18 +282,28 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S, Serial> {
     /// RoPE factors. Fails with [`Error::ArenaTooSmall`] if `arena` is
     /// smaller than the plan (plus up to 63 bytes if it is not 64-byte
     /// aligned).
-    pub fn new(model: &Model<'m>, kernels: K, src: S, arena: &'a mut [u8], opts: &RunOptions) -> Result<Self> {
+    pub fn new(
+        model: &Model<'m>,
+        kernels: K,
+        src: S,
+        arena: &'a mut [u8],
+        opts: &RunOptions,
+    ) -> Result<Self> {
         let cfg = *model.config();
         if src.is_mapped() != (opts.stage_bytes == 0) {
             return Err(Error::BadOptions {
-                what: "staging buffers are for streamed sources only, and streamed sources need them",
+                what:
+                    "staging buffers are for streamed sources only, and streamed sources need them",
             });
         }
         let plan = Plan::new(&cfg, opts)?;
         let skip = arena.as_ptr().align_offset(ARENA_ALIGN);
         let need = plan.bytes().saturating_add(skip);
         if arena.len() < need {
-            return Err(Error::ArenaTooSmall { need, got: arena.len() });
+            return Err(Error::ArenaTooSmall {
+                need,
+                got: arena.len(),
+            });
         }
         let mut rest: &'a mut [u8] = &mut arena[skip..];
         let mut used = 0;
@@ -280,7 +333,13 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S, Serial> {
             kernels,
             par: Serial,
             threads: opts.threads as usize,
-            weights: Weights { src, stage, data_offset: model.header().data_offset, read: 0, ahead: None },
+            weights: Weights {
+                src,
+                stage,
+                data_offset: model.header().data_offset,
+                read: 0,
+                ahead: None,
+            },
             buf,
             n_ctx: opts.n_ctx as usize,
             chunk: opts.prefill_chunk as usize,
@@ -297,8 +356,34 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S, Serial> {
     /// ([`RunOptions::threads`]); matmuls use all of them. Logits do not
     /// depend on the number of cores.
     pub fn with_parallel<P: Parallel>(self, par: P) -> Session<'m, 'a, K, S, P> {
-        let Session { model, cfg, kernels, par: _, threads, weights, buf, n_ctx, chunk, n_past, act_fmt, head } = self;
-        Session { model, cfg, kernels, par, threads, weights, buf, n_ctx, chunk, n_past, act_fmt, head }
+        let Session {
+            model,
+            cfg,
+            kernels,
+            par: _,
+            threads,
+            weights,
+            buf,
+            n_ctx,
+            chunk,
+            n_past,
+            act_fmt,
+            head,
+        } = self;
+        Session {
+            model,
+            cfg,
+            kernels,
+            par,
+            threads,
+            weights,
+            buf,
+            n_ctx,
+            chunk,
+            n_past,
+            act_fmt,
+            head,
+        }
     }
 }
 
@@ -315,7 +400,11 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
             self.buf.freq.fill(1.0);
             return Ok(());
         }
-        let role = if self.uses_long_rope() { Role::RopeFactorsLong } else { Role::RopeFactorsShort };
+        let role = if self.uses_long_rope() {
+            Role::RopeFactorsLong
+        } else {
+            Role::RopeFactorsShort
+        };
         let e = self.model.tensor(role, 0)?;
         self.weights.f32s(&e, self.buf.freq)?;
         Ok(())
@@ -380,19 +469,26 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
     pub fn eval(&mut self, tokens: &[u32], mut all_logits: Option<&mut [f32]>) -> Result<&[f32]> {
         let n_vocab = self.cfg.n_vocab;
         if tokens.is_empty() {
-            return Err(Error::BadOptions { what: "no tokens to evaluate" });
+            return Err(Error::BadOptions {
+                what: "no tokens to evaluate",
+            });
         }
         if let Some(&id) = tokens.iter().find(|&&t| t >= n_vocab) {
             return Err(Error::BadToken { id, n_vocab });
         }
         if tokens.len() > self.n_ctx - self.n_past {
-            return Err(Error::ContextFull { n_ctx: self.n_ctx as u32 });
+            return Err(Error::ContextFull {
+                n_ctx: self.n_ctx as u32,
+            });
         }
         let nv = n_vocab as usize;
         if let Some(out) = all_logits.as_deref() {
             let need = tokens.len() * nv;
             if out.len() < need {
-                return Err(Error::BufferTooSmall { need, got: out.len() });
+                return Err(Error::BufferTooSmall {
+                    need,
+                    got: out.len(),
+                });
             }
         }
         let n_chunks = tokens.len().div_ceil(self.chunk);
@@ -436,7 +532,11 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
             Src::Hid => b.hid,
         };
         for t in 0..n {
-            self.kernels.quantize_act(fmt, &x[t * width..(t + 1) * width], &mut b.act[t * rb..(t + 1) * rb]);
+            self.kernels.quantize_act(
+                fmt,
+                &x[t * width..(t + 1) * width],
+                &mut b.act[t * rb..(t + 1) * rb],
+            );
         }
         self.act_fmt = Some((src, fmt));
     }
@@ -456,8 +556,10 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
         };
         let out = MatOut::new(&mut out[col..], e.rows as usize, n, ld);
         let next = self.model.next_matrix(e.role, e.layer);
-        let next = next.filter(|nx| self.head || !matches!(nx.role, Role::Output | Role::TokenEmbd));
-        self.weights.matmul(&self.kernels, &self.par, e, next.as_ref(), b.act, n, out)
+        let next =
+            next.filter(|nx| self.head || !matches!(nx.role, Role::Output | Role::TokenEmbd));
+        self.weights
+            .matmul(&self.kernels, &self.par, e, next.as_ref(), b.act, n, out)
     }
 
     /// RMSNorm of the first `n` rows of the residual stream into `xb`.
@@ -508,7 +610,12 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
 
         let embd = self.model.tensor(Role::TokenEmbd, 0)?;
         for (t, &tok) in tokens.iter().enumerate() {
-            self.weights.row(&self.kernels, &embd, tok as usize, &mut self.buf.x[t * d..(t + 1) * d])?;
+            self.weights.row(
+                &self.kernels,
+                &embd,
+                tok as usize,
+                &mut self.buf.x[t * d..(t + 1) * d],
+            )?;
         }
         self.rope_cache(p0, n)?;
 
@@ -522,7 +629,11 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
                     self.matmul(&w, n, Dst::Qkv, 0, qkv_w)?;
                 }
                 Arch::Llama => {
-                    for (role, col) in [(Role::AttnQ, 0), (Role::AttnK, q_dim), (Role::AttnV, q_dim + kv_dim)] {
+                    for (role, col) in [
+                        (Role::AttnQ, 0),
+                        (Role::AttnK, q_dim),
+                        (Role::AttnV, q_dim + kv_dim),
+                    ] {
                         let w = self.model.tensor(role, l)?;
                         self.quantize(&w, Src::Xb, n, d);
                         self.matmul(&w, n, Dst::Qkv, col, qkv_w)?;
@@ -557,7 +668,8 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
             }
             for t in 0..n {
                 let (gate, up) = self.buf.ffn[t * 2 * ff..(t + 1) * 2 * ff].split_at(ff);
-                self.kernels.swiglu(gate, up, &mut self.buf.hid[t * ff..(t + 1) * ff]);
+                self.kernels
+                    .swiglu(gate, up, &mut self.buf.hid[t * ff..(t + 1) * ff]);
             }
             self.act_fmt = None;
             let down = self.model.tensor(Role::FfnDown, l)?;
@@ -575,13 +687,25 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
         };
         let n_out = rows.len();
         self.norm(Role::OutputNorm, 0, rows)?;
-        let out = if c.tied_output { embd } else { self.model.tensor(Role::Output, 0)? };
+        let out = if c.tied_output {
+            embd
+        } else {
+            self.model.tensor(Role::Output, 0)?
+        };
         self.quantize(&out, Src::Xb, n_out, d);
         match logits {
             Logits::All(dst) => {
                 let nv = c.n_vocab as usize;
                 let dst = MatOut::new(dst, nv, n_out, nv);
-                self.weights.matmul(&self.kernels, &self.par, &out, None, self.buf.act, n_out, dst)
+                self.weights.matmul(
+                    &self.kernels,
+                    &self.par,
+                    &out,
+                    None,
+                    self.buf.act,
+                    n_out,
+                    dst,
+                )
             }
             _ => self.matmul(&out, 1, Dst::Logits, 0, 0),
         }
@@ -628,26 +752,33 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
         let (kv_k, kv_v, qkv) = (&*b.kv_k, &*b.kv_v, &*b.qkv);
         let mut att = MatOut::new(b.att, q_dim, n, q_dim);
         let scratch = &mut b.scores[..parts * self.n_ctx];
-        parallel::for_cols(&self.par, &mut att, scratch, parts, hd, &|cols, mut out, scores| {
-            for t in 0..n {
-                let n_kv = p0 + t + 1;
-                let row = out.token(t);
-                for (h, o) in (cols.start / hd..).zip(row.chunks_exact_mut(hd)) {
-                    let kvh = h / group;
-                    let from = layer_base + kvh * hd;
-                    let to = layer_base + (n_kv - 1) * kv_dim + (kvh + 1) * hd;
-                    let a = AttnArgs {
-                        q: &qkv[t * qkv_w + h * hd..t * qkv_w + (h + 1) * hd],
-                        k: &kv_k[from..to],
-                        v: &kv_v[from..to],
-                        stride: kv_dim,
-                        n_kv,
-                        scale: kq_scale,
-                    };
-                    k.attention(&a, scores, o);
+        parallel::for_cols(
+            &self.par,
+            &mut att,
+            scratch,
+            parts,
+            hd,
+            &|cols, mut out, scores| {
+                for t in 0..n {
+                    let n_kv = p0 + t + 1;
+                    let row = out.token(t);
+                    for (h, o) in (cols.start / hd..).zip(row.chunks_exact_mut(hd)) {
+                        let kvh = h / group;
+                        let from = layer_base + kvh * hd;
+                        let to = layer_base + (n_kv - 1) * kv_dim + (kvh + 1) * hd;
+                        let a = AttnArgs {
+                            q: &qkv[t * qkv_w + h * hd..t * qkv_w + (h + 1) * hd],
+                            k: &kv_k[from..to],
+                            v: &kv_v[from..to],
+                            stride: kv_dim,
+                            n_kv,
+                            scale: kq_scale,
+                        };
+                        k.attention(&a, scores, o);
+                    }
                 }
-            }
-        });
+            },
+        );
         Ok(())
     }
 }

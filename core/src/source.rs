@@ -34,7 +34,12 @@ pub trait ReadAt {
     /// queue, a reader thread) starts the read, runs `work`, then waits
     /// for it: that is the overlap of streaming with compute. `work` never
     /// touches `buf`. The default runs `work`, then reads.
-    fn read_at_during(&mut self, offset: u64, buf: &mut [u8], work: &mut dyn FnMut()) -> Result<()> {
+    fn read_at_during(
+        &mut self,
+        offset: u64,
+        buf: &mut [u8],
+        work: &mut dyn FnMut(),
+    ) -> Result<()> {
         work();
         self.read_at(offset, buf)
     }
@@ -49,7 +54,12 @@ impl<R: ReadAt + ?Sized> ReadAt for &mut R {
         (**self).read_at(offset, buf)
     }
 
-    fn read_at_during(&mut self, offset: u64, buf: &mut [u8], work: &mut dyn FnMut()) -> Result<()> {
+    fn read_at_during(
+        &mut self,
+        offset: u64,
+        buf: &mut [u8],
+        work: &mut dyn FnMut(),
+    ) -> Result<()> {
         (**self).read_at_during(offset, buf, work)
     }
 }
@@ -83,7 +93,12 @@ pub trait WeightSource {
     /// Reads `staging.len()` bytes at absolute image `offset` into
     /// `staging` while `work` runs (see [`ReadAt::read_at_during`]). Only
     /// called on streamed sources; a mapped source just runs `work`.
-    fn fetch_during(&mut self, offset: u64, staging: &mut [u8], work: &mut dyn FnMut()) -> Result<()> {
+    fn fetch_during(
+        &mut self,
+        offset: u64,
+        staging: &mut [u8],
+        work: &mut dyn FnMut(),
+    ) -> Result<()> {
         let _ = (offset, staging);
         work();
         Ok(())
@@ -99,7 +114,12 @@ impl WeightSource for Mapped<'_> {
         true
     }
 
-    fn bytes<'s>(&'s mut self, offset: u64, len: usize, _staging: &'s mut [u8]) -> Result<&'s [u8]> {
+    fn bytes<'s>(
+        &'s mut self,
+        offset: u64,
+        len: usize,
+        _staging: &'s mut [u8],
+    ) -> Result<&'s [u8]> {
         usize::try_from(offset)
             .ok()
             .and_then(|o| self.0.get(o..o.checked_add(len)?))
@@ -118,12 +138,19 @@ impl<R: ReadAt> WeightSource for Streamed<R> {
 
     fn bytes<'s>(&'s mut self, offset: u64, len: usize, staging: &'s mut [u8]) -> Result<&'s [u8]> {
         let got = staging.len();
-        let buf = staging.get_mut(..len).ok_or(Error::BufferTooSmall { need: len, got })?;
+        let buf = staging
+            .get_mut(..len)
+            .ok_or(Error::BufferTooSmall { need: len, got })?;
         self.0.read_at(offset, buf)?;
         Ok(buf)
     }
 
-    fn fetch_during(&mut self, offset: u64, staging: &mut [u8], work: &mut dyn FnMut()) -> Result<()> {
+    fn fetch_during(
+        &mut self,
+        offset: u64,
+        staging: &mut [u8],
+        work: &mut dyn FnMut(),
+    ) -> Result<()> {
         self.0.read_at_during(offset, staging, work)
     }
 }
@@ -139,7 +166,10 @@ mod tests {
         let mut st = [0u8; 4];
         assert_eq!(m.bytes(1, 3, &mut st).unwrap(), &[2, 3, 4]);
         assert_eq!(m.bytes(2, 3, &mut st), Err(Error::Read { offset: 2 }));
-        assert_eq!(m.bytes(u64::MAX, 1, &mut st), Err(Error::Read { offset: u64::MAX }));
+        assert_eq!(
+            m.bytes(u64::MAX, 1, &mut st),
+            Err(Error::Read { offset: u64::MAX })
+        );
         let mut s = Streamed(&data[..]);
         assert_eq!(s.bytes(0, 2, &mut st).unwrap(), &[1, 2]);
         assert!(s.bytes(3, 2, &mut st).is_err());

@@ -17,12 +17,18 @@ pub struct Case {
 }
 
 fn case(name: &str, bytes: Vec<u8>) -> Case {
-    Case { name: name.into(), bytes }
+    Case {
+        name: name.into(),
+        bytes,
+    }
 }
 
 /// A small valid phi3 model to break.
 pub fn base_spec() -> Spec {
-    Spec { n_vocab: 64, ..Spec::phi3(DType::Q8_0) }
+    Spec {
+        n_vocab: 64,
+        ..Spec::phi3(DType::Q8_0)
+    }
 }
 
 fn without(skip: &[&str]) -> GgufWriter {
@@ -39,10 +45,16 @@ pub fn gguf_cases() -> Vec<Case> {
     let mut v = vec![];
     for frac in [0usize, 3, 10, 50, 200, 999] {
         let cut = (good.len() * frac / 1000).max(1);
-        v.push(case(&format!("truncated at {cut} of {} bytes", good.len()), good[..cut].to_vec()));
+        v.push(case(
+            &format!("truncated at {cut} of {} bytes", good.len()),
+            good[..cut].to_vec(),
+        ));
     }
     // The end of the tensor-info section: truncate just inside the data.
-    v.push(case("truncated one byte short", good[..good.len() - 1].to_vec()));
+    v.push(case(
+        "truncated one byte short",
+        good[..good.len() - 1].to_vec(),
+    ));
     let mut bad_magic = good.clone();
     bad_magic[0] = b'X';
     v.push(case("bad magic", bad_magic));
@@ -119,8 +131,14 @@ pub fn gguf_cases() -> Vec<Case> {
     let mut w = without(&["general.architecture"]);
     w.add_str("general.architecture", "mamba");
     v.push(case("unsupported architecture", w.finish()));
-    v.push(case("missing tensor", without(&["blk.1.ffn_down.weight"]).finish()));
-    v.push(case("missing architecture", without(&["general.architecture"]).finish()));
+    v.push(case(
+        "missing tensor",
+        without(&["blk.1.ffn_down.weight"]).finish(),
+    ));
+    v.push(case(
+        "missing architecture",
+        without(&["general.architecture"]).finish(),
+    ));
     let mut w = without(&[]);
     w.add_tensor("blk.0.attn_qkv.bias", &[256], 0, &[0u8; 1024]);
     v.push(case("unknown extra tensor", w.finish()));
@@ -139,7 +157,10 @@ pub fn image_cases(image: &[u8]) -> Vec<Case> {
         ("data", data_offset + (image.len() - data_offset) / 2),
         ("last byte", image.len() - 1),
     ] {
-        v.push(case(&format!("image truncated in the {what}"), image[..cut].to_vec()));
+        v.push(case(
+            &format!("image truncated in the {what}"),
+            image[..cut].to_vec(),
+        ));
     }
     for (what, at) in [
         ("header", 20),

@@ -48,15 +48,23 @@ pub fn load(dir: &Path) -> Cases {
 impl Case {
     /// The case's GGUF, packed into a phi-edge image.
     pub fn image(&self, dir: &Path) -> Vec<u8> {
-        let gguf = std::fs::read(dir.join(&self.model)).unwrap_or_else(|e| panic!("{}: {e}", self.model));
-        phi_edge::pack::pack_to_vec(&gguf).unwrap_or_else(|e| panic!("{}: cannot pack: {e}", self.name))
+        let gguf =
+            std::fs::read(dir.join(&self.model)).unwrap_or_else(|e| panic!("{}: {e}", self.model));
+        phi_edge::pack::pack_to_vec(&gguf)
+            .unwrap_or_else(|e| panic!("{}: cannot pack: {e}", self.name))
     }
 
     /// llama.cpp's logits, one row per token, checked against the token
     /// count and `n_vocab`.
     pub fn golden(&self, dir: &Path, n_vocab: usize) -> Array2 {
-        let g = npy::read_f32_2d(&dir.join(&self.logits)).unwrap_or_else(|e| panic!("{}: {e:?}", self.logits));
-        assert_eq!((g.rows, g.cols), (self.tokens.len(), n_vocab), "{}: golden shape", self.name);
+        let g = npy::read_f32_2d(&dir.join(&self.logits))
+            .unwrap_or_else(|e| panic!("{}: {e:?}", self.logits));
+        assert_eq!(
+            (g.rows, g.cols),
+            (self.tokens.len(), n_vocab),
+            "{}: golden shape",
+            self.name
+        );
         g
     }
 }
@@ -66,7 +74,15 @@ impl Case {
 pub fn bitwise(ours: &[f32], reference: &Array2) -> (usize, Option<usize>) {
     let nv = reference.cols;
     let same: Vec<bool> = (0..reference.rows)
-        .map(|i| ours[i * nv..(i + 1) * nv].iter().zip(reference.row(i)).all(|(a, b)| a.to_bits() == b.to_bits()))
+        .map(|i| {
+            ours[i * nv..(i + 1) * nv]
+                .iter()
+                .zip(reference.row(i))
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        })
         .collect();
-    (same.iter().filter(|&&s| s).count(), same.iter().position(|&s| !s))
+    (
+        same.iter().filter(|&&s| s).count(),
+        same.iter().position(|&s| !s),
+    )
 }

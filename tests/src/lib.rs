@@ -12,12 +12,17 @@ use std::path::PathBuf;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
 }
 
 /// Where `cargo xtask ref` writes models and llama.cpp goldens.
 pub fn ref_dir() -> PathBuf {
-    std::env::var_os("PHI_EDGE_REF_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target/ref"))
+    std::env::var_os("PHI_EDGE_REF_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/ref"))
 }
 
 /// Bytes a decode step at position `pos` reads from a streamed source:

@@ -18,11 +18,24 @@ pub fn compare(ours: &[f32], reference: &[f32]) -> Position {
     assert_eq!(ours.len(), reference.len());
     let n = reference.len() as f64;
     let mean = reference.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = reference.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let var = reference
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
     let std = var.sqrt().max(f64::MIN_POSITIVE);
-    let mse = ours.iter().zip(reference).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>() / n;
+    let mse = ours
+        .iter()
+        .zip(reference)
+        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+        .sum::<f64>()
+        / n;
     let (p_ref, p_ours) = (log_softmax(reference), log_softmax(ours));
-    let kl = p_ref.iter().zip(&p_ours).map(|(&lr, &lo)| lr.exp() * (lr - lo)).sum::<f64>();
+    let kl = p_ref
+        .iter()
+        .zip(&p_ours)
+        .map(|(&lr, &lo)| lr.exp() * (lr - lo))
+        .sum::<f64>();
     let (top_ref, second_ref) = top2(reference);
     let (top_ours, _) = top2(ours);
     Position {
@@ -65,7 +78,11 @@ mod tests {
         assert_eq!(p.nrmse, 0.0);
         assert!(p.kl.abs() < 1e-12);
         assert!(p.argmax_equal);
-        let noisy: Vec<f32> = r.iter().enumerate().map(|(i, v)| v + if i % 2 == 0 { 0.5 } else { -0.5 }).collect();
+        let noisy: Vec<f32> = r
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + if i % 2 == 0 { 0.5 } else { -0.5 })
+            .collect();
         assert!(compare(&noisy, &r).nrmse > 0.1);
         assert!(compare(&noisy, &r).kl > 1e-3);
     }

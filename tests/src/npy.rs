@@ -32,7 +32,10 @@ pub fn read_f32_2d(path: &Path) -> Result<Array2, String> {
     let header = std::str::from_utf8(b.get(start..start + hlen).ok_or("truncated header")?)
         .map_err(|_| "header is not UTF-8")?;
     if !header.contains("'descr': '<f4'") || header.contains("'fortran_order': True") {
-        return Err(format!("{}: expected little-endian float32 in C order: {header}", path.display()));
+        return Err(format!(
+            "{}: expected little-endian float32 in C order: {header}",
+            path.display()
+        ));
     }
     let shape = header
         .split("'shape': (")
@@ -46,14 +49,21 @@ pub fn read_f32_2d(path: &Path) -> Result<Array2, String> {
         .map(|s| s.parse().map_err(|_| format!("bad shape {shape}")))
         .collect::<Result<_, _>>()?;
     let [rows, cols] = dims[..] else {
-        return Err(format!("{}: expected 2 dimensions, got {dims:?}", path.display()));
+        return Err(format!(
+            "{}: expected 2 dimensions, got {dims:?}",
+            path.display()
+        ));
     };
     let data: Vec<f32> = b[start + hlen..]
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     if data.len() != rows * cols {
-        return Err(format!("{}: {} values for shape {rows}x{cols}", path.display(), data.len()));
+        return Err(format!(
+            "{}: {} values for shape {rows}x{cols}",
+            path.display(),
+            data.len()
+        ));
     }
     Ok(Array2 { rows, cols, data })
 }

@@ -80,7 +80,15 @@ impl Spec {
 
     /// A tiny llama model with GQA and a tied output.
     pub fn llama(dtype: DType) -> Spec {
-        Spec { arch: Arch::Llama, n_head: 8, n_head_kv: 2, n_rot: 32, tied: true, rope_factors: false, ..Self::phi3(dtype) }
+        Spec {
+            arch: Arch::Llama,
+            n_head: 8,
+            n_head_kv: 2,
+            n_rot: 32,
+            tied: true,
+            rope_factors: false,
+            ..Self::phi3(dtype)
+        }
     }
 
     fn head_dim(&self) -> u32 {
@@ -94,9 +102,13 @@ pub fn random_tensor(rng: &mut Rng, dtype: DType, cols: usize, rows: usize, scal
     let f16 = |v: f32| half::f16::from_f32(v).to_le_bytes();
     let n = cols * rows;
     match dtype {
-        DType::F32 => (0..n).flat_map(|_| (rng.unit() * scale).to_le_bytes()).collect(),
+        DType::F32 => (0..n)
+            .flat_map(|_| (rng.unit() * scale).to_le_bytes())
+            .collect(),
         DType::F16 => (0..n).flat_map(|_| f16(rng.unit() * scale)).collect(),
-        DType::BF16 => (0..n).flat_map(|_| half::bf16::from_f32(rng.unit() * scale).to_le_bytes()).collect(),
+        DType::BF16 => (0..n)
+            .flat_map(|_| half::bf16::from_f32(rng.unit() * scale).to_le_bytes())
+            .collect(),
         _ => {
             let nb = n / dtype.block_len();
             let mut out = vec![0u8; nb * dtype.block_bytes()];
@@ -168,14 +180,19 @@ impl Skipping<'_> {
     /// A matrix (or vector, with one row) of random `dtype` weights.
     fn random(&mut self, name: &str, cols: u64, rows: u64, dtype: DType, scale: f32) {
         let data = random_tensor(&mut self.rng, dtype, cols as usize, rows as usize, scale);
-        let dims: Vec<u64> = if rows == 1 { vec![cols] } else { vec![cols, rows] };
+        let dims: Vec<u64> = if rows == 1 {
+            vec![cols]
+        } else {
+            vec![cols, rows]
+        };
         self.tensor(name, &dims, dtype, &data);
     }
 
     /// A vector of f32 values uniform in [lo, hi).
     fn vector(&mut self, name: &str, n: u64, lo: f32, hi: f32) {
-        let data: Vec<u8> =
-            (0..n).flat_map(|_| (lo + (hi - lo) * (self.rng.unit() * 0.5 + 0.5)).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..n)
+            .flat_map(|_| (lo + (hi - lo) * (self.rng.unit() * 0.5 + 0.5)).to_le_bytes())
+            .collect();
         self.tensor(name, &[n], DType::F32, &data);
     }
 }
@@ -188,7 +205,11 @@ pub fn writer_without(spec: &Spec, skip: &[&str]) -> GgufWriter {
         Arch::Llama => "llama",
     };
     let k = |s: &str| format!("{a}.{s}");
-    let mut w = Skipping { w: GgufWriter::new(), skip, rng: Rng::new(spec.seed) };
+    let mut w = Skipping {
+        w: GgufWriter::new(),
+        skip,
+        rng: Rng::new(spec.seed),
+    };
     if w.keep("general.architecture") {
         w.w.add_str("general.architecture", a);
     }

@@ -22,7 +22,9 @@ fn the_base_of_the_corpus_is_valid() {
     // Otherwise every case above would fail for the same uninteresting reason.
     let image = pack_to_vec(&synth::build(&corpus::base_spec())).expect("base model packs");
     let model = Model::open_mapped(&image).expect("base image opens");
-    model.verify(&mut Mapped(&image), &mut []).expect("base image verifies");
+    model
+        .verify(&mut Mapped(&image), &mut [])
+        .expect("base image verifies");
 }
 
 #[test]
@@ -30,7 +32,8 @@ fn malformed_images_are_rejected_with_typed_errors() {
     let image = pack_to_vec(&synth::build(&corpus::base_spec())).unwrap();
     let cases = corpus::image_cases(&image);
     for c in &cases {
-        let result = Model::open_mapped(&c.bytes).and_then(|m| m.verify(&mut Mapped(&c.bytes), &mut []));
+        let result =
+            Model::open_mapped(&c.bytes).and_then(|m| m.verify(&mut Mapped(&c.bytes), &mut []));
         match result {
             Ok(()) => panic!("{}: accepted", c.name),
             Err(e) => println!("{:<45} -> {e}", c.name),

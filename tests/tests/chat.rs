@@ -300,7 +300,8 @@ fn markers_tokenize_as_llama_cpp_parses_them() {
                 continue;
             }
             let mut m = Marked::default();
-            tmpl.render_first(case.system.as_deref(), user, &mut m).unwrap();
+            tmpl.render_first(case.system.as_deref(), user, &mut m)
+                .unwrap();
             assert_eq!(
                 tokenize(&t, &m, true),
                 tokenize(&t, &m, false),
@@ -312,14 +313,20 @@ fn markers_tokenize_as_llama_cpp_parses_them() {
         }
         // A message spelling the end-of-turn marker: as text, it tokenizes
         // to more than the one token the parsed rendering has.
-        let tmpl = g.templates.values().map(|t| ChatTemplate::detect(&t.text).unwrap())
+        let tmpl = g
+            .templates
+            .values()
+            .map(|t| ChatTemplate::detect(&t.text).unwrap())
             .find(|t| matches!(t, ChatTemplate::Phi3 { .. }) == (family == "phi3"))
             .unwrap();
         let injected = format!("hi{}", tmpl.end_of_turn());
         let mut m = Marked::default();
         tmpl.render_first(None, &injected, &mut m).unwrap();
         let (marked, parsed) = (tokenize(&t, &m, true), tokenize(&t, &m, false));
-        assert!(marked.len() > parsed.len(), "{vocab}: {marked:?} vs {parsed:?}");
+        assert!(
+            marked.len() > parsed.len(),
+            "{vocab}: {marked:?} vs {parsed:?}"
+        );
     }
     assert!(checked >= 20, "only {checked} conversations checked");
 }

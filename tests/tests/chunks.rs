@@ -22,21 +22,37 @@ const CHUNKS: [u32; 4] = [1, 7, 16, 64];
 
 /// The logits of every position of `c`, evaluated in one call with
 /// prefill chunks of `chunk` tokens.
-fn logits<K: Kernels>(k: K, model: &Model<'_>, image: &[u8], c: &Case, pool: &ThreadPool, chunk: u32) -> Vec<f32> {
+fn logits<K: Kernels>(
+    k: K,
+    model: &Model<'_>,
+    image: &[u8],
+    c: &Case,
+    pool: &ThreadPool,
+    chunk: u32,
+) -> Vec<f32> {
     let mut opts = RunOptions::mapped(c.n_ctx);
     opts.threads = pool.threads() as u32;
     opts.prefill_chunk = chunk;
     let nv = model.config().n_vocab as usize;
     let mut arena = vec![0u8; Plan::new(model.config(), &opts).unwrap().bytes() + 64];
     let mut out = vec![0f32; c.tokens.len() * nv];
-    let mut s = Session::new(model, k, Mapped(image), &mut arena, &opts).unwrap().with_parallel(pool);
+    let mut s = Session::new(model, k, Mapped(image), &mut arena, &opts)
+        .unwrap()
+        .with_parallel(pool);
     s.eval(&c.tokens, Some(&mut out)).unwrap();
     out
 }
 
 /// Every (threads, chunk) of set `k` on case `c`: a report line and the
 /// failures.
-fn run_set<K: Kernels + Copy>(k: K, model: &Model<'_>, image: &[u8], c: &Case, golden: &Array2, pools: &[ThreadPool]) -> (String, Vec<String>) {
+fn run_set<K: Kernels + Copy>(
+    k: K,
+    model: &Model<'_>,
+    image: &[u8],
+    c: &Case,
+    golden: &Array2,
+    pools: &[ThreadPool],
+) -> (String, Vec<String>) {
     let mut fails = vec![];
     let mut runs = 0;
     for pool in pools {
@@ -54,7 +70,12 @@ fn run_set<K: Kernels + Copy>(k: K, model: &Model<'_>, image: &[u8], c: &Case, g
             }
         }
     }
-    let line = format!("{:<22} {:<11} {}/{runs} (threads, chunk) runs bit-identical to llama.cpp", c.name, k.name(), runs - fails.len());
+    let line = format!(
+        "{:<22} {:<11} {}/{runs} (threads, chunk) runs bit-identical to llama.cpp",
+        c.name,
+        k.name(),
+        runs - fails.len()
+    );
     (line, fails)
 }
 
@@ -62,11 +83,18 @@ fn run_set<K: Kernels + Copy>(k: K, model: &Model<'_>, image: &[u8], c: &Case, g
 fn every_thread_count_and_prefill_chunk_gives_llama_cpps_logits() {
     let dir = ref_dir();
     let cases = goldens::load(&dir);
-    let pools: Vec<ThreadPool> = THREADS.iter().map(|&t| ThreadPool::new(t).unwrap()).collect();
+    let pools: Vec<ThreadPool> = THREADS
+        .iter()
+        .map(|&t| ThreadPool::new(t).unwrap())
+        .collect();
     println!("threads {THREADS:?} x prefill chunks {CHUNKS:?}");
     let mut fails = vec![];
     for name in CASES {
-        let c = cases.cases.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("cases.json has no case {name:?}: run `cargo xtask ref`"));
+        let c = cases
+            .cases
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("cases.json has no case {name:?}: run `cargo xtask ref`"));
         let image = c.image(&dir);
         let model = Model::open_mapped(&image).unwrap();
         let golden = c.golden(&dir, model.config().n_vocab as usize);
@@ -88,5 +116,9 @@ fn every_thread_count_and_prefill_chunk_gives_llama_cpps_logits() {
         }
         println!("    ({:.1} s)", t.elapsed().as_secs_f64());
     }
-    assert!(fails.is_empty(), "chunked prefill differs from llama.cpp:\n{}", fails.join("\n"));
+    assert!(
+        fails.is_empty(),
+        "chunked prefill differs from llama.cpp:\n{}",
+        fails.join("\n")
+    );
 }

@@ -7,9 +7,9 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 
 use phi_edge::generate::{GenOptions, Step, Stop};
+use phi_edge::image::tensor::Role;
 use phi_edge::pack::pack_to_vec;
 use phi_edge::parallel::ThreadPool;
-use phi_edge::image::tensor::Role;
 use phi_edge::{Error, Generator, Mapped, Model, Parallel, ReadAt, RunOptions, Streamed};
 use phi_edge_portable::Portable;
 use phi_edge_tests::ref_dir;
@@ -54,7 +54,12 @@ fn answer(par: impl Parallel, threads: u32, n: u32) -> (Vec<u32>, u64, u32, Stri
     let mut text = String::new();
     g.generate(n, |t| text.push_str(t)).unwrap();
     let s = g.stats();
-    (g.generated_ids().to_vec(), s.perplexity.to_bits(), s.logits_crc, text)
+    (
+        g.generated_ids().to_vec(),
+        s.perplexity.to_bits(),
+        s.logits_crc,
+        text,
+    )
 }
 
 #[test]
@@ -98,15 +103,28 @@ fn bad_prompts_are_typed_errors_that_leave_the_context_usable() {
     assert_eq!(g.prefill().err(), Some(Error::NoPrompt));
     assert_eq!(g.prompt("").err(), Some(Error::EmptyPrompt));
     let long = "x".repeat(257);
-    assert_eq!(g.prompt(&long).err(), Some(Error::PromptTooLong { bytes: 257, max: 256 }));
+    assert_eq!(
+        g.prompt(&long).err(),
+        Some(Error::PromptTooLong {
+            bytes: 257,
+            max: 256
+        })
+    );
     let many = "word ".repeat(40);
     match g.prompt(&many) {
-        Err(Error::PromptTooManyTokens { tokens, room: 24, n_ctx: 24 }) => assert!(tokens > 24),
+        Err(Error::PromptTooManyTokens {
+            tokens,
+            room: 24,
+            n_ctx: 24,
+        }) => assert!(tokens > 24),
         other => panic!("{other:?}"),
     }
     // SmolLM2's template has a default system message: a 256-byte turn
     // does not hold it and a long question.
-    assert!(matches!(g.chat(None, &"a".repeat(200)), Err(Error::PromptTooLong { .. })));
+    assert!(matches!(
+        g.chat(None, &"a".repeat(200)),
+        Err(Error::PromptTooLong { .. })
+    ));
     // After all that, a prompt that fits works from an empty context.
     g.prompt("The capital of France is").unwrap();
     let n_prompt = g.prompt_ids().len();
@@ -125,9 +143,18 @@ fn bad_prompts_are_typed_errors_that_leave_the_context_usable() {
     assert_eq!(n_prompt + s.decode_evals, 24);
     assert_eq!(g.room(), 0);
     // The next call stops again.
-    assert!(matches!(g.next_token().unwrap(), Step::Stopped { stop: Stop::ContextFull, .. }));
+    assert!(matches!(
+        g.next_token().unwrap(),
+        Step::Stopped {
+            stop: Stop::ContextFull,
+            ..
+        }
+    ));
     // A new prompt does not fit a full context...
-    assert!(matches!(g.prompt("more"), Err(Error::PromptTooManyTokens { room: 0, .. })));
+    assert!(matches!(
+        g.prompt("more"),
+        Err(Error::PromptTooManyTokens { room: 0, .. })
+    ));
     // ...until the conversation starts over.
     g.reset();
     g.prompt("more").unwrap();
@@ -140,7 +167,11 @@ fn next_token_and_generate_agree_and_chat_turns_continue() {
     let mut buf = arena(&opts, 0);
     let m = model();
     let mut g = Generator::new(&m, Portable, Mapped(image()), aligned(&mut buf, 0), &opts).unwrap();
-    g.chat(Some("Answer in one word."), "What is the capital of France?").unwrap();
+    g.chat(
+        Some("Answer in one word."),
+        "What is the capital of France?",
+    )
+    .unwrap();
     let mut pieces = String::new();
     for _ in 0..5 {
         match g.next_token().unwrap() {
@@ -155,8 +186,13 @@ fn next_token_and_generate_agree_and_chat_turns_continue() {
     let first: Vec<u32> = g.generated_ids().to_vec();
     let (ids, text) = {
         let mut buf = arena(&opts, 0);
-        let mut h = Generator::new(&m, Portable, Mapped(image()), aligned(&mut buf, 0), &opts).unwrap();
-        h.chat(Some("Answer in one word."), "What is the capital of France?").unwrap();
+        let mut h =
+            Generator::new(&m, Portable, Mapped(image()), aligned(&mut buf, 0), &opts).unwrap();
+        h.chat(
+            Some("Answer in one word."),
+            "What is the capital of France?",
+        )
+        .unwrap();
         let mut text = String::new();
         h.generate(5, |t| text.push_str(t)).unwrap();
         (h.generated_ids().to_vec(), text)
@@ -198,13 +234,20 @@ impl ReadAt for Flaky<'_> {
 fn streamed_turns_count_their_reads_and_survive_a_failed_read() {
     let m = model();
     let mut opts = GenOptions::greedy(128, 512);
-    opts.run = RunOptions { prefill_chunk: 8, ..RunOptions::streamed(128, 256 << 10) };
+    opts.run = RunOptions {
+        prefill_chunk: 8,
+        ..RunOptions::streamed(128, 256 << 10)
+    };
     // Greedy ids of a mapped run, then streamed runs with a read failing
     // in the prefill, the first decode step and a later one.
     let mapped = {
-        let o = GenOptions { run: RunOptions::mapped(128), ..opts };
+        let o = GenOptions {
+            run: RunOptions::mapped(128),
+            ..opts
+        };
         let mut buf = arena(&o, 0);
-        let mut g = Generator::new(&m, Portable, Mapped(image()), aligned(&mut buf, 0), &o).unwrap();
+        let mut g =
+            Generator::new(&m, Portable, Mapped(image()), aligned(&mut buf, 0), &o).unwrap();
         g.chat(None, "Name a colour.").unwrap();
         let mut ids = Vec::new();
         g.generate(6, |_| {}).unwrap();
@@ -214,7 +257,10 @@ fn streamed_turns_count_their_reads_and_survive_a_failed_read() {
     let weight_bytes = m.header().data_len;
     for fail in [None, Some(0), Some(1), Some(4)] {
         let (reads, fail_at) = (Cell::new(0), Cell::new(None));
-        let src = Streamed(Flaky { reads: &reads, fail_at: &fail_at });
+        let src = Streamed(Flaky {
+            reads: &reads,
+            fail_at: &fail_at,
+        });
         let mut buf = arena(&opts, 0);
         let mut g = Generator::new(&m, Portable, src, aligned(&mut buf, 0), &opts).unwrap();
         g.chat(None, "Name a colour.").unwrap();
@@ -239,24 +285,44 @@ fn streamed_turns_count_their_reads_and_survive_a_failed_read() {
         }
         let s = g.stats();
         assert_eq!(errors, usize::from(fail.is_some()), "fault at {fail:?}");
-        assert_eq!((g.generated_ids(), s.logits_crc), (&mapped.0[..], mapped.1.logits_crc), "fault at {fail:?}");
+        assert_eq!(
+            (g.generated_ids(), s.logits_crc),
+            (&mapped.0[..], mapped.1.logits_crc),
+            "fault at {fail:?}"
+        );
         assert_eq!(s.prefill_chunks, s.prompt_tokens.div_ceil(8));
         // Each decode step reads every weight byte it uses once: all but
         // the rope factors (read at start), the rope table and the
         // embedding's unused rows (tied: read once more whole, as the
         // output head).
         let per_token = s.decode_read / s.decode_evals as u64;
-        assert_eq!(s.decode_read, per_token * s.decode_evals as u64, "steps read different bytes");
-        assert_eq!(per_token, phi_edge_tests::decode_read_bytes(&m, s.prompt_tokens));
+        assert_eq!(
+            s.decode_read,
+            per_token * s.decode_evals as u64,
+            "steps read different bytes"
+        );
+        assert_eq!(
+            per_token,
+            phi_edge_tests::decode_read_bytes(&m, s.prompt_tokens)
+        );
         // A chunk reads the weights once, plus one embedding row and one
         // rope-table row per token past the first; only the last chunk
         // reads the output norm and head.
         let rows = (s.prompt_tokens - s.prefill_chunks) as u64;
         let embd = m.tensor(Role::TokenEmbd, 0).unwrap();
-        let rope_row = m.tensor(Role::RopeCache, 0).map_or(0, |t| t.row_bytes() as u64);
+        let rope_row = m
+            .tensor(Role::RopeCache, 0)
+            .map_or(0, |t| t.row_bytes() as u64);
         let head = m.tensor(Role::OutputNorm, 0).unwrap().len
-            + if m.config().tied_output { embd.len } else { m.tensor(Role::Output, 0).unwrap().len };
+            + if m.config().tied_output {
+                embd.len
+            } else {
+                m.tensor(Role::Output, 0).unwrap().len
+            };
         let chunks = s.prefill_chunks as u64;
-        assert_eq!(s.prefill_read, chunks * per_token - (chunks - 1) * head + rows * (embd.row_bytes() as u64 + rope_row));
+        assert_eq!(
+            s.prefill_read,
+            chunks * per_token - (chunks - 1) * head + rows * (embd.row_bytes() as u64 + rope_row)
+        );
     }
 }

@@ -54,18 +54,31 @@ struct Pools(Vec<ThreadPool>);
 
 impl Pools {
     fn new() -> Pools {
-        Pools(THREADS.iter().map(|&t| ThreadPool::new(t).unwrap()).collect())
+        Pools(
+            THREADS
+                .iter()
+                .map(|&t| ThreadPool::new(t).unwrap())
+                .collect(),
+        )
     }
 }
 
 /// Logits of every position of `c` with kernels `k` on `pool`.
-fn logits_all<K: Kernels>(k: K, model: &Model<'_>, image: &[u8], c: &Case, pool: &ThreadPool) -> (Vec<f32>, bool) {
+fn logits_all<K: Kernels>(
+    k: K,
+    model: &Model<'_>,
+    image: &[u8],
+    c: &Case,
+    pool: &ThreadPool,
+) -> (Vec<f32>, bool) {
     let mut opts = RunOptions::mapped(c.n_ctx);
     opts.threads = pool.threads() as u32;
     let nv = model.config().n_vocab as usize;
     let mut arena = vec![0u8; Plan::new(model.config(), &opts).unwrap().bytes() + 64];
     let mut ours = vec![0f32; c.tokens.len() * nv];
-    let mut s = Session::new(model, k, Mapped(image), &mut arena, &opts).unwrap().with_parallel(pool);
+    let mut s = Session::new(model, k, Mapped(image), &mut arena, &opts)
+        .unwrap()
+        .with_parallel(pool);
     s.eval(&c.tokens, Some(&mut ours)).unwrap();
     (ours, s.uses_long_rope())
 }
@@ -95,7 +108,11 @@ fn run_case(dir: &Path, c: &Case, pools: &Pools) -> (String, Vec<String>) {
         for (set, (ours, long)) in runs {
             let (identical, differs) = bitwise(&ours, &reference);
             let threads = pool.threads();
-            lines.push(format!("    {set:<10} {threads} thread{}: bit-identical {identical}/{}", if threads == 1 { " " } else { "s" }, c.tokens.len()));
+            lines.push(format!(
+                "    {set:<10} {threads} thread{}: bit-identical {identical}/{}",
+                if threads == 1 { " " } else { "s" },
+                c.tokens.len()
+            ));
             if let Some(i) = differs {
                 fails.push(format!("{}: {set}, {threads} threads: position {i} is not llama.cpp's to the bit ({identical}/{} positions are)", c.name, c.tokens.len()));
             }
@@ -112,22 +129,41 @@ fn run_case(dir: &Path, c: &Case, pools: &Pools) -> (String, Vec<String>) {
 /// The metrics line of one case (the portable set's logits; every other
 /// run is asserted bit-identical to llama.cpp, so to these) and the
 /// tolerance failures.
-fn report(c: &Case, ours: &[f32], reference: &Array2, nv: usize, long_rope: bool) -> (String, Vec<String>) {
+fn report(
+    c: &Case,
+    ours: &[f32],
+    reference: &Array2,
+    nv: usize,
+    long_rope: bool,
+) -> (String, Vec<String>) {
     let lim = limits(&c.class);
-    let pos: Vec<Position> = (0..c.tokens.len()).map(|i| compare(&ours[i * nv..(i + 1) * nv], reference.row(i))).collect();
+    let pos: Vec<Position> = (0..c.tokens.len())
+        .map(|i| compare(&ours[i * nv..(i + 1) * nv], reference.row(i)))
+        .collect();
     let max_nrmse = pos.iter().map(|p| p.nrmse).fold(0.0, f64::max);
     let mean_kl = pos.iter().map(|p| p.kl).sum::<f64>() / pos.len() as f64;
     let equal = pos.iter().filter(|p| p.argmax_equal).count();
     let mut fails = vec![];
     for (i, p) in pos.iter().enumerate() {
         if p.nrmse > lim.nrmse {
-            fails.push(format!("{}: position {i} nrmse {:.3e} > {:.0e}", c.name, p.nrmse, lim.nrmse));
+            fails.push(format!(
+                "{}: position {i} nrmse {:.3e} > {:.0e}",
+                c.name, p.nrmse, lim.nrmse
+            ));
         }
         if !p.argmax_equal {
             let tie = p.ref_gap_over_std < 1e-3;
-            println!("{}: argmax differs at position {i} (reference top-2 gap {:.2e} x std{})", c.name, p.ref_gap_over_std, if tie { ", a near-tie" } else { "" });
+            println!(
+                "{}: argmax differs at position {i} (reference top-2 gap {:.2e} x std{})",
+                c.name,
+                p.ref_gap_over_std,
+                if tie { ", a near-tie" } else { "" }
+            );
             if !tie {
-                fails.push(format!("{}: argmax differs at position {i}, not a near-tie", c.name));
+                fails.push(format!(
+                    "{}: argmax differs at position {i}, not a near-tie",
+                    c.name
+                ));
             }
         }
     }
@@ -137,7 +173,11 @@ fn report(c: &Case, ours: &[f32], reference: &Array2, nv: usize, long_rope: bool
         }
     }
     if equal * 100 < pos.len() * ARGMAX_PCT {
-        fails.push(format!("{}: argmax equal at {equal} of {} positions", c.name, pos.len()));
+        fails.push(format!(
+            "{}: argmax equal at {equal} of {} positions",
+            c.name,
+            pos.len()
+        ));
     }
     let line = format!(
         "{:<24} {:<4} {:>4} tok  ctx {:>5}  max nrmse {:.2e} (limit {:.0e})  mean KL {:.2e}  argmax {}/{}{}",
@@ -152,7 +192,10 @@ fn logits_match_llama_cpp_bit_for_bit_with_every_kernel_set_and_thread_count() {
     let dir = ref_dir();
     let cases = goldens::load(&dir);
     #[cfg(target_arch = "x86_64")]
-    let simd = [phi_edge_x86::Avx2::detect().map(|k| k.name()), phi_edge_x86::Avx512::detect().map(|k| k.name())];
+    let simd = [
+        phi_edge_x86::Avx2::detect().map(|k| k.name()),
+        phi_edge_x86::Avx512::detect().map(|k| k.name()),
+    ];
     #[cfg(not(target_arch = "x86_64"))]
     let simd: [Option<&str>; 0] = [];
     let simd: Vec<&str> = simd.into_iter().flatten().collect();

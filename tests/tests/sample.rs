@@ -480,19 +480,33 @@ fn small_work_is_a_typed_error_and_any_alignment_works() {
 fn log_prob_in_runs_of_weights_is_log_prob_bit_for_bit() {
     use phi_edge::sample::{log_prob, max_logit, softmax_weights, WeightSum};
     let mut rng = Rng(11);
-    for (n, scale) in [(49152, 12.0), (1000, 400.0), (300, 3.0), (17, 1.0), (1, 5.0)] {
+    for (n, scale) in [
+        (49152, 12.0),
+        (1000, 400.0),
+        (300, 3.0),
+        (17, 1.0),
+        (1, 5.0),
+    ] {
         let mut logits = rng.logits(n, scale);
         if n > 100 {
             logits[50] = f32::NAN;
         }
         // A plain f64 reference for the value (not the bits).
         let max = max_logit(&logits);
-        let lse = logits.iter().filter(|l| !l.is_nan()).map(|&l| (l as f64 - max as f64).exp()).sum::<f64>().ln();
+        let lse = logits
+            .iter()
+            .filter(|l| !l.is_nan())
+            .map(|&l| (l as f64 - max as f64).exp())
+            .sum::<f64>()
+            .ln();
         for token in [0, n as u32 / 2, n as u32 - 1] {
             let want = log_prob(&logits, token).unwrap();
             if n <= 100 {
                 let plain = logits[token as usize] as f64 - max as f64 - lse;
-                assert!((want - plain).abs() < 1e-9 * plain.abs().max(1.0), "{want} vs {plain}");
+                assert!(
+                    (want - plain).abs() < 1e-9 * plain.abs().max(1.0),
+                    "{want} vs {plain}"
+                );
             }
             for runs in [1, 2, 3, 7] {
                 let len = n.div_ceil(runs);
@@ -509,7 +523,11 @@ fn log_prob_in_runs_of_weights_is_log_prob_bit_for_bit() {
                         }
                     }
                     let got = sum.log_prob(logits[token as usize], max);
-                    assert_eq!(got.to_bits(), want.to_bits(), "{n} logits in {runs} runs ({fused}), token {token}");
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{n} logits in {runs} runs ({fused}), token {token}"
+                    );
                 }
             }
         }

@@ -34,13 +34,29 @@ fn logits_all(image: &[u8], tokens: &[u32], opts: &RunOptions, streamed: bool) -
 fn specs() -> Vec<Spec> {
     vec![
         Spec::phi3(DType::Q4K),
-        Spec { n_rot: 32, n_head_kv: 2, ..Spec::phi3(DType::Q8_0) },
+        Spec {
+            n_rot: 32,
+            n_head_kv: 2,
+            ..Spec::phi3(DType::Q8_0)
+        },
         Spec::llama(DType::Q4_1),
         Spec::llama(DType::Q6K),
-        Spec { n_vocab: 64, ..Spec::phi3(DType::F32) },
-        Spec { n_vocab: 64, ..Spec::llama(DType::F16) },
-        Spec { n_vocab: 64, ..Spec::llama(DType::BF16) },
-        Spec { n_vocab: 64, ..Spec::phi3(DType::Q4_0) },
+        Spec {
+            n_vocab: 64,
+            ..Spec::phi3(DType::F32)
+        },
+        Spec {
+            n_vocab: 64,
+            ..Spec::llama(DType::F16)
+        },
+        Spec {
+            n_vocab: 64,
+            ..Spec::llama(DType::BF16)
+        },
+        Spec {
+            n_vocab: 64,
+            ..Spec::phi3(DType::Q4_0)
+        },
     ]
 }
 
@@ -53,14 +69,27 @@ fn streamed_and_mapped_logits_are_bit_identical_at_any_chunk_and_stage_size() {
         let model = Model::open_mapped(&image).unwrap();
         let min_stage = Plan::min_stage_bytes(model.config()) as u32;
         let reference = logits_all(&image, &TOKENS, &RunOptions::mapped(64), false);
-        assert!(reference.iter().all(|v| v.is_finite()), "{spec:?}: non-finite logits");
+        assert!(
+            reference.iter().all(|v| v.is_finite()),
+            "{spec:?}: non-finite logits"
+        );
         for (chunk, stage) in [(16, min_stage), (1, min_stage + 100), (3, 1 << 16)] {
             let mut o = RunOptions::streamed(64, stage);
             o.prefill_chunk = chunk;
-            assert!(logits_all(&image, &TOKENS, &o, true) == reference, "{:?} {:?} streamed chunk {chunk} stage {stage}", spec.arch, spec.dtype);
+            assert!(
+                logits_all(&image, &TOKENS, &o, true) == reference,
+                "{:?} {:?} streamed chunk {chunk} stage {stage}",
+                spec.arch,
+                spec.dtype
+            );
             let mut o = RunOptions::mapped(64);
             o.prefill_chunk = chunk;
-            assert!(logits_all(&image, &TOKENS, &o, false) == reference, "{:?} {:?} mapped chunk {chunk}", spec.arch, spec.dtype);
+            assert!(
+                logits_all(&image, &TOKENS, &o, false) == reference,
+                "{:?} {:?} mapped chunk {chunk}",
+                spec.arch,
+                spec.dtype
+            );
         }
     }
 }
@@ -111,7 +140,10 @@ fn decoding_one_token_reads_each_weight_byte_once() {
         let reads = RefCell::new(vec![0u32; image.len()]);
         let opts = RunOptions::streamed(32, Plan::min_stage_bytes(model.config()) as u32 * 3);
         let mut a = arena(Plan::new(model.config(), &opts).unwrap().bytes());
-        let src = Streamed(Counting { image: &image, reads: &reads });
+        let src = Streamed(Counting {
+            image: &image,
+            reads: &reads,
+        });
         let mut s = Session::new(&model, Portable, src, &mut a, &opts).unwrap();
         s.eval(&[3, 4, 5], None).unwrap();
         reads.borrow_mut().fill(0);
@@ -133,11 +165,22 @@ fn decoding_one_token_reads_each_weight_byte_once() {
                 }
             };
             for (i, &n) in bytes.iter().enumerate() {
-                assert_eq!(n, expect(i), "{:?} {:?} layer {} byte {i} read {n} times", spec.arch, t.role, t.layer);
+                assert_eq!(
+                    n,
+                    expect(i),
+                    "{:?} {:?} layer {} byte {i} read {n} times",
+                    spec.arch,
+                    t.role,
+                    t.layer
+                );
             }
         }
-        let header_and_manifest_reads: u32 = reads[..model.header().data_offset as usize].iter().sum();
-        assert_eq!(header_and_manifest_reads, 0, "decoding re-read the header or manifest");
+        let header_and_manifest_reads: u32 =
+            reads[..model.header().data_offset as usize].iter().sum();
+        assert_eq!(
+            header_and_manifest_reads, 0,
+            "decoding re-read the header or manifest"
+        );
     }
 }
 
@@ -147,16 +190,33 @@ fn arena_too_small_says_what_it_needs() {
     let model = Model::open_mapped(&image).unwrap();
     let opts = RunOptions::mapped(40);
     let need = Plan::new(model.config(), &opts).unwrap().bytes();
-    assert_eq!(need, Plan::arena_bytes(model.config(), &opts), "const plan agrees");
+    assert_eq!(
+        need,
+        Plan::arena_bytes(model.config(), &opts),
+        "const plan agrees"
+    );
     let mut a = arena(need);
     let skip = a.as_ptr().align_offset(ARENA_ALIGN);
     let aligned = &mut a[skip..];
-    match Session::new(&model, Portable, Mapped(&image), &mut aligned[..need - 1], &opts) {
+    match Session::new(
+        &model,
+        Portable,
+        Mapped(&image),
+        &mut aligned[..need - 1],
+        &opts,
+    ) {
         Err(Error::ArenaTooSmall { need: n, got }) => assert_eq!((n, got), (need, need - 1)),
         Err(e) => panic!("wrong error {e}"),
         Ok(_) => panic!("accepted a short arena"),
     }
-    assert!(Session::new(&model, Portable, Mapped(&image), &mut aligned[..need], &opts).is_ok());
+    assert!(Session::new(
+        &model,
+        Portable,
+        Mapped(&image),
+        &mut aligned[..need],
+        &opts
+    )
+    .is_ok());
 }
 
 #[test]
@@ -166,15 +226,30 @@ fn a_full_context_and_bad_tokens_are_errors_that_change_nothing() {
     let opts = RunOptions::mapped(8);
     let mut a = arena(Plan::new(model.config(), &opts).unwrap().bytes());
     let mut s = Session::new(&model, Portable, Mapped(&image), &mut a, &opts).unwrap();
-    assert_eq!(s.eval(&[1; 9], None).unwrap_err(), Error::ContextFull { n_ctx: 8 });
-    assert_eq!(s.eval(&[1, 300], None).unwrap_err(), Error::BadToken { id: 300, n_vocab: 300 });
+    assert_eq!(
+        s.eval(&[1; 9], None).unwrap_err(),
+        Error::ContextFull { n_ctx: 8 }
+    );
+    assert_eq!(
+        s.eval(&[1, 300], None).unwrap_err(),
+        Error::BadToken {
+            id: 300,
+            n_vocab: 300
+        }
+    );
     assert!(matches!(s.eval(&[], None), Err(Error::BadOptions { .. })));
     assert_eq!(s.n_past(), 0);
     s.eval(&[1; 8], None).unwrap();
-    assert_eq!(s.eval(&[1], None).unwrap_err(), Error::ContextFull { n_ctx: 8 });
+    assert_eq!(
+        s.eval(&[1], None).unwrap_err(),
+        Error::ContextFull { n_ctx: 8 }
+    );
     let mut small = vec![0f32; 10];
     s.reset();
-    assert!(matches!(s.eval(&[1, 2], Some(&mut small)), Err(Error::BufferTooSmall { .. })));
+    assert!(matches!(
+        s.eval(&[1, 2], Some(&mut small)),
+        Err(Error::BufferTooSmall { .. })
+    ));
 }
 
 #[test]

@@ -32,7 +32,8 @@ use crate::cmd::{phi_edge, run};
 use crate::{Failure, Result, Workspace};
 
 /// How to call `bench`, for messages.
-const BENCH_USAGE: &str = "cargo xtask bench [kernels [--emulated] | model [--threads N] [--pairs K] \
+const BENCH_USAGE: &str =
+    "cargo xtask bench [kernels [--emulated] | model [--threads N] [--pairs K] \
                            [--no-callgrind | --stream [--stage KIB]] | arm | riscv]";
 
 /// Runs the benchmarks named in `args` (both, with their defaults, when

@@ -106,7 +106,10 @@ impl Boot<'_> {
             }
             Model::Disk(disk) => {
                 c.arg("-drive")
-                    .arg(format!("file={},if=none,format=raw,id=model,readonly=on", disk.display()))
+                    .arg(format!(
+                        "file={},if=none,format=raw,id=model,readonly=on",
+                        disk.display()
+                    ))
                     .args(["-device", "virtio-blk-device,drive=model"]);
             }
         }
@@ -480,11 +483,20 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
             "--cores {cores}: {} has 1 to {} cores",
             b.name, b.max_cores
         ))
-        .retry(format!("cargo xtask run --board {} --cores {} ...", b.name, b.max_cores)));
+        .retry(format!(
+            "cargo xtask run --board {} --cores {} ...",
+            b.name, b.max_cores
+        )));
     }
     if r.stream && !b.virtio {
-        return Err(Failure::new(format!("--stream: {} has no virtio disk (see boards/{}/README.md)", b.name, b.name))
-            .retry(format!("cargo xtask run --board {} --stream --prompt \"Hello\"", BOARDS[0].name)));
+        return Err(Failure::new(format!(
+            "--stream: {} has no virtio disk (see boards/{}/README.md)",
+            b.name, b.name
+        ))
+        .retry(format!(
+            "cargo xtask run --board {} --stream --prompt \"Hello\"",
+            BOARDS[0].name
+        )));
     }
     let elf = b.build(ws)?;
     let image = model_image(ws, r.model.as_deref())?;
@@ -548,7 +560,8 @@ fn model_image(ws: &Workspace, model: Option<&Path>) -> Result<PathBuf> {
 /// 512-byte sectors (a virtio disk's capacity is), else a copy padded with
 /// zeros in target/board/ (written again when the image is newer).
 fn disk_image(ws: &Workspace, image: &Path) -> Result<PathBuf> {
-    let meta = |p: &Path| std::fs::metadata(p).map_err(|e| Failure::new(format!("{}: {e}", p.display())));
+    let meta =
+        |p: &Path| std::fs::metadata(p).map_err(|e| Failure::new(format!("{}: {e}", p.display())));
     let len = meta(image)?.len();
     if len % 512 == 0 {
         return Ok(image.to_path_buf());
@@ -567,7 +580,8 @@ fn disk_image(ws: &Workspace, image: &Path) -> Result<PathBuf> {
 /// Writes the first `len` bytes of `image` (all, if fewer) to `disk`,
 /// padded with zeros to a whole sector.
 fn write_disk(image: &Path, disk: &Path, len: usize) -> Result<()> {
-    let mut bytes = std::fs::read(image).map_err(|e| Failure::new(format!("{}: {e}", image.display())))?;
+    let mut bytes =
+        std::fs::read(image).map_err(|e| Failure::new(format!("{}: {e}", image.display())))?;
     bytes.truncate(len);
     bytes.resize(bytes.len().next_multiple_of(512), 0);
     std::fs::write(disk, bytes).map_err(|e| Failure::new(format!("{}: {e}", disk.display())))
@@ -675,7 +689,9 @@ fn ids(lines: &[String], key: &str) -> Option<Vec<u32>> {
 
 /// The value of a board's `logits_crc32: 0x…` line.
 fn logits_crc(lines: &[String]) -> Option<u64> {
-    let hex = lines.iter().find_map(|l| l.strip_prefix("logits_crc32: 0x"))?;
+    let hex = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("logits_crc32: 0x"))?;
     u64::from_str_radix(hex.trim(), 16).ok()
 }
 
@@ -683,7 +699,11 @@ fn logits_crc(lines: &[String]) -> Option<u64> {
 /// or `;`), e.g. `stats_field(lines, "perplexity ")`.
 fn stats_field<'a>(lines: &'a [String], key: &str) -> Option<&'a str> {
     let stats = lines.iter().find_map(|l| l.strip_prefix("stats:"))?;
-    stats.split(key).nth(1)?.split([';', ' ']).find(|w| !w.is_empty())
+    stats
+        .split(key)
+        .nth(1)?
+        .split([';', ' '])
+        .find(|w| !w.is_empty())
 }
 
 /// The perplexity on a board's `stats:` line.
@@ -693,7 +713,10 @@ fn perplexity(lines: &[String]) -> Option<f64> {
 
 /// The prefill and decode rates on a board's `stats:` line.
 fn rates(lines: &[String]) -> Option<String> {
-    let (prefill, decode) = (stats_field(lines, "prefill ")?, stats_field(lines, "decode ")?);
+    let (prefill, decode) = (
+        stats_field(lines, "prefill ")?,
+        stats_field(lines, "decode ")?,
+    );
     Some(format!("prefill {prefill} tok/s, decode {decode} tok/s"))
 }
 
@@ -707,7 +730,9 @@ fn stats_cores(lines: &[String]) -> Option<usize> {
 /// instructions/token`, runs with `--icount`).
 fn icount(lines: &[String]) -> Option<(u64, u64)> {
     let prefill = stats_field(lines, "; icount prefill ")?.parse().ok()?;
-    let decode = stats_field(lines, " instructions/token, decode ")?.parse().ok()?;
+    let decode = stats_field(lines, " instructions/token, decode ")?
+        .parse()
+        .ok()?;
     Some((prefill, decode))
 }
 
@@ -848,13 +873,20 @@ const READ_ERROR_RULES: &str = "read-error.blkdebug";
 /// 60%, in the tensor data), and its raw `disk` on a `blkdebug` drive
 /// whose reads of one sector four fifths in fail with EIO (the board
 /// checks every tensor's CRC at start-up, so the read fails there).
-fn disk_faults(dir: &Path, model: &Path, disk: &Path) -> Result<Vec<(&'static str, PathBuf, &'static str)>> {
-    let len = std::fs::metadata(model).map_err(|e| Failure::new(format!("{}: {e}", model.display())))?.len();
+fn disk_faults(
+    dir: &Path,
+    model: &Path,
+    disk: &Path,
+) -> Result<Vec<(&'static str, PathBuf, &'static str)>> {
+    let len = std::fs::metadata(model)
+        .map_err(|e| Failure::new(format!("{}: {e}", model.display())))?
+        .len();
     let truncated = dir.join(TRUNCATED_DISK);
     write_disk(model, &truncated, (len * 3 / 5) as usize)?;
     let rules = dir.join(READ_ERROR_RULES);
     let sector = len * 4 / 5 / 512;
-    let text = format!("[inject-error]\nevent = \"read_aio\"\nerrno = \"5\"\nsector = \"{sector}\"\n");
+    let text =
+        format!("[inject-error]\nevent = \"read_aio\"\nerrno = \"5\"\nsector = \"{sector}\"\n");
     std::fs::write(&rules, text).map_err(|e| Failure::new(format!("{}: {e}", rules.display())))?;
     let failing = PathBuf::from(format!("blkdebug:{}:{}", rules.display(), disk.display()));
     Ok(vec![
@@ -973,7 +1005,10 @@ mod tests {
             "stats: prompt 37 tokens, prefill 1.37 tok/s; generated 16 tokens, decode 0.97 tok/s (emulated); perplexity 2.7474; arena 12960387 bytes; kernels neon; cores 4".to_string(),
         ];
         assert_eq!(perplexity(&lines), Some(2.7474));
-        assert_eq!(rates(&lines).as_deref(), Some("prefill 1.37 tok/s, decode 0.97 tok/s"));
+        assert_eq!(
+            rates(&lines).as_deref(),
+            Some("prefill 1.37 tok/s, decode 0.97 tok/s")
+        );
         assert_eq!(stats_cores(&lines), Some(4));
         assert_eq!(icount(&lines), None);
         assert_eq!(perplexity(&lines[..1]), None);
@@ -986,6 +1021,9 @@ mod tests {
         ];
         assert_eq!(icount(&lines), Some((51234567, 61234567)));
         assert_eq!(stats_cores(&lines), Some(1));
-        assert_eq!(rates(&lines).as_deref(), Some("prefill 0.98 tok/s, decode 0.75 tok/s"));
+        assert_eq!(
+            rates(&lines).as_deref(),
+            Some("prefill 0.98 tok/s, decode 0.75 tok/s")
+        );
     }
 }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::cmd::{self, cargo, capture};
+use crate::cmd::{self, capture, cargo};
 use crate::steps::Step;
 use crate::{Failure, Result, Workspace};
 
@@ -34,11 +34,17 @@ impl Cpu {
     /// others' artifacts on every switch).
     fn cargo(&self, ws: &Workspace) -> Command {
         let mut c = cargo();
-        let var = format!("CARGO_TARGET_{}_RUNNER", self.target.to_uppercase().replace('-', "_"));
+        let var = format!(
+            "CARGO_TARGET_{}_RUNNER",
+            self.target.to_uppercase().replace('-', "_")
+        );
         c.current_dir(&ws.root).env(var, self.runner);
         if !self.rustflags.is_empty() {
-            c.env("RUSTFLAGS", self.rustflags)
-                .env("CARGO_TARGET_DIR", ws.target().join(format!("cross-{}", self.kernels.replace('+', "-"))));
+            c.env("RUSTFLAGS", self.rustflags).env(
+                "CARGO_TARGET_DIR",
+                ws.target()
+                    .join(format!("cross-{}", self.kernels.replace('+', "-"))),
+            );
         }
         c
     }
@@ -48,7 +54,8 @@ impl Cpu {
         let dir = if self.rustflags.is_empty() {
             ws.target()
         } else {
-            ws.target().join(format!("cross-{}", self.kernels.replace('+', "-")))
+            ws.target()
+                .join(format!("cross-{}", self.kernels.replace('+', "-")))
         };
         dir.join(self.target).join("release").join("phi-edge")
     }
@@ -123,12 +130,27 @@ pub fn run_suites(ws: &Workspace) -> Result<Vec<String>> {
     let mut counts = vec![];
     for cpu in &KERNEL_CPUS {
         eprintln!("--- {}", cpu.label);
-        let out = capture(cpu.cargo(ws).args(["test", "--release", "-p", kernel_package(cpu), "--target", cpu.target, "--", "--nocapture"]))?;
+        let out = capture(cpu.cargo(ws).args([
+            "test",
+            "--release",
+            "-p",
+            kernel_package(cpu),
+            "--target",
+            cpu.target,
+            "--",
+            "--nocapture",
+        ]))?;
         let n = cases(&out, cpu.kernels).ok_or_else(|| {
-            Failure::new(format!("{}: the suite did not report `{}: N cases`:\n{out}", cpu.label, cpu.kernels))
+            Failure::new(format!(
+                "{}: the suite did not report `{}: N cases`:\n{out}",
+                cpu.label, cpu.kernels
+            ))
         })?;
         if n == 0 {
-            return Err(Failure::new(format!("{}: the suite ran no cases (skipped?)", cpu.label)));
+            return Err(Failure::new(format!(
+                "{}: the suite ran no cases (skipped?)",
+                cpu.label
+            )));
         }
         counts.push(format!("{}: {n} cases", cpu.label));
     }
@@ -142,8 +164,15 @@ pub fn run_suites(ws: &Workspace) -> Result<Vec<String>> {
 fn cases(out: &str, set: &str) -> Option<usize> {
     let key = format!("{set}: ");
     out.lines().find_map(|l| {
-        let at = l.match_indices(&key).map(|(i, _)| i).find(|&i| i == 0 || l[..i].ends_with(' '))?;
-        l[at + key.len()..].trim_end().strip_suffix(" cases")?.parse().ok()
+        let at = l
+            .match_indices(&key)
+            .map(|(i, _)| i)
+            .find(|&i| i == 0 || l[..i].ends_with(' '))?;
+        l[at + key.len()..]
+            .trim_end()
+            .strip_suffix(" cases")?
+            .parse()
+            .ok()
     })
 }
 
@@ -167,13 +196,27 @@ pub fn cli() -> Step {
         run: Box::new(|ws| {
             let cases = parity_cases(ws)?;
             let tmp = ws.target().join("cross-logits");
-            std::fs::create_dir_all(&tmp).map_err(|e| Failure::new(format!("{}: {e}", tmp.display())))?;
+            std::fs::create_dir_all(&tmp)
+                .map_err(|e| Failure::new(format!("{}: {e}", tmp.display())))?;
             for cpu in cli_cpus() {
-                cmd::run(cpu.cargo(ws).args(["build", "--release", "-p", "phi-edge-cli", "--target", cpu.target]))?;
+                cmd::run(cpu.cargo(ws).args([
+                    "build",
+                    "--release",
+                    "-p",
+                    "phi-edge-cli",
+                    "--target",
+                    cpu.target,
+                ]))?;
                 // The binary must pick the set this CPU is meant to exercise.
                 let info = capture(emulated(cpu, ws).arg("inspect").arg(&cases[0].model))?;
-                if !info.lines().any(|l| l.strip_prefix("kernels").map(str::trim) == Some(cpu.kernels)) {
-                    return Err(Failure::new(format!("{}: phi-edge picked another kernel set:\n{info}", cpu.label)));
+                if !info
+                    .lines()
+                    .any(|l| l.strip_prefix("kernels").map(str::trim) == Some(cpu.kernels))
+                {
+                    return Err(Failure::new(format!(
+                        "{}: phi-edge picked another kernel set:\n{info}",
+                        cpu.label
+                    )));
                 }
             }
             for case in &cases {
@@ -181,7 +224,10 @@ pub fn cli() -> Step {
                     check_logits(ws, cpu, case, None, &tmp)?;
                 }
             }
-            for case in cases.iter().filter(|c| CHUNK_CASES.contains(&c.name.as_str())) {
+            for case in cases
+                .iter()
+                .filter(|c| CHUNK_CASES.contains(&c.name.as_str()))
+            {
                 for cpu in [&KERNEL_CPUS[1], &KERNEL_CPUS[3]] {
                     for chunk in CHUNKS {
                         check_logits(ws, cpu, case, Some(chunk), &tmp)?;
@@ -210,11 +256,27 @@ struct Case {
 fn parity_cases(ws: &Workspace) -> Result<Vec<Case>> {
     let dir = ws.reference();
     let path = dir.join("cases.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Failure::new(format!("{}: {e} (run `cargo xtask ref`)", path.display())))?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
-    let wanted = ["phi3-f32", "phi3-f16", "phi3-bf16", "phi3-q8_0", "phi3-q4_0", "phi3-q4_k_m", "llama-gqa-tied-q4_1", "smollm2"];
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Failure::new(format!("{}: {e} (run `cargo xtask ref`)", path.display())))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+    let wanted = [
+        "phi3-f32",
+        "phi3-f16",
+        "phi3-bf16",
+        "phi3-q8_0",
+        "phi3-q4_0",
+        "phi3-q4_k_m",
+        "llama-gqa-tied-q4_1",
+        "smollm2",
+    ];
     let mut out = vec![];
-    for c in json.get("cases").and_then(|c| c.as_array()).into_iter().flatten() {
+    for c in json
+        .get("cases")
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+    {
         let name = c.get("name").and_then(|v| v.as_str()).unwrap_or("");
         if !wanted.contains(&name) {
             continue;
@@ -222,19 +284,34 @@ fn parity_cases(ws: &Workspace) -> Result<Vec<Case>> {
         let mut tokens: Vec<u32> = c
             .get("tokens")
             .and_then(|t| t.as_array())
-            .map(|t| t.iter().filter_map(|v| v.as_u64().map(|x| x as u32)).collect())
+            .map(|t| {
+                t.iter()
+                    .filter_map(|v| v.as_u64().map(|x| x as u32))
+                    .collect()
+            })
             .unwrap_or_default();
         if name == "smollm2" {
             tokens.truncate(SMOLLM2_TOKENS);
         }
         let model = dir.join(c.get("model").and_then(|v| v.as_str()).unwrap_or(""));
-        let (mut golden, n_vocab) = read_npy(&dir.join(c.get("logits").and_then(|v| v.as_str()).unwrap_or("")))?;
+        let (mut golden, n_vocab) =
+            read_npy(&dir.join(c.get("logits").and_then(|v| v.as_str()).unwrap_or("")))?;
         golden.truncate(tokens.len() * n_vocab);
         let n_ctx = c.get("n_ctx").and_then(|v| v.as_u64()).unwrap_or(512) as u32;
-        out.push(Case { name: name.to_string(), model, n_ctx, tokens, n_vocab, golden: (golden, n_vocab) });
+        out.push(Case {
+            name: name.to_string(),
+            model,
+            n_ctx,
+            tokens,
+            n_vocab,
+            golden: (golden, n_vocab),
+        });
     }
     if out.len() != wanted.len() {
-        return Err(Failure::new(format!("{} lacks some of the cases {wanted:?}", path.display())));
+        return Err(Failure::new(format!(
+            "{} lacks some of the cases {wanted:?}",
+            path.display()
+        )));
     }
     Ok(out)
 }
@@ -255,8 +332,18 @@ const CHUNKS: [u32; 3] = [1, 7, 64];
 
 /// `phi-edge logits` of `case` on `cpu` with two threads (and `--chunk`,
 /// if given) must equal llama.cpp's golden to the bit at every position.
-fn check_logits(ws: &Workspace, cpu: &Cpu, case: &Case, chunk: Option<u32>, tmp: &Path) -> Result<()> {
-    let got_path = tmp.join(format!("{}-{}.npy", case.name, cpu.kernels.replace(['+', ' ', '(', ')'], "_")));
+fn check_logits(
+    ws: &Workspace,
+    cpu: &Cpu,
+    case: &Case,
+    chunk: Option<u32>,
+    tmp: &Path,
+) -> Result<()> {
+    let got_path = tmp.join(format!(
+        "{}-{}.npy",
+        case.name,
+        cpu.kernels.replace(['+', ' ', '(', ')'], "_")
+    ));
     logits(&mut emulated(cpu, ws), case, chunk, &got_path)?;
     let got = read_npy(&got_path)?;
     let cmp = compare(&case.golden, &got, case.n_vocab);
@@ -267,7 +354,9 @@ fn check_logits(ws: &Workspace, cpu: &Cpu, case: &Case, chunk: Option<u32>, tmp:
     );
     eprintln!("{line}");
     if cmp.identical != cmp.positions || cmp.positions != case.tokens.len() {
-        return Err(Failure::new(format!("{line}: every logit must equal llama.cpp's")));
+        return Err(Failure::new(format!(
+            "{line}: every logit must equal llama.cpp's"
+        )));
     }
     Ok(())
 }
@@ -288,32 +377,60 @@ fn logits(cmd: &mut Command, case: &Case, chunk: Option<u32>, out: &Path) -> Res
         .arg(case.n_ctx.to_string())
         .arg("--out")
         .arg(out);
-    let o = cmd.output().map_err(|e| Failure::new(format!("cannot run {}: {e}", cmd::show(cmd))))?;
+    let o = cmd
+        .output()
+        .map_err(|e| Failure::new(format!("cannot run {}: {e}", cmd::show(cmd))))?;
     if !o.status.success() {
-        return Err(Failure::new(format!("`{}` failed: {}", cmd::show(cmd), String::from_utf8_lossy(&o.stderr))));
+        return Err(Failure::new(format!(
+            "`{}` failed: {}",
+            cmd::show(cmd),
+            String::from_utf8_lossy(&o.stderr)
+        )));
     }
     Ok(())
 }
 
 /// A float32 2-D `.npy` file: (data, columns).
 pub(crate) fn read_npy(path: &Path) -> Result<(Vec<f32>, usize)> {
-    let bytes = std::fs::read(path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
-    let bad = || Failure::new(format!("{}: not a little-endian float32 2-D .npy file", path.display()));
+    let bytes =
+        std::fs::read(path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+    let bad = || {
+        Failure::new(format!(
+            "{}: not a little-endian float32 2-D .npy file",
+            path.display()
+        ))
+    };
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(bad());
     }
     let (hlen, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        _ => (u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| bad())?) as usize, 12),
+        _ => (
+            u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| bad())?) as usize,
+            12,
+        ),
     };
-    let header = std::str::from_utf8(bytes.get(start..start + hlen).ok_or_else(bad)?).map_err(|_| bad())?;
+    let header =
+        std::str::from_utf8(bytes.get(start..start + hlen).ok_or_else(bad)?).map_err(|_| bad())?;
     if !header.contains("'<f4'") || header.contains("'fortran_order': True") {
         return Err(bad());
     }
-    let shape = header.split("'shape': (").nth(1).and_then(|s| s.split(')').next()).ok_or_else(bad)?;
-    let dims: Vec<usize> = shape.split(',').filter_map(|d| d.trim().parse().ok()).collect();
-    let [rows, cols] = dims[..] else { return Err(bad()) };
-    let data: Vec<f32> = bytes[start + hlen..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(bad)?;
+    let dims: Vec<usize> = shape
+        .split(',')
+        .filter_map(|d| d.trim().parse().ok())
+        .collect();
+    let [rows, cols] = dims[..] else {
+        return Err(bad());
+    };
+    let data: Vec<f32> = bytes[start + hlen..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     if data.len() != rows * cols {
         return Err(bad());
     }
@@ -332,9 +449,21 @@ pub(crate) struct Comparison {
     pub(crate) identical: usize,
 }
 
-pub(crate) fn compare(reference: &(Vec<f32>, usize), got: &(Vec<f32>, usize), n_vocab: usize) -> Comparison {
-    let rows = reference.0.chunks_exact(n_vocab).zip(got.0.chunks_exact(n_vocab));
-    let mut c = Comparison { positions: 0, max_nrmse: 0.0, argmax_equal: 0, identical: 0 };
+pub(crate) fn compare(
+    reference: &(Vec<f32>, usize),
+    got: &(Vec<f32>, usize),
+    n_vocab: usize,
+) -> Comparison {
+    let rows = reference
+        .0
+        .chunks_exact(n_vocab)
+        .zip(got.0.chunks_exact(n_vocab));
+    let mut c = Comparison {
+        positions: 0,
+        max_nrmse: 0.0,
+        argmax_equal: 0,
+        identical: 0,
+    };
     if got.1 != n_vocab || got.0.len() != reference.0.len() {
         c.max_nrmse = f64::INFINITY;
         return c;
@@ -343,10 +472,27 @@ pub(crate) fn compare(reference: &(Vec<f32>, usize), got: &(Vec<f32>, usize), n_
         c.positions += 1;
         let n = r.len() as f64;
         let mean = r.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-        let var = r.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n;
-        let err = r.iter().zip(g).map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2)).sum::<f64>() / n;
+        let var = r
+            .iter()
+            .map(|&x| (f64::from(x) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let err = r
+            .iter()
+            .zip(g)
+            .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+            .sum::<f64>()
+            / n;
         c.max_nrmse = c.max_nrmse.max(err.sqrt() / var.sqrt());
-        let argmax = |v: &[f32]| v.iter().enumerate().fold((0, f32::NEG_INFINITY), |m, (i, &x)| if x > m.1 { (i, x) } else { m }).0;
+        let argmax = |v: &[f32]| {
+            v.iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |m, (i, &x)| if x > m.1 { (i, x) } else { m },
+                )
+                .0
+        };
         c.argmax_equal += usize::from(argmax(r) == argmax(g));
         c.identical += usize::from(r.iter().zip(g).all(|(a, b)| a.to_bits() == b.to_bits()));
     }

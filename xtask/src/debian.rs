@@ -21,8 +21,16 @@ const PACKAGES: [(&str, &str, bool); 7] = [
     ("qemu-system-riscv64", "qemu-system-misc", true),
     ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu", false),
     ("riscv64-linux-gnu-gcc", "gcc-riscv64-linux-gnu", false),
-    ("/usr/aarch64-linux-gnu/lib/libc.so.6", "libc6-dev-arm64-cross", false),
-    ("/usr/riscv64-linux-gnu/lib/libc.so.6", "libc6-dev-riscv64-cross", false),
+    (
+        "/usr/aarch64-linux-gnu/lib/libc.so.6",
+        "libc6-dev-arm64-cross",
+        false,
+    ),
+    (
+        "/usr/riscv64-linux-gnu/lib/libc.so.6",
+        "libc6-dev-riscv64-cross",
+        false,
+    ),
 ];
 
 /// What `cargo xtask bench arm` / `riscv` need besides [`PACKAGES`].
@@ -46,7 +54,13 @@ pub fn ensure_bench() -> Result<()> {
 /// Installs whatever of `packages` is missing, saying so first.
 fn install<'a>(packages: impl Iterator<Item = &'a (&'a str, &'a str, bool)>) -> Result<()> {
     let missing: Vec<(&str, bool)> = packages
-        .filter(|(probe, _, _)| if probe.starts_with('/') { !Path::new(probe).exists() } else { !available(probe) })
+        .filter(|(probe, _, _)| {
+            if probe.starts_with('/') {
+                !Path::new(probe).exists()
+            } else {
+                !available(probe)
+            }
+        })
         .map(|&(_, pkg, backports)| (pkg, backports))
         .collect();
     if missing.is_empty() {
@@ -63,9 +77,14 @@ fn install<'a>(packages: impl Iterator<Item = &'a (&'a str, &'a str, bool)>) -> 
     );
     let root = capture(Command::new("id").arg("-u")).is_ok_and(|u| u.trim() == "0");
     if !available("apt-get") || !root {
-        return Err(Failure::new(format!("missing Debian packages {}", names.join(", "))).retry(how));
+        return Err(
+            Failure::new(format!("missing Debian packages {}", names.join(", "))).retry(how),
+        );
     }
-    eprintln!("setup: installing Debian packages {} with apt-get", names.join(", "));
+    eprintln!(
+        "setup: installing Debian packages {} with apt-get",
+        names.join(", ")
+    );
     let mut backports_added = false;
     if missing.iter().any(|m| m.1) {
         backports_added = add_backports()?;
@@ -97,7 +116,9 @@ fn install<'a>(packages: impl Iterator<Item = &'a (&'a str, &'a str, bool)>) -> 
 /// line of the Debian sources; returns whether it changed the file.
 fn add_backports() -> Result<bool> {
     let text = fs::read_to_string(SOURCES).map_err(|e| {
-        Failure::new(format!("cannot read {SOURCES} ({e}); qemu 10 comes from bookworm-backports"))
+        Failure::new(format!(
+            "cannot read {SOURCES} ({e}); qemu 10 comes from bookworm-backports"
+        ))
     })?;
     if text.contains("bookworm-backports") {
         return Ok(false);
@@ -111,7 +132,13 @@ fn add_backports() -> Result<bool> {
     eprintln!("setup: adding bookworm-backports to {SOURCES}");
     let new: String = text
         .lines()
-        .map(|l| if l.trim() == line { format!("{line} bookworm-backports\n") } else { format!("{l}\n") })
+        .map(|l| {
+            if l.trim() == line {
+                format!("{line} bookworm-backports\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
         .collect();
     fs::write(SOURCES, new).map_err(|e| Failure::new(format!("cannot write {SOURCES}: {e}")))?;
     Ok(true)

@@ -52,7 +52,11 @@ pub fn image(ws: &Workspace) -> Result<PathBuf> {
     // packed again.
     let usable = image.is_file() && capture(phi_edge(ws).arg("inspect").arg(&image)).is_ok();
     if !usable {
-        eprintln!("demo: packing {} into {} (once)", gguf.display(), image.display());
+        eprintln!(
+            "demo: packing {} into {} (once)",
+            gguf.display(),
+            image.display()
+        );
         run(phi_edge(ws).arg("pack").arg(&gguf).arg("-o").arg(&image))?;
     }
     Ok(image)
@@ -89,7 +93,10 @@ pub fn check() -> Step {
             if answer.contains("Paris") {
                 Ok(())
             } else {
-                Err(Failure::new(format!("the demo's answer does not name Paris: {:?}", answer.trim())))
+                Err(Failure::new(format!(
+                    "the demo's answer does not name Paris: {:?}",
+                    answer.trim()
+                )))
             }
         }),
     }
@@ -103,14 +110,17 @@ fn parse(args: &[String]) -> Result<(String, &[String])> {
         match args[i].as_str() {
             "--prompt" | "-p" => {
                 prompt = args.get(i + 1).cloned().ok_or_else(|| {
-                    Failure::new("--prompt needs a value").retry("cargo xtask demo --prompt \"Why is the sky blue?\"")
+                    Failure::new("--prompt needs a value")
+                        .retry("cargo xtask demo --prompt \"Why is the sky blue?\"")
                 })?;
                 i += 2;
             }
             "--" => return Ok((prompt, &args[i + 1..])),
             other => {
-                return Err(Failure::new(format!("`demo` takes --prompt P and `-- RUN-ARGS` (got `{other}`)"))
-                    .retry("cargo xtask demo [--prompt P] [-- --temp 0.7 ...]"))
+                return Err(Failure::new(format!(
+                    "`demo` takes --prompt P and `-- RUN-ARGS` (got `{other}`)"
+                ))
+                .retry("cargo xtask demo [--prompt P] [-- --temp 0.7 ...]"))
             }
         }
     }

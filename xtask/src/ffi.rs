@@ -30,7 +30,15 @@ const HEADER: &str = "boards/ffi/include/phi_edge.h";
 const EXAMPLE: &str = "boards/ffi/examples/generate.c";
 /// What the Rust standard library in the static library needs from the
 /// C side on Linux (`cargo rustc -- --print native-static-libs`).
-const NATIVE_LIBS: [&str; 7] = ["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl", "-lc"];
+const NATIVE_LIBS: [&str; 7] = [
+    "-lgcc_s",
+    "-lutil",
+    "-lrt",
+    "-lpthread",
+    "-lm",
+    "-ldl",
+    "-lc",
+];
 /// The Rust target of the cross-built example, and its qemu-user command
 /// (the Cortex-A53 of the NEON kernel suite: baseline NEON).
 const AARCH64: &str = "aarch64-unknown-linux-gnu";
@@ -40,7 +48,11 @@ const QEMU_AARCH64: &str = "qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu cortex-a
 /// demo's CI question, which SmolLM2 ends at once (the end-of-generation
 /// path), a story opening, and a Japanese one whose 16th token leaves a
 /// character incomplete (the held-back UTF-8 flushed at the token limit).
-const PROMPTS: [&str; 3] = [crate::demo::DEFAULT_PROMPT, "Once upon a time", "\u{65e5}\u{672c}\u{306e}\u{9996}\u{90fd}\u{306f}"];
+const PROMPTS: [&str; 3] = [
+    crate::demo::DEFAULT_PROMPT,
+    "Once upon a time",
+    "\u{65e5}\u{672c}\u{306e}\u{9996}\u{90fd}\u{306f}",
+];
 /// Tokens generated for each prompt (the boards' CI count; about a second
 /// a token under qemu-aarch64).
 const MAX_TOKENS: u32 = 16;
@@ -65,7 +77,8 @@ pub fn header_text(ws: &Workspace) -> Result<String> {
 fn check_header(ws: &Workspace) -> Result<()> {
     let path = ws.root.join(HEADER);
     let want = header_text(ws)?;
-    let have = std::fs::read_to_string(&path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+    let have = std::fs::read_to_string(&path)
+        .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
     if have != want {
         let line = have
             .lines()
@@ -88,13 +101,16 @@ pub fn run_c_header(ws: &Workspace, args: &[String]) -> Result<()> {
         [] => {
             let path = ws.root.join(HEADER);
             let text = header_text(ws)?;
-            std::fs::write(&path, &text).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+            std::fs::write(&path, &text)
+                .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
             eprintln!("c-header: wrote {HEADER} ({} lines)", text.lines().count());
             Ok(())
         }
         [c] if c == "--check" => check_header(ws),
-        _ => Err(Failure::new(format!("`c-header` takes only --check (got {args:?})"))
-            .retry("cargo xtask c-header [--check]")),
+        _ => Err(
+            Failure::new(format!("`c-header` takes only --check (got {args:?})"))
+                .retry("cargo xtask c-header [--check]"),
+        ),
     }
 }
 
@@ -104,8 +120,10 @@ pub fn run_c_example(ws: &Workspace, args: &[String]) -> Result<()> {
         [] => None,
         [t, v] if t == "--target" => Some(v.as_str()),
         _ => {
-            return Err(Failure::new(format!("`c-example` takes only --target T (got {args:?})"))
-                .retry("cargo xtask c-example [--target aarch64-unknown-linux-gnu]"))
+            return Err(
+                Failure::new(format!("`c-example` takes only --target T (got {args:?})"))
+                    .retry("cargo xtask c-example [--target aarch64-unknown-linux-gnu]"),
+            )
         }
     };
     let exe = build_example(ws, target, false)?;
@@ -153,7 +171,9 @@ pub fn build_example(ws: &Workspace, target: Option<&str>, with_cli: bool) -> Re
         }
     };
     let mut build = cargo();
-    build.current_dir(&ws.root).args(["build", "--release", "-p", "phi-edge-ffi"]);
+    build
+        .current_dir(&ws.root)
+        .args(["build", "--release", "-p", "phi-edge-ffi"]);
     if with_cli {
         build.args(["-p", "phi-edge-cli"]);
     }
@@ -172,7 +192,15 @@ pub fn build_example(ws: &Workspace, target: Option<&str>, with_cli: bool) -> Re
     let exe = dir.join("phi-edge-generate");
     let mut c = Command::new(cc);
     c.current_dir(&ws.root)
-        .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-I"])
+        .args([
+            "-std=c11",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Wpedantic",
+            "-Werror",
+            "-I",
+        ])
         .arg(ws.root.join(CRATE).join("include"))
         .arg(ws.root.join(EXAMPLE))
         .arg(&lib)
@@ -197,7 +225,10 @@ pub fn check() -> Step {
             let t = Instant::now();
             let host = build_example(ws, None, true)?;
             let arm = build_example(ws, Some(AARCH64), true)?;
-            eprintln!("c-example: built for the host and {AARCH64} in {:.0} s", t.elapsed().as_secs_f64());
+            eprintln!(
+                "c-example: built for the host and {AARCH64} in {:.0} s",
+                t.elapsed().as_secs_f64()
+            );
             for prompt in PROMPTS {
                 compare(ws, &model, prompt, &host, &arm)?;
             }
@@ -211,7 +242,10 @@ pub fn check() -> Step {
 fn compare(ws: &Workspace, model: &Path, prompt: &str, host: &Path, arm: &Path) -> Result<()> {
     let n = MAX_TOKENS.to_string();
     let want = capture(
-        phi_edge(ws).args(["run", "--temp", "0", "--max-tokens", &n, "--model"]).arg(model).args(["--prompt", prompt]),
+        phi_edge(ws)
+            .args(["run", "--temp", "0", "--max-tokens", &n, "--model"])
+            .arg(model)
+            .args(["--prompt", prompt]),
     )?;
     let mut words = QEMU_AARCH64.split_whitespace();
     let mut emulated = Command::new(words.next().unwrap_or("qemu-aarch64"));
@@ -221,7 +255,11 @@ fn compare(ws: &Workspace, model: &Path, prompt: &str, host: &Path, arm: &Path) 
         let got = capture(cmd.arg(model).arg(prompt).arg(&n))?;
         eprintln!(
             "c-example {label:<12} {prompt:?}: {} ({:.1} s)",
-            if got == want { "same as phi-edge run" } else { "DIFFERS" },
+            if got == want {
+                "same as phi-edge run"
+            } else {
+                "DIFFERS"
+            },
             t.elapsed().as_secs_f64()
         );
         if got != want {

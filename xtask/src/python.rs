@@ -210,7 +210,9 @@ pub fn ensure_build(ws: &Workspace, build: LlamaBuild) -> Result<PathBuf> {
         pins_summary(&req),
         wheel.display()
     );
-    run(pip(&py, "install").args(["--no-deps", "--force-reinstall"]).arg(&wheel))?;
+    run(pip(&py, "install")
+        .args(["--no-deps", "--force-reinstall"])
+        .arg(&wheel))?;
     let mut pip = pip(&py, "install");
     pip.arg("-r").arg(&req_path);
     run(&mut pip).map_err(|f| {
@@ -228,8 +230,14 @@ pub fn ensure_build(ws: &Workspace, build: LlamaBuild) -> Result<PathBuf> {
 /// `python -m pip <verb>`, quiet about upgrades, never prompting.
 fn pip(py: &Path, verb: &str) -> Command {
     let mut pip = Command::new(py);
-    pip.args(["-m", "pip", verb, "--no-input", "--disable-pip-version-check"])
-        .env("PIP_NO_INPUT", "1");
+    pip.args([
+        "-m",
+        "pip",
+        verb,
+        "--no-input",
+        "--disable-pip-version-check",
+    ])
+    .env("PIP_NO_INPUT", "1");
     if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
         pip.args(["--progress-bar", "off"]);
     }
@@ -261,9 +269,14 @@ fn llama_cpp_wheel(
             "llama.cpp as `pip install llama-cpp-python` builds it on this CPU, for the benchmark",
         ),
     };
-    let dir = cache_dir()?.join("wheels").join(format!("{name}-{}", &key[..16]));
+    let dir = cache_dir()?
+        .join("wheels")
+        .join(format!("{name}-{}", &key[..16]));
     if let Some(wheel) = find_wheel(&dir) {
-        eprintln!("{step}: llama-cpp-python {version} wheel cached at {}", wheel.display());
+        eprintln!(
+            "{step}: llama-cpp-python {version} wheel cached at {}",
+            wheel.display()
+        );
         return Ok(wheel);
     }
     let part = dir.with_file_name(format!("{name}-{}.part", &key[..16]));
@@ -278,7 +291,13 @@ fn llama_cpp_wheel(
         dir.display()
     );
     run(pip(py, "wheel")
-        .args(["--no-deps", "--no-cache-dir", "--no-binary", "llama-cpp-python", "-w"])
+        .args([
+            "--no-deps",
+            "--no-cache-dir",
+            "--no-binary",
+            "llama-cpp-python",
+            "-w",
+        ])
         .arg(&part)
         .arg(format!("llama-cpp-python=={version}"))
         .env("CMAKE_ARGS", cmake_args)
@@ -289,14 +308,28 @@ fn llama_cpp_wheel(
              with AVX2: Debian `apt-get install build-essential`), then `{retry}`"
         ))
     })?;
-    fs::rename(&part, &dir)
-        .map_err(|e| Failure::new(format!("moving {} to {}: {e}", part.display(), dir.display())))?;
-    find_wheel(&dir).ok_or_else(|| Failure::new(format!("pip wheel left no .whl in {}", dir.display())))
+    fs::rename(&part, &dir).map_err(|e| {
+        Failure::new(format!(
+            "moving {} to {}: {e}",
+            part.display(),
+            dir.display()
+        ))
+    })?;
+    find_wheel(&dir)
+        .ok_or_else(|| Failure::new(format!("pip wheel left no .whl in {}", dir.display())))
 }
 
 /// The /proc/cpuinfo fields that name a CPU and its features (x86, Arm,
 /// RISC-V).
-const CPU_KEYS: [&str; 7] = ["vendor_id", "model name", "flags", "Features", "CPU implementer", "CPU part", "isa"];
+const CPU_KEYS: [&str; 7] = [
+    "vendor_id",
+    "model name",
+    "flags",
+    "Features",
+    "CPU implementer",
+    "CPU part",
+    "isa",
+];
 
 /// The first 16 hex digits of a digest of what `-march=native` sees on this
 /// machine: the first CPU's [`CPU_KEYS`] fields in /proc/cpuinfo (none where
@@ -317,7 +350,11 @@ fn cpu_digest() -> String {
 /// The machine-wide cache: `$PHI_EDGE_CACHE`, `$XDG_CACHE_HOME/phi-edge`
 /// or `~/.cache/phi-edge`.
 pub(crate) fn cache_dir() -> Result<PathBuf> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     var("PHI_EDGE_CACHE")
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("phi-edge")))
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("phi-edge")))

@@ -14,7 +14,18 @@ pub const REF_DIR_ENV: &str = "PHI_EDGE_REF_DIR";
 
 /// The steps of `cargo xtask test`, in order.
 pub fn pipeline() -> Vec<Step> {
-    vec![steps::setup(), steps::reference(false), bare_metal_core(), host_tests(), docs_and_packages(), crate::demo::check(), crate::cross::kernels(), crate::cross::cli(), crate::ffi::check(), crate::boards::check()]
+    vec![
+        steps::setup(),
+        steps::reference(false),
+        bare_metal_core(),
+        host_tests(),
+        docs_and_packages(),
+        crate::demo::check(),
+        crate::cross::kernels(),
+        crate::cross::cli(),
+        crate::ffi::check(),
+        crate::boards::check(),
+    ]
 }
 
 /// The bare-metal targets the core must build for with no `alloc`.
@@ -31,7 +42,8 @@ fn bare_metal_core() -> Step {
         run: Box::new(|ws| {
             for target in BARE_METAL {
                 let mut cmd = cargo();
-                cmd.current_dir(&ws.root).args(["build", "-p", "phi-edge", "--target", target]);
+                cmd.current_dir(&ws.root)
+                    .args(["build", "-p", "phi-edge", "--target", target]);
                 cmd::run(&mut cmd)?;
             }
             // The firmware-style example: a static arena sized by the
@@ -64,7 +76,8 @@ fn bare_metal_core() -> Step {
 /// Every `.rs` file below `dir`.
 fn walk(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     let mut out = vec![];
-    let entries = std::fs::read_dir(dir).map_err(|e| crate::Failure::new(format!("{}: {e}", dir.display())))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| crate::Failure::new(format!("{}: {e}", dir.display())))?;
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -81,7 +94,9 @@ fn walk(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
 pub fn run(ws: &Workspace, filters: &[String]) -> Result<()> {
     let steps: Vec<Step> = pipeline()
         .into_iter()
-        .filter(|s| s.required || filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
+        .filter(|s| {
+            s.required || filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str()))
+        })
         .collect();
     steps::run_all(ws, &steps)
 }
@@ -110,7 +125,13 @@ fn host_tests() -> Step {
 }
 
 /// The crates published to crates.io, in dependency order.
-const PUBLISHED: [&str; 5] = ["phi-edge", "phi-edge-portable", "phi-edge-neon", "phi-edge-rvv", "phi-edge-x86"];
+const PUBLISHED: [&str; 5] = [
+    "phi-edge",
+    "phi-edge-portable",
+    "phi-edge-neon",
+    "phi-edge-rvv",
+    "phi-edge-x86",
+];
 
 /// `cargo doc --no-deps --workspace` with rustdoc's warnings as errors
 /// (and the core once more with every feature), then `cargo package` of
@@ -126,9 +147,15 @@ fn docs_and_packages() -> Step {
         retry: "cargo xtask test docs",
         run: Box::new(|ws| {
             let mut cmds = vec![];
-            for which in [&["--workspace", "--keep-going"][..], &["-p", "phi-edge", "--all-features"]] {
+            for which in [
+                &["--workspace", "--keep-going"][..],
+                &["-p", "phi-edge", "--all-features"],
+            ] {
                 let mut cmd = cargo();
-                cmd.current_dir(&ws.root).args(["doc", "--no-deps"]).args(which).env("RUSTDOCFLAGS", "-D warnings");
+                cmd.current_dir(&ws.root)
+                    .args(["doc", "--no-deps"])
+                    .args(which)
+                    .env("RUSTDOCFLAGS", "-D warnings");
                 cmds.push(cmd);
             }
             for target in [None, Some(BARE_METAL[0]), Some(BARE_METAL[1])] {
@@ -143,7 +170,10 @@ fn docs_and_packages() -> Step {
                 cmds.push(cmd);
             }
             // The doc commands run with RUSTDOCFLAGS="-D warnings".
-            let failed: Vec<String> = cmds.iter_mut().filter_map(|c| cmd::run(c).err().map(|f| f.what)).collect();
+            let failed: Vec<String> = cmds
+                .iter_mut()
+                .filter_map(|c| cmd::run(c).err().map(|f| f.what))
+                .collect();
             if failed.is_empty() {
                 Ok(())
             } else {

@@ -68,9 +68,11 @@
 use core::fmt::{self, Write};
 
 use phi_edge::generate::{turn_bytes, GenOptions, Stop};
-use phi_edge::sample::SamplerConfig;
 use phi_edge::image::header::{Header, HEADER_LEN};
-use phi_edge::{Error, Generator, Kernels, Mapped, Model, Parallel, ReadAt, RunOptions, Streamed, WeightSource};
+use phi_edge::sample::SamplerConfig;
+use phi_edge::{
+    Error, Generator, Kernels, Mapped, Model, Parallel, ReadAt, RunOptions, Streamed, WeightSource,
+};
 
 use crate::{Request, RunError};
 
@@ -201,10 +203,15 @@ pub fn open_mapped<'m>(
     clock: &impl Clock,
 ) -> Result<Opened<'m, Mapped<'m>>, RunError> {
     let addr = image.as_ptr() as usize;
-    let model_err = |err| RunError::Model { at: ImageAt::Ram(addr), err };
+    let model_err = |err| RunError::Model {
+        at: ImageAt::Ram(addr),
+        err,
+    };
     let t0 = clock.ticks();
     let model = Model::open_mapped(image).map_err(model_err)?;
-    model.verify(&mut Mapped(image), &mut []).map_err(model_err)?;
+    model
+        .verify(&mut Mapped(image), &mut [])
+        .map_err(model_err)?;
     let ticks = verified(t0, out, clock);
     let _ = writeln!(
         out,
@@ -215,7 +222,12 @@ pub fn open_mapped<'m>(
         clock.seconds(ticks),
         emulated(clock)
     );
-    Ok(Opened { model, source: Mapped(image), verify_ticks: ticks, stage_bytes: 0 })
+    Ok(Opened {
+        model,
+        source: Mapped(image),
+        verify_ticks: ticks,
+        stage_bytes: 0,
+    })
 }
 
 /// Opens the image on `disk`, keeping its header and manifest (the
@@ -229,7 +241,10 @@ pub fn open_streamed<'m, R: ReadAt>(
     out: &mut impl Console,
     clock: &impl Clock,
 ) -> Result<(Opened<'m, Streamed<R>>, &'m mut [u8]), RunError> {
-    let model_err = |err| RunError::Model { at: ImageAt::Disk, err };
+    let model_err = |err| RunError::Model {
+        at: ImageAt::Disk,
+        err,
+    };
     let t0 = clock.ticks();
     let mut head = [0u8; HEADER_LEN];
     disk.read_at(0, &mut head).map_err(model_err)?;
@@ -243,7 +258,9 @@ pub fn open_streamed<'m, R: ReadAt>(
     let model = Model::open_streamed(&mut disk, manifest).map_err(model_err)?;
     let mut source = Streamed(disk);
     let staging = rest.len().min(VERIFY_CHUNK);
-    model.verify(&mut source, &mut rest[..staging]).map_err(model_err)?;
+    model
+        .verify(&mut source, &mut rest[..staging])
+        .map_err(model_err)?;
     let ticks = verified(t0, out, clock);
     let _ = writeln!(
         out,
@@ -255,7 +272,12 @@ pub fn open_streamed<'m, R: ReadAt>(
         clock.seconds(ticks),
         emulated(clock)
     );
-    let opened = Opened { model, source, verify_ticks: ticks, stage_bytes: STAGE_BYTES };
+    let opened = Opened {
+        model,
+        source,
+        verify_ticks: ticks,
+        stage_bytes: STAGE_BYTES,
+    };
     Ok((opened, rest))
 }
 
@@ -291,7 +313,12 @@ pub fn run<K: Kernels, S: WeightSource, P: Parallel>(
     out: &mut impl Console,
     clock: &impl Clock,
 ) -> Result<Stats, RunError> {
-    let Opened { model, source, verify_ticks, stage_bytes } = opened;
+    let Opened {
+        model,
+        source,
+        verify_ticks,
+        stage_bytes,
+    } = opened;
     let cores = par.threads().max(1);
     let opts = options(&model, req, cores, stage_bytes);
     let mut g = Generator::new(&model, kernels, source, arena, &opts)
@@ -329,9 +356,7 @@ pub fn run<K: Kernels, S: WeightSource, P: Parallel>(
     };
     report(out, &g, &stats, clock, req.icount);
     match stop {
-        Stop::ContextFull => Err(RunError::ContextFull {
-            n_ctx: req.n_ctx,
-        }),
+        Stop::ContextFull => Err(RunError::ContextFull { n_ctx: req.n_ctx }),
         _ => Ok(stats),
     }
 }
@@ -341,7 +366,11 @@ pub fn run<K: Kernels, S: WeightSource, P: Parallel>(
 /// `stage_bytes` (0: a mapped image).
 fn options(model: &Model<'_>, req: &Request<'_>, cores: usize, stage_bytes: u32) -> GenOptions {
     let text = req.prompt.len() + req.system.map_or(0, str::len);
-    let prompt_bytes = if req.chat { turn_bytes(model, text) } else { text };
+    let prompt_bytes = if req.chat {
+        turn_bytes(model, text)
+    } else {
+        text
+    };
     GenOptions {
         run: RunOptions {
             threads: u32::try_from(cores).unwrap_or(u32::MAX),

@@ -169,6 +169,11 @@ pub fn cores<S: crate::smp::Signal>(cores: &crate::smp::Cores<S>) {
     use phi_edge::Parallel;
     for core in 0..cores.threads() {
         let a = cores.activity(core);
-        defmt::info!("core {=usize}: {=usize} jobs, slept {=usize} times", core, a.jobs, a.sleeps);
+        defmt::info!(
+            "core {=usize}: {=usize} jobs, slept {=usize} times",
+            core,
+            a.jobs,
+            a.sleeps
+        );
     }
 }

@@ -81,7 +81,10 @@ impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RequestError::BadMagic { found } => {
-                write!(f, "not a request blob (magic {found:02x?}, expected \"PHRQ\")")
+                write!(
+                    f,
+                    "not a request blob (magic {found:02x?}, expected \"PHRQ\")"
+                )
             }
             RequestError::UnsupportedVersion { found } => write!(
                 f,
@@ -183,12 +186,21 @@ mod tests {
 
     #[test]
     fn rejects_empty_memory_and_other_versions() {
-        assert_eq!(Request::decode(&[0; 64]), Err(RequestError::BadMagic { found: [0; 4] }));
-        assert_eq!(Request::decode(b"PH"), Err(RequestError::BadMagic { found: *b"PH\0\0" }));
+        assert_eq!(
+            Request::decode(&[0; 64]),
+            Err(RequestError::BadMagic { found: [0; 4] })
+        );
+        assert_eq!(
+            Request::decode(b"PH"),
+            Err(RequestError::BadMagic { found: *b"PH\0\0" })
+        );
         let mut buf = [0u8; 256];
         let n = sample().encode(&mut buf).unwrap().len();
         buf[4] = 1;
-        assert_eq!(Request::decode(&buf[..n]), Err(RequestError::UnsupportedVersion { found: 1 }));
+        assert_eq!(
+            Request::decode(&buf[..n]),
+            Err(RequestError::UnsupportedVersion { found: 1 })
+        );
     }
 
     #[test]
@@ -196,13 +208,19 @@ mod tests {
         let mut buf = [0u8; 256];
         let n = sample().encode(&mut buf).unwrap().len();
         for cut in 4..n {
-            assert!(matches!(Request::decode(&buf[..cut]), Err(RequestError::Postcard(_))), "cut at {cut}");
+            assert!(
+                matches!(Request::decode(&buf[..cut]), Err(RequestError::Postcard(_))),
+                "cut at {cut}"
+            );
         }
     }
 
     #[test]
     fn encode_reports_a_short_buffer() {
         let mut buf = [0u8; 8];
-        assert!(matches!(sample().encode(&mut buf), Err(RequestError::Postcard(_))));
+        assert!(matches!(
+            sample().encode(&mut buf),
+            Err(RequestError::Postcard(_))
+        ));
     }
 }

@@ -143,7 +143,12 @@ impl<S: Signal> Cores<S> {
             threads: AtomicUsize::new(1),
             busy: AtomicBool::new(false),
             spin_us,
-            counts: [const { Line(Counts { jobs: AtomicUsize::new(0), sleeps: AtomicUsize::new(0) }) }; MAX_CORES],
+            counts: [const {
+                Line(Counts {
+                    jobs: AtomicUsize::new(0),
+                    sleeps: AtomicUsize::new(0),
+                })
+            }; MAX_CORES],
         }
     }
 
@@ -155,10 +160,12 @@ impl<S: Signal> Cores<S> {
     /// What `core` has done so far (zeros for an index past
     /// [`MAX_CORES`]).
     pub fn activity(&self, core: usize) -> Activity {
-        self.counts.get(core).map_or(Activity::default(), |c| Activity {
-            jobs: c.0.jobs.load(Ordering::Relaxed),
-            sleeps: c.0.sleeps.load(Ordering::Relaxed),
-        })
+        self.counts
+            .get(core)
+            .map_or(Activity::default(), |c| Activity {
+                jobs: c.0.jobs.load(Ordering::Relaxed),
+                sleeps: c.0.sleeps.load(Ordering::Relaxed),
+            })
     }
 
     /// `us` microseconds in [`Signal::now`] ticks.
@@ -285,7 +292,10 @@ impl<S: Signal> Cores<S> {
         // The others read the job through this pointer only while
         // `pending` is non-zero, and this function does not return before
         // it is 0.
-        self.job.store((&job as *const Job<'_>).cast_mut().cast(), Ordering::Relaxed);
+        self.job.store(
+            (&job as *const Job<'_>).cast_mut().cast(),
+            Ordering::Relaxed,
+        );
         self.pending.0.store(n, Ordering::Relaxed);
         // Publishes job and pending; SeqCst orders it before the load of
         // `asleep` (see the module docs).

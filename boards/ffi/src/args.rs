@@ -173,7 +173,10 @@ mod tests {
         assert_eq!(&b[..4], "a\u{e9}\0".as_bytes());
         assert_eq!(put_str(&mut [], "x"), 0);
         let mut b = [0xFFu8; 8];
-        assert_eq!(put_display(&mut b, &format_args!("{}-{}", 12, "abcdefgh")), 7);
+        assert_eq!(
+            put_display(&mut b, &format_args!("{}-{}", 12, "abcdefgh")),
+            7
+        );
         assert_eq!(&b, b"12-abcd\0");
         let mut one = [0xFFu8; 1];
         assert_eq!(put_display(&mut one, &1234), 0);
@@ -187,14 +190,23 @@ mod tests {
         unsafe {
             assert_eq!(bytes(core::ptr::null(), 1), Err(PhiEdgeStatus::NullPointer));
             assert_eq!(bytes(core::ptr::null(), 0), Ok(&[][..]));
-            assert_eq!(bytes(8 as *const u8, usize::MAX), Err(PhiEdgeStatus::BadArgument));
+            assert_eq!(
+                bytes(8 as *const u8, usize::MAX),
+                Err(PhiEdgeStatus::BadArgument)
+            );
             assert_eq!(text(b"\xFF".as_ptr(), 1), Err(PhiEdgeStatus::BadUtf8));
             assert_eq!(text(b"ok".as_ptr(), 2), Ok("ok"));
-            assert_eq!(buffer(core::ptr::null_mut(), 0).map(|b| b.len()), Err(PhiEdgeStatus::NullPointer));
+            assert_eq!(
+                buffer(core::ptr::null_mut(), 0).map(|b| b.len()),
+                Err(PhiEdgeStatus::NullPointer)
+            );
             let mut x = [0u64; 2];
             let odd = (x.as_mut_ptr() as *mut u8).add(1) as *mut u64;
             assert_eq!(output(odd).map(|_| ()), Err(PhiEdgeStatus::BadArgument));
-            assert_eq!(input::<u64>(core::ptr::null()).map(|_| ()), Err(PhiEdgeStatus::NullPointer));
+            assert_eq!(
+                input::<u64>(core::ptr::null()).map(|_| ()),
+                Err(PhiEdgeStatus::NullPointer)
+            );
         }
     }
 }

@@ -81,7 +81,10 @@ pub(crate) const HANDLE_BYTES: usize = size_of::<Handle>().next_multiple_of(PHI_
 /// bytes; if they hold the magic word, to a generator made by
 /// `phi_edge_generator_new` whose arena and image are still in place, not
 /// used by another thread during the call.
-unsafe fn with_handle(p: *mut PhiEdgeGenerator, f: impl FnOnce(&mut Handle) -> PhiEdgeStatus) -> PhiEdgeStatus {
+unsafe fn with_handle(
+    p: *mut PhiEdgeGenerator,
+    f: impl FnOnce(&mut Handle) -> PhiEdgeStatus,
+) -> PhiEdgeStatus {
     let p: *mut Handle = p.cast();
     if p.is_null() {
         return PhiEdgeStatus::NullPointer;
@@ -136,11 +139,16 @@ pub unsafe extern "C" fn phi_edge_generator_new(
     generator: *mut *mut PhiEdgeGenerator,
 ) -> PhiEdgeStatus {
     // SAFETY: the caller's contract, for each pointer.
-    let (m, options, out) =
-        match unsafe { (model::for_generator(model), args::input(options), args::output(generator)) } {
-            (Ok(m), Ok(o), Ok(g)) => (m, o, g),
-            (Err(s), _, _) | (_, Err(s), _) | (_, _, Err(s)) => return s,
-        };
+    let (m, options, out) = match unsafe {
+        (
+            model::for_generator(model),
+            args::input(options),
+            args::output(generator),
+        )
+    } {
+        (Ok(m), Ok(o), Ok(g)) => (m, o, g),
+        (Err(s), _, _) | (_, Err(s), _) | (_, _, Err(s)) => return s,
+    };
     let (model, image, last) = m;
     let status = crate::guard(|| {
         let arena: *mut u8 = arena.cast();
@@ -155,7 +163,10 @@ pub unsafe extern "C" fn phi_edge_generator_new(
         // The whole arena at this address: the handle, the core's part.
         let need = (at + HANDLE_BYTES).saturating_add(opts.arena_bytes(model.config()));
         if arena_len < need {
-            *last = Last::Core(Error::ArenaTooSmall { need, got: arena_len });
+            *last = Last::Core(Error::ArenaTooSmall {
+                need,
+                got: arena_len,
+            });
             return PhiEdgeStatus::ArenaTooSmall;
         }
         // SAFETY: `placement` checked that `arena..arena + arena_len` is a
@@ -164,7 +175,10 @@ pub unsafe extern "C" fn phi_edge_generator_new(
         // ('static here).
         let (handle, rest): (*mut Handle, &'static mut [u8]) = unsafe {
             let h = arena.add(at);
-            (h.cast(), core::slice::from_raw_parts_mut(h.add(HANDLE_BYTES), arena_len - at - HANDLE_BYTES))
+            (
+                h.cast(),
+                core::slice::from_raw_parts_mut(h.add(HANDLE_BYTES), arena_len - at - HANDLE_BYTES),
+            )
         };
         // SAFETY: `handle` is 64-byte aligned with `HANDLE_BYTES` of the
         // arena reserved for it, apart from `rest`. Until the generator is
@@ -173,7 +187,11 @@ pub unsafe extern "C" fn phi_edge_generator_new(
         unsafe { handle.cast::<u64>().write(0) };
         match Gen::new(&model, AutoKernels::detect(), Mapped(image), rest, &opts) {
             Ok(gen) => {
-                let h = Handle { magic: MAGIC, last: Last::Nothing, gen };
+                let h = Handle {
+                    magic: MAGIC,
+                    last: Last::Nothing,
+                    gen,
+                };
                 // SAFETY: as above.
                 unsafe { handle.write(h) };
                 *out = handle.cast();
@@ -196,15 +214,22 @@ fn placement(image: &[u8], arena: *mut u8, arena_len: usize) -> Checked<usize> {
         return Err(PhiEdgeStatus::NullPointer);
     }
     let start = arena as usize;
-    let end = start.checked_add(arena_len).ok_or(PhiEdgeStatus::BadArgument)?;
+    let end = start
+        .checked_add(arena_len)
+        .ok_or(PhiEdgeStatus::BadArgument)?;
     if arena_len > isize::MAX as usize {
         return Err(PhiEdgeStatus::BadArgument);
     }
-    let (i0, i1) = (image.as_ptr() as usize, image.as_ptr() as usize + image.len());
+    let (i0, i1) = (
+        image.as_ptr() as usize,
+        image.as_ptr() as usize + image.len(),
+    );
     if start < i1 && i0 < end {
         return Err(PhiEdgeStatus::BadArgument);
     }
-    Ok(arena.align_offset(PHI_EDGE_ARENA_ALIGN).min(PHI_EDGE_ARENA_ALIGN))
+    Ok(arena
+        .align_offset(PHI_EDGE_ARENA_ALIGN)
+        .min(PHI_EDGE_ARENA_ALIGN))
 }
 
 /// Sets a raw prompt of `len` bytes of UTF-8 `text` (no chat template;
@@ -231,7 +256,10 @@ pub unsafe extern "C" fn phi_edge_prompt(
     unsafe {
         with_handle(generator, |h| match text {
             Err(s) => s,
-            Ok(t) => h.gen.prompt(t).map_or_else(|e| h.note(e), |()| PhiEdgeStatus::Ok),
+            Ok(t) => h
+                .gen
+                .prompt(t)
+                .map_or_else(|e| h.note(e), |()| PhiEdgeStatus::Ok),
         })
     }
 }
@@ -269,7 +297,10 @@ pub unsafe extern "C" fn phi_edge_chat(
     unsafe {
         with_handle(generator, |h| match (system, user) {
             (Err(s), _) | (_, Err(s)) => s,
-            (Ok(system), Ok(user)) => h.gen.chat(system, user).map_or_else(|e| h.note(e), |()| PhiEdgeStatus::Ok),
+            (Ok(system), Ok(user)) => h
+                .gen
+                .chat(system, user)
+                .map_or_else(|e| h.note(e), |()| PhiEdgeStatus::Ok),
         })
     }
 }
@@ -306,7 +337,10 @@ pub unsafe extern "C" fn phi_edge_next(
 fn next(gen: &mut Gen) -> Result<(PhiEdgeStatus, &str), Error> {
     Ok(match gen.next_token()? {
         Step::Token { text, .. } => (PhiEdgeStatus::Ok, text),
-        Step::Stopped { stop: Stop::ContextFull, text } => (PhiEdgeStatus::ContextFull, text),
+        Step::Stopped {
+            stop: Stop::ContextFull,
+            text,
+        } => (PhiEdgeStatus::ContextFull, text),
         Step::Stopped { text, .. } => (PhiEdgeStatus::Done, text),
     })
 }
@@ -327,7 +361,11 @@ pub unsafe extern "C" fn phi_edge_finish(
     len: *mut usize,
 ) -> PhiEdgeStatus {
     // SAFETY: the caller's contract.
-    unsafe { text_call(generator, buf, cap, len, |gen| Ok((PhiEdgeStatus::Ok, gen.finish()?))) }
+    unsafe {
+        text_call(generator, buf, cap, len, |gen| {
+            Ok((PhiEdgeStatus::Ok, gen.finish()?))
+        })
+    }
 }
 
 /// A call that writes text: checks the buffer, runs `f`, copies its text.

@@ -45,7 +45,11 @@
 //! and firmware on a Linux or other std target) and, on the host, a shared
 //! one. `examples/generate.c` is a complete program; `cargo xtask
 //! c-example` builds it.
-#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![deny(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod args;
 mod generator;
@@ -54,13 +58,13 @@ mod options;
 mod status;
 
 pub use generator::{
-    phi_edge_chat, phi_edge_finish, phi_edge_generator_error, phi_edge_generator_new, phi_edge_get_stats,
-    phi_edge_kernels, phi_edge_next, phi_edge_prompt, phi_edge_reset, PhiEdgeGenerator, PhiEdgeStats,
-    PHI_EDGE_TEXT_CAP,
+    phi_edge_chat, phi_edge_finish, phi_edge_generator_error, phi_edge_generator_new,
+    phi_edge_get_stats, phi_edge_kernels, phi_edge_next, phi_edge_prompt, phi_edge_reset,
+    PhiEdgeGenerator, PhiEdgeStats, PHI_EDGE_TEXT_CAP,
 };
 pub use model::{
-    phi_edge_arena_bytes, phi_edge_model_error, phi_edge_open, phi_edge_turn_bytes, phi_edge_verify, PhiEdgeModel,
-    PHI_EDGE_ARENA_ALIGN, PHI_EDGE_MODEL_WORDS,
+    phi_edge_arena_bytes, phi_edge_model_error, phi_edge_open, phi_edge_turn_bytes,
+    phi_edge_verify, PhiEdgeModel, PHI_EDGE_ARENA_ALIGN, PHI_EDGE_MODEL_WORDS,
 };
 pub use options::{phi_edge_options_default, PhiEdgeOptions};
 pub use status::{phi_edge_strerror, PhiEdgeStatus};

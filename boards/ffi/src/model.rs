@@ -34,7 +34,9 @@ pub struct PhiEdgeModel {
 impl PhiEdgeModel {
     /// Storage for [`phi_edge_open`] to fill.
     pub const fn new() -> PhiEdgeModel {
-        PhiEdgeModel { opaque: [0; PHI_EDGE_MODEL_WORDS] }
+        PhiEdgeModel {
+            opaque: [0; PHI_EDGE_MODEL_WORDS],
+        }
     }
 }
 
@@ -148,7 +150,12 @@ pub unsafe extern "C" fn phi_edge_open(
         Ok(s) => s,
         Err(s) => return s,
     };
-    let opened = Opened { magic: MAGIC, image: &[], model: None, last: Last::Nothing };
+    let opened = Opened {
+        magic: MAGIC,
+        image: &[],
+        model: None,
+        last: Last::Nothing,
+    };
     let p: *mut Opened = (slot as *mut PhiEdgeModel).cast();
     // SAFETY: `p` is valid for writes of an `Opened` (it fits and is
     // aligned: see the assertions above), and the storage is ours for the
@@ -221,10 +228,11 @@ pub unsafe extern "C" fn phi_edge_arena_bytes(
     bytes: *mut usize,
 ) -> PhiEdgeStatus {
     // SAFETY: the caller's contract, for each pointer.
-    let (o, options, bytes) = match unsafe { (opened(model), args::input(options), args::output(bytes)) } {
-        (Ok(o), Ok(opt), Ok(b)) => (o, opt, b),
-        (Err(s), _, _) | (_, Err(s), _) | (_, _, Err(s)) => return s,
-    };
+    let (o, options, bytes) =
+        match unsafe { (opened(model), args::input(options), args::output(bytes)) } {
+            (Ok(o), Ok(opt), Ok(b)) => (o, opt, b),
+            (Err(s), _, _) | (_, Err(s), _) | (_, _, Err(s)) => return s,
+        };
     guard(|| {
         let m = match o.model() {
             Ok(m) => m,
@@ -288,7 +296,9 @@ pub(crate) fn arena_bytes(model: &Model<'_>, options: &PhiEdgeOptions) -> Result
         .checked_add(HANDLE_BYTES)
         .and_then(|n| n.checked_add(core))
         .filter(|&n| n < usize::MAX)
-        .ok_or(Error::BadOptions { what: "the arena would not fit the address space" })
+        .ok_or(Error::BadOptions {
+            what: "the arena would not fit the address space",
+        })
 }
 
 /// Writes the description of the last error of a call on `model` to
@@ -300,7 +310,11 @@ pub(crate) fn arena_bytes(model: &Model<'_>, options: &PhiEdgeOptions) -> Result
 /// `model` must be NULL or point to a `phi_edge_model`; `buf` NULL or
 /// `cap` writable bytes.
 #[no_mangle]
-pub unsafe extern "C" fn phi_edge_model_error(model: *mut PhiEdgeModel, buf: *mut c_char, cap: usize) -> PhiEdgeStatus {
+pub unsafe extern "C" fn phi_edge_model_error(
+    model: *mut PhiEdgeModel,
+    buf: *mut c_char,
+    cap: usize,
+) -> PhiEdgeStatus {
     // SAFETY: the caller's contract, for each pointer.
     let (o, buf) = match unsafe { (opened(model), args::text_buffer(buf.cast(), cap)) } {
         (Ok(o), Ok(b)) => (o, b),
@@ -316,7 +330,9 @@ pub unsafe extern "C" fn phi_edge_model_error(model: *mut PhiEdgeModel, buf: *mu
 /// # Safety
 ///
 /// As [`opened`].
-pub(crate) unsafe fn for_generator<'a>(p: *mut PhiEdgeModel) -> Checked<(Model<'static>, &'static [u8], &'a mut Last)> {
+pub(crate) unsafe fn for_generator<'a>(
+    p: *mut PhiEdgeModel,
+) -> Checked<(Model<'static>, &'static [u8], &'a mut Last)> {
     // SAFETY: the caller's contract.
     let o = unsafe { opened(p) }?;
     let m = o.model()?;

@@ -61,7 +61,11 @@ impl PhiEdgeOptions {
 
     /// The core's options for a model of `config`.
     pub fn gen_options(&self, config: &Config) -> GenOptions {
-        let n_ctx = if self.n_ctx == 0 { RunOptions::default_ctx(config) } else { self.n_ctx };
+        let n_ctx = if self.n_ctx == 0 {
+            RunOptions::default_ctx(config)
+        } else {
+            self.n_ctx
+        };
         let mut run = RunOptions::mapped(n_ctx);
         if self.prefill_chunk != 0 {
             run.prefill_chunk = self.prefill_chunk;

@@ -135,7 +135,9 @@ impl PhiEdgeStatus {
             Self::Done => c"generation ended (end-of-generation token)",
             Self::ContextFull => c"the context is full",
             Self::NullPointer => c"a pointer argument is NULL",
-            Self::BadArgument => c"an argument is out of range (length, alignment or overlapping buffers)",
+            Self::BadArgument => {
+                c"an argument is out of range (length, alignment or overlapping buffers)"
+            }
             Self::BufferTooSmall => c"the output buffer is smaller than PHI_EDGE_TEXT_CAP bytes",
             Self::BadHandle => c"not an opened model or a generator",
             Self::BadUtf8 => c"the text is not valid UTF-8",
@@ -163,5 +165,9 @@ impl PhiEdgeStatus {
 /// NULL; an unknown code gives "unknown status code").
 #[no_mangle]
 pub extern "C" fn phi_edge_strerror(code: i32) -> *const c_char {
-    PhiEdgeStatus::all().iter().find(|s| **s as i32 == code).map_or(c"unknown status code", |s| s.message()).as_ptr()
+    PhiEdgeStatus::all()
+        .iter()
+        .find(|s| **s as i32 == code)
+        .map_or(c"unknown status code", |s| s.message())
+        .as_ptr()
 }

@@ -30,7 +30,12 @@ fn image() -> &'static [u8] {
         let letters = "abcdefghijklmnopqrstuvwxyz";
         tokens.push("\u{2581}".into());
         tokens.extend(letters.chars().map(|c| c.to_string()));
-        tokens.extend(letters.chars().take(spec.n_vocab as usize - tokens.len()).map(|c| format!("\u{2581}{c}")));
+        tokens.extend(
+            letters
+                .chars()
+                .take(spec.n_vocab as usize - tokens.len())
+                .map(|c| format!("\u{2581}{c}")),
+        );
         assert_eq!(tokens.len(), spec.n_vocab as usize);
         let types: Vec<i32> = (0..tokens.len())
             .map(|i| match i {
@@ -54,7 +59,11 @@ fn image() -> &'static [u8] {
 
 /// Options for the test model: context 64, prompts of up to 64 bytes.
 fn options() -> PhiEdgeOptions {
-    PhiEdgeOptions { n_ctx: 64, max_prompt_bytes: 64, ..phi_edge_options_default() }
+    PhiEdgeOptions {
+        n_ctx: 64,
+        max_prompt_bytes: 64,
+        ..phi_edge_options_default()
+    }
 }
 
 /// `phi_edge_open` on `image`.
@@ -92,7 +101,8 @@ fn generator(
     let mut g = null_mut();
     // SAFETY: every pointer is a live reference; the arena outlives the
     // generator in every test.
-    match unsafe { phi_edge_generator_new(m, opts, arena.as_mut_ptr().cast(), arena.len(), &mut g) } {
+    match unsafe { phi_edge_generator_new(m, opts, arena.as_mut_ptr().cast(), arena.len(), &mut g) }
+    {
         PhiEdgeStatus::Ok => {
             assert!(!g.is_null());
             Ok(g)
@@ -131,16 +141,30 @@ fn next(g: *mut PhiEdgeGenerator, cap: usize) -> (PhiEdgeStatus, Vec<u8>) {
 fn generator_error(g: *mut PhiEdgeGenerator) -> String {
     let mut buf = [0u8; 256];
     // SAFETY: `g` is a live generator, `buf` 256 writable bytes.
-    assert_eq!(unsafe { phi_edge_generator_error(g, buf.as_mut_ptr().cast(), buf.len()) }, PhiEdgeStatus::Ok);
-    CStr::from_bytes_until_nul(&buf).unwrap().to_str().unwrap().to_string()
+    assert_eq!(
+        unsafe { phi_edge_generator_error(g, buf.as_mut_ptr().cast(), buf.len()) },
+        PhiEdgeStatus::Ok
+    );
+    CStr::from_bytes_until_nul(&buf)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 /// The last error of `m` as text.
 fn model_error(m: &mut PhiEdgeModel) -> String {
     let mut buf = [0u8; 256];
     // SAFETY: `m` is a live model, `buf` 256 writable bytes.
-    assert_eq!(unsafe { phi_edge_model_error(m, buf.as_mut_ptr().cast(), buf.len()) }, PhiEdgeStatus::Ok);
-    CStr::from_bytes_until_nul(&buf).unwrap().to_str().unwrap().to_string()
+    assert_eq!(
+        unsafe { phi_edge_model_error(m, buf.as_mut_ptr().cast(), buf.len()) },
+        PhiEdgeStatus::Ok
+    );
+    CStr::from_bytes_until_nul(&buf)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -160,7 +184,10 @@ fn null_pointers_are_errors() {
     // SAFETY: every pointer is NULL or a live reference with the length
     // given; the functions return before touching anything on NULL.
     unsafe {
-        assert_eq!(phi_edge_open(null_mut(), image().as_ptr().cast(), image().len()), N);
+        assert_eq!(
+            phi_edge_open(null_mut(), image().as_ptr().cast(), image().len()),
+            N
+        );
         let mut fresh = PhiEdgeModel::new();
         assert_eq!(phi_edge_open(&mut fresh, null(), 100), N);
         assert_eq!(phi_edge_verify(null_mut()), N);
@@ -172,7 +199,10 @@ fn null_pointers_are_errors() {
         let a: *mut core::ffi::c_void = arena.as_mut_ptr().cast();
         assert_eq!(phi_edge_generator_new(null_mut(), &opts, a, n, &mut out), N);
         assert_eq!(phi_edge_generator_new(&mut m, null(), a, n, &mut out), N);
-        assert_eq!(phi_edge_generator_new(&mut m, &opts, null_mut(), n, &mut out), N);
+        assert_eq!(
+            phi_edge_generator_new(&mut m, &opts, null_mut(), n, &mut out),
+            N
+        );
         assert_eq!(phi_edge_generator_new(&mut m, &opts, a, n, null_mut()), N);
         assert_eq!(phi_edge_prompt(null_mut(), text, 2), N);
         assert_eq!(phi_edge_prompt(g, null(), 2), N);
@@ -209,21 +239,36 @@ fn handles_that_are_not_handles_are_errors() {
     // SAFETY: live references.
     unsafe {
         assert_eq!(phi_edge_verify(&mut m), PhiEdgeStatus::BadHandle);
-        assert_eq!(phi_edge_model_error(&mut m, b, buf.len()), PhiEdgeStatus::BadHandle);
+        assert_eq!(
+            phi_edge_model_error(&mut m, b, buf.len()),
+            PhiEdgeStatus::BadHandle
+        );
     }
     // Opened on a bad image: the error, then BAD_HANDLE.
-    assert_eq!(open(&mut m, b"not an image at all, not at all, no"), PhiEdgeStatus::NotAnImage);
+    assert_eq!(
+        open(&mut m, b"not an image at all, not at all, no"),
+        PhiEdgeStatus::NotAnImage
+    );
     assert_eq!(model_error(&mut m), "not a phi-edge image (bad magic)");
     // SAFETY: live references.
     unsafe { assert_eq!(phi_edge_verify(&mut m), PhiEdgeStatus::BadHandle) };
-    assert_eq!(arena_bytes(&mut m, &options()), Err(PhiEdgeStatus::BadHandle));
-    assert_eq!(generator(&mut m, &options(), &mut [0u8; 4096]), Err(PhiEdgeStatus::BadHandle));
+    assert_eq!(
+        arena_bytes(&mut m, &options()),
+        Err(PhiEdgeStatus::BadHandle)
+    );
+    assert_eq!(
+        generator(&mut m, &options(), &mut [0u8; 4096]),
+        Err(PhiEdgeStatus::BadHandle)
+    );
     assert_eq!(open(&mut m, &[]), PhiEdgeStatus::NotAnImage);
     // A generator pointer to memory that holds no generator.
     let mut not_gen = [0u64; 64];
     let g: *mut PhiEdgeGenerator = not_gen.as_mut_ptr().cast();
     assert_eq!(prompt(g, b"hi"), PhiEdgeStatus::BadHandle);
-    assert_eq!(next(g, PHI_EDGE_TEXT_CAP), (PhiEdgeStatus::BadHandle, vec![]));
+    assert_eq!(
+        next(g, PHI_EDGE_TEXT_CAP),
+        (PhiEdgeStatus::BadHandle, vec![])
+    );
     // SAFETY: `g` points to 512 readable bytes.
     unsafe { assert_eq!(phi_edge_reset(g), PhiEdgeStatus::BadHandle) };
     // Misaligned.
@@ -261,7 +306,11 @@ fn bad_images_are_typed_errors() {
     assert_eq!(open(&mut m, &bad), PhiEdgeStatus::Ok);
     // SAFETY: `m` was opened on `bad`, which outlives it.
     assert_eq!(unsafe { phi_edge_verify(&mut m) }, PhiEdgeStatus::Checksum);
-    assert!(model_error(&mut m).contains("checksum mismatch"), "{}", model_error(&mut m));
+    assert!(
+        model_error(&mut m).contains("checksum mismatch"),
+        "{}",
+        model_error(&mut m)
+    );
 }
 
 #[test]
@@ -275,22 +324,37 @@ fn a_small_arena_is_an_error() {
     let aligned = &mut big[at..at + n - (PHI_EDGE_ARENA_ALIGN - 1)];
     assert!(generator(&mut m, &opts, aligned).is_ok());
     let short = &mut big[at..at + n - PHI_EDGE_ARENA_ALIGN];
-    assert_eq!(generator(&mut m, &opts, short), Err(PhiEdgeStatus::ArenaTooSmall));
+    assert_eq!(
+        generator(&mut m, &opts, short),
+        Err(PhiEdgeStatus::ArenaTooSmall)
+    );
     let detail = model_error(&mut m);
-    assert_eq!(detail, format!("arena too small: need {} bytes, got {}", n - 63, n - 64));
+    assert_eq!(
+        detail,
+        format!("arena too small: need {} bytes, got {}", n - 63, n - 64)
+    );
     for len in [0, 1, 63, 64, 1000, n / 2] {
         let mut arena = vec![0u8; len.max(1)];
-        assert_eq!(generator(&mut m, &opts, &mut arena[..len]), Err(PhiEdgeStatus::ArenaTooSmall), "{len} bytes");
+        assert_eq!(
+            generator(&mut m, &opts, &mut arena[..len]),
+            Err(PhiEdgeStatus::ArenaTooSmall),
+            "{len} bytes"
+        );
     }
     // An arena that overlaps the image.
     let mut copy = image().to_vec();
     copy.resize(image().len() + n, 0);
     let mut mm = PhiEdgeModel::new();
     // SAFETY: `copy` outlives `mm` and is not written while it is used.
-    assert_eq!(unsafe { phi_edge_open(&mut mm, copy.as_ptr().cast(), image().len()) }, PhiEdgeStatus::Ok);
+    assert_eq!(
+        unsafe { phi_edge_open(&mut mm, copy.as_ptr().cast(), image().len()) },
+        PhiEdgeStatus::Ok
+    );
     let mut g = null_mut();
     // SAFETY: the overlap is rejected before the arena is touched.
-    let s = unsafe { phi_edge_generator_new(&mut mm, &opts, copy.as_mut_ptr().add(16).cast(), n, &mut g) };
+    let s = unsafe {
+        phi_edge_generator_new(&mut mm, &opts, copy.as_mut_ptr().add(16).cast(), n, &mut g)
+    };
     assert_eq!(s, PhiEdgeStatus::BadArgument);
     assert!(g.is_null());
 }
@@ -298,40 +362,78 @@ fn a_small_arena_is_an_error() {
 #[test]
 fn bad_options_are_errors() {
     let mut m = model();
-    let bad_top_p = PhiEdgeOptions { top_p: 0.0, ..options() };
+    let bad_top_p = PhiEdgeOptions {
+        top_p: 0.0,
+        ..options()
+    };
     let n = arena_bytes(&mut m, &options()).unwrap();
     let mut arena = vec![0u8; n * 2];
-    assert_eq!(generator(&mut m, &bad_top_p, &mut arena), Err(PhiEdgeStatus::BadOptions));
-    assert!(model_error(&mut m).contains("top_p"), "{}", model_error(&mut m));
-    let no_prompt = PhiEdgeOptions { max_prompt_bytes: 0, ..options() };
-    assert_eq!(generator(&mut m, &no_prompt, &mut arena), Err(PhiEdgeStatus::BadOptions));
-    let huge_ctx = PhiEdgeOptions { n_ctx: u32::MAX, ..options() };
+    assert_eq!(
+        generator(&mut m, &bad_top_p, &mut arena),
+        Err(PhiEdgeStatus::BadOptions)
+    );
+    assert!(
+        model_error(&mut m).contains("top_p"),
+        "{}",
+        model_error(&mut m)
+    );
+    let no_prompt = PhiEdgeOptions {
+        max_prompt_bytes: 0,
+        ..options()
+    };
+    assert_eq!(
+        generator(&mut m, &no_prompt, &mut arena),
+        Err(PhiEdgeStatus::BadOptions)
+    );
+    let huge_ctx = PhiEdgeOptions {
+        n_ctx: u32::MAX,
+        ..options()
+    };
     assert!(arena_bytes(&mut m, &huge_ctx).is_err());
     // A generator whose arena another generator_new reused is gone, even
     // when the new one failed.
     let g = generator(&mut m, &options(), &mut arena).unwrap();
     assert_eq!(prompt(g, b"hi"), PhiEdgeStatus::Ok);
-    assert_eq!(generator(&mut m, &bad_top_p, &mut arena), Err(PhiEdgeStatus::BadOptions));
+    assert_eq!(
+        generator(&mut m, &bad_top_p, &mut arena),
+        Err(PhiEdgeStatus::BadOptions)
+    );
     assert_eq!(prompt(g, b"hi"), PhiEdgeStatus::BadHandle);
 }
 
 #[test]
 fn bad_text_and_prompt_errors() {
     let mut m = model();
-    let opts = PhiEdgeOptions { n_ctx: 16, max_prompt_bytes: 32, ..options() };
+    let opts = PhiEdgeOptions {
+        n_ctx: 16,
+        max_prompt_bytes: 32,
+        ..options()
+    };
     let mut arena = vec![0u8; arena_bytes(&mut m, &opts).unwrap()];
     let g = generator(&mut m, &opts, &mut arena).unwrap();
-    assert_eq!(next(g, PHI_EDGE_TEXT_CAP), (PhiEdgeStatus::NoPrompt, vec![]));
+    assert_eq!(
+        next(g, PHI_EDGE_TEXT_CAP),
+        (PhiEdgeStatus::NoPrompt, vec![])
+    );
     assert_eq!(generator_error(g), "no prompt to generate from");
     assert_eq!(prompt(g, b"ab\xFFcd"), PhiEdgeStatus::BadUtf8);
     assert_eq!(prompt(g, &[b'a'; 33]), PhiEdgeStatus::PromptTooLong);
-    assert_eq!(generator_error(g), "the prompt is 33 bytes; the generator was planned for at most 32");
+    assert_eq!(
+        generator_error(g),
+        "the prompt is 33 bytes; the generator was planned for at most 32"
+    );
     // 1 BOS + 20 byte tokens in a context of 16.
-    assert_eq!(prompt(g, "\u{e9}".repeat(10).as_bytes()), PhiEdgeStatus::PromptTooManyTokens);
+    assert_eq!(
+        prompt(g, "\u{e9}".repeat(10).as_bytes()),
+        PhiEdgeStatus::PromptTooManyTokens
+    );
     // SAFETY: live generator, readable text; the bad system text is
     // rejected.
     unsafe {
-        assert_eq!(phi_edge_chat(g, c"\xC3".as_ptr(), 1, c"hi".as_ptr(), 2), PhiEdgeStatus::BadUtf8);
+        assert_eq!(
+            phi_edge_chat(g, c"\xC3".as_ptr(), 1, c"hi".as_ptr(), 2),
+            PhiEdgeStatus::BadUtf8
+        );
     }
     assert_eq!(prompt(g, b"abc"), PhiEdgeStatus::Ok);
     assert_eq!(next(g, PHI_EDGE_TEXT_CAP).0, PhiEdgeStatus::Ok);
@@ -340,7 +442,11 @@ fn bad_text_and_prompt_errors() {
 #[test]
 fn a_full_context_stops_generation() {
     let mut m = model();
-    let opts = PhiEdgeOptions { n_ctx: 8, max_prompt_bytes: 8, ..options() };
+    let opts = PhiEdgeOptions {
+        n_ctx: 8,
+        max_prompt_bytes: 8,
+        ..options()
+    };
     let mut arena = vec![0u8; arena_bytes(&mut m, &opts).unwrap()];
     let g = generator(&mut m, &opts, &mut arena).unwrap();
     // BOS and 3 letters: room for 4 more tokens; the 5th drawn does not
@@ -356,11 +462,26 @@ fn a_full_context_stops_generation() {
     };
     assert_eq!(stop, PhiEdgeStatus::ContextFull);
     assert_eq!(tokens, 5);
-    assert_eq!(next(g, PHI_EDGE_TEXT_CAP), (PhiEdgeStatus::ContextFull, vec![]), "stops again");
+    assert_eq!(
+        next(g, PHI_EDGE_TEXT_CAP),
+        (PhiEdgeStatus::ContextFull, vec![]),
+        "stops again"
+    );
     let mut stats = PhiEdgeStats::default();
     // SAFETY: live generator and stats.
-    assert_eq!(unsafe { phi_edge_get_stats(g, &mut stats) }, PhiEdgeStatus::Ok);
-    assert_eq!((stats.prompt_tokens, stats.generated, stats.n_ctx, stats.room), (4, 5, 8, 0));
+    assert_eq!(
+        unsafe { phi_edge_get_stats(g, &mut stats) },
+        PhiEdgeStatus::Ok
+    );
+    assert_eq!(
+        (
+            stats.prompt_tokens,
+            stats.generated,
+            stats.n_ctx,
+            stats.room
+        ),
+        (4, 5, 8, 0)
+    );
     // A new prompt does not fit either; after a reset it does.
     assert_eq!(prompt(g, b"a"), PhiEdgeStatus::PromptTooManyTokens);
     // SAFETY: live generator.
@@ -401,7 +522,10 @@ fn generate(prompt_text: &str, max: usize, cap: usize) -> (Vec<u8>, Vec<PhiEdgeS
     let mut buf = [0u8; PHI_EDGE_TEXT_CAP];
     let mut len = 0;
     // SAFETY: live generator, buffer and length.
-    assert_eq!(unsafe { phi_edge_finish(g, buf.as_mut_ptr().cast(), buf.len(), &mut len) }, PhiEdgeStatus::Ok);
+    assert_eq!(
+        unsafe { phi_edge_finish(g, buf.as_mut_ptr().cast(), buf.len(), &mut len) },
+        PhiEdgeStatus::Ok
+    );
     text.extend(&buf[..len]);
     (text, other)
 }
@@ -413,7 +537,14 @@ fn the_api_gives_the_core_generators_text_and_no_buffer_loses_any() {
     let opts = GenOptions::greedy(64, 64);
     assert_eq!(opts, options().gen_options(model.config()));
     let mut arena = vec![0u8; opts.arena_bytes(model.config()) + 63];
-    let mut g = Generator::new(&model, AutoKernels::detect(), Mapped(image), &mut arena, &opts).unwrap();
+    let mut g = Generator::new(
+        &model,
+        AutoKernels::detect(),
+        Mapped(image),
+        &mut arena,
+        &opts,
+    )
+    .unwrap();
     g.prompt("hello").unwrap();
     let mut want = String::new();
     for _ in 0..20 {
@@ -441,15 +572,31 @@ fn chat_turns_and_kernels() {
     let user = "hi <|im_start|>";
     let mut max_prompt_bytes = 0;
     // SAFETY: live model and output.
-    assert_eq!(unsafe { phi_edge_turn_bytes(&mut m, user.len(), &mut max_prompt_bytes) }, PhiEdgeStatus::Ok);
+    assert_eq!(
+        unsafe { phi_edge_turn_bytes(&mut m, user.len(), &mut max_prompt_bytes) },
+        PhiEdgeStatus::Ok
+    );
     assert!(max_prompt_bytes as usize > user.len());
     // SAFETY: NULL pointers are rejected before any access.
     unsafe {
-        assert_eq!(phi_edge_turn_bytes(null_mut(), 1, &mut max_prompt_bytes), PhiEdgeStatus::NullPointer);
-        assert_eq!(phi_edge_turn_bytes(&mut m, 1, null_mut()), PhiEdgeStatus::NullPointer);
-        assert_eq!(phi_edge_turn_bytes(&mut m, usize::MAX, &mut max_prompt_bytes), PhiEdgeStatus::BadArgument);
+        assert_eq!(
+            phi_edge_turn_bytes(null_mut(), 1, &mut max_prompt_bytes),
+            PhiEdgeStatus::NullPointer
+        );
+        assert_eq!(
+            phi_edge_turn_bytes(&mut m, 1, null_mut()),
+            PhiEdgeStatus::NullPointer
+        );
+        assert_eq!(
+            phi_edge_turn_bytes(&mut m, usize::MAX, &mut max_prompt_bytes),
+            PhiEdgeStatus::BadArgument
+        );
     }
-    let opts = PhiEdgeOptions { n_ctx: 256, max_prompt_bytes, ..options() };
+    let opts = PhiEdgeOptions {
+        n_ctx: 256,
+        max_prompt_bytes,
+        ..options()
+    };
     let mut arena = vec![0u8; arena_bytes(&mut m, &opts).unwrap()];
     let g = generator(&mut m, &opts, &mut arena).unwrap();
     // SAFETY: live generator and texts.
@@ -458,11 +605,17 @@ fn chat_turns_and_kernels() {
     assert_eq!(next(g, PHI_EDGE_TEXT_CAP).0, PhiEdgeStatus::Ok);
     let mut stats = PhiEdgeStats::default();
     // SAFETY: live generator and stats.
-    assert_eq!(unsafe { phi_edge_get_stats(g, &mut stats) }, PhiEdgeStatus::Ok);
+    assert_eq!(
+        unsafe { phi_edge_get_stats(g, &mut stats) },
+        PhiEdgeStatus::Ok
+    );
     assert!(stats.prompt_tokens > 4 && stats.generated == 1, "{stats:?}");
     let mut name = [0u8; 32];
     // SAFETY: live generator, 32 writable bytes.
-    assert_eq!(unsafe { phi_edge_kernels(g, name.as_mut_ptr().cast(), name.len()) }, PhiEdgeStatus::Ok);
+    assert_eq!(
+        unsafe { phi_edge_kernels(g, name.as_mut_ptr().cast(), name.len()) },
+        PhiEdgeStatus::Ok
+    );
     let name = CStr::from_bytes_until_nul(&name).unwrap().to_str().unwrap();
     assert_eq!(name, phi_edge::Kernels::name(&AutoKernels::detect()));
 }
@@ -472,9 +625,17 @@ fn every_status_has_its_own_message() {
     let mut seen = std::collections::HashSet::new();
     for s in PhiEdgeStatus::all() {
         // SAFETY: phi_edge_strerror returns a static C string.
-        let msg = unsafe { CStr::from_ptr(phi_edge_strerror(s as i32)) }.to_str().unwrap();
+        let msg = unsafe { CStr::from_ptr(phi_edge_strerror(s as i32)) }
+            .to_str()
+            .unwrap();
         assert!(!msg.is_empty() && seen.insert(msg), "{s:?}: {msg:?}");
-        assert!((s as i32 >= 0) == matches!(s, PhiEdgeStatus::Ok | PhiEdgeStatus::Done | PhiEdgeStatus::ContextFull));
+        assert!(
+            (s as i32 >= 0)
+                == matches!(
+                    s,
+                    PhiEdgeStatus::Ok | PhiEdgeStatus::Done | PhiEdgeStatus::ContextFull
+                )
+        );
     }
     // SAFETY: as above.
     let unknown = unsafe { CStr::from_ptr(phi_edge_strerror(12345)) };

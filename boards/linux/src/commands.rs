@@ -9,7 +9,10 @@ use anyhow::{bail, Context, Result};
 use phi_edge::image::tensor::Role;
 use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
 use phi_edge::parallel::{self, ThreadPool, DEFAULT_SPIN};
-use phi_edge::{ActFormat, DType, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session, Streamed, WeightSource};
+use phi_edge::{
+    ActFormat, DType, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session, Streamed,
+    WeightSource,
+};
 use phi_edge_auto::AutoKernels;
 
 use crate::cli::{Cli, Command, SessionArgs};
@@ -23,10 +26,27 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect { model, session } => inspect(&model, session),
         Command::Pack { input, out } => pack(&input, &out),
-        Command::Logits { model, tokens, out, session } => logits(&model, &tokens, &out, session),
-        Command::Run { gen, prompt, chat, system, ids_out, timings } => {
-            generate::run(&gen, &prompt, chat, system.as_deref(), ids_out.as_deref(), timings)
-        }
+        Command::Logits {
+            model,
+            tokens,
+            out,
+            session,
+        } => logits(&model, &tokens, &out, session),
+        Command::Run {
+            gen,
+            prompt,
+            chat,
+            system,
+            ids_out,
+            timings,
+        } => generate::run(
+            &gen,
+            &prompt,
+            chat,
+            system.as_deref(),
+            ids_out.as_deref(),
+            timings,
+        ),
         Command::Chat { gen, system } => generate::chat(&gen, system.as_deref()),
         Command::Tokenize(args) => crate::tokenize::run(&args),
         Command::Bench { dim, ms, threads } => bench(dim, ms, threads),
@@ -45,7 +65,8 @@ pub fn run_options(model: &Model<'_>, args: SessionArgs) -> Result<RunOptions> {
             if bytes < min as u64 {
                 bail!("--stream {kib}: a staging buffer must hold one weight row, at least {} KiB for this model", min.div_ceil(1024));
             }
-            let bytes = u32::try_from(bytes).map_err(|_| anyhow::anyhow!("--stream {kib}: at most 4 GiB per staging buffer"))?;
+            let bytes = u32::try_from(bytes)
+                .map_err(|_| anyhow::anyhow!("--stream {kib}: at most 4 GiB per staging buffer"))?;
             RunOptions::streamed(n_ctx, bytes)
         }
         None => RunOptions::mapped(n_ctx),
@@ -64,14 +85,22 @@ pub fn run_options(model: &Model<'_>, args: SessionArgs) -> Result<RunOptions> {
 /// next run waits for that copy anyway.
 pub fn thread_pool(threads: u32, reader: bool) -> Result<ThreadPool> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let spin = if reader && threads as usize >= cpus { Duration::ZERO } else { DEFAULT_SPIN };
-    ThreadPool::with_spin(threads as usize, spin).with_context(|| format!("cannot start {threads} threads"))
+    let spin = if reader && threads as usize >= cpus {
+        Duration::ZERO
+    } else {
+        DEFAULT_SPIN
+    };
+    ThreadPool::with_spin(threads as usize, spin)
+        .with_context(|| format!("cannot start {threads} threads"))
 }
 
 /// Opens and fully checks an image: header, manifest and every tensor CRC.
 pub fn open_checked<'a>(path: &Path, bytes: &'a ImageBytes) -> Result<Model<'a>> {
-    let model = Model::open_mapped(bytes.bytes()).with_context(|| format!("cannot open {}", path.display()))?;
-    model.verify(&mut Mapped(bytes.bytes()), &mut []).with_context(|| format!("{} is corrupted", path.display()))?;
+    let model = Model::open_mapped(bytes.bytes())
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    model
+        .verify(&mut Mapped(bytes.bytes()), &mut [])
+        .with_context(|| format!("{} is corrupted", path.display()))?;
     Ok(model)
 }
 
@@ -82,21 +111,72 @@ fn inspect(path: &Path, args: SessionArgs) -> Result<()> {
     let c = model.config();
     let m = model.manifest();
     let mut o = std::io::stdout().lock();
-    writeln!(o, "image       {} (format v{}, {} bytes)", path.display(), h.version, bytes.bytes().len())?;
-    writeln!(o, "name        {}", if m.name.is_empty() { "-" } else { m.name })?;
-    writeln!(o, "manifest    {} bytes, crc32 {:08x}", h.manifest_len, h.manifest_crc)?;
-    writeln!(o, "data        {} bytes at offset {}, crc32 {:08x}", h.data_len, h.data_offset, h.data_crc)?;
+    writeln!(
+        o,
+        "image       {} (format v{}, {} bytes)",
+        path.display(),
+        h.version,
+        bytes.bytes().len()
+    )?;
+    writeln!(
+        o,
+        "name        {}",
+        if m.name.is_empty() { "-" } else { m.name }
+    )?;
+    writeln!(
+        o,
+        "manifest    {} bytes, crc32 {:08x}",
+        h.manifest_len, h.manifest_crc
+    )?;
+    writeln!(
+        o,
+        "data        {} bytes at offset {}, crc32 {:08x}",
+        h.data_len, h.data_offset, h.data_crc
+    )?;
     writeln!(o, "arch        {}", c.arch.gguf_name())?;
     writeln!(o, "vocab       {}", c.n_vocab)?;
     writeln!(o, "layers      {}", c.n_layer)?;
     writeln!(o, "width       {} (ffn {})", c.n_embd, c.n_ff)?;
-    writeln!(o, "heads       {} query, {} key/value, {} wide", c.n_head, c.n_head_kv, c.head_dim)?;
-    writeln!(o, "rope        {} dims, theta {}, freq scale {}, attn factor {}", c.n_rot, c.rope_theta, c.rope_freq_scale, c.rope_attn_factor)?;
-    writeln!(o, "longrope    {}", if c.has_rope_factors { format!("yes, original context {}", c.n_ctx_orig) } else { "no".into() })?;
+    writeln!(
+        o,
+        "heads       {} query, {} key/value, {} wide",
+        c.n_head, c.n_head_kv, c.head_dim
+    )?;
+    writeln!(
+        o,
+        "rope        {} dims, theta {}, freq scale {}, attn factor {}",
+        c.n_rot, c.rope_theta, c.rope_freq_scale, c.rope_attn_factor
+    )?;
+    writeln!(
+        o,
+        "longrope    {}",
+        if c.has_rope_factors {
+            format!("yes, original context {}", c.n_ctx_orig)
+        } else {
+            "no".into()
+        }
+    )?;
     writeln!(o, "context     {} trained", c.n_ctx_train)?;
     writeln!(o, "rms eps     {:e}", c.rms_eps)?;
-    writeln!(o, "output      {}", if c.tied_output { "tied to token_embd" } else { "own tensor" })?;
-    writeln!(o, "tokenizer   {:?} ({})", m.tokenizer.kind, if m.tokenizer.pre.is_empty() { "-" } else { m.tokenizer.pre })?;
+    writeln!(
+        o,
+        "output      {}",
+        if c.tied_output {
+            "tied to token_embd"
+        } else {
+            "own tensor"
+        }
+    )?;
+    writeln!(
+        o,
+        "tokenizer   {:?} ({})",
+        m.tokenizer.kind,
+        if m.tokenizer.pre.is_empty() {
+            "-"
+        } else {
+            m.tokenizer.pre
+        }
+    )?;
     let mut by_type = [(0usize, 0u64); DType::ALL.len()];
     for t in model.tensors() {
         by_type[t.dtype as usize].0 += 1;
@@ -108,10 +188,22 @@ fn inspect(path: &Path, args: SessionArgs) -> Result<()> {
         .filter(|(_, (n, _))| *n > 0)
         .map(|(t, (n, b))| format!("{n} {} ({:.1} MB)", t.name(), b as f64 / 1e6))
         .collect();
-    writeln!(o, "tensors     {} : {}", model.tensors().count(), summary.join(", "))?;
+    writeln!(
+        o,
+        "tensors     {} : {}",
+        model.tensors().count(),
+        summary.join(", ")
+    )?;
     for role in [Role::TokenEmbd, Role::Output] {
         if let Ok(t) = model.tensor(role, 0) {
-            writeln!(o, "  {:<24}{} [{} x {}]", role.gguf_name(), t.dtype.name(), t.cols, t.rows)?;
+            writeln!(
+                o,
+                "  {:<24}{} [{} x {}]",
+                role.gguf_name(),
+                t.dtype.name(),
+                t.cols,
+                t.rows
+            )?;
         }
     }
     let opts = run_options(&model, args)?;
@@ -139,9 +231,12 @@ fn inspect(path: &Path, args: SessionArgs) -> Result<()> {
 
 fn pack(input: &Path, out: &Path) -> Result<()> {
     let map = model_file::map(input)?;
-    let gguf = phi_edge::gguf::Gguf::parse(&map).with_context(|| format!("cannot read {}", input.display()))?;
+    let gguf = phi_edge::gguf::Gguf::parse(&map)
+        .with_context(|| format!("cannot read {}", input.display()))?;
     let tmp = out.with_extension("phi.partial");
-    let mut w = BufWriter::new(File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?);
+    let mut w = BufWriter::new(
+        File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
+    );
     let mut bar = Progress::new("packing");
     let len = phi_edge::pack::pack(&gguf, &mut w, &mut |done, total| bar.update(done, total))
         .with_context(|| format!("cannot pack {}", input.display()));
@@ -170,7 +265,9 @@ fn logits(path: &Path, tokens: &[u32], out: &Path, args: SessionArgs) -> Result<
         let model = open_checked(path, &bytes)?;
         eval_all(&model, Mapped(bytes.bytes()), tokens, args, &mut all)?
     };
-    let mut w = BufWriter::new(File::create(out).with_context(|| format!("cannot create {}", out.display()))?);
+    let mut w = BufWriter::new(
+        File::create(out).with_context(|| format!("cannot create {}", out.display()))?,
+    );
     npy::write_f32(&mut w, tokens.len(), n_vocab, &all)?;
     w.flush()?;
     Ok(())
@@ -179,10 +276,20 @@ fn logits(path: &Path, tokens: &[u32], out: &Path, args: SessionArgs) -> Result<
 /// Evaluates `tokens` from an empty context on `model` over `src`,
 /// leaving the logits after each token in `all` (`tokens.len()` rows of
 /// `n_vocab`); returns `n_vocab`.
-fn eval_all<S: WeightSource>(model: &Model<'_>, src: S, tokens: &[u32], args: SessionArgs, all: &mut Vec<f32>) -> Result<usize> {
+fn eval_all<S: WeightSource>(
+    model: &Model<'_>,
+    src: S,
+    tokens: &[u32],
+    args: SessionArgs,
+    all: &mut Vec<f32>,
+) -> Result<usize> {
     let opts = run_options(model, args)?;
     if tokens.len() > opts.n_ctx as usize {
-        bail!("{} tokens do not fit the context of {} (use --ctx)", tokens.len(), opts.n_ctx);
+        bail!(
+            "{} tokens do not fit the context of {} (use --ctx)",
+            tokens.len(),
+            opts.n_ctx
+        );
     }
     let n_vocab = model.config().n_vocab as usize;
     all.resize(tokens.len() * n_vocab, 0.0);
@@ -198,7 +305,11 @@ fn bench(dim: usize, ms: u64, threads: u32) -> Result<()> {
     let k = AutoKernels::detect();
     let mut o = std::io::stdout().lock();
     let lines = if threads == 1 {
-        writeln!(o, "kernels {} (one thread), matmul {dim} x {dim}, one token", k.name())?;
+        writeln!(
+            o,
+            "kernels {} (one thread), matmul {dim} x {dim}, one token",
+            k.name()
+        )?;
         phi_edge_kernel_suite::bench(&k, dim, ms)
     } else {
         writeln!(o, "kernels {}, matmul {dim} x {dim} rows split over {threads} threads, one token; the other kernels on one thread", k.name())?;

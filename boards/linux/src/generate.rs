@@ -75,7 +75,14 @@ pub fn run(
         bail!("--system needs --chat");
     }
     let texts = prompt.len() + system.map_or(0, str::len);
-    let job = Run { max_tokens: args.max_tokens, prompt, chat, system, ids_out, timings };
+    let job = Run {
+        max_tokens: args.max_tokens,
+        prompt,
+        chat,
+        system,
+        ids_out,
+        timings,
+    };
     with_generator(args, texts, job)
 }
 
@@ -90,7 +97,11 @@ struct Run<'x> {
 }
 
 impl Job for Run<'_> {
-    fn run<S: WeightSource>(self, _model: &Model<'_>, mut g: HostGenerator<'_, '_, S>) -> Result<()> {
+    fn run<S: WeightSource>(
+        self,
+        _model: &Model<'_>,
+        mut g: HostGenerator<'_, '_, S>,
+    ) -> Result<()> {
         if self.chat {
             warn_template(&g);
             g.chat(self.system, self.prompt)
@@ -113,7 +124,8 @@ impl Job for Run<'_> {
                 s.logits_crc,
                 streamed_json(&s)
             );
-            std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(path, json)
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
         if turn.stop == Stop::ContextFull {
             bail!("the context is full ({} tokens)", g.n_ctx());
@@ -126,7 +138,14 @@ impl Job for Run<'_> {
 /// across turns.
 pub fn chat(args: &GenArgs, system: Option<&str>) -> Result<()> {
     let texts = CHAT_LINE_BYTES as usize + system.map_or(0, str::len);
-    with_generator(args, texts, Chat { max_tokens: args.max_tokens, system })
+    with_generator(
+        args,
+        texts,
+        Chat {
+            max_tokens: args.max_tokens,
+            system,
+        },
+    )
 }
 
 /// `phi-edge chat`'s conversation.
@@ -136,7 +155,11 @@ struct Chat<'x> {
 }
 
 impl Job for Chat<'_> {
-    fn run<S: WeightSource>(self, model: &Model<'_>, mut g: HostGenerator<'_, '_, S>) -> Result<()> {
+    fn run<S: WeightSource>(
+        self,
+        model: &Model<'_>,
+        mut g: HostGenerator<'_, '_, S>,
+    ) -> Result<()> {
         let system = self.system;
         warn_template(&g);
         let name = model.manifest().name;
@@ -159,7 +182,10 @@ impl Job for Chat<'_> {
             }
             let mut set = g.chat(system, user);
             if matches!(set, Err(Error::PromptTooManyTokens { .. })) && g.room() < g.n_ctx() {
-                eprintln!("the context is full ({} tokens); the conversation starts over", g.n_ctx());
+                eprintln!(
+                    "the context is full ({} tokens); the conversation starts over",
+                    g.n_ctx()
+                );
                 g.reset();
                 set = g.chat(system, user);
             }
@@ -170,7 +196,10 @@ impl Job for Chat<'_> {
             let turn = turn(&mut g, self.max_tokens)?;
             eprintln!("{}", summary(&g, &turn));
             if turn.stop == Stop::ContextFull {
-                eprintln!("the context is full ({} tokens); the conversation starts over", g.n_ctx());
+                eprintln!(
+                    "the context is full ({} tokens); the conversation starts over",
+                    g.n_ctx()
+                );
                 g.reset();
             }
         }
@@ -313,7 +342,10 @@ fn per_step(s: &Stats) -> Option<(u64, u64)> {
         return None;
     }
     let per = |bytes: u64, n: usize| bytes.checked_div(n as u64).unwrap_or(0);
-    Some((per(s.decode_read, s.decode_evals), per(s.prefill_read, s.prefill_chunks)))
+    Some((
+        per(s.decode_read, s.decode_evals),
+        per(s.prefill_read, s.prefill_chunks),
+    ))
 }
 
 /// The summary's `; streamed N bytes/token, M bytes/prefill chunk` field

@@ -70,16 +70,23 @@ impl StreamedImage {
     pub fn open(path: &Path) -> Result<(FileSource, StreamedImage)> {
         let mut file = FileSource::open(path)?;
         let mut head = [0u8; HEADER_LEN];
-        let n = head.len().min(usize::try_from(file.size()).unwrap_or(usize::MAX));
-        file.read_at(0, &mut head[..n]).with_context(|| format!("cannot read {}", path.display()))?;
+        let n = head
+            .len()
+            .min(usize::try_from(file.size()).unwrap_or(usize::MAX));
+        file.read_at(0, &mut head[..n])
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if head.starts_with(b"GGUF") {
-            bail!("--stream needs a .phi image, and {} is a GGUF file (pack it first: phi-edge pack)", path.display());
+            bail!(
+                "--stream needs a .phi image, and {} is a GGUF file (pack it first: phi-edge pack)",
+                path.display()
+            );
         }
         let cannot = || format!("cannot open {}", path.display());
         let header = Header::decode(&head[..n], file.size()).with_context(cannot)?;
         let len = usize::try_from(header.manifest_len).with_context(cannot)?;
         let mut manifest = vec![0u8; len];
-        file.read_at(HEADER_LEN as u64, &mut manifest).with_context(cannot)?;
+        file.read_at(HEADER_LEN as u64, &mut manifest)
+            .with_context(cannot)?;
         Ok((file, StreamedImage { header, manifest }))
     }
 
@@ -91,7 +98,9 @@ impl StreamedImage {
     /// The model, its manifest and every tensor's CRC checked (the tensors
     /// read from `file` once, in pieces).
     pub fn verified(&self, path: &Path, file: &mut FileSource) -> Result<Model<'_>> {
-        let model = self.model().with_context(|| format!("cannot open {}", path.display()))?;
+        let model = self
+            .model()
+            .with_context(|| format!("cannot open {}", path.display()))?;
         let mut staging = vec![0u8; VERIFY_CHUNK];
         model
             .verify(&mut Streamed(file), &mut staging)
@@ -119,7 +128,11 @@ impl FileSource {
     pub fn open(path: &Path) -> Result<FileSource> {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let size = file.metadata()?.len();
-        Ok(FileSource { file: Arc::new(file), size, reader: None })
+        Ok(FileSource {
+            file: Arc::new(file),
+            size,
+            reader: None,
+        })
     }
 
     /// The reader thread, started if it is not yet (`None` if it cannot
@@ -138,15 +151,26 @@ impl ReadAt for FileSource {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> phi_edge::Result<()> {
-        self.file.read_exact_at(buf, offset).map_err(|_| Error::Read { offset })
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|_| Error::Read { offset })
     }
 
-    fn read_at_during(&mut self, offset: u64, buf: &mut [u8], work: &mut dyn FnMut()) -> phi_edge::Result<()> {
+    fn read_at_during(
+        &mut self,
+        offset: u64,
+        buf: &mut [u8],
+        work: &mut dyn FnMut(),
+    ) -> phi_edge::Result<()> {
         let Some(reader) = self.reader() else {
             work();
             return self.read_at(offset, buf);
         };
-        let job = Job { offset, ptr: buf.as_mut_ptr(), len: buf.len() };
+        let job = Job {
+            offset,
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+        };
         if reader.jobs.send(job).is_err() {
             // The thread is gone (it never is while `self` lives); nothing
             // reads into `buf`, so read it here.
@@ -157,7 +181,10 @@ impl ReadAt for FileSource {
         // From here until the reply, the reader thread writes `buf`. The
         // guard waits for the reply even if `work` unwinds, so `buf` (which
         // this call borrows mutably) is never written after it returns.
-        let pending = Pending { done: &reader.done, waited: false };
+        let pending = Pending {
+            done: &reader.done,
+            waited: false,
+        };
         work();
         if pending.wait() {
             Ok(())
@@ -207,7 +234,10 @@ impl Reader {
                 }
             }
         };
-        std::thread::Builder::new().name("phi-edge-reader".into()).spawn(serve).ok()?;
+        std::thread::Builder::new()
+            .name("phi-edge-reader".into())
+            .spawn(serve)
+            .ok()?;
         Some(Reader { jobs, done })
     }
 }
@@ -266,15 +296,23 @@ mod tests {
         for round in 0..50u64 {
             let offset = round * 1000;
             let mut ran = false;
-            src.read_at_during(offset, &mut buf, &mut || ran = true).unwrap();
+            src.read_at_during(offset, &mut buf, &mut || ran = true)
+                .unwrap();
             assert!(ran);
             assert_eq!(buf[..], data[offset as usize..offset as usize + 4096]);
         }
-        assert_eq!(reader_threads(), before + 1, "one reader thread for all the reads");
+        assert_eq!(
+            reader_threads(),
+            before + 1,
+            "one reader thread for all the reads"
+        );
 
         // A read past the end is a typed error, in the background or not.
         let end = data.len() as u64 - 100;
-        assert_eq!(src.read_at_during(end, &mut buf, &mut || ()), Err(Error::Read { offset: end }));
+        assert_eq!(
+            src.read_at_during(end, &mut buf, &mut || ()),
+            Err(Error::Read { offset: end })
+        );
         assert_eq!(src.read_at(end, &mut buf), Err(Error::Read { offset: end }));
 
         // Work that panics: the read is still waited for (the buffer holds

@@ -31,7 +31,9 @@ mod tests {
         let hlen = u16::from_le_bytes([v[8], v[9]]) as usize;
         assert_eq!((10 + hlen) % 64, 0);
         assert_eq!(v[10 + hlen - 1], b'\n');
-        assert!(std::str::from_utf8(&v[10..10 + hlen]).unwrap().contains("'shape': (2, 3)"));
+        assert!(std::str::from_utf8(&v[10..10 + hlen])
+            .unwrap()
+            .contains("'shape': (2, 3)"));
         assert_eq!(v.len(), 10 + hlen + 24);
         assert_eq!(&v[10 + hlen..10 + hlen + 4], &1.0f32.to_le_bytes());
     }

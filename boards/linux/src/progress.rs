@@ -15,7 +15,12 @@ pub struct Progress {
 impl Progress {
     /// A bar labelled `label`.
     pub fn new(label: &'static str) -> Self {
-        Progress { label, tty: std::io::stderr().is_terminal(), last: None, last_decile: 0 }
+        Progress {
+            label,
+            tty: std::io::stderr().is_terminal(),
+            last: None,
+            last_decile: 0,
+        }
     }
 
     /// Reports `done` of `total` bytes.
@@ -24,7 +29,11 @@ impl Progress {
         let finished = done >= total;
         let mut err = std::io::stderr().lock();
         if self.tty {
-            if !finished && self.last.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
+            if !finished
+                && self
+                    .last
+                    .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+            {
                 return;
             }
             self.last = Some(Instant::now());

@@ -23,10 +23,22 @@ fn run(args: &[&str]) -> Output {
 
 fn assert_bad_input(out: &Output, what: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{what}: expected exit 2, got {:?}; stderr: {err}", out.status);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{what}: expected exit 2, got {:?}; stderr: {err}",
+        out.status
+    );
     assert!(!err.contains("panicked"), "{what}: panicked: {err}");
-    assert!(err.starts_with("error: "), "{what}: stderr should say what is wrong: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{what}: one line on stderr, got: {err}");
+    assert!(
+        err.starts_with("error: "),
+        "{what}: stderr should say what is wrong: {err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{what}: one line on stderr, got: {err}"
+    );
 }
 
 fn write(path: &Path, bytes: &[u8]) -> String {
@@ -36,29 +48,72 @@ fn write(path: &Path, bytes: &[u8]) -> String {
 
 #[test]
 fn pack_inspect_and_logits_work_and_agree() {
-    let gguf = write(&tmp("ok.gguf"), &synth::build(&synth::Spec::llama(DType::Q4_1)));
+    let gguf = write(
+        &tmp("ok.gguf"),
+        &synth::build(&synth::Spec::llama(DType::Q4_1)),
+    );
     let phi = tmp("ok.phi");
     let out = run(&["pack", &gguf, "-o", phi.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run(&["inspect", phi.to_str().unwrap()]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for field in ["arch        llama", "heads       8 query, 2 key/value", "tied to token_embd", "arena", "kernels     "] {
+    for field in [
+        "arch        llama",
+        "heads       8 query, 2 key/value",
+        "tied to token_embd",
+        "arena",
+        "kernels     ",
+    ] {
         assert!(text.contains(field), "inspect lacks {field:?}:\n{text}");
     }
-    let out = bin().args(["inspect", phi.to_str().unwrap()]).env("PHI_EDGE_KERNELS", "portable").output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("kernels     portable"), "PHI_EDGE_KERNELS=portable picks the portable set");
+    let out = bin()
+        .args(["inspect", phi.to_str().unwrap()])
+        .env("PHI_EDGE_KERNELS", "portable")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("kernels     portable"),
+        "PHI_EDGE_KERNELS=portable picks the portable set"
+    );
     let out = run(&["inspect", phi.to_str().unwrap(), "--threads", "3"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains(", 3 threads ("), "inspect shows the planned threads");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(", 3 threads ("),
+        "inspect shows the planned threads"
+    );
     let (a, b, c, d) = (tmp("a.npy"), tmp("b.npy"), tmp("c.npy"), tmp("d.npy"));
     let phi = phi.to_str().unwrap().to_string();
-    for (model, out, extra) in [(&gguf, &a, vec!["--threads", "1"]), (&phi, &b, vec![]), (&phi, &c, vec!["--stream", "24", "--threads", "2"]), (&phi, &d, vec!["--threads", "3", "--chunk", "3"])] {
-        let mut args = vec!["logits", "--model", model, "--tokens", "1,2,3,250", "--ctx", "64", "--out", out.to_str().unwrap()];
+    for (model, out, extra) in [
+        (&gguf, &a, vec!["--threads", "1"]),
+        (&phi, &b, vec![]),
+        (&phi, &c, vec!["--stream", "24", "--threads", "2"]),
+        (&phi, &d, vec!["--threads", "3", "--chunk", "3"]),
+    ] {
+        let mut args = vec![
+            "logits",
+            "--model",
+            model,
+            "--tokens",
+            "1,2,3,250",
+            "--ctx",
+            "64",
+            "--out",
+            out.to_str().unwrap(),
+        ];
         args.extend(extra);
         let o = run(&args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    let (a, b, c, d) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), std::fs::read(c).unwrap(), std::fs::read(d).unwrap());
+    let (a, b, c, d) = (
+        std::fs::read(a).unwrap(),
+        std::fs::read(b).unwrap(),
+        std::fs::read(c).unwrap(),
+        std::fs::read(d).unwrap(),
+    );
     assert_eq!(a, b, "GGUF and .phi give the same logits");
     assert_eq!(a, c, "streamed and mapped give the same logits");
     assert_eq!(a, d, "threads and prefill chunks do not change the logits");
@@ -68,36 +123,117 @@ fn pack_inspect_and_logits_work_and_agree() {
 
 #[test]
 fn bad_arguments_exit_2() {
-    let gguf = write(&tmp("args.gguf"), &synth::build(&synth::Spec::llama(DType::Q8_0)));
+    let gguf = write(
+        &tmp("args.gguf"),
+        &synth::build(&synth::Spec::llama(DType::Q8_0)),
+    );
     let out = tmp("args.npy");
     let out = out.to_str().unwrap();
-    assert_bad_input(&run(&["logits", "--model", "/nonexistent.phi", "--tokens", "1", "--out", out]), "missing file");
-    assert_bad_input(&run(&["logits", "--model", &gguf, "--tokens", "1,300", "--out", out]), "token id out of range");
-    assert_bad_input(&run(&["logits", "--model", &gguf, "--tokens", "1,2,3,4,5", "--ctx", "4", "--out", out]), "too many tokens");
-    assert_bad_input(&run(&["logits", "--model", &gguf, "--tokens", "1", "--ctx", "0", "--out", out]), "zero context");
-    assert_bad_input(&run(&["logits", "--model", &gguf, "--tokens", "1", "--stream", "1", "--out", out]), "stream needs an image");
+    assert_bad_input(
+        &run(&[
+            "logits",
+            "--model",
+            "/nonexistent.phi",
+            "--tokens",
+            "1",
+            "--out",
+            out,
+        ]),
+        "missing file",
+    );
+    assert_bad_input(
+        &run(&[
+            "logits", "--model", &gguf, "--tokens", "1,300", "--out", out,
+        ]),
+        "token id out of range",
+    );
+    assert_bad_input(
+        &run(&[
+            "logits",
+            "--model",
+            &gguf,
+            "--tokens",
+            "1,2,3,4,5",
+            "--ctx",
+            "4",
+            "--out",
+            out,
+        ]),
+        "too many tokens",
+    );
+    assert_bad_input(
+        &run(&[
+            "logits", "--model", &gguf, "--tokens", "1", "--ctx", "0", "--out", out,
+        ]),
+        "zero context",
+    );
+    assert_bad_input(
+        &run(&[
+            "logits", "--model", &gguf, "--tokens", "1", "--stream", "1", "--out", out,
+        ]),
+        "stream needs an image",
+    );
     let o = run(&["logits", "--model", &gguf, "--tokens", "x", "--out", out]);
     assert_eq!(o.status.code(), Some(2), "unparsable token ids");
     for threads in ["0", "257", "-1", "many"] {
-        let o = run(&["logits", "--model", &gguf, "--tokens", "1", &format!("--threads={threads}"), "--out", out]);
+        let o = run(&[
+            "logits",
+            "--model",
+            &gguf,
+            "--tokens",
+            "1",
+            &format!("--threads={threads}"),
+            "--out",
+            out,
+        ]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "--threads {threads}: {err}");
-        assert!(err.contains("thread count from 1 to 256") && !err.contains("panicked"), "--threads {threads}: {err}");
+        assert!(
+            err.contains("thread count from 1 to 256") && !err.contains("panicked"),
+            "--threads {threads}: {err}"
+        );
     }
 }
 
 #[test]
 fn every_malformed_file_exits_2_from_logits_and_inspect() {
     let image = phi_edge::pack::pack_to_vec(&synth::build(&corpus::base_spec())).unwrap();
-    let cases: Vec<_> = corpus::gguf_cases().into_iter().chain(corpus::image_cases(&image)).collect();
+    let cases: Vec<_> = corpus::gguf_cases()
+        .into_iter()
+        .chain(corpus::image_cases(&image))
+        .collect();
     let out = tmp("bad.npy");
     for (i, c) in cases.iter().enumerate() {
         let path = write(&tmp(&format!("bad{i}.bin")), &c.bytes);
         assert_bad_input(&run(&["inspect", &path]), &format!("inspect: {}", c.name));
-        assert_bad_input(&run(&["logits", "--model", &path, "--tokens", "1,2", "--out", out.to_str().unwrap()]), &format!("logits: {}", c.name));
+        assert_bad_input(
+            &run(&[
+                "logits",
+                "--model",
+                &path,
+                "--tokens",
+                "1,2",
+                "--out",
+                out.to_str().unwrap(),
+            ]),
+            &format!("logits: {}", c.name),
+        );
         // Streamed: the header and manifest are read from the file, not mapped.
-        let streamed = ["logits", "--model", &path, "--tokens", "1,2", "--out", out.to_str().unwrap(), "--stream", "64"];
+        let streamed = [
+            "logits",
+            "--model",
+            &path,
+            "--tokens",
+            "1,2",
+            "--out",
+            out.to_str().unwrap(),
+            "--stream",
+            "64",
+        ];
         assert_bad_input(&run(&streamed), &format!("logits --stream: {}", c.name));
     }
-    println!("{} malformed files: exit 2 from inspect, logits and logits --stream", cases.len());
+    println!(
+        "{} malformed files: exit 2 from inspect, logits and logits --stream",
+        cases.len()
+    );
 }

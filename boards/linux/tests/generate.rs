@@ -133,7 +133,10 @@ fn greedy_generation_matches_llama_cpp() {
         }
         let out = run(&args);
         let summary = String::from_utf8_lossy(&out.stderr);
-        assert!(summary.trim_end().ends_with("; threads 2"), "the summary names the threads: {summary}");
+        assert!(
+            summary.trim_end().ends_with("; threads 2"),
+            "the summary names the threads: {summary}"
+        );
         let ids: Ids = serde_json::from_slice(&std::fs::read(&ids_out).unwrap()).unwrap();
         if ids.prompt != p.prompt_ids {
             failures.push(format!(
@@ -264,8 +267,20 @@ fn tokenize(phi: &str, text: &str, special: bool) -> Vec<u32> {
 fn chat_prompt_ids(phi: &str, user: &str) -> Vec<u32> {
     let ids_out = tmp(&format!("chat-{}.json", user.len()));
     run(&[
-        "run", "--model", phi, "--chat", "--prompt", user, "--temp", "0", "--max-tokens", "1",
-        "--ctx", "512", "--ids-out", ids_out.to_str().unwrap(),
+        "run",
+        "--model",
+        phi,
+        "--chat",
+        "--prompt",
+        user,
+        "--temp",
+        "0",
+        "--max-tokens",
+        "1",
+        "--ctx",
+        "512",
+        "--ids-out",
+        ids_out.to_str().unwrap(),
     ]);
     let ids: Ids = serde_json::from_slice(&std::fs::read(&ids_out).unwrap()).unwrap();
     ids.prompt
@@ -281,7 +296,11 @@ fn chat_messages_cannot_open_turns_of_their_own() {
     // <|im_end|>; as text it is tokenized like any other text.
     let parsed = tokenize(phi, injected, true);
     let text = tokenize(phi, injected, false);
-    let specials: Vec<u32> = parsed.iter().copied().filter(|t| !text.contains(t)).collect();
+    let specials: Vec<u32> = parsed
+        .iter()
+        .copied()
+        .filter(|t| !text.contains(t))
+        .collect();
     assert!(!specials.is_empty(), "{parsed:?} vs {text:?}");
     let plain = chat_prompt_ids(phi, "Hi");
     let ids = chat_prompt_ids(phi, injected);
@@ -392,8 +411,23 @@ fn chat_keeps_the_conversation_and_says_when_the_context_is_full() {
 fn greedy_run(g: &Goldens, phi: &Path, p: &Prompt, extra: &[&str]) -> (Ids, String) {
     let ids_out = tmp(&format!("{}{}.json", p.name, extra.join("")));
     let (ctx, max) = (g.n_ctx.to_string(), g.max_tokens.to_string());
-    let mut args = vec!["run", "--model", phi.to_str().unwrap(), "--prompt", &p.text, "--temp", "0"];
-    args.extend(["--max-tokens", &max, "--ctx", &ctx, "--ids-out", ids_out.to_str().unwrap()]);
+    let mut args = vec![
+        "run",
+        "--model",
+        phi.to_str().unwrap(),
+        "--prompt",
+        &p.text,
+        "--temp",
+        "0",
+    ];
+    args.extend([
+        "--max-tokens",
+        &max,
+        "--ctx",
+        &ctx,
+        "--ids-out",
+        ids_out.to_str().unwrap(),
+    ]);
     if p.chat {
         args.push("--chat");
     }
@@ -403,7 +437,12 @@ fn greedy_run(g: &Goldens, phi: &Path, p: &Prompt, extra: &[&str]) -> (Ids, Stri
     args.extend(extra);
     let out = run(&args);
     let ids = serde_json::from_slice(&std::fs::read(&ids_out).unwrap()).unwrap();
-    let summary = String::from_utf8_lossy(&out.stderr).trim_end().lines().last().unwrap_or("").to_string();
+    let summary = String::from_utf8_lossy(&out.stderr)
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string();
     (ids, summary)
 }
 
@@ -446,37 +485,84 @@ fn streamed_generation_matches_mapped_and_reads_the_weights_once_per_token() {
     let (whole, rows, head) = weight_bytes_per_token(&model);
     // Everything not read per token is the rope tables and the 64-byte
     // alignment of each tensor: a few percent of the image at most.
-    assert!(whole <= data_len && data_len - whole < data_len / 50, "{whole} of {data_len}");
+    assert!(
+        whole <= data_len && data_len - whole < data_len / 50,
+        "{whole} of {data_len}"
+    );
     for p in &g.prompts {
         let (mapped, _) = greedy_run(&g, &phi, p, &["--threads", "2"]);
         let (streamed, summary) = greedy_run(&g, &phi, p, &["--threads", "2", "--stream", "256"]);
         assert_eq!(streamed.prompt, mapped.prompt, "{}", p.name);
-        assert_eq!(streamed.generated, mapped.generated, "{}: streamed ids", p.name);
-        assert_eq!(streamed.logits_crc32, mapped.logits_crc32, "{}: streamed logits", p.name);
-        assert_eq!(streamed.perplexity.to_bits(), mapped.perplexity.to_bits(), "{}", p.name);
-        assert!(mapped.decode_read.is_none(), "{}: a mapped run reads nothing", p.name);
+        assert_eq!(
+            streamed.generated, mapped.generated,
+            "{}: streamed ids",
+            p.name
+        );
+        assert_eq!(
+            streamed.logits_crc32, mapped.logits_crc32,
+            "{}: streamed logits",
+            p.name
+        );
+        assert_eq!(
+            streamed.perplexity.to_bits(),
+            mapped.perplexity.to_bits(),
+            "{}",
+            p.name
+        );
+        assert!(
+            mapped.decode_read.is_none(),
+            "{}: a mapped run reads nothing",
+            p.name
+        );
 
         // Decode: each evaluation reads every weight once, exactly as the
         // core's accounting of positions says...
         let evals = streamed.decode_evals.unwrap();
         let read = streamed.decode_read.unwrap();
         let at = streamed.prompt.len();
-        let exact: u64 = (at..at + evals as usize).map(|pos| phi_edge_tests::decode_read_bytes(&model, pos)).sum();
-        assert_eq!(read, exact, "{}: bytes read by {evals} decode steps", p.name);
+        let exact: u64 = (at..at + evals as usize)
+            .map(|pos| phi_edge_tests::decode_read_bytes(&model, pos))
+            .sum();
+        assert_eq!(
+            read, exact,
+            "{}: bytes read by {evals} decode steps",
+            p.name
+        );
         // ...which is the image's weight bytes, within what the table says
         // is kept resident or read a row at a time.
         let per_token = read / evals;
-        assert!((whole..=whole + rows).contains(&per_token), "{}: {per_token} bytes/token, not {whole} + at most {rows}", p.name);
-        assert!(summary.contains(&format!("; streamed {per_token} bytes/token, ")), "{}: {summary}", p.name);
+        assert!(
+            (whole..=whole + rows).contains(&per_token),
+            "{}: {per_token} bytes/token, not {whole} + at most {rows}",
+            p.name
+        );
+        assert!(
+            summary.contains(&format!("; streamed {per_token} bytes/token, ")),
+            "{}: {summary}",
+            p.name
+        );
 
         // Prefill: the weights once per chunk (of 16 tokens, the default),
         // the output head only for the last.
         let chunks = streamed.prefill_chunks.unwrap();
-        assert_eq!(chunks, streamed.prompt.len().div_ceil(16) as u64, "{}", p.name);
+        assert_eq!(
+            chunks,
+            streamed.prompt.len().div_ceil(16) as u64,
+            "{}",
+            p.name
+        );
         let per_chunk = streamed.prefill_read.unwrap() / chunks;
         let least = whole - head + head / chunks;
-        assert!((least..=whole + 16 * rows).contains(&per_chunk), "{}: {per_chunk} bytes/chunk", p.name);
-        assert!(summary.contains(&format!(", {per_chunk} bytes/prefill chunk;")), "{}: {summary}", p.name);
+        assert!(
+            (least..=whole + 16 * rows).contains(&per_chunk),
+            "{}: {per_chunk} bytes/chunk",
+            p.name
+        );
+        assert!(
+            summary.contains(&format!(", {per_chunk} bytes/prefill chunk;")),
+            "{}: {summary}",
+            p.name
+        );
         println!("{:<14} streamed = mapped; {per_token} bytes/token, {per_chunk} bytes/prefill chunk ({chunks}); image data {data_len} bytes", p.name);
     }
 }
@@ -487,7 +573,17 @@ fn streamed_chat_matches_mapped_chat() {
     let g = goldens();
     let phi = image(&g.model);
     let chat = |extra: &[&str]| {
-        let mut args = vec!["chat", "--model", phi.to_str().unwrap(), "--temp", "0", "--max-tokens", "12", "--ctx", "256"];
+        let mut args = vec![
+            "chat",
+            "--model",
+            phi.to_str().unwrap(),
+            "--temp",
+            "0",
+            "--max-tokens",
+            "12",
+            "--ctx",
+            "256",
+        ];
         args.extend(extra);
         let mut child = Command::new(env!("CARGO_BIN_EXE_phi-edge"))
             .args(&args)
@@ -496,16 +592,36 @@ fn streamed_chat_matches_mapped_chat() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("run phi-edge chat");
-        child.stdin.take().unwrap().write_all(b"What is the capital of France?\nAnd of Italy?\n").unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"What is the capital of France?\nAnd of Italy?\n")
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        (out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (mapped, _) = chat(&[]);
     let (streamed, log) = chat(&["--stream", "256"]);
     assert!(!mapped.is_empty());
-    assert_eq!(String::from_utf8_lossy(&streamed), String::from_utf8_lossy(&mapped), "two streamed chat turns");
-    assert_eq!(log.matches("bytes/token").count(), 2, "a summary per turn: {log}");
+    assert_eq!(
+        String::from_utf8_lossy(&streamed),
+        String::from_utf8_lossy(&mapped),
+        "two streamed chat turns"
+    );
+    assert_eq!(
+        log.matches("bytes/token").count(),
+        2,
+        "a summary per turn: {log}"
+    );
 }
 
 #[test]
@@ -514,13 +630,24 @@ fn streaming_needs_a_staging_buffer_of_a_row_and_an_image() {
     let phi = image(&g.model);
     let phi = phi.to_str().unwrap();
     for kib in ["0", "1"] {
-        let err = run_bad(&["run", "--model", phi, "--prompt", "hi", "--stream", kib], "");
-        assert!(err.contains(&format!("--stream {kib}: a staging buffer must hold one weight row")), "{err}");
+        let err = run_bad(
+            &["run", "--model", phi, "--prompt", "hi", "--stream", kib],
+            "",
+        );
+        assert!(
+            err.contains(&format!(
+                "--stream {kib}: a staging buffer must hold one weight row"
+            )),
+            "{err}"
+        );
         let err = run_bad(&["chat", "--model", phi, "--stream", kib], "hi\n");
         assert!(err.contains("weight row"), "{err}");
     }
     let gguf = g.model.to_str().unwrap();
-    let err = run_bad(&["run", "--model", gguf, "--prompt", "hi", "--stream", "256"], "");
+    let err = run_bad(
+        &["run", "--model", gguf, "--prompt", "hi", "--stream", "256"],
+        "",
+    );
     assert!(err.contains("needs a .phi image"), "{err}");
 
     // inspect shows the two staging buffers, and the arena holds them.
@@ -528,8 +655,19 @@ fn streaming_needs_a_staging_buffer_of_a_row_and_an_image() {
         let mut args = vec!["inspect", phi, "--ctx", "512"];
         args.extend(extra);
         let text = String::from_utf8(run(&args).stdout).unwrap();
-        let line = text.lines().find(|l| l.starts_with("arena")).unwrap().to_string();
-        (text, line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("arena"))
+            .unwrap()
+            .to_string();
+        (
+            text,
+            line.split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+        )
     };
     let (_, mapped) = arena(&[]);
     let (text, streamed) = arena(&["--stream", "256"]);

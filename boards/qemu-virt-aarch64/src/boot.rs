@@ -12,7 +12,9 @@
 
 use core::arch::asm;
 
-use aarch64_rt::{exception_handlers, initial_pagetable, ExceptionHandlers, InitialPagetable, RegisterStateRef};
+use aarch64_rt::{
+    exception_handlers, initial_pagetable, ExceptionHandlers, InitialPagetable, RegisterStateRef,
+};
 
 /// Level-1 block descriptor: valid, a 1 GiB block (not a table).
 const BLOCK: usize = 0b01;

@@ -45,8 +45,8 @@ use core::fmt::Write as _;
 use core::panic::PanicInfo;
 
 use aarch64_rt::entry;
-use phi_edge::Kernels;
 use fdt::Fdt;
+use phi_edge::Kernels;
 use phi_edge_board::console::{print_panic, LineConsole};
 use phi_edge_board::generate::{open_mapped, open_streamed, run as generate};
 use phi_edge_board::generic_timer::{self, GenericTimer};
@@ -103,7 +103,10 @@ fn run(out: &mut Console) -> Result<(), BoardError> {
             defmt::info!("{=usize} of {=usize} cores serving", cores, listed);
         }
         None => {
-            let _ = writeln!(out, "warning: no /cpus in the device tree; running on one core");
+            let _ = writeln!(
+                out,
+                "warning: no /cpus in the device tree; running on one core"
+            );
         }
     }
 
@@ -113,11 +116,15 @@ fn run(out: &mut Console) -> Result<(), BoardError> {
     let clock = GenericTimer { emulated: true };
     let outcome = match model_disk()? {
         Some(disk) => {
-            defmt::info!("model on the virtio block device at {=usize:#x}", disk.addr());
+            defmt::info!(
+                "model on the virtio block device at {=usize:#x}",
+                disk.addr()
+            );
             // SAFETY: the only call (this arm or the other); no model in RAM.
             let ram = unsafe { memory::free_ram(0, ram_end) };
-            open_streamed(disk, ram, out, &clock)
-                .and_then(|(model, arena)| generate(model, kernels, &smp::CORES, &req, arena, out, &clock))
+            open_streamed(disk, ram, out, &clock).and_then(|(model, arena)| {
+                generate(model, kernels, &smp::CORES, &req, arena, out, &clock)
+            })
         }
         None => {
             let image = memory::model_image(ram_end).map_err(BoardError::Model)?;
@@ -134,8 +141,8 @@ fn run(out: &mut Console) -> Result<(), BoardError> {
 
 /// The virtio block device the device tree lists, started, if any.
 fn model_disk() -> Result<Option<VirtioBlk>, BoardError> {
-    let fdt = Fdt::new(memory::device_tree())
-        .map_err(|e| BoardError::Ram(RamError::BadDeviceTree(e)))?;
+    let fdt =
+        Fdt::new(memory::device_tree()).map_err(|e| BoardError::Ram(RamError::BadDeviceTree(e)))?;
     VirtioBlk::find(&fdt).map_err(BoardError::Disk)
 }
 

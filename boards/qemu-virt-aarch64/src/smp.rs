@@ -75,7 +75,9 @@ pub fn core_info(dtb: &[u8]) -> Option<CoreInfo> {
 fn my_mpidr() -> u64 {
     let mpidr: u64;
     // SAFETY: reading MPIDR_EL1 has no side effects.
-    unsafe { core::arch::asm!("mrs {0}, mpidr_el1", out(reg) mpidr, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mrs {0}, mpidr_el1", out(reg) mpidr, options(nomem, nostack, preserves_flags))
+    };
     mpidr & MPIDR_AFFINITY
 }
 

@@ -110,11 +110,15 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
     let clock = MachineTimer;
     let outcome = match model_disk(dtb)? {
         Some(disk) => {
-            defmt::info!("model on the virtio block device at {=usize:#x}", disk.addr());
+            defmt::info!(
+                "model on the virtio block device at {=usize:#x}",
+                disk.addr()
+            );
             // SAFETY: the only call (this arm or the other); no model in RAM.
             let ram = unsafe { memory::free_ram(0, end) };
-            open_streamed(disk, ram, out, &clock)
-                .and_then(|(model, arena)| generate(model, kernels, &smp::CORES, &req, arena, out, &clock))
+            open_streamed(disk, ram, out, &clock).and_then(|(model, arena)| {
+                generate(model, kernels, &smp::CORES, &req, arena, out, &clock)
+            })
         }
         None => {
             let image = memory::model_image(end).map_err(BoardError::Model)?;

@@ -34,7 +34,10 @@ const START_TIMEOUT_US: u64 = 1_000_000;
 /// The harts as the decoder's [`Parallel`](phi_edge::Parallel).
 // SAFETY: the CLINT of QEMU virt, with an `msip` for each of the
 // MAX_HARTS harts; only this module raises software interrupts.
-pub static CORES: Cores<Clint> = Cores::new(unsafe { Clint::new(MSIP_BASE, MTIME_ADDR, MTIME_HZ) }, SPIN_US);
+pub static CORES: Cores<Clint> = Cores::new(
+    unsafe { Clint::new(MSIP_BASE, MTIME_ADDR, MTIME_HZ) },
+    SPIN_US,
+);
 
 // `_mp_hook` (riscv-rt): returns 1 on hart 0; parks the others until hart
 // 0 raises their `msip`, clears it and returns 0. Uses only t0 and t1

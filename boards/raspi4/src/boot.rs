@@ -27,7 +27,9 @@
 use core::arch::{asm, naked_asm};
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use aarch64_rt::{exception_handlers, initial_pagetable, ExceptionHandlers, InitialPagetable, RegisterStateRef};
+use aarch64_rt::{
+    exception_handlers, initial_pagetable, ExceptionHandlers, InitialPagetable, RegisterStateRef,
+};
 
 /// HCR_EL2: EL1 is AArch64 (RW); nothing else is trapped or virtualised.
 const HCR_EL2_RW: u64 = 1 << 31;
@@ -193,7 +195,9 @@ unsafe extern "C" fn secondary_el1() -> ! {
 /// gave one of this core's siblings, and nothing else may live there; a
 /// core sent to [`secondary_boot`] must have its own stack (Aff0 1 to
 /// [`crate::smp::MAX_CORES`] - 1).
-pub unsafe fn release_secondaries(slots: impl Iterator<Item = (usize, unsafe extern "C" fn() -> !)>) {
+pub unsafe fn release_secondaries(
+    slots: impl Iterator<Item = (usize, unsafe extern "C" fn() -> !)>,
+) {
     for (addr, entry) in slots {
         // SAFETY: the caller vouched for the slot, which the waiting core
         // reads with its MMU off: the line is cleaned to memory before the

@@ -56,7 +56,10 @@ fn be64(bytes: &[u8], off: usize) -> Result<u64, TreeError> {
 
 /// The NUL-terminated string at the start of `bytes` (not UTF-8: empty).
 fn c_str(bytes: &[u8]) -> Result<&str, TreeError> {
-    let len = bytes.iter().position(|&b| b == 0).ok_or(TreeError::Truncated)?;
+    let len = bytes
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(TreeError::Truncated)?;
     Ok(core::str::from_utf8(&bytes[..len]).unwrap_or(""))
 }
 
@@ -96,7 +99,12 @@ impl<'a> DeviceTree<'a> {
         let (structs_off, strings_off) = (field(2)?, field(3)?);
         let structs = block(structs_off, blob.len().saturating_sub(structs_off))?;
         let strings = block(strings_off, blob.len().saturating_sub(strings_off))?;
-        Ok(DeviceTree { blob, structs, strings, reservations: field(4)? })
+        Ok(DeviceTree {
+            blob,
+            structs,
+            strings,
+            reservations: field(4)?,
+        })
     }
 
     /// The memory reservation block's areas (`/memreserve/`).
@@ -112,7 +120,10 @@ impl<'a> DeviceTree<'a> {
 
     /// Calls `f(path, name, value)` for every property, in order; `path`
     /// holds the node names from the root (whose name is empty) down.
-    pub fn for_each_property(&self, mut f: impl FnMut(&[&'a str], &'a str, &'a [u8])) -> Result<(), TreeError> {
+    pub fn for_each_property(
+        &self,
+        mut f: impl FnMut(&[&'a str], &'a str, &'a [u8]),
+    ) -> Result<(), TreeError> {
         let s = self.structs;
         let mut path: Vec<&'a str, MAX_DEPTH> = Vec::new();
         let mut off = 0;

@@ -129,8 +129,9 @@ fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
     let clock = GenericTimer {
         emulated: host::present(),
     };
-    let outcome = phi_edge_board::generate::open_mapped(image, out, &clock)
-        .and_then(|model| phi_edge_board::generate::run(model, kernels, &smp::CORES, &req, arena, out, &clock));
+    let outcome = phi_edge_board::generate::open_mapped(image, out, &clock).and_then(|model| {
+        phi_edge_board::generate::run(model, kernels, &smp::CORES, &req, arena, out, &clock)
+    });
     phi_edge_board::log::cores(&smp::CORES);
     outcome.map_err(BoardError::Run)?;
     Ok(())

@@ -39,7 +39,8 @@ pub static CORES: Cores<GicV2> = Cores::new(unsafe { GicV2::new(GICD_BASE, GICC_
 
 /// The secondaries' stacks, in `.bss`: core `i` (1 up) uses `STACKS[i -
 /// 1]`, whose end is `i` stacks past the start (`boot::secondary_el1`).
-pub static mut STACKS: [Stack<STACK_PAGES>; MAX_CORES - 1] = [const { Stack::new() }; MAX_CORES - 1];
+pub static mut STACKS: [Stack<STACK_PAGES>; MAX_CORES - 1] =
+    [const { Stack::new() }; MAX_CORES - 1];
 
 const _: () = assert!(size_of::<Stack<STACK_PAGES>>() == STACK_BYTES);
 

@@ -101,7 +101,9 @@ const TEMPLATE_BYTES: usize = 256;
 /// template's Jinja text). Raw prompts need just their length.
 pub fn turn_bytes(model: &Model<'_>, messages: usize) -> usize {
     let template = model.manifest().tokenizer.chat_template.len();
-    messages.saturating_add(template).saturating_add(TEMPLATE_BYTES)
+    messages
+        .saturating_add(template)
+        .saturating_add(TEMPLATE_BYTES)
 }
 
 /// Why generation stopped.
@@ -377,7 +379,13 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
         let n = self
             .t
             .tokenizer
-            .tokenize(text.as_bytes(), past == 0, false, &mut self.t.ids[past..ctx], self.t.work)
+            .tokenize(
+                text.as_bytes(),
+                past == 0,
+                false,
+                &mut self.t.ids[past..ctx],
+                self.t.work,
+            )
             .map_err(|e| too_many(e, ctx - past, ctx))?;
         self.start_turn(n)
     }
@@ -409,7 +417,13 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Generator<'m, 'a, K, S, P
         let n = self
             .t
             .tokenizer
-            .tokenize_marked(text, markers, first, &mut self.t.ids[past..ctx], self.t.work)
+            .tokenize_marked(
+                text,
+                markers,
+                first,
+                &mut self.t.ids[past..ctx],
+                self.t.work,
+            )
             .map_err(|e| too_many(e, ctx - past, ctx))?;
         self.start_turn(n)
     }

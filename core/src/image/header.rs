@@ -92,7 +92,9 @@ impl Header {
         let b: &[u8; HEADER_LEN] = bytes
             .get(..HEADER_LEN)
             .and_then(|s| s.try_into().ok())
-            .ok_or(Error::Truncated { section: Section::Header })?;
+            .ok_or(Error::Truncated {
+                section: Section::Header,
+            })?;
         let mut zeroed = *b;
         zeroed[12..16].fill(0);
         let h = Header {
@@ -111,19 +113,29 @@ impl Header {
             return Err(Error::UnsupportedVersion { found: h.version });
         }
         if crc32(&zeroed) != h.header_crc {
-            return Err(Error::ChecksumMismatch { section: Section::Header });
+            return Err(Error::ChecksumMismatch {
+                section: Section::Header,
+            });
         }
-        let malformed = |what| Err(Error::Malformed { section: Section::Header, what });
+        let malformed = |what| {
+            Err(Error::Malformed {
+                section: Section::Header,
+                what,
+            })
+        };
         if b[56..64] != [0; 8] {
             return malformed("reserved bytes are not zero");
         }
         if h.manifest_offset != HEADER_LEN as u64 {
             return malformed("manifest does not follow the header");
         }
-        let manifest_end = h
-            .manifest_offset
-            .checked_add(h.manifest_len)
-            .ok_or(Error::Malformed { section: Section::Header, what: "manifest length overflows" })?;
+        let manifest_end =
+            h.manifest_offset
+                .checked_add(h.manifest_len)
+                .ok_or(Error::Malformed {
+                    section: Section::Header,
+                    what: "manifest length overflows",
+                })?;
         if h.data_offset % TENSOR_ALIGN != 0 {
             return malformed("data offset is not 64-byte aligned");
         }
@@ -133,12 +145,19 @@ impl Header {
         let data_end = h
             .data_offset
             .checked_add(h.data_len)
-            .ok_or(Error::Malformed { section: Section::Header, what: "data length overflows" })?;
+            .ok_or(Error::Malformed {
+                section: Section::Header,
+                what: "data length overflows",
+            })?;
         if manifest_end > image_len {
-            return Err(Error::Truncated { section: Section::Manifest });
+            return Err(Error::Truncated {
+                section: Section::Manifest,
+            });
         }
         if data_end > image_len {
-            return Err(Error::Truncated { section: Section::Data });
+            return Err(Error::Truncated {
+                section: Section::Data,
+            });
         }
         Ok(h)
     }
@@ -178,11 +197,24 @@ mod tests {
     #[test]
     fn rejects_truncation_and_out_of_range_sections() {
         let b = sample().encode();
-        assert_eq!(Header::decode(&b[..40], 40), Err(Error::Truncated { section: Section::Header }));
-        assert_eq!(Header::decode(&b, 1191), Err(Error::Truncated { section: Section::Data }));
+        assert_eq!(
+            Header::decode(&b[..40], 40),
+            Err(Error::Truncated {
+                section: Section::Header
+            })
+        );
+        assert_eq!(
+            Header::decode(&b, 1191),
+            Err(Error::Truncated {
+                section: Section::Data
+            })
+        );
         let mut h = sample();
         h.data_len = u64::MAX;
-        assert!(matches!(Header::decode(&h.encode(), u64::MAX), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            Header::decode(&h.encode(), u64::MAX),
+            Err(Error::Malformed { .. })
+        ));
         assert_eq!(Header::decode(b"GGUF\x03\0\0\0", 8), Err(Error::BadMagic));
     }
 }

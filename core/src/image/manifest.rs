@@ -135,11 +135,17 @@ impl<'a> Manifest<'a> {
     pub fn decode(bytes: &'a [u8]) -> Result<Manifest<'a>> {
         match postcard::take_from_bytes::<Manifest<'a>>(bytes) {
             Ok((m, [])) => Ok(m),
-            Ok(_) => Err(Error::Malformed { section: Section::Manifest, what: "trailing bytes" }),
-            Err(postcard::Error::DeserializeUnexpectedEnd) => {
-                Err(Error::Truncated { section: Section::Manifest })
-            }
-            Err(_) => Err(Error::Malformed { section: Section::Manifest, what: "undecodable" }),
+            Ok(_) => Err(Error::Malformed {
+                section: Section::Manifest,
+                what: "trailing bytes",
+            }),
+            Err(postcard::Error::DeserializeUnexpectedEnd) => Err(Error::Truncated {
+                section: Section::Manifest,
+            }),
+            Err(_) => Err(Error::Malformed {
+                section: Section::Manifest,
+                what: "undecodable",
+            }),
         }
     }
 

@@ -40,7 +40,9 @@ impl<'a> Model<'a> {
         // In range: Header::decode checked the manifest against the image length.
         let manifest = image
             .get(start..start + header.manifest_len as usize)
-            .ok_or(Error::Truncated { section: Section::Manifest })?;
+            .ok_or(Error::Truncated {
+                section: Section::Manifest,
+            })?;
         Self::from_parts(header, manifest)
     }
 
@@ -49,14 +51,20 @@ impl<'a> Model<'a> {
     pub fn open_streamed<R: ReadAt>(src: &mut R, buf: &'a mut [u8]) -> Result<Model<'a>> {
         let mut hb = [0u8; HEADER_LEN];
         if src.size() < HEADER_LEN as u64 {
-            return Err(Error::Truncated { section: Section::Header });
+            return Err(Error::Truncated {
+                section: Section::Header,
+            });
         }
         src.read_at(0, &mut hb)?;
         let header = Header::decode(&hb, src.size())?;
-        let len = usize::try_from(header.manifest_len)
-            .map_err(|_| Error::Malformed { section: Section::Header, what: "manifest too large" })?;
+        let len = usize::try_from(header.manifest_len).map_err(|_| Error::Malformed {
+            section: Section::Header,
+            what: "manifest too large",
+        })?;
         let got = buf.len();
-        let m = buf.get_mut(..len).ok_or(Error::BufferTooSmall { need: len, got })?;
+        let m = buf
+            .get_mut(..len)
+            .ok_or(Error::BufferTooSmall { need: len, got })?;
         src.read_at(HEADER_LEN as u64, m)?;
         Self::from_parts(header, m)
     }
@@ -66,10 +74,14 @@ impl<'a> Model<'a> {
         let mut crc = Crc32::new();
         crc.update(manifest_bytes);
         if manifest_bytes.len() as u64 != header.manifest_len {
-            return Err(Error::Truncated { section: Section::Manifest });
+            return Err(Error::Truncated {
+                section: Section::Manifest,
+            });
         }
         if crc.finish() != header.manifest_crc {
-            return Err(Error::ChecksumMismatch { section: Section::Manifest });
+            return Err(Error::ChecksumMismatch {
+                section: Section::Manifest,
+            });
         }
         let manifest = Manifest::decode(manifest_bytes)?;
         manifest.config.validate()?;
@@ -91,7 +103,11 @@ impl<'a> Model<'a> {
             layout.check(i, &e, end, header.data_len)?;
             end = e.offset + e.len;
         }
-        Ok(Model { header, manifest, layout })
+        Ok(Model {
+            header,
+            manifest,
+            layout,
+        })
     }
 
     /// The hyperparameters.
@@ -126,7 +142,9 @@ impl<'a> Model<'a> {
             .tensors
             .get(index * RECORD_LEN..(index + 1) * RECORD_LEN)
             .and_then(|r| <&[u8; RECORD_LEN]>::try_from(r).ok())
-            .ok_or(Error::Truncated { section: Section::TensorTable })?;
+            .ok_or(Error::Truncated {
+                section: Section::TensorTable,
+            })?;
         TensorEntry::decode(rec, index as u32)
     }
 
@@ -162,7 +180,11 @@ impl<'a> Model<'a> {
     /// for a streamed source. A failed read is [`Error::WeightRead`],
     /// naming the tensor.
     pub fn verify<S: WeightSource>(&self, src: &mut S, staging: &mut [u8]) -> Result<()> {
-        let chunk = if src.is_mapped() { usize::MAX } else { staging.len() };
+        let chunk = if src.is_mapped() {
+            usize::MAX
+        } else {
+            staging.len()
+        };
         if chunk == 0 {
             return Err(Error::BufferTooSmall { need: 1, got: 0 });
         }
@@ -184,7 +206,12 @@ impl<'a> Model<'a> {
 }
 
 fn check_tokenizer(t: &TokenizerTables<'_>, n_vocab: u32) -> Result<()> {
-    let bad = |what| Err(Error::Malformed { section: Section::Manifest, what });
+    let bad = |what| {
+        Err(Error::Malformed {
+            section: Section::Manifest,
+            what,
+        })
+    };
     let n = n_vocab as usize;
     let s = &t.special;
     for id in [s.bos, s.eos, s.eot, s.unk, s.pad] {
@@ -200,7 +227,10 @@ fn check_tokenizer(t: &TokenizerTables<'_>, n_vocab: u32) -> Result<()> {
         return bad("token types do not match the vocabulary");
     }
     crate::tokenizer::check_tables(t).map_err(|e| match e {
-        Error::BadTokenizer { what } => Error::Malformed { section: Section::Manifest, what },
+        Error::BadTokenizer { what } => Error::Malformed {
+            section: Section::Manifest,
+            what,
+        },
         e => e,
     })
 }

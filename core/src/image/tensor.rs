@@ -159,7 +159,11 @@ impl TensorEntry {
     /// The error for a failed read of this tensor's bytes at absolute
     /// image `offset`.
     pub fn read_error(&self, offset: u64) -> Error {
-        Error::WeightRead { name: self.role.gguf_name(), layer: self.role.per_layer().then_some(self.layer), offset }
+        Error::WeightRead {
+            name: self.role.gguf_name(),
+            layer: self.role.per_layer().then_some(self.layer),
+            offset,
+        }
     }
 
     /// Encodes the record (32 bytes, little-endian).
@@ -181,8 +185,14 @@ impl TensorEntry {
         let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
         let u64_at = |at: usize| u64::from(u32_at(at)) | (u64::from(u32_at(at + 4)) << 32);
         Ok(TensorEntry {
-            role: Role::from_tag(b[0]).ok_or(Error::BadTensor { index, what: "unknown role" })?,
-            dtype: DType::from_tag(b[1]).ok_or(Error::BadTensor { index, what: "unknown type" })?,
+            role: Role::from_tag(b[0]).ok_or(Error::BadTensor {
+                index,
+                what: "unknown role",
+            })?,
+            dtype: DType::from_tag(b[1]).ok_or(Error::BadTensor {
+                index,
+                what: "unknown type",
+            })?,
             layer: u16::from_le_bytes([b[2], b[3]]),
             cols: u32_at(4),
             rows: u32_at(8),
@@ -328,7 +338,13 @@ impl TensorLayout {
     /// Checks one decoded entry against its expected place, shape and
     /// type, and that it lies inside `data_len` bytes after `min_offset`
     /// (the end of the previous tensor).
-    pub fn check(&self, index: usize, e: &TensorEntry, min_offset: u64, data_len: u64) -> Result<()> {
+    pub fn check(
+        &self,
+        index: usize,
+        e: &TensorEntry,
+        min_offset: u64,
+        data_len: u64,
+    ) -> Result<()> {
         let i = index as u32;
         let bad = |what| Err(Error::BadTensor { index: i, what });
         let Some((role, layer)) = self.at(index) else {
@@ -357,7 +373,10 @@ impl TensorLayout {
         }
         match e.offset.checked_add(e.len) {
             Some(end) if end <= data_len => Ok(()),
-            _ => Err(Error::Malformed { section: Section::TensorTable, what: "tensor extends past the data" }),
+            _ => Err(Error::Malformed {
+                section: Section::TensorTable,
+                what: "tensor extends past the data",
+            }),
         }
     }
 }

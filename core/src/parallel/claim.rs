@@ -54,7 +54,10 @@ impl Claim {
             if c >> 32 != epoch || left == 0 {
                 return None;
             }
-            match self.0.compare_exchange_weak(c, c - 1, Ordering::Acquire, Ordering::Acquire) {
+            match self
+                .0
+                .compare_exchange_weak(c, c - 1, Ordering::Acquire, Ordering::Acquire)
+            {
                 Ok(_) => return Some((left - 1) as usize),
                 Err(now) => c = now,
             }
@@ -73,7 +76,10 @@ mod tests {
         let e = c.publish(3);
         assert_eq!((e, c.epoch()), (1, 1));
         assert_eq!(c.take(e + 1), None, "another epoch's take gets nothing");
-        assert_eq!([c.take(e), c.take(e), c.take(e), c.take(e)], [Some(2), Some(1), Some(0), None]);
+        assert_eq!(
+            [c.take(e), c.take(e), c.take(e), c.take(e)],
+            [Some(2), Some(1), Some(0), None]
+        );
         let next = c.publish(1);
         assert_eq!(next, 2);
         assert_eq!(c.take(e), None, "a late core never takes a later run's job");

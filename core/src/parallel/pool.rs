@@ -100,7 +100,10 @@ impl ThreadPool {
     /// that).
     pub fn with_spin(threads: usize, spin: Duration) -> io::Result<ThreadPool> {
         if threads == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a thread pool needs at least one thread"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a thread pool needs at least one thread",
+            ));
         }
         let shared = Arc::new(Shared {
             claim: Line(Claim::new()),
@@ -115,10 +118,16 @@ impl ThreadPool {
             finished: Condvar::new(),
             spin,
         });
-        let mut pool = ThreadPool { shared, workers: Vec::with_capacity(threads - 1), busy: AtomicBool::new(false) };
+        let mut pool = ThreadPool {
+            shared,
+            workers: Vec::with_capacity(threads - 1),
+            busy: AtomicBool::new(false),
+        };
         for i in 1..threads {
             let shared = Arc::clone(&pool.shared);
-            let handle = thread::Builder::new().name(std::format!("phi-edge-{i}")).spawn(move || shared.worker())?;
+            let handle = thread::Builder::new()
+                .name(std::format!("phi-edge-{i}"))
+                .spawn(move || shared.worker())?;
             // On an early return, dropping `pool` stops the ones started.
             pool.workers.push(handle);
         }
@@ -130,7 +139,10 @@ impl ThreadPool {
         let s = &*self.shared;
         // Workers read the job through this pointer only while `pending`
         // is non-zero, and this function does not return before it is 0.
-        s.job.store((&job as *const Job<'_>).cast_mut().cast(), Ordering::Relaxed);
+        s.job.store(
+            (&job as *const Job<'_>).cast_mut().cast(),
+            Ordering::Relaxed,
+        );
         s.pending.0.store(n, Ordering::Relaxed);
         // Publishes job and pending (SeqCst: ordered before the load of
         // `sleepers` below; see `Shared::wait_for_run`).
@@ -141,7 +153,11 @@ impl ThreadPool {
         }
         s.work_on(epoch);
         s.wait_until_finished();
-        let payload = s.panic.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let payload = s
+            .panic
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(p) = payload {
             panic::resume_unwind(p);
         }
@@ -211,7 +227,9 @@ impl Shared {
             let mut slot = self.panic.lock().unwrap_or_else(PoisonError::into_inner);
             slot.get_or_insert(p);
         }
-        if self.pending.0.fetch_sub(1, Ordering::SeqCst) == 1 && self.caller_asleep.load(Ordering::SeqCst) {
+        if self.pending.0.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.caller_asleep.load(Ordering::SeqCst)
+        {
             let _g = self.locked();
             self.finished.notify_all();
         }
@@ -226,7 +244,10 @@ impl Shared {
         let mut g = self.locked();
         self.caller_asleep.store(true, Ordering::SeqCst);
         while self.pending.0.load(Ordering::SeqCst) != 0 {
-            g = self.finished.wait(g).unwrap_or_else(PoisonError::into_inner);
+            g = self
+                .finished
+                .wait(g)
+                .unwrap_or_else(PoisonError::into_inner);
         }
         self.caller_asleep.store(false, Ordering::Relaxed);
     }
@@ -292,7 +313,10 @@ impl Drop for ThreadPool {
 
 impl core::fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ThreadPool").field("threads", &self.threads()).field("spin", &self.shared.spin).finish()
+        f.debug_struct("ThreadPool")
+            .field("threads", &self.threads())
+            .field("spin", &self.shared.spin)
+            .finish()
     }
 }
 
@@ -312,7 +336,10 @@ mod tests {
                     pool.run(n, &|i| {
                         hits[i].fetch_add(1, Ordering::Relaxed);
                     });
-                    assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "threads {threads} n {n}");
+                    assert!(
+                        hits.iter().all(|h| h.load(Ordering::Relaxed) == 1),
+                        "threads {threads} n {n}"
+                    );
                 }
             }
         }
@@ -388,7 +415,9 @@ mod tests {
         for threads in 1..=4 {
             let pool = ThreadPool::new(threads).unwrap();
             let got: Vec<AtomicU32> = (0..1000).map(|_| AtomicU32::new(0)).collect();
-            pool.run(got.len(), &|i| got[i].store(f(i).to_bits(), Ordering::Relaxed));
+            pool.run(got.len(), &|i| {
+                got[i].store(f(i).to_bits(), Ordering::Relaxed)
+            });
             let got: Vec<u32> = got.iter().map(|g| g.load(Ordering::Relaxed)).collect();
             assert_eq!(got, want, "threads {threads}");
         }
@@ -396,7 +425,10 @@ mod tests {
 
     #[test]
     fn zero_threads_is_an_error() {
-        assert_eq!(ThreadPool::new(0).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            ThreadPool::new(0).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
     }
 
     #[test]
@@ -411,7 +443,10 @@ mod tests {
                 })
             }));
             let msg = r.unwrap_err();
-            let msg = msg.downcast_ref::<String>().map(String::as_str).unwrap_or("");
+            let msg = msg
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .unwrap_or("");
             assert!(msg.contains("fails"), "{msg}");
             // Every job ran: the run completed before unwinding.
             assert_eq!(ran.load(Ordering::Relaxed), 6);
@@ -428,10 +463,16 @@ mod tests {
         let pool = ThreadPool::with_spin(4, Duration::from_micros(10)).unwrap();
         pool.run(4, &|_| {});
         let t = Instant::now();
-        while pool.shared.sleepers.load(Ordering::SeqCst) < 3 && t.elapsed() < Duration::from_secs(5) {
+        while pool.shared.sleepers.load(Ordering::SeqCst) < 3
+            && t.elapsed() < Duration::from_secs(5)
+        {
             thread::sleep(Duration::from_millis(1));
         }
-        assert_eq!(pool.shared.sleepers.load(Ordering::SeqCst), 3, "workers should be parked");
+        assert_eq!(
+            pool.shared.sleepers.load(Ordering::SeqCst),
+            3,
+            "workers should be parked"
+        );
         let t = Instant::now();
         drop(pool);
         assert!(t.elapsed() < Duration::from_secs(1));

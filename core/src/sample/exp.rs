@@ -86,7 +86,9 @@ fn block_weights(b: &[f32], m: f64, w: &mut [f64; BLOCK]) -> bool {
     // values), and exp_neg(0) = 1 = weight(max, max). (`&`, not the
     // short-circuiting `contains`, so that the check vectorizes.)
     #[allow(clippy::manual_range_contains)]
-    let in_range = d.iter().fold(true, |ok, &d| ok & (d >= LOWEST) & (d <= 0.0));
+    let in_range = d
+        .iter()
+        .fold(true, |ok, &d| ok & (d >= LOWEST) & (d <= 0.0));
     for (w, &d) in w.iter_mut().zip(&d) {
         *w = exp_neg(d);
     }
@@ -216,7 +218,9 @@ mod tests {
         ];
         for e in edges {
             for d in -3000i64..3000 {
-                check(-f64::from_bits(e.wrapping_add(d as u64) & 0x7fff_ffff_ffff_ffff));
+                check(-f64::from_bits(
+                    e.wrapping_add(d as u64) & 0x7fff_ffff_ffff_ffff,
+                ));
             }
         }
         check(-0.0);
@@ -259,19 +263,41 @@ mod tests {
             }
             let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let want = plain(v, max);
-            assert_eq!(weight_sum(0.0, v, max).to_bits(), want.to_bits(), "case {case}");
-            assert_eq!(sum_generic(0.0, v, max).to_bits(), want.to_bits(), "case {case}");
+            assert_eq!(
+                weight_sum(0.0, v, max).to_bits(),
+                want.to_bits(),
+                "case {case}"
+            );
+            assert_eq!(
+                sum_generic(0.0, v, max).to_bits(),
+                want.to_bits(),
+                "case {case}"
+            );
             let half = v.len() / 2;
             let (a, b) = v.split_at(half);
-            assert_eq!(weight_sum(weight_sum(0.0, a, max), b, max).to_bits(), want.to_bits(), "case {case}");
+            assert_eq!(
+                weight_sum(weight_sum(0.0, a, max), b, max).to_bits(),
+                want.to_bits(),
+                "case {case}"
+            );
             let mut w = [0f64; 1000];
             weights(v, max, &mut w);
             for (i, (&w, &l)) in w.iter().zip(v.iter()).enumerate() {
-                assert_eq!(w.to_bits(), weight(l, max).to_bits(), "case {case}, logit {i}");
+                assert_eq!(
+                    w.to_bits(),
+                    weight(l, max).to_bits(),
+                    "case {case}, logit {i}"
+                );
             }
             let mut w2 = [0f64; 1000];
             weights_generic(v, max, &mut w2[..v.len()]);
-            assert!(w[..v.len()].iter().zip(&w2).all(|(a, b)| a.to_bits() == b.to_bits()), "case {case}");
+            assert!(
+                w[..v.len()]
+                    .iter()
+                    .zip(&w2)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "case {case}"
+            );
         }
     }
 }

@@ -142,7 +142,10 @@ mod tests {
             if o + bytes.len() > N {
                 return Err(MockError(NorFlashErrorKind::OutOfBounds));
             }
-            if self.bad.is_some_and(|b| (o..o + bytes.len()).contains(&(b as usize))) {
+            if self
+                .bad
+                .is_some_and(|b| (o..o + bytes.len()).contains(&(b as usize)))
+            {
                 return Err(MockError(NorFlashErrorKind::Other));
             }
             self.reads += 1;
@@ -166,8 +169,16 @@ mod tests {
                 let mut buf = [0u8; 40];
                 f.0.reads = 0;
                 f.read_at(offset as u64, &mut buf[..len]).unwrap();
-                assert_eq!(&buf[..len], &want[offset..offset + len], "offset {offset} len {len}");
-                assert!(f.0.reads <= 3, "offset {offset} len {len}: {} reads", f.0.reads);
+                assert_eq!(
+                    &buf[..len],
+                    &want[offset..offset + len],
+                    "offset {offset} len {len}"
+                );
+                assert!(
+                    f.0.reads <= 3,
+                    "offset {offset} len {len}: {} reads",
+                    f.0.reads
+                );
             }
         }
     }
@@ -196,10 +207,25 @@ mod tests {
         let mut one = NorFlash(Mock::<1, 40>::new());
         let mut four = NorFlash(Mock::<4, 40>::new());
         let mut buf = [0u8; 8];
-        for (offset, len) in [(33, 8), (40, 1), (41, 0), (u32::MAX as u64, 1), (1 << 32, 0), (u64::MAX, 8)] {
+        for (offset, len) in [
+            (33, 8),
+            (40, 1),
+            (41, 0),
+            (u32::MAX as u64, 1),
+            (1 << 32, 0),
+            (u64::MAX, 8),
+        ] {
             let want = Err(Error::Read { offset });
-            assert_eq!(one.read_at(offset, &mut buf[..len]), want, "offset {offset} len {len}");
-            assert_eq!(four.read_at(offset, &mut buf[..len]), want, "offset {offset} len {len}");
+            assert_eq!(
+                one.read_at(offset, &mut buf[..len]),
+                want,
+                "offset {offset} len {len}"
+            );
+            assert_eq!(
+                four.read_at(offset, &mut buf[..len]),
+                want,
+                "offset {offset} len {len}"
+            );
         }
         assert_eq!(one.0.reads + four.0.reads, 0);
         // Up to the last byte is fine.
@@ -213,10 +239,16 @@ mod tests {
         f.0.bad = Some(21);
         let mut buf = [0u8; 16];
         // Head (unit 16..20), middle (20..24) and tail (24..28): the middle fails.
-        assert_eq!(f.read_at(17, &mut buf[..10]), Err(Error::Read { offset: 17 }));
+        assert_eq!(
+            f.read_at(17, &mut buf[..10]),
+            Err(Error::Read { offset: 17 })
+        );
         assert!(f.read_at(0, &mut buf[..16]).is_ok());
         // A tail shorter than a unit, in the unit that holds the bad byte.
-        assert_eq!(f.read_at(12, &mut buf[..10]), Err(Error::Read { offset: 12 }));
+        assert_eq!(
+            f.read_at(12, &mut buf[..10]),
+            Err(Error::Read { offset: 12 })
+        );
     }
 
     #[test]

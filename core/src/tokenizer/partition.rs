@@ -62,7 +62,15 @@ impl Writer<'_> {
     /// LSTRIP token eats), then token `id` with attributes `at`; returns
     /// where the text after it starts (past the whitespace an RSTRIP token
     /// eats, up to `limit`).
-    fn token(&mut self, text: &[u8], off: usize, token: Range<usize>, limit: usize, id: u32, at: u16) -> Result<usize> {
+    fn token(
+        &mut self,
+        text: &[u8],
+        off: usize,
+        token: Range<usize>,
+        limit: usize,
+        id: u32,
+        at: u16,
+    ) -> Result<usize> {
         let mut left_end = token.start;
         if at & attr::LSTRIP != 0 {
             while left_end > off && is_c_space(text[left_end - 1]) {
@@ -87,7 +95,12 @@ impl Writer<'_> {
 /// marker that is the text of a special token as that token (its LSTRIP /
 /// RSTRIP eating the whitespace next to it) and the text between them.
 /// Returns their count.
-fn seed(tok: &Tokenizer<'_>, text: &[u8], markers: &[Range<usize>], a: &mut [u32]) -> Result<usize> {
+fn seed(
+    tok: &Tokenizer<'_>,
+    text: &[u8],
+    markers: &[Range<usize>],
+    a: &mut [u32],
+) -> Result<usize> {
     let mut w = Writer { f: a, n: 0 };
     let mut off = 0;
     for (k, m) in markers.iter().enumerate() {
@@ -104,7 +117,9 @@ fn seed(tok: &Tokenizer<'_>, text: &[u8], markers: &[Range<usize>], a: &mut [u32
             // Not a special token of this vocabulary: it stays text.
             continue;
         };
-        let limit = markers.get(k + 1).map_or(text.len(), |next| next.start.max(m.end));
+        let limit = markers
+            .get(k + 1)
+            .map_or(text.len(), |next| next.start.max(m.end));
         off = w.token(text, off, m.clone(), limit, id, tok.attr(id))?;
     }
     if off < text.len() {

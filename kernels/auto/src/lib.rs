@@ -14,7 +14,11 @@
 //! Without `std` the crate is `#![no_std]` and the caller names the set
 //! (firmware knows its CPU); every set gives the same bits.
 #![cfg_attr(not(feature = "std"), no_std)]
-#![deny(missing_docs, unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![deny(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
 
 use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
@@ -73,7 +77,11 @@ impl AutoKernels {
                 _ => AutoKernels::Portable(Portable),
             }
         }
-        #[cfg(not(any(target_arch = "aarch64", target_arch = "riscv64", target_arch = "x86_64")))]
+        #[cfg(not(any(
+            target_arch = "aarch64",
+            target_arch = "riscv64",
+            target_arch = "x86_64"
+        )))]
         {
             AutoKernels::Portable(Portable)
         }

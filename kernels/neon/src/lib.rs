@@ -48,7 +48,10 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 // On other targets the crate is empty, so the links to its kernel sets
 // have nothing to point at (docs.rs documents it for aarch64).
-#![cfg_attr(not(all(target_arch = "aarch64", target_feature = "neon")), allow(rustdoc::broken_intra_doc_links))]
+#![cfg_attr(
+    not(all(target_arch = "aarch64", target_feature = "neon")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 #[cfg(feature = "std")]
 extern crate std;

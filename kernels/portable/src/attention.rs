@@ -81,8 +81,19 @@ pub fn add_pad_groups(mut sum: f64, n_kv: usize, pad_e: f32) -> f64 {
 /// `scratch` holds fewer than `n_kv` values, or `k` / `v` are too short
 /// for `n_kv` rows of `q.len()` values `stride` apart.
 #[inline(always)]
-pub fn checked_scores<'s>(a: &AttnArgs<'_>, scratch: &'s mut [f32], out: &mut [f32]) -> Option<&'s mut [f32]> {
-    let AttnArgs { q, k, v, stride, n_kv, .. } = *a;
+pub fn checked_scores<'s>(
+    a: &AttnArgs<'_>,
+    scratch: &'s mut [f32],
+    out: &mut [f32],
+) -> Option<&'s mut [f32]> {
+    let AttnArgs {
+        q,
+        k,
+        v,
+        stride,
+        n_kv,
+        ..
+    } = *a;
     let hd = q.len();
     assert!(
         out.len() == hd,
@@ -169,7 +180,14 @@ pub fn attention(a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
     let Some(p) = checked_scores(a, scratch, out) else {
         return;
     };
-    let AttnArgs { q, k, v, stride, scale, .. } = *a;
+    let AttnArgs {
+        q,
+        k,
+        v,
+        stride,
+        scale,
+        ..
+    } = *a;
     let hd = q.len();
 
     // Scores, with the f16 query parked in `out`.

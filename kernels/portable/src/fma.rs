@@ -10,11 +10,17 @@
 /// `a * b + c` with a single rounding (IEEE 754 fusedMultiplyAdd).
 #[inline(always)]
 pub fn fmaf(a: f32, b: f32, c: f32) -> f32 {
-    #[cfg(all(feature = "std", any(not(target_arch = "x86_64"), target_feature = "fma")))]
+    #[cfg(all(
+        feature = "std",
+        any(not(target_arch = "x86_64"), target_feature = "fma")
+    ))]
     {
         a.mul_add(b, c)
     }
-    #[cfg(not(all(feature = "std", any(not(target_arch = "x86_64"), target_feature = "fma"))))]
+    #[cfg(not(all(
+        feature = "std",
+        any(not(target_arch = "x86_64"), target_feature = "fma")
+    )))]
     {
         libm::fmaf(a, b, c)
     }

@@ -54,7 +54,10 @@
 // On other targets the crate is empty, so the links to its kernel set
 // have nothing to point at (docs.rs documents it for riscv64, with `std`),
 // and without `std` there is no `Rvv::detect`.
-#![cfg_attr(any(not(target_arch = "riscv64"), not(feature = "std")), allow(rustdoc::broken_intra_doc_links))]
+#![cfg_attr(
+    any(not(target_arch = "riscv64"), not(feature = "std")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 #[cfg(feature = "std")]
 extern crate std;

@@ -29,7 +29,10 @@ fn weights(rng: &mut Rng, dtype: DType, rows: usize, k: usize) -> Vec<u8> {
 
 /// This thread's CPU time in milliseconds.
 fn cpu_ms() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid out-pointer for the call.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     assert_eq!(rc, 0);
@@ -42,7 +45,10 @@ fn bench_quant_matmul_tiles() {
     let set = Rvv::detect().expect("no V");
     let (rows, k) = (128, 1024);
     let mut rng = Rng::new(7);
-    println!("{} matmul {rows} x {k}, CPU ms per call (min of 30 calls, 10 at 64 tokens)", set.name());
+    println!(
+        "{} matmul {rows} x {k}, CPU ms per call (min of 30 calls, 10 at 64 tokens)",
+        set.name()
+    );
     for (dtype, usage) in [
         (DType::Q8_0, WeightUse::Projection),
         (DType::Q4_0, WeightUse::Projection),
@@ -64,7 +70,15 @@ fn bench_quant_matmul_tiles() {
                 phi_edge_portable::Portable.quantize_act(fmt, xr, ar);
             }
             let mut out = vec![0.0f32; n_tok * rows];
-            let m = MatmulArgs { dtype, usage, w: &w, k, rows, act: &act, n_tok };
+            let m = MatmulArgs {
+                dtype,
+                usage,
+                w: &w,
+                k,
+                rows,
+                act: &act,
+                n_tok,
+            };
             let mut best = f64::MAX;
             // The minimum of many calls: a call that ran alone on its core.
             for _ in 0..if n_tok < 64 { 30 } else { 10 } {
@@ -72,7 +86,10 @@ fn bench_quant_matmul_tiles() {
                 set.matmul(&m, &mut MatOut::new(&mut out, rows, n_tok, rows));
                 best = best.min(cpu_ms() - t);
             }
-            line += &format!("  n_tok {n_tok:>2}: {best:>8.1} ms ({:>6.2} ms/tok)", best / n_tok as f64);
+            line += &format!(
+                "  n_tok {n_tok:>2}: {best:>8.1} ms ({:>6.2} ms/tok)",
+                best / n_tok as f64
+            );
         }
         println!("{line}");
     }
@@ -102,11 +119,17 @@ pub extern "C" fn tile_count_end() {
 #[test]
 #[ignore = "instruction counts; see xtask-less recipe in the doc comment"]
 fn count_one() {
-    let Ok(spec) = std::env::var("TILE_COUNT") else { return };
+    let Ok(spec) = std::env::var("TILE_COUNT") else {
+        return;
+    };
     let mut it = spec.split_whitespace();
     let name = it.next().unwrap();
     let dtype = DType::ALL.into_iter().find(|d| d.name() == name).unwrap();
-    let usage = if it.next().unwrap() == "proj" { WeightUse::Projection } else { WeightUse::TiedEmbedding };
+    let usage = if it.next().unwrap() == "proj" {
+        WeightUse::Projection
+    } else {
+        WeightUse::TiedEmbedding
+    };
     let n_tok: usize = it.next().unwrap().parse().unwrap();
     let k: usize = it.next().map_or(1024, |k| k.parse().unwrap());
     let set = Rvv::detect().expect("no V");
@@ -123,8 +146,19 @@ fn count_one() {
         act.copy_within(..ab, t * ab);
     }
     let mut out = vec![0.0f32; n_tok * rows];
-    let m = MatmulArgs { dtype, usage, w: &w, k, rows, act: &act, n_tok };
-    eprintln!("tile_count_start at {:#x}", tile_count_start as *const () as usize);
+    let m = MatmulArgs {
+        dtype,
+        usage,
+        w: &w,
+        k,
+        rows,
+        act: &act,
+        n_tok,
+    };
+    eprintln!(
+        "tile_count_start at {:#x}",
+        tile_count_start as *const () as usize
+    );
     tile_count_start();
     set.matmul(&m, &mut MatOut::new(&mut out, rows, n_tok, rows));
     tile_count_end();

@@ -31,7 +31,15 @@ fn every_f16_widens_as_portable() {
     let mut a = vec![0u8; 2 * k];
     a[..2].copy_from_slice(&0x3c00u16.to_le_bytes());
     let (mut got, mut want) = (vec![0.0f32; rows], vec![0.0f32; rows]);
-    let m = MatmulArgs { dtype: DType::F16, usage: WeightUse::Projection, w: &w, k, rows, act: &a, n_tok: 1 };
+    let m = MatmulArgs {
+        dtype: DType::F16,
+        usage: WeightUse::Projection,
+        w: &w,
+        k,
+        rows,
+        act: &a,
+        n_tok: 1,
+    };
     set.matmul(&m, &mut MatOut::row(&mut got));
     Portable.matmul(&m, &mut MatOut::row(&mut want));
     for h in 0..rows {

@@ -33,7 +33,13 @@ fn wide_token_tiles_match_portable_bit_for_bit() {
     let set = Rvv::detect().expect("no V");
     let mut rng = Rng::new(11);
     let mut checked = 0;
-    for dtype in [DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4K, DType::Q6K] {
+    for dtype in [
+        DType::Q8_0,
+        DType::Q4_0,
+        DType::Q4_1,
+        DType::Q4K,
+        DType::Q6K,
+    ] {
         // Two and a half chunks of blocks: 160 blocks of 32 values (chunks
         // of 64), 20 of 256 (chunks of 8).
         let k = 5120;
@@ -48,13 +54,25 @@ fn wide_token_tiles_match_portable_bit_for_bit() {
                 Portable.quantize_act(fmt, &x, ar);
             }
             for usage in [WeightUse::Projection, WeightUse::TiedEmbedding] {
-                let m = MatmulArgs { dtype, usage, w: &w, k, rows, act: &act, n_tok };
+                let m = MatmulArgs {
+                    dtype,
+                    usage,
+                    w: &w,
+                    k,
+                    rows,
+                    act: &act,
+                    n_tok,
+                };
                 let mut ours = vec![f32::NAN; n_tok * rows];
                 let mut want = vec![f32::NAN; n_tok * rows];
                 set.matmul(&m, &mut MatOut::new(&mut ours, rows, n_tok, rows));
                 Portable.matmul(&m, &mut MatOut::new(&mut want, rows, n_tok, rows));
                 for (i, (o, e)) in ours.iter().zip(&want).enumerate() {
-                    assert!(o.is_finite() && *o != 0.0, "{} {usage:?}: output {i} is {o}", dtype.name());
+                    assert!(
+                        o.is_finite() && *o != 0.0,
+                        "{} {usage:?}: output {i} is {o}",
+                        dtype.name()
+                    );
                     assert_eq!(
                         o.to_bits(),
                         e.to_bits(),

@@ -66,7 +66,15 @@ pub fn bench<K: Kernels>(kern: &K, dim: usize, min_ms: u64) -> Vec<BenchLine> {
         let a = acts(dtype.act_format(), &x, dim);
         let mut out = vec![0.0f32; dim];
         let ns = time(min_ns, || {
-            let m = MatmulArgs { dtype, usage: WeightUse::Projection, w: &w, k: dim, rows: dim, act: &a, n_tok: 1 };
+            let m = MatmulArgs {
+                dtype,
+                usage: WeightUse::Projection,
+                w: &w,
+                k: dim,
+                rows: dim,
+                act: &a,
+                n_tok: 1,
+            };
             kern.matmul(&m, &mut MatOut::row(&mut out))
         });
         lines.push(BenchLine {
@@ -120,7 +128,14 @@ pub fn bench<K: Kernels>(kern: &K, dim: usize, min_ms: u64) -> Vec<BenchLine> {
     let mut scratch = vec![0.0f32; n_kv];
     let mut o = vec![0.0f32; hd];
     let ns = time(min_ns, || {
-        let a = AttnArgs { q: &x[..hd], k: &k, v: &v, stride: hd, n_kv, scale: 0.1 };
+        let a = AttnArgs {
+            q: &x[..hd],
+            k: &k,
+            v: &v,
+            stride: hd,
+            n_kv,
+            scale: 0.1,
+        };
         kern.attention(&a, &mut scratch, &mut o)
     });
     lines.push(BenchLine {

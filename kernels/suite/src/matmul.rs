@@ -134,7 +134,15 @@ pub(crate) fn check_matmul<K: Kernels>(
     let len = out.len();
     let mut want = vec![12345.0f32; len];
     out.fill(12345.0);
-    let m = MatmulArgs { dtype, usage, w, k, rows, act: a, n_tok };
+    let m = MatmulArgs {
+        dtype,
+        usage,
+        w,
+        k,
+        rows,
+        act: a,
+        n_tok,
+    };
     Portable.matmul(&m, &mut MatOut::new(&mut want, rows, n_tok, ld_out));
     kern.matmul(&m, &mut MatOut::new(out, rows, n_tok, ld_out));
     let ctx = format!("{usage:?} k={k} rows={rows} n_tok={n_tok} ld_out={ld_out}");
@@ -227,7 +235,11 @@ const TILE_TOKENS: [usize; 6] = [1, 2, 3, 4, 5, 8];
 fn tile_ks(dtype: DType) -> (Vec<usize>, Vec<usize>) {
     let b = dtype.block_len();
     let small = [1, 2, 3, 7].iter().map(|n| n * b).collect();
-    let model = [576, 1536, 3072].into_iter().filter(|k| k % b == 0).take(2).collect();
+    let model = [576, 1536, 3072]
+        .into_iter()
+        .filter(|k| k % b == 0)
+        .take(2)
+        .collect();
     (small, model)
 }
 

@@ -194,7 +194,14 @@ pub(crate) fn check_attention<K: Kernels>(
     let hd = q.len();
     let mut want = vec![0.0f32; hd];
     let mut ws = vec![0.0f32; n_kv.max(1)];
-    let args = AttnArgs { q, k, v, stride, n_kv, scale };
+    let args = AttnArgs {
+        q,
+        k,
+        v,
+        stride,
+        n_kv,
+        scale,
+    };
     Portable.attention(&args, &mut ws, &mut want);
     kern.attention(&args, scratch, out);
     let mut c = r.case(

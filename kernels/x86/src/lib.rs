@@ -29,7 +29,10 @@
 // Without `std` there are no `detect` functions for the docs to link to
 // (docs.rs documents the crate with `std`); on other targets the crate is
 // empty.
-#![cfg_attr(any(not(target_arch = "x86_64"), not(feature = "std")), allow(rustdoc::broken_intra_doc_links))]
+#![cfg_attr(
+    any(not(target_arch = "x86_64"), not(feature = "std")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 #[cfg(feature = "std")]
 extern crate std;

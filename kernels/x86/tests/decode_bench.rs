@@ -63,13 +63,31 @@ struct Mat {
 fn layers(rng: &mut Rng, layer: DType) -> Vec<Mat> {
     // K-quant rows are whole 256-value blocks: the same model widened to
     // 768 / 2048 for them.
-    let (d, ff) = if layer.block_len() == 256 { (768, 2048) } else { (576, 1536) };
-    let shapes = [(d, d), (d / 3, d), (d / 3, d), (d, d), (ff, d), (ff, d), (d, ff)];
+    let (d, ff) = if layer.block_len() == 256 {
+        (768, 2048)
+    } else {
+        (576, 1536)
+    };
+    let shapes = [
+        (d, d),
+        (d / 3, d),
+        (d / 3, d),
+        (d, d),
+        (ff, d),
+        (ff, d),
+        (d, ff),
+    ];
     let mut v = Vec::new();
     for _ in 0..30 {
         for &(rows, k) in &shapes {
             let w = weights(rng, layer, rows, k);
-            v.push(Mat { dtype: layer, usage: WeightUse::Projection, rows, k, w });
+            v.push(Mat {
+                dtype: layer,
+                usage: WeightUse::Projection,
+                rows,
+                k,
+                w,
+            });
         }
     }
     v
@@ -88,9 +106,20 @@ fn sweep<K: Kernels>(kern: &K, mats: &[Mat], rng: &mut Rng, n_tok: usize, reps: 
     for _ in 0..reps {
         let t = Instant::now();
         for m in mats {
-            let a = &acts.iter().find(|(d, k, _)| *d == m.dtype && *k == m.k).unwrap().2;
-            let args =
-                MatmulArgs { dtype: m.dtype, usage: m.usage, w: &m.w, k: m.k, rows: m.rows, act: a, n_tok };
+            let a = &acts
+                .iter()
+                .find(|(d, k, _)| *d == m.dtype && *k == m.k)
+                .unwrap()
+                .2;
+            let args = MatmulArgs {
+                dtype: m.dtype,
+                usage: m.usage,
+                w: &m.w,
+                k: m.k,
+                rows: m.rows,
+                act: a,
+                n_tok,
+            };
             kern.matmul(&args, &mut MatOut::new(&mut out, m.rows, n_tok, m.rows));
         }
         best = best.min(t.elapsed().as_secs_f64());
@@ -113,7 +142,10 @@ fn report<K: Kernels>(kern: &K) {
         return;
     }
     if wanted("PHI_BENCH_TYPES", "2048") {
-        for line in phi_edge_kernel_suite::bench(kern, 2048, 300).iter().filter(|l| l.gb_per_s.is_some()) {
+        for line in phi_edge_kernel_suite::bench(kern, 2048, 300)
+            .iter()
+            .filter(|l| l.gb_per_s.is_some())
+        {
             println!("{}: {line}", kern.name());
         }
     }
@@ -127,8 +159,18 @@ fn report<K: Kernels>(kern: &K) {
         w: weights(&mut rng, DType::Q8_0, 49152, 576),
     }];
     let out_s = sweep(kern, &output, &mut rng, 1, 20);
-    println!("{name}: tied q8_0 output 49152 x 576, 1 token: {:.2} ms, {:.2} GB/s", out_s * 1e3, gbs(&output, out_s));
-    for layer in [DType::Q4_1, DType::Q8_0, DType::Q6K, DType::Q4K, DType::Q4_0] {
+    println!(
+        "{name}: tied q8_0 output 49152 x 576, 1 token: {:.2} ms, {:.2} GB/s",
+        out_s * 1e3,
+        gbs(&output, out_s)
+    );
+    for layer in [
+        DType::Q4_1,
+        DType::Q8_0,
+        DType::Q6K,
+        DType::Q4K,
+        DType::Q4_0,
+    ] {
         if !wanted("PHI_BENCH_TYPES", layer.name()) {
             continue;
         }

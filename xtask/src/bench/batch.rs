@@ -21,7 +21,13 @@ const LLAMA_BATCHES: [u32; 3] = [1, 16, 512];
 const CHUNKS: [u32; 4] = [1, 7, 16, 64];
 
 /// The report lines; the logits go to `target/bench-batches/`.
-pub fn invariance(ws: &Workspace, s: &Subjects, prompt: &str, n_ctx: u32, threads: usize) -> Result<Vec<String>> {
+pub fn invariance(
+    ws: &Workspace,
+    s: &Subjects,
+    prompt: &str,
+    n_ctx: u32,
+    threads: usize,
+) -> Result<Vec<String>> {
     let dir = ws.target().join("bench-batches");
     std::fs::create_dir_all(&dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     let script = ws.root.join("tests").join("bench").join("llama_batches.py");
@@ -30,7 +36,12 @@ pub fn invariance(ws: &Workspace, s: &Subjects, prompt: &str, n_ctx: u32, thread
     let mut pinned_b1 = None;
     for build in [LlamaBuild::Pinned, LlamaBuild::Native] {
         let mut c = Command::new(s.python(build));
-        c.arg(&script).arg(&s.gguf).arg(prompt).arg(n_ctx.to_string()).arg(threads.to_string()).arg(&dir);
+        c.arg(&script)
+            .arg(&s.gguf)
+            .arg(prompt)
+            .arg(n_ctx.to_string())
+            .arg(threads.to_string())
+            .arg(&dir);
         c.args(LLAMA_BATCHES.map(|b| b.to_string()));
         let out = execute(&mut c)?;
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -38,14 +49,28 @@ pub fn invariance(ws: &Workspace, s: &Subjects, prompt: &str, n_ctx: u32, thread
             .lines()
             .rev()
             .find_map(|l| serde_json::from_str(l).ok())
-            .ok_or_else(|| Failure::new(format!("llama_batches.py printed no JSON line:\n{stdout}")))?;
-        ids = json["ids"].as_array().map(|a| a.iter().filter_map(|v| v.as_u64()).collect()).unwrap_or_default();
+            .ok_or_else(|| {
+                Failure::new(format!("llama_batches.py printed no JSON line:\n{stdout}"))
+            })?;
+        ids = json["ids"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+            .unwrap_or_default();
         let logits: Vec<(Vec<f32>, usize)> = LLAMA_BATCHES
             .iter()
             .map(|b| read_npy(&dir.join(format!("llama-b{b}.npy"))))
             .collect::<Result<_>>()?;
-        let cells: Vec<String> = LLAMA_BATCHES.iter().zip(&logits).skip(1).map(|(b, l)| cell(&format!("batch {b}"), &logits[0], l)).collect();
-        lines.push(format!("  llama.cpp {:<7} vs batch 1: {}", name(build), cells.join("; ")));
+        let cells: Vec<String> = LLAMA_BATCHES
+            .iter()
+            .zip(&logits)
+            .skip(1)
+            .map(|(b, l)| cell(&format!("batch {b}"), &logits[0], l))
+            .collect();
+        lines.push(format!(
+            "  llama.cpp {:<7} vs batch 1: {}",
+            name(build),
+            cells.join("; ")
+        ));
         if build == LlamaBuild::Pinned {
             pinned_b1 = logits.into_iter().next();
         }
@@ -58,9 +83,20 @@ pub fn invariance(ws: &Workspace, s: &Subjects, prompt: &str, n_ctx: u32, thread
         phi_edge_logits(s, &tokens.join(","), n_ctx, threads, chunk, &path)?;
         ours.push(read_npy(&path)?);
     }
-    let cells: Vec<String> = CHUNKS.iter().zip(&ours).skip(1).map(|(c, l)| cell(&format!("chunk {c}"), &ours[0], l)).collect();
-    lines.push(format!("  phi-edge          vs chunk 1: {}", cells.join("; ")));
-    lines.push(format!("  phi-edge chunk 16 vs llama.cpp pinned batch 1: {}", cell("", &pinned_b1, &ours[2]).trim_start()));
+    let cells: Vec<String> = CHUNKS
+        .iter()
+        .zip(&ours)
+        .skip(1)
+        .map(|(c, l)| cell(&format!("chunk {c}"), &ours[0], l))
+        .collect();
+    lines.push(format!(
+        "  phi-edge          vs chunk 1: {}",
+        cells.join("; ")
+    ));
+    lines.push(format!(
+        "  phi-edge chunk 16 vs llama.cpp pinned batch 1: {}",
+        cell("", &pinned_b1, &ours[2]).trim_start()
+    ));
     Ok(lines)
 }
 
@@ -86,10 +122,27 @@ fn cell(label: &str, reference: &(Vec<f32>, usize), got: &(Vec<f32>, usize)) -> 
 }
 
 /// `phi-edge logits` of `tokens` with prefill chunks of `chunk` tokens.
-fn phi_edge_logits(s: &Subjects, tokens: &str, n_ctx: u32, threads: usize, chunk: u32, out: &Path) -> Result<()> {
+fn phi_edge_logits(
+    s: &Subjects,
+    tokens: &str,
+    n_ctx: u32,
+    threads: usize,
+    chunk: u32,
+    out: &Path,
+) -> Result<()> {
     let mut c = Command::new(&s.cli);
-    c.arg("logits").arg("--model").arg(&s.image).args(["--tokens", tokens]);
-    c.args(["--ctx", &n_ctx.to_string(), "--threads", &threads.to_string(), "--chunk", &chunk.to_string()]);
+    c.arg("logits")
+        .arg("--model")
+        .arg(&s.image)
+        .args(["--tokens", tokens]);
+    c.args([
+        "--ctx",
+        &n_ctx.to_string(),
+        "--threads",
+        &threads.to_string(),
+        "--chunk",
+        &chunk.to_string(),
+    ]);
     c.arg("--out").arg(out);
     execute(&mut c).map(|_| ())
 }

@@ -152,7 +152,8 @@ pub fn run_bench(ws: &Workspace, guest: &Guest) -> Result<()> {
     let llama = llama::program(ws, guest.name, &guest.llama)?;
     let phi_edge = build_phi_edge(ws, guest)?;
     let dir = ws.target().join("guest").join(guest.name);
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
     let initramfs = dir.join("initramfs.cpio");
     write_initramfs(&initramfs, &files.busybox, &phi_edge, &llama, &image, &gguf)
         .map_err(|e| Failure::new(format!("cannot write {}: {e}", initramfs.display())))?;
@@ -165,7 +166,10 @@ pub fn run_bench(ws: &Workspace, guest: &Guest) -> Result<()> {
 /// `phi-edge` for the guest: a static release build (the guest has no C
 /// library) in a target directory of its own.
 fn build_phi_edge(ws: &Workspace, guest: &Guest) -> Result<PathBuf> {
-    let dir = ws.target().join("guest").join(format!("{}-build", guest.name));
+    let dir = ws
+        .target()
+        .join("guest")
+        .join(format!("{}-build", guest.name));
     let mut features = String::from("+crt-static");
     if !guest.rust_features.is_empty() {
         features.push(',');
@@ -173,7 +177,14 @@ fn build_phi_edge(ws: &Workspace, guest: &Guest) -> Result<PathBuf> {
     }
     run(cargo()
         .current_dir(&ws.root)
-        .args(["build", "--release", "-p", "phi-edge-cli", "--target", guest.rust_target])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "phi-edge-cli",
+            "--target",
+            guest.rust_target,
+        ])
         .env("RUSTFLAGS", format!("-C target-feature={features}"))
         .env("CARGO_TARGET_DIR", &dir))?;
     Ok(dir.join(guest.rust_target).join("release").join("phi-edge"))
@@ -231,23 +242,33 @@ fn write_initramfs(
 fn boot(guest: &Guest, kernel: &Path, initramfs: &Path) -> Result<String> {
     let mut cmd = Command::new(guest.qemu);
     cmd.args(guest.qemu_options)
-        .args(["-cpu", guest.cpu, "-smp", "1", "-m", "2G", "-icount", "shift=0"])
+        .args([
+            "-cpu", guest.cpu, "-smp", "1", "-m", "2G", "-icount", "shift=0",
+        ])
         .args(["-nographic", "-no-reboot", "-kernel"])
         .arg(kernel)
         .arg("-initrd")
         .arg(initramfs)
         .arg("-append")
-        .arg(format!("console={} quiet panic=-1 rdinit=/init", guest.console))
+        .arg(format!(
+            "console={} quiet panic=-1 rdinit=/init",
+            guest.console
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
     let line = show(&cmd);
     eprintln!("$ {line}");
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| Failure::new(format!("cannot start {}: {e}", guest.qemu)))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Failure::new(format!("cannot start {}: {e}", guest.qemu)))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines().map_while(std::io::Result::ok) {
+        for l in BufReader::new(stdout)
+            .lines()
+            .map_while(std::io::Result::ok)
+        {
             if tx.send(l).is_err() {
                 break;
             }
@@ -264,13 +285,23 @@ fn boot(guest: &Guest, kernel: &Path, initramfs: &Path) -> Result<String> {
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() > TIMEOUT => {
                 let _ = child.kill();
-                return Err(Failure::new(format!("the {} guest ran over {} minutes; stopped", guest.name, TIMEOUT.as_secs() / 60)));
+                return Err(Failure::new(format!(
+                    "the {} guest ran over {} minutes; stopped",
+                    guest.name,
+                    TIMEOUT.as_secs() / 60
+                )));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
     }
-    let status = child.wait().map_err(|e| Failure::new(format!("{}: {e}", guest.qemu)))?;
-    eprintln!("bench: the {} guest ran {:.0} s", guest.name, started.elapsed().as_secs_f64());
+    let status = child
+        .wait()
+        .map_err(|e| Failure::new(format!("{}: {e}", guest.qemu)))?;
+    eprintln!(
+        "bench: the {} guest ran {:.0} s",
+        guest.name,
+        started.elapsed().as_secs_f64()
+    );
     if !status.success() {
         return Err(Failure::new(format!("`{line}` failed ({status})")));
     }
@@ -325,7 +356,10 @@ impl Results {
             let end = body.find("=== exit ").unwrap_or(body.len());
             let status = body[end..].lines().next().unwrap_or("");
             if status != "=== exit 0" {
-                return Err(Failure::new(format!("{name} failed in the guest ({status}):\n{}", &body[..end])));
+                return Err(Failure::new(format!(
+                    "{name} failed in the guest ({status}):\n{}",
+                    &body[..end]
+                )));
             }
             Ok(&body[..end])
         };
@@ -343,21 +377,27 @@ impl Results {
             .unwrap_or("?")
             .to_string();
         if kernels != guest.kernels {
-            return Err(Failure::new(format!("phi-edge ran on kernels `{kernels}`, not {}", guest.kernels)));
+            return Err(Failure::new(format!(
+                "phi-edge ran on kernels `{kernels}`, not {}",
+                guest.kernels
+            )));
         }
         let timings = phi
             .lines()
             .find_map(|l| l.strip_prefix("timings: "))
             .ok_or_else(|| Failure::new(format!("phi-edge printed no timings line:\n{phi}")))?;
-        let words: Vec<&str> = timings.split([' ', ';']).filter(|w| !w.is_empty()).collect();
+        let words: Vec<&str> = timings
+            .split([' ', ';'])
+            .filter(|w| !w.is_empty())
+            .collect();
         // "prefill N tokens T ns decode M evaluations T ns"
         let number = |i: usize| words.get(i).and_then(|w| w.parse::<u64>().ok());
         let ids_line = after_phi
             .lines()
             .find(|l| l.starts_with("{\"prompt\""))
             .ok_or_else(|| Failure::new("phi-edge's --ids-out file was not printed"))?;
-        let ids: serde_json::Value =
-            serde_json::from_str(ids_line).map_err(|e| Failure::new(format!("phi-edge's ids: {e}: {ids_line}")))?;
+        let ids: serde_json::Value = serde_json::from_str(ids_line)
+            .map_err(|e| Failure::new(format!("phi-edge's ids: {e}: {ids_line}")))?;
         let bad = || Failure::new(format!("cannot read phi-edge's timings line: {timings}"));
         let phi_edge = Figures {
             n_prompt: number(1).ok_or_else(bad)?,
@@ -373,7 +413,9 @@ impl Results {
         let json: serde_json::Value = serde_json::from_str(json_line)
             .map_err(|e| Failure::new(format!("llama_speed's JSON: {e}: {json_line}")))?;
         let field = |k: &str| {
-            json[k].as_u64().ok_or_else(|| Failure::new(format!("llama_speed's JSON has no `{k}`: {json_line}")))
+            json[k].as_u64().ok_or_else(|| {
+                Failure::new(format!("llama_speed's JSON has no `{k}`: {json_line}"))
+            })
         };
         let llama = Figures {
             n_prompt: field("n_prompt")?,
@@ -389,12 +431,20 @@ impl Results {
             )));
         }
         if phi_edge.n_prompt != N_PROMPT {
-            return Err(Failure::new(format!("the prompt is {} tokens, not {N_PROMPT}", phi_edge.n_prompt)));
+            return Err(Failure::new(format!(
+                "the prompt is {} tokens, not {N_PROMPT}",
+                phi_edge.n_prompt
+            )));
         }
         if phi_edge.n_decode == 0 || llama.n_decode == 0 {
             return Err(Failure::new("an engine ran no single-token evaluation"));
         }
-        Ok(Results { features, kernels, phi_edge, llama })
+        Ok(Results {
+            features,
+            kernels,
+            phi_edge,
+            llama,
+        })
     }
 
     /// The table, the generated tokens' agreement and the final line.
@@ -405,15 +455,37 @@ impl Results {
             guest.name, guest.qemu, guest.cpu, packages::SUITE);
         println!("guest CPU: {}", self.features);
         println!("llama.cpp built for {}", guest.llama_isa);
-        println!("SmolLM2-135M-Instruct Q4_1, {} prompt tokens, {N_GEN} greedy tokens", self.phi_edge.n_prompt);
-        println!("{:<44}{:>26}{:>26}", "", "instructions/prefill token", "instructions/decode token");
+        println!(
+            "SmolLM2-135M-Instruct Q4_1, {} prompt tokens, {N_GEN} greedy tokens",
+            self.phi_edge.n_prompt
+        );
+        println!(
+            "{:<44}{:>26}{:>26}",
+            "", "instructions/prefill token", "instructions/decode token"
+        );
         for (name, f) in [
             (format!("phi-edge ({})", self.kernels), &self.phi_edge),
-            (format!("llama.cpp ({})", guest.llama_isa.split(' ').next().unwrap_or(guest.llama_isa)), &self.llama),
+            (
+                format!(
+                    "llama.cpp ({})",
+                    guest.llama_isa.split(' ').next().unwrap_or(guest.llama_isa)
+                ),
+                &self.llama,
+            ),
         ] {
-            println!("{name:<44}{:>26}{:>26}", m(f.per_prefill_token()), m(f.per_decode_token()));
+            println!(
+                "{name:<44}{:>26}{:>26}",
+                m(f.per_prefill_token()),
+                m(f.per_decode_token())
+            );
         }
-        let same = self.phi_edge.tokens.iter().zip(&self.llama.tokens).take_while(|(a, b)| a == b).count();
+        let same = self
+            .phi_edge
+            .tokens
+            .iter()
+            .zip(&self.llama.tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
         println!(
             "generated tokens: {same} of {} the same as llama.cpp's (its prompt is one batch, whose logits may differ from the decode path's)",
             self.llama.tokens.len()
@@ -429,5 +501,7 @@ impl Results {
 
 /// A JSON array of token ids.
 fn id_list(v: &serde_json::Value) -> Vec<u64> {
-    v.as_array().map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+        .unwrap_or_default()
 }

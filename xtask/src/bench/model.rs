@@ -26,15 +26,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use super::{batch, callgrind};
 use super::load::CpuTimes;
+use super::{batch, callgrind};
 use crate::cmd::show;
 use crate::python::{self, LlamaBuild};
 use crate::{demo, setup, Failure, Result, Workspace};
 
 /// The prompt both engines prefill: 60-odd SmolLM2 tokens, a continuation
 /// that greedy decoding does not end within [`N_GEN`] tokens.
-pub(super) const PROMPT: &str = "The history of the printing press begins in the fifteenth century, when \
+pub(super) const PROMPT: &str =
+    "The history of the printing press begins in the fifteenth century, when \
                       Johannes Gutenberg combined movable metal type, oil-based inks and a wooden \
                       screw press into a system that could produce books quickly and cheaply. \
                       Within fifty years, printing shops had spread to more than two hundred \
@@ -96,7 +97,8 @@ impl Options {
             }
         }
         if let Some(kib) = stage {
-            let kib = u32::try_from(kib).map_err(|_| Failure::new("--stage is too large").retry(MODEL_USAGE))?;
+            let kib = u32::try_from(kib)
+                .map_err(|_| Failure::new("--stage is too large").retry(MODEL_USAGE))?;
             match options.stream {
                 Some(_) => options.stream = Some(kib),
                 None => return Err(Failure::new("--stage is for --stream").retry(MODEL_USAGE)),
@@ -193,7 +195,8 @@ impl Subjects {
         match engine {
             Engine::PhiEdge => phi_edge_run(&self.cli, &self.image, prompt, n_gen, threads),
             Engine::Llama(build) => {
-                let (n_gen, threads, n_ctx) = (n_gen.to_string(), threads.to_string(), N_CTX.to_string());
+                let (n_gen, threads, n_ctx) =
+                    (n_gen.to_string(), threads.to_string(), N_CTX.to_string());
                 let mut c = Command::new(self.python(build));
                 c.arg(&self.script)
                     .arg(&self.gguf)
@@ -206,7 +209,13 @@ impl Subjects {
 
 /// The `phi-edge run` command of a benchmark run: `prompt`, greedy,
 /// `n_gen` tokens, `threads` threads, context [`N_CTX`].
-pub(super) fn phi_edge_run(cli: &Path, image: &Path, prompt: &str, n_gen: u32, threads: usize) -> Command {
+pub(super) fn phi_edge_run(
+    cli: &Path,
+    image: &Path,
+    prompt: &str,
+    n_gen: u32,
+    threads: usize,
+) -> Command {
     let (n_gen, threads, n_ctx) = (n_gen.to_string(), threads.to_string(), N_CTX.to_string());
     let mut c = Command::new(cli);
     c.arg("run").arg("--model").arg(image);
@@ -218,7 +227,8 @@ pub(super) fn phi_edge_run(cli: &Path, image: &Path, prompt: &str, n_gen: u32, t
 /// The `phi-edge` release binary `cargo run --release` builds: under
 /// CARGO_TARGET_DIR when that is set.
 pub(super) fn release_cli(ws: &Workspace) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.target(), |d| ws.root.join(d));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| ws.target(), |d| ws.root.join(d));
     target.join("release").join("phi-edge")
 }
 

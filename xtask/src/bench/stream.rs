@@ -49,7 +49,9 @@ pub fn run(ws: &Workspace, options: &Options, kib: u32) -> Result<()> {
         c
     };
 
-    eprintln!("bench: one untimed run of each (warms the page cache, checks both generate the same text)");
+    eprintln!(
+        "bench: one untimed run of each (warms the page cache, checks both generate the same text)"
+    );
     let mapped = execute(&mut command(0))?;
     let streamed = execute(&mut command(1))?;
     if mapped.stdout != streamed.stdout {
@@ -74,8 +76,14 @@ pub fn run(ws: &Workspace, options: &Options, kib: u32) -> Result<()> {
         plural(options.pairs),
         cli.display()
     );
-    println!("{:<20}{:^20}   {:^20}   {:>8}", "", "prefill tok/s", "decode tok/s", "decode");
-    println!("{:<20}{:>10}{:>10}   {:>10}{:>10}   {:>8}", "pair", WAYS[0], WAYS[1], WAYS[0], WAYS[1], "ratio");
+    println!(
+        "{:<20}{:^20}   {:^20}   {:>8}",
+        "", "prefill tok/s", "decode tok/s", "decode"
+    );
+    println!(
+        "{:<20}{:>10}{:>10}   {:>10}{:>10}   {:>8}",
+        "pair", WAYS[0], WAYS[1], WAYS[0], WAYS[1], "ratio"
+    );
     let (mut prefill, mut decode) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
     let start = CpuTimes::now();
     for pair in 0..options.pairs {
@@ -85,7 +93,11 @@ pub fn run(ws: &Workspace, options: &Options, kib: u32) -> Result<()> {
             prefill[way].push(r.prefill);
             decode[way].push(r.decode);
         }
-        let first = if pair % 2 == 0 { "mapped first" } else { "streamed first" };
+        let first = if pair % 2 == 0 {
+            "mapped first"
+        } else {
+            "streamed first"
+        };
         println!(
             "{:<20}{:>10.1}{:>10.1}   {:>10.1}{:>10.1}   {:>8.2}",
             format!("{} ({first})", pair + 1),
@@ -96,7 +108,9 @@ pub fn run(ws: &Workspace, options: &Options, kib: u32) -> Result<()> {
             decode[1][pair] / decode[0][pair]
         );
     }
-    let others = start.zip(CpuTimes::now()).map(|(start, end)| end.others_since(&start));
+    let others = start
+        .zip(CpuTimes::now())
+        .map(|(start, end)| end.others_since(&start));
     let ratio = |phase: &[Vec<f64>; 2]| {
         let r: Vec<f64> = phase[1].iter().zip(&phase[0]).map(|(s, m)| s / m).collect();
         let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
@@ -112,8 +126,15 @@ pub fn run(ws: &Workspace, options: &Options, kib: u32) -> Result<()> {
         median(&decode[1])
     );
     if let Some(others) = others {
-        let verdict = if others > BUSY { ": a busy machine, the figures are unreliable" } else { "" };
-        println!("other processes took {:.1}% of the CPU time meanwhile{verdict}", others * 100.0);
+        let verdict = if others > BUSY {
+            ": a busy machine, the figures are unreliable"
+        } else {
+            ""
+        };
+        println!(
+            "other processes took {:.1}% of the CPU time meanwhile{verdict}",
+            others * 100.0
+        );
     }
     let (d, dlo, dhi) = ratio(&decode);
     let (p, plo, phi) = ratio(&prefill);
@@ -148,7 +169,12 @@ fn bytes_per_token(stderr: &str) -> Result<f64> {
         .rev()
         .find_map(Summary::parse)
         .and_then(|s| s.number("streamed"))
-        .ok_or_else(|| Failure::new(format!("no `streamed N bytes/token` in phi-edge's summary:\n{}", stderr.trim_end())))
+        .ok_or_else(|| {
+            Failure::new(format!(
+                "no `streamed N bytes/token` in phi-edge's summary:\n{}",
+                stderr.trim_end()
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -159,7 +185,13 @@ mod tests {
     fn the_streamed_summary_gives_the_bytes_per_token() {
         let line = "prompt 70 tokens, prefill 300.5 tok/s; generated 64 tokens, decode 40.2 tok/s; perplexity 2.4237; \
                     streamed 96577636 bytes/token, 96581108 bytes/prefill chunk; arena 13985328 bytes; kernels avx2; threads 2";
-        assert_eq!(bytes_per_token(&format!("text\n{line}\n")).unwrap(), 96577636.0);
-        assert!(bytes_per_token("prompt 1 tokens, prefill 1 tok/s; generated 1 tokens, decode 1 tok/s").is_err());
+        assert_eq!(
+            bytes_per_token(&format!("text\n{line}\n")).unwrap(),
+            96577636.0
+        );
+        assert!(bytes_per_token(
+            "prompt 1 tokens, prefill 1 tok/s; generated 1 tokens, decode 1 tok/s"
+        )
+        .is_err());
     }
 }

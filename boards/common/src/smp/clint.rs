@@ -30,7 +30,11 @@ impl Clint {
     /// hart this value wakes, `mtime` its `mtime`, and no other code may
     /// use the software interrupts.
     pub const unsafe fn new(base: usize, mtime: usize, mtime_hz: u64) -> Clint {
-        Clint { base, mtime, mtime_hz }
+        Clint {
+            base,
+            mtime,
+            mtime_hz,
+        }
     }
 
     fn msip(&self, hart: usize) -> *mut u32 {

@@ -66,7 +66,6 @@ impl GicV2 {
         // SAFETY: as in `write`.
         unsafe { (addr as *const u32).read_volatile() }
     }
-
 }
 
 impl Signal for GicV2 {
@@ -87,7 +86,10 @@ impl Signal for GicV2 {
         unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) };
         // Target list filter 0 (the list), NSATT 1 (a Group 1 SGI when
         // the GIC has the security extensions, ignored otherwise).
-        self.write(self.dist + GICD_SGIR, (1 << (16 + core)) | (1 << 15) | WAKE_SGI);
+        self.write(
+            self.dist + GICD_SGIR,
+            (1 << (16 + core)) | (1 << 15) | WAKE_SGI,
+        );
     }
 
     fn sleep(&self, _core: usize) {

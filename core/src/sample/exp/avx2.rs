@@ -5,16 +5,25 @@
 
 use core::arch::x86_64::*;
 
-use super::{add_weights, slow_weights, BIAS, INVLN2, LN2HI, LN2LO, LOWEST, P1, P2, P3, P4, P5, REDUCE_FROM, TINY_BELOW};
+use super::{
+    add_weights, slow_weights, BIAS, INVLN2, LN2HI, LN2LO, LOWEST, P1, P2, P3, P4, P5, REDUCE_FROM,
+    TINY_BELOW,
+};
 
 /// `exp_neg` of each lane of `x` (all in `[LOWEST, 0]`).
 #[target_feature(enable = "avx2")]
 #[inline]
 fn exp4(x: __m256d) -> __m256d {
     let ax = _mm256_sub_pd(_mm256_setzero_pd(), x);
-    let t = _mm256_sub_pd(_mm256_mul_pd(_mm256_set1_pd(INVLN2), x), _mm256_set1_pd(0.5));
+    let t = _mm256_sub_pd(
+        _mm256_mul_pd(_mm256_set1_pd(INVLN2), x),
+        _mm256_set1_pd(0.5),
+    );
     let truncated = _mm256_round_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(t);
-    let k = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(ax, _mm256_set1_pd(REDUCE_FROM)), truncated);
+    let k = _mm256_and_pd(
+        _mm256_cmp_pd::<_CMP_GE_OQ>(ax, _mm256_set1_pd(REDUCE_FROM)),
+        truncated,
+    );
     let hi = _mm256_sub_pd(x, _mm256_mul_pd(k, _mm256_set1_pd(LN2HI)));
     let lo = _mm256_mul_pd(k, _mm256_set1_pd(LN2LO));
     let r = _mm256_sub_pd(hi, lo);
@@ -40,7 +49,10 @@ fn diffs(l: &[f32; 4], max: __m256d) -> (__m256d, bool) {
     // SAFETY: reads the four f32 of `l`; no alignment needed.
     let l = unsafe { _mm_loadu_ps(l.as_ptr()) };
     let d = _mm256_sub_pd(_mm256_cvtps_pd(l), max);
-    let ok = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(d, _mm256_set1_pd(LOWEST)), _mm256_cmp_pd::<_CMP_LE_OQ>(d, _mm256_setzero_pd()));
+    let ok = _mm256_and_pd(
+        _mm256_cmp_pd::<_CMP_GE_OQ>(d, _mm256_set1_pd(LOWEST)),
+        _mm256_cmp_pd::<_CMP_LE_OQ>(d, _mm256_setzero_pd()),
+    );
     (d, _mm256_movemask_pd(ok) == 0xF)
 }
 

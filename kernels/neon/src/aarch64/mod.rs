@@ -12,7 +12,10 @@ use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
 
 // `f32_to_f16` writes the KV cache's `F16Bits` as little-endian bytes.
-const _: () = assert!(cfg!(target_endian = "little"), "the kernels assume a little-endian target");
+const _: () = assert!(
+    cfg!(target_endian = "little"),
+    "the kernels assume a little-endian target"
+);
 
 /// The baseline NEON kernel set (ARMv8-A Advanced SIMD, e.g. Cortex-A53,
 /// Cortex-A72), named `neon`.

@@ -21,8 +21,8 @@
 //! Q4_K path uses for a single activation row (`from_float`; the
 //! interleaved `ggml_quantize_mat_q8_K_4x8` only serves groups of four).
 
-use phi_edge::ActFormat;
 use super::{blocks, check_len, f16_bytes, f16_le, nearest_int, QK32, QK_K};
+use phi_edge::ActFormat;
 
 /// Bytes in a Q8_0 block: `d: f16`, `qs: [i8; 32]`.
 pub const Q8_0_BYTES: usize = ActFormat::Q8_0.block_bytes();

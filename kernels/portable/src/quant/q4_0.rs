@@ -2,11 +2,11 @@
 //! `j` in its low nibble and value `j + 16` in its high nibble; value
 //! `d * (q - 8)`.
 
-use phi_edge::DType;
 use super::act::Q8_0_BYTES;
 use super::q8_0::q8_0_block;
 use super::tile::{row_dot, BlockDot};
 use super::{blocks, check_len, f16_le, fmadd, hsum_float_8, nibbles, quad_lanes, F32x8, QK32};
+use phi_edge::DType;
 
 /// Bytes in a Q4_0 block.
 pub const Q4_0_BYTES: usize = DType::Q4_0.block_bytes();

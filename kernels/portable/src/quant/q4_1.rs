@@ -2,13 +2,13 @@
 //! holds value `j` in its low nibble and value `j + 16` in its high nibble;
 //! value `d * q + m`.
 
-use phi_edge::DType;
 use super::act::Q8_1_BYTES;
 use super::tile::{row_dot, BlockDot};
 use super::{
     blocks, check_len, f16_le, fmadd, hsum_float_8, nibbles, products_u8_i8, quad_lanes, F32x8,
     QK32,
 };
+use phi_edge::DType;
 
 /// Bytes in a Q4_1 block.
 pub const Q4_1_BYTES: usize = DType::Q4_1.block_bytes();
@@ -64,7 +64,11 @@ impl BlockDot for Q4_1 {
     #[inline(always)]
     fn unpack(wb: &[u8]) -> Unpacked {
         let wb: &[u8; Q4_1_BYTES] = wb.try_into().unwrap();
-        Unpacked { d: f16_le([wb[0], wb[1]]), m: f16_le([wb[2], wb[3]]), q: nibbles(&wb[4..]) }
+        Unpacked {
+            d: f16_le([wb[0], wb[1]]),
+            m: f16_le([wb[2], wb[3]]),
+            q: nibbles(&wb[4..]),
+        }
     }
 
     #[inline(always)]

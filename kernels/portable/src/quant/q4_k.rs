@@ -7,12 +7,12 @@
 //! `2c`) in its low nibble and value `64c + 32 + l` (sub-block `2c + 1`) in
 //! its high nibble. Value = `d * sc[s] * q - dmin * m[s]`.
 
-use phi_edge::DType;
 use super::act::{q8_k_block, Q8_K_BYTES};
 use super::tile::{row_dot, BlockDot};
 use super::{
     blocks, check_len, f16_le, fmadd, hsum_float_8, products_u8_i8, quad_lanes, F32x8, Lanes, QK_K,
 };
+use phi_edge::DType;
 
 /// Bytes in a Q4_K block.
 pub const Q4_K_BYTES: usize = DType::Q4K.block_bytes();

@@ -14,12 +14,12 @@
 //! The 6-bit value `q` is offset by 32; value `p` is
 //! `d * scales[p / 16] * (q - 32)`.
 
-use phi_edge::DType;
 use super::act::{q8_k_block, Q8_K_BYTES};
 use super::tile::{row_dot, BlockDot};
 use super::{
     blocks, check_len, f16_le, fmadd, hsum_float_8, products_u8_i8, quad_lanes, F32x8, Lanes, QK_K,
 };
+use phi_edge::DType;
 
 /// Bytes in a Q6_K block.
 pub const Q6_K_BYTES: usize = DType::Q6K.block_bytes();
@@ -117,7 +117,11 @@ impl BlockDot for Q6K {
     #[inline(always)]
     fn unpack(wb: &[u8]) -> Unpacked {
         let b = block(wb);
-        Unpacked { d: b.d, sc: b.scales.map(|s| i32::from(s as i8)), q: decode(&b) }
+        Unpacked {
+            d: b.d,
+            sc: b.scales.map(|s| i32::from(s as i8)),
+            q: decode(&b),
+        }
     }
 
     #[inline(always)]
@@ -135,7 +139,8 @@ impl BlockDot for Q6K {
             }
         }
         for (l, s) in sumi.iter_mut().enumerate() {
-            let off = i32::from(bsums[2 * l]) * sc[2 * l] + i32::from(bsums[2 * l + 1]) * sc[2 * l + 1];
+            let off =
+                i32::from(bsums[2 * l]) * sc[2 * l] + i32::from(bsums[2 * l + 1]) * sc[2 * l + 1];
             *s -= off << 5;
         }
         for (s, &x) in acc.iter_mut().zip(&sumi) {

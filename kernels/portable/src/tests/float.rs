@@ -14,12 +14,12 @@ use std::vec::Vec;
 
 use phi_edge::{DType, Kernels, WeightUse};
 
+use super::{attn, mm};
 use crate::activation::{v_expf, v_silu};
 use crate::attention::soft_max;
 use crate::float::{dot_f16_row, f32_to_f16, round_f16};
 use crate::testing::Rng;
 use crate::{vec_dot_bf16, vec_dot_f16, vec_dot_f32, Portable};
-use super::{attn, mm};
 
 fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;

@@ -18,12 +18,12 @@ use std::vec::Vec;
 
 use phi_edge::{ActFormat, DType, Kernels, WeightUse};
 
+use super::mm;
 use super::{deq_w, h};
 use crate::float::{f32_to_bf16, f32_to_f16};
 use crate::quant::act::{quantize_row_q8_0_ref, quantize_row_q8_1_ref, quantize_row_q8_k};
 use crate::testing::{quantize_row_q4_0_ref, quantize_row_q4_1_ref, Rng};
 use crate::Portable;
-use super::mm;
 
 fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;

@@ -88,7 +88,15 @@ pub(crate) fn mm(
     out: &mut [f32],
     ld: usize,
 ) {
-    let m = MatmulArgs { dtype, usage, w, k, rows, act, n_tok };
+    let m = MatmulArgs {
+        dtype,
+        usage,
+        w,
+        k,
+        rows,
+        act,
+        n_tok,
+    };
     Portable.matmul(&m, &mut MatOut::new(out, rows, n_tok, ld));
 }
 
@@ -104,5 +112,16 @@ pub(crate) fn attn(
     scratch: &mut [f32],
     out: &mut [f32],
 ) {
-    Portable.attention(&AttnArgs { q, k, v, stride, n_kv, scale }, scratch, out);
+    Portable.attention(
+        &AttnArgs {
+            q,
+            k,
+            v,
+            stride,
+            n_kv,
+            scale,
+        },
+        scratch,
+        out,
+    );
 }

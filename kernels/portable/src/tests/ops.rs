@@ -6,12 +6,12 @@ use std::vec::Vec;
 
 use phi_edge::Kernels;
 
+use super::attn;
 use crate::activation::v_expf;
 use crate::attention::padded_kv_len;
 use crate::float::{f16_to_f32, f32_to_f16, round_f16};
 use crate::testing::Rng;
 use crate::Portable;
-use super::attn;
 
 #[test]
 fn rms_norm_hand_value_and_reference() {
@@ -337,12 +337,23 @@ fn elementwise_ops_follow_their_f32_formulas_exactly() {
             };
             let (c, s) = (cs[2 * i], cs[2 * i + 1]);
             let want = if i < fused {
-                (libm::fmaf(a[ia], c, -(a[ib] * s)), libm::fmaf(a[ia], s, a[ib] * c))
+                (
+                    libm::fmaf(a[ia], c, -(a[ib] * s)),
+                    libm::fmaf(a[ia], s, a[ib] * c),
+                )
             } else {
                 (a[ia] * c - a[ib] * s, a[ia] * s + a[ib] * c)
             };
-            assert_eq!(x[ia].to_bits(), want.0.to_bits(), "rope n={n} neox={neox} pair {i}");
-            assert_eq!(x[ib].to_bits(), want.1.to_bits(), "rope n={n} neox={neox} pair {i}");
+            assert_eq!(
+                x[ia].to_bits(),
+                want.0.to_bits(),
+                "rope n={n} neox={neox} pair {i}"
+            );
+            assert_eq!(
+                x[ib].to_bits(),
+                want.1.to_bits(),
+                "rope n={n} neox={neox} pair {i}"
+            );
         }
     }
 

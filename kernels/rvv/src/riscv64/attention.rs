@@ -107,7 +107,14 @@ pub(crate) fn attention(vt: V, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut 
     let Some(p) = checked_scores(a, scratch, out) else {
         return;
     };
-    let AttnArgs { q, k, v, stride, n_kv, scale } = *a;
+    let AttnArgs {
+        q,
+        k,
+        v,
+        stride,
+        n_kv,
+        scale,
+    } = *a;
     let hd = q.len();
     let n_pad = padded_kv_len(n_kv);
 

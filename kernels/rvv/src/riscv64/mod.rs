@@ -16,7 +16,10 @@ use phi_edge::{ActFormat, DType, Kernels};
 use rvv::V;
 
 // `f32_to_f16` writes the KV cache's `F16Bits` as little-endian bytes.
-const _: () = assert!(cfg!(target_endian = "little"), "the kernels assume a little-endian target");
+const _: () = assert!(
+    cfg!(target_endian = "little"),
+    "the kernels assume a little-endian target"
+);
 
 /// The RVV 1.0 kernel set, named `rvv (VLEN n)`.
 ///

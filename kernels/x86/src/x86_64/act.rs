@@ -9,8 +9,7 @@ use phi_edge::ActFormat;
 use phi_edge_portable::convert::act_out;
 use phi_edge_portable::float::quantize_row_f32;
 use phi_edge_portable::quant::act::{
-    q8_k_iscale, quantize_row_q8_0, quantize_row_q8_1, Q8_0_BYTES, Q8_1_BYTES,
-    Q8_K_BYTES,
+    q8_k_iscale, quantize_row_q8_0, quantize_row_q8_1, Q8_0_BYTES, Q8_1_BYTES, Q8_K_BYTES,
 };
 
 use super::float::{f32_to_bf16_bytes, f32_to_f16_bytes};

@@ -30,7 +30,9 @@ impl Avx512 {
     /// kernels execute undefined instructions.
     pub const unsafe fn new_unchecked() -> Self {
         // SAFETY: the caller guarantees AVX2, FMA and F16C, among others.
-        Avx512 { avx2: unsafe { Avx2::new_unchecked() } }
+        Avx512 {
+            avx2: unsafe { Avx2::new_unchecked() },
+        }
     }
 
     /// The set if the running CPU has every feature it needs.

@@ -6,7 +6,9 @@ use phi_edge::{DType, WeightUse};
 use phi_edge_portable::matmul::run_rows;
 
 use super::float::{dot_bf16, dot_f16, dot_f32};
-use super::quant::{run, Maddubs, Q4K, Q4KRepacked, Q4_0, Q4_0Repacked, Q4_1, Q6K, Q8_0, Quads, Vnni};
+use super::quant::{
+    run, Maddubs, Q4KRepacked, Q4_0Repacked, Quads, Vnni, Q4K, Q4_0, Q4_1, Q6K, Q8_0,
+};
 
 /// `out.token(t)[r] = dot(w[r], act[t])` (see `Kernels::matmul`), each
 /// product in the portable set's order for `(dtype, usage)`.

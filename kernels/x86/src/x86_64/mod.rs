@@ -37,7 +37,9 @@ impl Avx2 {
     /// (`std::arch::is_x86_feature_detected!` tests each), otherwise its
     /// kernels execute undefined instructions.
     pub const unsafe fn new_unchecked() -> Self {
-        Avx2 { _cpu_has_avx2_fma_f16c: () }
+        Avx2 {
+            _cpu_has_avx2_fma_f16c: (),
+        }
     }
 
     /// The set if the running CPU has AVX2, FMA and F16C.

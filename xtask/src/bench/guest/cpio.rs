@@ -22,7 +22,10 @@ pub struct Cpio {
 impl Cpio {
     /// Starts an archive at `path`.
     pub fn create(path: &Path) -> io::Result<Cpio> {
-        Ok(Cpio { out: BufWriter::new(File::create(path)?), ino: 1 })
+        Ok(Cpio {
+            out: BufWriter::new(File::create(path)?),
+            ino: 1,
+        })
     }
 
     /// A directory.
@@ -32,7 +35,12 @@ impl Cpio {
 
     /// A regular file with `data`, executable or not.
     pub fn file(&mut self, name: &str, data: &[u8], executable: bool) -> io::Result<()> {
-        self.header(name, REGULAR | if executable { 0o755 } else { 0o644 }, data.len(), (0, 0))?;
+        self.header(
+            name,
+            REGULAR | if executable { 0o755 } else { 0o644 },
+            data.len(),
+            (0, 0),
+        )?;
         self.out.write_all(data)?;
         self.pad(data.len())
     }
@@ -43,11 +51,21 @@ impl Cpio {
         let len = usize::try_from(f.metadata()?.len())
             .ok()
             .filter(|&l| u32::try_from(l).is_ok())
-            .ok_or_else(|| io::Error::other(format!("{} is too large for cpio", source.display())))?;
-        self.header(name, REGULAR | if executable { 0o755 } else { 0o644 }, len, (0, 0))?;
+            .ok_or_else(|| {
+                io::Error::other(format!("{} is too large for cpio", source.display()))
+            })?;
+        self.header(
+            name,
+            REGULAR | if executable { 0o755 } else { 0o644 },
+            len,
+            (0, 0),
+        )?;
         let copied = io::copy(&mut f, &mut self.out)?;
         if copied != len as u64 {
-            return Err(io::Error::other(format!("{} changed while being archived", source.display())));
+            return Err(io::Error::other(format!(
+                "{} changed while being archived",
+                source.display()
+            )));
         }
         self.pad(len)
     }
@@ -73,7 +91,21 @@ impl Cpio {
     /// A newc header and the entry's name, padded to 4 bytes.
     fn header(&mut self, name: &str, mode: u32, size: usize, rdev: (u32, u32)) -> io::Result<()> {
         let nlink = if mode & DIR != 0 { 2 } else { 1 };
-        let fields = [self.ino, mode, 0, 0, nlink, 0, size as u32, 0, 0, rdev.0, rdev.1, name.len() as u32 + 1, 0];
+        let fields = [
+            self.ino,
+            mode,
+            0,
+            0,
+            nlink,
+            0,
+            size as u32,
+            0,
+            0,
+            rdev.0,
+            rdev.1,
+            name.len() as u32 + 1,
+            0,
+        ];
         self.ino += 1;
         let mut h = String::from("070701");
         for f in fields {
@@ -114,9 +146,13 @@ mod tests {
             assert_eq!(at % 4, 0, "entry not 4-aligned");
             let h = std::str::from_utf8(&bytes[at..at + 110]).unwrap();
             assert_eq!(&h[..6], "070701");
-            let field = |i: usize| u32::from_str_radix(&h[6 + 8 * i..14 + 8 * i], 16).unwrap() as usize;
-            let (mode, size, rdev, namesize) = (field(1), field(6), (field(9), field(10)), field(11));
-            let name = std::str::from_utf8(&bytes[at + 110..at + 110 + namesize - 1]).unwrap().to_string();
+            let field =
+                |i: usize| u32::from_str_radix(&h[6 + 8 * i..14 + 8 * i], 16).unwrap() as usize;
+            let (mode, size, rdev, namesize) =
+                (field(1), field(6), (field(9), field(10)), field(11));
+            let name = std::str::from_utf8(&bytes[at + 110..at + 110 + namesize - 1])
+                .unwrap()
+                .to_string();
             let data = (at + 110 + namesize).next_multiple_of(4);
             at = (data + size).next_multiple_of(4);
             if name == "TRAILER!!!" {

@@ -46,19 +46,31 @@ const COMMON_OPTIONS: [&str; 10] = [
 pub fn program(ws: &Workspace, name: &str, build: &CrossBuild) -> Result<PathBuf> {
     let version = python::pinned_version(ws, "llama-cpp-python")?;
     let driver = ws.root.join("tests").join("bench").join("llama_speed.c");
-    let source = fs::read(&driver).map_err(|e| Failure::new(format!("cannot read {}: {e}", driver.display())))?;
+    let source = fs::read(&driver)
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", driver.display())))?;
     let options = options(ws, build)?;
-    let compiler = capture(Command::new(build.cc).arg("--version"))
-        .map_err(|f| f.retry("cargo xtask bench installs the cross compilers: run it as root on Debian"))?;
+    let compiler = capture(Command::new(build.cc).arg("--version")).map_err(|f| {
+        f.retry("cargo xtask bench installs the cross compilers: run it as root on Debian")
+    })?;
     let key = sha256_hex(
-        format!("{version}\n{}\n{}\n{}", options.join(" "), compiler.lines().next().unwrap_or(""), sha256_hex(&source))
-            .as_bytes(),
+        format!(
+            "{version}\n{}\n{}\n{}",
+            options.join(" "),
+            compiler.lines().next().unwrap_or(""),
+            sha256_hex(&source)
+        )
+        .as_bytes(),
     );
     let cache = python::cache_dir()?;
-    let dir = cache.join("llama-guest").join(format!("{name}-{version}-{}", &key[..16]));
+    let dir = cache
+        .join("llama-guest")
+        .join(format!("{name}-{version}-{}", &key[..16]));
     let program = dir.join("llama_speed");
     if program.is_file() {
-        eprintln!("bench: llama.cpp {version} for {name} cached at {}", program.display());
+        eprintln!(
+            "bench: llama.cpp {version} for {name} cached at {}",
+            program.display()
+        );
         return Ok(program);
     }
     eprintln!("bench: cross-building llama.cpp {version} for {name} ({}); about 10 minutes on 2 cores, once", build.isa_options.join(" "));
@@ -73,14 +85,29 @@ pub fn program(ws: &Workspace, name: &str, build: &CrossBuild) -> Result<PathBuf
         .arg("-B")
         .arg(&work)
         .args(["-G", "Ninja"])
-        .arg(format!("-DCMAKE_MAKE_PROGRAM={}", tools.join("ninja").display()))
-        .args(["-DCMAKE_SYSTEM_NAME=Linux", &format!("-DCMAKE_SYSTEM_PROCESSOR={}", build.processor)])
-        .args([format!("-DCMAKE_C_COMPILER={}", build.cc), format!("-DCMAKE_CXX_COMPILER={}", build.cxx)])
+        .arg(format!(
+            "-DCMAKE_MAKE_PROGRAM={}",
+            tools.join("ninja").display()
+        ))
+        .args([
+            "-DCMAKE_SYSTEM_NAME=Linux",
+            &format!("-DCMAKE_SYSTEM_PROCESSOR={}", build.processor),
+        ])
+        .args([
+            format!("-DCMAKE_C_COMPILER={}", build.cc),
+            format!("-DCMAKE_CXX_COMPILER={}", build.cxx),
+        ])
         .args(&options);
     // Build logs go to stderr: stdout is the report.
     run(configure.stdout(std::io::stderr()))?;
-    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
-    run(Command::new(tools.join("ninja")).arg("-C").arg(&work).args(["-j", &jobs, "llama"]).stdout(std::io::stderr()))?;
+    let jobs = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .to_string();
+    run(Command::new(tools.join("ninja"))
+        .arg("-C")
+        .arg(&work)
+        .args(["-j", &jobs, "llama"])
+        .stdout(std::io::stderr()))?;
     let object = work.join("llama_speed.o");
     run(Command::new(build.cc)
         .args(["-O2", "-c"])
@@ -98,9 +125,15 @@ pub fn program(ws: &Workspace, name: &str, build: &CrossBuild) -> Result<PathBuf
         .arg("-o")
         .arg(&partial)
         .arg(&object)
-        .args([lib("src/libllama.a"), lib("ggml/src/libggml.a"), lib("ggml/src/libggml-cpu.a"), lib("ggml/src/libggml-base.a")])
+        .args([
+            lib("src/libllama.a"),
+            lib("ggml/src/libggml.a"),
+            lib("ggml/src/libggml-cpu.a"),
+            lib("ggml/src/libggml-base.a"),
+        ])
         .args(["-lpthread", "-lm"]))?;
-    fs::rename(&partial, &program).map_err(|e| Failure::new(format!("cannot rename {}: {e}", partial.display())))?;
+    fs::rename(&partial, &program)
+        .map_err(|e| Failure::new(format!("cannot rename {}: {e}", partial.display())))?;
     let _ = fs::remove_dir_all(&work);
     Ok(program)
 }
@@ -111,7 +144,8 @@ pub fn program(ws: &Workspace, name: &str, build: &CrossBuild) -> Result<PathBuf
 /// then the guest's ISA.
 fn options(ws: &Workspace, build: &CrossBuild) -> Result<Vec<String>> {
     let path = ws.oracle().join("llama-cpp-build.txt");
-    let text = fs::read_to_string(&path).map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
+    let text = fs::read_to_string(&path)
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
     let mut options: Vec<String> = COMMON_OPTIONS.iter().map(|s| s.to_string()).collect();
     options.extend(
         text.lines()
@@ -133,8 +167,10 @@ fn sources(cache: &Path, version: &str) -> Result<PathBuf> {
     if tree.join("CMakeLists.txt").is_file() {
         return Ok(tree);
     }
-    fs::create_dir_all(&dir).map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
-    let index = capture(Command::new("curl").args(["-fsSL", "https://pypi.org/simple/llama-cpp-python/"]))?;
+    fs::create_dir_all(&dir)
+        .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
+    let index =
+        capture(Command::new("curl").args(["-fsSL", "https://pypi.org/simple/llama-cpp-python/"]))?;
     let file = format!("{name}.tar.gz");
     let (url, sha256) = index
         .split("href=\"")
@@ -145,13 +181,23 @@ fn sources(cache: &Path, version: &str) -> Result<PathBuf> {
         .ok_or_else(|| Failure::new(format!("PyPI's index of llama-cpp-python lists no {file}")))?;
     let archive = dir.join(&file);
     eprintln!("bench: downloading {url}");
-    run(Command::new("curl").args(["-fsSL", "--retry", "3", "-o"]).arg(&archive).arg(url))?;
-    let bytes = fs::read(&archive).map_err(|e| Failure::new(format!("cannot read {}: {e}", archive.display())))?;
+    run(Command::new("curl")
+        .args(["-fsSL", "--retry", "3", "-o"])
+        .arg(&archive)
+        .arg(url))?;
+    let bytes = fs::read(&archive)
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", archive.display())))?;
     if sha256_hex(&bytes) != sha256 {
         let _ = fs::remove_file(&archive);
-        return Err(Failure::new(format!("{file}: SHA-256 differs from PyPI's index")));
+        return Err(Failure::new(format!(
+            "{file}: SHA-256 differs from PyPI's index"
+        )));
     }
-    run(Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(&dir))?;
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&dir))?;
     let _ = fs::remove_file(&archive);
     Ok(tree)
 }
@@ -164,7 +210,10 @@ fn cmake(cache: &Path) -> Result<PathBuf> {
     if bin.join("cmake").is_file() && bin.join("ninja").is_file() {
         return Ok(bin);
     }
-    run(Command::new(python::base_python()?).args(["-m", "venv"]).arg(&venv))?;
-    run(Command::new(bin.join("python")).args(["-m", "pip", "install", "--quiet", "cmake", "ninja"]))?;
+    run(Command::new(python::base_python()?)
+        .args(["-m", "venv"])
+        .arg(&venv))?;
+    run(Command::new(bin.join("python"))
+        .args(["-m", "pip", "install", "--quiet", "cmake", "ninja"]))?;
     Ok(bin)
 }

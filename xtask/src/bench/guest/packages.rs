@@ -39,7 +39,8 @@ struct Entry {
 /// (`arm64`, `riscv64`) under `cache`.
 pub fn fetch(cache: &Path, arch: &str) -> Result<GuestFiles> {
     let dir = cache.join("debian").join(format!("{SUITE}-{arch}"));
-    fs::create_dir_all(&dir).map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
+    fs::create_dir_all(&dir)
+        .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))?;
     let kernel_pkg = format!("linux-image-{arch}");
     // A cached index may name packages the archive has since replaced:
     // on a failed download, fetch the index again, once.
@@ -48,10 +49,17 @@ pub fn fetch(cache: &Path, arch: &str) -> Result<GuestFiles> {
         let kernel_meta = lookup(&index, &kernel_pkg)?;
         // `linux-image-arm64` is a metapackage: its first dependency is the
         // versioned kernel package.
-        let kernel_name = kernel_meta.depends.split([',', ' ', '(']).next().unwrap_or("").to_string();
+        let kernel_name = kernel_meta
+            .depends
+            .split([',', ' ', '('])
+            .next()
+            .unwrap_or("")
+            .to_string();
         let kernel = lookup(&index, &kernel_name)?;
         let busybox = lookup(&index, "busybox-static")?;
-        let (Ok(kernel_dir), Ok(busybox_dir)) = (unpack(&dir, &kernel, fresh), unpack(&dir, &busybox, fresh)) else {
+        let (Ok(kernel_dir), Ok(busybox_dir)) =
+            (unpack(&dir, &kernel, fresh), unpack(&dir, &busybox, fresh))
+        else {
             continue;
         };
         let kernel_image = fs::read_dir(kernel_dir.join("boot"))
@@ -59,7 +67,11 @@ pub fn fetch(cache: &Path, arch: &str) -> Result<GuestFiles> {
             .into_iter()
             .flatten()
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("vmlinu")))
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("vmlinu"))
+            })
             .ok_or_else(|| Failure::new(format!("{kernel_name} has no boot/vmlinu* image")))?;
         return Ok(GuestFiles {
             kernel: kernel_image,
@@ -67,8 +79,10 @@ pub fn fetch(cache: &Path, arch: &str) -> Result<GuestFiles> {
             busybox: busybox_dir.join("usr").join("bin").join("busybox"),
         });
     }
-    Err(Failure::new(format!("cannot download the guest packages of Debian {SUITE} {arch} from {MIRROR}"))
-        .retry("check that deb.debian.org is reachable, then run the bench again"))
+    Err(Failure::new(format!(
+        "cannot download the guest packages of Debian {SUITE} {arch} from {MIRROR}"
+    ))
+    .retry("check that deb.debian.org is reachable, then run the bench again"))
 }
 
 /// The text of the archive's `Packages` index for `arch`, downloaded when
@@ -77,18 +91,28 @@ fn index(dir: &Path, arch: &str, fresh: bool) -> Result<String> {
     let path = dir.join("Packages");
     if fresh || !path.is_file() {
         let xz = dir.join("Packages.xz");
-        download(&format!("{MIRROR}/dists/{SUITE}/main/binary-{arch}/Packages.xz"), &xz)?;
+        download(
+            &format!("{MIRROR}/dists/{SUITE}/main/binary-{arch}/Packages.xz"),
+            &xz,
+        )?;
         let out = Command::new("xz")
             .args(["-dc"])
             .arg(&xz)
             .output()
-            .map_err(|e| Failure::new(format!("cannot run xz: {e}")).retry("apt-get install xz-utils"))?;
+            .map_err(|e| {
+                Failure::new(format!("cannot run xz: {e}")).retry("apt-get install xz-utils")
+            })?;
         if !out.status.success() {
-            return Err(Failure::new(format!("xz cannot decompress {}", xz.display())));
+            return Err(Failure::new(format!(
+                "xz cannot decompress {}",
+                xz.display()
+            )));
         }
-        fs::write(&path, &out.stdout).map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))?;
+        fs::write(&path, &out.stdout)
+            .map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))?;
     }
-    fs::read_to_string(&path).map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))
+    fs::read_to_string(&path)
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))
 }
 
 /// The index entry of `package`.
@@ -126,19 +150,25 @@ fn unpack(dir: &Path, entry: &Entry, fresh: bool) -> Result<PathBuf> {
         download(&format!("{MIRROR}/{}", entry.filename), &deb)?;
         if !intact(&deb) {
             let _ = fs::remove_file(&deb);
-            return Err(Failure::new(format!("{name}: SHA-256 differs from the archive's index")));
+            return Err(Failure::new(format!(
+                "{name}: SHA-256 differs from the archive's index"
+            )));
         }
     }
     let partial = unpacked.with_extension("partial");
     let _ = fs::remove_dir_all(&partial);
     run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&partial))?;
     let _ = fs::remove_dir_all(&unpacked);
-    fs::rename(&partial, &unpacked).map_err(|e| Failure::new(format!("cannot rename {}: {e}", partial.display())))?;
+    fs::rename(&partial, &unpacked)
+        .map_err(|e| Failure::new(format!("cannot rename {}: {e}", partial.display())))?;
     Ok(unpacked)
 }
 
 /// `curl` of `url` into `path`.
 fn download(url: &str, path: &Path) -> Result<()> {
     eprintln!("bench: downloading {url}");
-    run(Command::new("curl").args(["-fsSL", "--retry", "3", "-o"]).arg(path).arg(url))
+    run(Command::new("curl")
+        .args(["-fsSL", "--retry", "3", "-o"])
+        .arg(path)
+        .arg(url))
 }

@@ -310,7 +310,10 @@ macro_rules! group_fn {
     };
 }
 
-const _: () = assert!(ROWS % 4 == 0 && ROWS <= 16, "row groups of 4 (or 2) rows; 2 f16 scales per row fit gather_f16's 32 slots");
+const _: () = assert!(
+    ROWS % 4 == 0 && ROWS <= 16,
+    "row groups of 4 (or 2) rows; 2 f16 scales per row fit gather_f16's 32 slots"
+);
 
 group_fn!(group_q8_0, (q8), (), 1);
 group_fn!(group_q4_0, (q4, "vwmul.vv", "vwmacc.vv"), (), 1);
@@ -343,7 +346,10 @@ fn gather_f16(
     let last = start + (n - 1) * stride + 2 * fields;
     for (i, r) in rows.iter().enumerate() {
         assert!(r.len() >= last);
-        let off = (r.as_ptr() as usize).checked_sub(base).expect("rows in address order") + start;
+        let off = (r.as_ptr() as usize)
+            .checked_sub(base)
+            .expect("rows in address order")
+            + start;
         let off = u32::try_from(off).expect("rows within 4 GiB");
         for f in 0..fields {
             offs[i * fields + f] = off + 2 * f as u32;
@@ -413,7 +419,16 @@ fn gather_f16(
 /// bytes (`vlsseg8e8`, `vssseg8e8`: no alignment needed) move eight bytes
 /// of many blocks per instruction; one asm block does all the rows.
 #[allow(clippy::too_many_arguments)]
-fn unpack(_v: V, q8: bool, w: &[&[u8]; ROWS], start: usize, wb: usize, n: usize, off: i8, out: &mut [MaybeUninit<u8>]) {
+fn unpack(
+    _v: V,
+    q8: bool,
+    w: &[&[u8]; ROWS],
+    start: usize,
+    wb: usize,
+    n: usize,
+    off: i8,
+    out: &mut [MaybeUninit<u8>],
+) {
     let qb = if q8 { 32 } else { 16 };
     assert!(n > 0 && w.iter().all(|w| w.len() >= start + (n - 1) * wb + qb));
     assert!(out.len() >= n * ROWS * UNPACKED);
@@ -655,7 +670,12 @@ impl Tiles32 {
 
     /// Q4_0 x Q8_0 in the repacked projection order
     /// (`ggml_gemv_q4_0_8x8_q8_0`) for a tile.
-    pub(crate) fn q4_0_repacked(&mut self, w: &[&[u8]; ROWS], a: &[&[u8]], out: &mut [[f32; ROWS]]) {
+    pub(crate) fn q4_0_repacked(
+        &mut self,
+        w: &[&[u8]; ROWS],
+        a: &[&[u8]],
+        out: &mut [[f32; ROWS]],
+    ) {
         self.tile::<Q4_0_REPACKED>(w, a, out);
     }
 
@@ -690,20 +710,48 @@ impl Tiles32 {
         while c0 < nb {
             let n = CHUNK.min(nb - c0);
             let (init, fin) = (c0 == 0, c0 + n == nb);
-            gather_f16(v, &mut self.offs, w, fields, wslots, c0 * wb, wb, n, &mut self.sw);
-            let off = if K == Q4_0 || K == Q4_0_REPACKED { -8 } else { 0 };
+            gather_f16(
+                v,
+                &mut self.offs,
+                w,
+                fields,
+                wslots,
+                c0 * wb,
+                wb,
+                n,
+                &mut self.sw,
+            );
+            let off = if K == Q4_0 || K == Q4_0_REPACKED {
+                -8
+            } else {
+                0
+            };
             unpack(v, K == Q8_0, w, c0 * wb + qo, wb, n, off, &mut self.buf);
             // The tokens' scales are the same for every tile of rows: convert
             // them again only for other tokens or another chunk.
             let same = |(a, &p): (&&[u8], &usize)| a.as_ptr() as usize == p;
             if self.sa_of != (c0, nt) || !a.iter().zip(&self.sa_ptrs).all(same) {
-                gather_f16(v, &mut self.offs, a, fields, aslots, c0 * ab, ab, n, &mut self.sa);
+                gather_f16(
+                    v,
+                    &mut self.offs,
+                    a,
+                    fields,
+                    aslots,
+                    c0 * ab,
+                    ab,
+                    n,
+                    &mut self.sa,
+                );
                 self.sa_of = (c0, nt);
                 for (p, a) in self.sa_ptrs.iter_mut().zip(a) {
                     *p = a.as_ptr() as usize;
                 }
             }
-            let astride = if nt > 1 { (a[1].as_ptr() as usize).wrapping_sub(a[0].as_ptr() as usize) } else { 0 };
+            let astride = if nt > 1 {
+                (a[1].as_ptr() as usize).wrapping_sub(a[0].as_ptr() as usize)
+            } else {
+                0
+            };
             let group_fn = match K {
                 Q8_0 => group_q8_0,
                 Q4_0 => group_q4_0,
@@ -715,7 +763,24 @@ impl Tiles32 {
             while r0 < ROWS {
                 let (wq, sw) = (&self.buf[r0 * UNPACKED..], &self.sw[r0 * fields..]);
                 let (acc, summs) = (&mut acc[r0..], &mut summs[r0..]);
-                group_fn(v, vl, n, wq, a, c0 * ab + qo, astride, ab, sw, swb, &self.sa, sab, acc, summs, init, fin);
+                group_fn(
+                    v,
+                    vl,
+                    n,
+                    wq,
+                    a,
+                    c0 * ab + qo,
+                    astride,
+                    ab,
+                    sw,
+                    swb,
+                    &self.sa,
+                    sab,
+                    acc,
+                    summs,
+                    init,
+                    fin,
+                );
                 r0 += group;
             }
             c0 += n;

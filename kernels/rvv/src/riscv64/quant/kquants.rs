@@ -475,7 +475,12 @@ impl TilesK {
 
     /// Q4_K x Q8_K in the repacked projection order
     /// (`ggml_gemv_q4_K_8x8_q8_K`) for a tile.
-    pub(crate) fn q4_k_repacked(&mut self, w: &[&[u8]; ROWS], a: &[&[u8]], out: &mut [[f32; ROWS]]) {
+    pub(crate) fn q4_k_repacked(
+        &mut self,
+        w: &[&[u8]; ROWS],
+        a: &[&[u8]],
+        out: &mut [[f32; ROWS]],
+    ) {
         self.tile::<Q4K_REPACKED>(w, a, out);
     }
 
@@ -547,7 +552,12 @@ impl TilesK {
                         }
                     }
                 }
-                let (ds, dm, sp, isum) = (&self.ds[..n], &self.dm[..n], &self.sp[..n], &mut self.isum[..n]);
+                let (ds, dm, sp, isum) = (
+                    &self.ds[..n],
+                    &self.dm[..n],
+                    &self.sp[..n],
+                    &mut self.isum[..n],
+                );
                 let (acc, am) = (&mut self.acc[t], &mut self.accm[t]);
                 let (w, sv) = (&self.buf[..], &self.sv[..]);
                 match K {

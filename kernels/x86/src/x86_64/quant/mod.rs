@@ -22,9 +22,9 @@ mod simd;
 
 use phi_edge::kernels::{MatOut, MatmulArgs};
 
-pub(crate) use q4_0::{Q4_0, Q4_0Repacked};
+pub(crate) use q4_0::{Q4_0Repacked, Q4_0};
 pub(crate) use q4_1::Q4_1;
-pub(crate) use q4_k::{Q4K, Q4KRepacked};
+pub(crate) use q4_k::{Q4KRepacked, Q4K};
 pub(crate) use q6_k::Q6K;
 pub(crate) use q8_0::Q8_0;
 pub(crate) use simd::{Maddubs, Quads, Vnni};
@@ -119,7 +119,8 @@ unsafe fn row_tile<F: Format, I: Quads, const R: usize>(
         if m.n_tok - t >= TOKENS {
             // SAFETY: as the caller guarantees; tokens `t..t + TOKENS`
             // exist.
-            let p = unsafe { F::tile::<I, R, TOKENS>(w, core::array::from_fn(|i| act(t + i)), nb, pf) };
+            let p =
+                unsafe { F::tile::<I, R, TOKENS>(w, core::array::from_fn(|i| act(t + i)), nb, pf) };
             for (i, p) in p.iter().enumerate() {
                 store(out.token(t + i), rows, p);
             }

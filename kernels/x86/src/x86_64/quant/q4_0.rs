@@ -12,7 +12,9 @@ use core::arch::x86_64::*;
 use phi_edge_portable::quant::act::Q8_0_BYTES;
 use phi_edge_portable::quant::q4_0::Q4_0_BYTES;
 
-use super::simd::{prefetch_block, f16_splat, f16x4, hsums, lanes, load32, nibbles16, read_u16, totals4, Quads};
+use super::simd::{
+    f16_splat, f16x4, hsums, lanes, load32, nibbles16, prefetch_block, read_u16, totals4, Quads,
+};
 use super::Format;
 
 /// One activation block's terms: `da` in every lane, the quants, and the
@@ -51,7 +53,11 @@ impl Format for Q4_0 {
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_0_BYTES, b * Q8_0_BYTES);
                 prefetch_block::<R, Q4_0_BYTES>(pf, b);
-                let mut ab = [(_mm256_setzero_ps(), _mm256_setzero_si256(), _mm256_setzero_si256()); T];
+                let mut ab = [(
+                    _mm256_setzero_ps(),
+                    _mm256_setzero_si256(),
+                    _mm256_setzero_si256(),
+                ); T];
                 for t in 0..T {
                     ab[t] = act_block::<I>(a[t].add(oa));
                 }
@@ -94,7 +100,11 @@ impl Format for Q4_0Repacked {
             for b in 0..nb {
                 let (ow, oa) = (b * Q4_0_BYTES, b * Q8_0_BYTES);
                 prefetch_block::<R, Q4_0_BYTES>(pf, b);
-                let mut ab = [(_mm256_setzero_ps(), _mm256_setzero_si256(), _mm256_setzero_si256()); T];
+                let mut ab = [(
+                    _mm256_setzero_ps(),
+                    _mm256_setzero_si256(),
+                    _mm256_setzero_si256(),
+                ); T];
                 for t in 0..T {
                     ab[t] = act_block::<I>(a[t].add(oa));
                 }

@@ -13,7 +13,10 @@ use core::arch::x86_64::*;
 use phi_edge_portable::quant::act::Q8_K_BYTES;
 use phi_edge_portable::quant::q4_k::Q4_K_BYTES;
 
-use super::simd::{prefetch_block, f16_pair_splat, f16x4, hsums, lanes, load32, nibbles32, read_u16, read_u32, totals4, Quads};
+use super::simd::{
+    f16_pair_splat, f16x4, hsums, lanes, load32, nibbles32, prefetch_block, read_u16, read_u32,
+    totals4, Quads,
+};
 use super::Format;
 
 /// A Q4_K block's eight 6-bit sub-block scales and mins from its 12
@@ -33,7 +36,10 @@ unsafe fn scales_mins(p: *const u8) -> (u64, u64) {
     // bits of bytes 0..4 (scales) and 4..8 (mins).
     let sc_hi = (u2 & four) | (((u0 >> 6) & two) << 4);
     let m_hi = ((u2 >> 4) & four) | (((u1 >> 6) & two) << 4);
-    (u64::from(sc_lo) | u64::from(sc_hi) << 32, u64::from(m_lo) | u64::from(m_hi) << 32)
+    (
+        u64::from(sc_lo) | u64::from(sc_hi) << 32,
+        u64::from(m_lo) | u64::from(m_hi) << 32,
+    )
 }
 
 /// An activation block's scale and its eight sub-block sums
@@ -48,7 +54,10 @@ unsafe fn act_block(p: *const u8) -> (__m256, __m128i) {
     // bytes.
     unsafe {
         let bsums = load32(p.add(4 + 256));
-        let bs = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+        let bs = _mm_hadd_epi16(
+            _mm256_castsi256_si128(bsums),
+            _mm256_extracti128_si256(bsums, 1),
+        );
         (_mm256_set1_ps(f32::from_bits(read_u32(p))), bs)
     }
 }
@@ -63,7 +72,11 @@ unsafe fn act_block(p: *const u8) -> (__m256, __m128i) {
 /// The CPU has AVX2 and the features of `I`; a Q4_K block is readable at
 /// `w` and a Q8_K block at each `a[t]`.
 #[inline(always)]
-unsafe fn ints<I: Quads, const T: usize>(w: *const u8, a: [*const u8; T], bs: [__m128i; T]) -> ([__m256i; T], [__m128i; T]) {
+unsafe fn ints<I: Quads, const T: usize>(
+    w: *const u8,
+    a: [*const u8; T],
+    bs: [__m128i; T],
+) -> ([__m256i; T], [__m128i; T]) {
     // SAFETY: as the caller guarantees; every read lies in its block.
     unsafe {
         let (sc, m) = scales_mins(w.add(4));

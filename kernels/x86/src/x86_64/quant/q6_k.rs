@@ -6,7 +6,7 @@ use core::arch::x86_64::*;
 use phi_edge_portable::quant::act::Q8_K_BYTES;
 use phi_edge_portable::quant::q6_k::Q6_K_BYTES;
 
-use super::simd::{prefetch_block, hsums, f16_splat, load16, load32, read_u32, Quads};
+use super::simd::{f16_splat, hsums, load16, load32, prefetch_block, read_u32, Quads};
 use super::Format;
 
 /// The unsigned 6-bit quants of one 128-value half of a Q6_K block, as
@@ -29,8 +29,14 @@ unsafe fn half(ql: *const u8, qh: *const u8) -> [__m256i; 4] {
         [
             _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(h0, m2)),
             _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(h1, m2)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m2)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(h3, m2)),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                _mm256_and_si256(h, m2),
+            ),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                _mm256_and_si256(h3, m2),
+            ),
         ]
     }
 }
@@ -48,8 +54,38 @@ unsafe fn chunk_scales(sc: __m256i, j: usize) -> __m256i {
     // SAFETY: the caller guarantees the feature.
     unsafe {
         let pick = _mm256_setr_epi8(
-            x, x + 1, x, x + 1, x, x + 1, x, x + 1, x, x + 1, x, x + 1, x, x + 1, x, x + 1, //
-            y, y + 1, y, y + 1, y, y + 1, y, y + 1, y, y + 1, y, y + 1, y, y + 1, y, y + 1,
+            x,
+            x + 1,
+            x,
+            x + 1,
+            x,
+            x + 1,
+            x,
+            x + 1,
+            x,
+            x + 1,
+            x,
+            x + 1,
+            x,
+            x + 1,
+            x,
+            x + 1, //
+            y,
+            y + 1,
+            y,
+            y + 1,
+            y,
+            y + 1,
+            y,
+            y + 1,
+            y,
+            y + 1,
+            y,
+            y + 1,
+            y,
+            y + 1,
+            y,
+            y + 1,
         );
         _mm256_shuffle_epi8(sc, pick)
     }

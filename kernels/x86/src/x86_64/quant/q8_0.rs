@@ -5,7 +5,7 @@ use core::arch::x86_64::*;
 
 use phi_edge_portable::quant::act::Q8_0_BYTES;
 
-use super::simd::{prefetch_block, hsums, f16_splat, load32, Quads};
+use super::simd::{f16_splat, hsums, load32, prefetch_block, Quads};
 use super::Format;
 
 /// Q8_0 x Q8_0: per block `acc = fma(dw * da, lanes, acc)` on eight f32

@@ -112,7 +112,10 @@ pub(super) unsafe fn nibbles32(p: *const u8) -> (__m256i, __m256i) {
     unsafe {
         let q = load32(p);
         let m = _mm256_set1_epi8(0x0f);
-        (_mm256_and_si256(q, m), _mm256_and_si256(_mm256_srli_epi16(q, 4), m))
+        (
+            _mm256_and_si256(q, m),
+            _mm256_and_si256(_mm256_srli_epi16(q, 4), m),
+        )
     }
 }
 
@@ -263,7 +266,11 @@ pub(super) unsafe fn lanes<const R: usize, const T: usize>(acc: [__m128; T]) -> 
 /// The CPU has SSE.
 #[inline(always)]
 pub(super) unsafe fn prefetch_block<const R: usize, const N: usize>(pf: [*const u8; R], b: usize) {
-    let lines: &[usize] = if N >= 64 { &[0, 64, 128, 192, 256][..N.div_ceil(64) + 1] } else { &[0] };
+    let lines: &[usize] = if N >= 64 {
+        &[0, 64, 128, 192, 256][..N.div_ceil(64) + 1]
+    } else {
+        &[0]
+    };
     if N >= 64 || b.is_multiple_of(64 / N) {
         for p in pf {
             for &l in lines {
