@@ -254,7 +254,6 @@ fn streamed_turns_count_their_reads_and_survive_a_failed_read() {
         ids.extend_from_slice(g.generated_ids());
         (ids, g.stats())
     };
-    let weight_bytes = m.header().data_len;
     for fail in [None, Some(0), Some(1), Some(4)] {
         let (reads, fail_at) = (Cell::new(0), Cell::new(None));
         let src = Streamed(Flaky {

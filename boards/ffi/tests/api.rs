@@ -141,10 +141,8 @@ fn next(g: *mut PhiEdgeGenerator, cap: usize) -> (PhiEdgeStatus, Vec<u8>) {
 fn generator_error(g: *mut PhiEdgeGenerator) -> String {
     let mut buf = [0u8; 256];
     // SAFETY: `g` is a live generator, `buf` 256 writable bytes.
-    assert_eq!(
-        unsafe { phi_edge_generator_error(g, buf.as_mut_ptr().cast(), buf.len()) },
-        PhiEdgeStatus::Ok
-    );
+    let status = unsafe { phi_edge_generator_error(g, buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!(status, PhiEdgeStatus::Ok);
     CStr::from_bytes_until_nul(&buf)
         .unwrap()
         .to_str()
@@ -156,10 +154,8 @@ fn generator_error(g: *mut PhiEdgeGenerator) -> String {
 fn model_error(m: &mut PhiEdgeModel) -> String {
     let mut buf = [0u8; 256];
     // SAFETY: `m` is a live model, `buf` 256 writable bytes.
-    assert_eq!(
-        unsafe { phi_edge_model_error(m, buf.as_mut_ptr().cast(), buf.len()) },
-        PhiEdgeStatus::Ok
-    );
+    let status = unsafe { phi_edge_model_error(m, buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!(status, PhiEdgeStatus::Ok);
     CStr::from_bytes_until_nul(&buf)
         .unwrap()
         .to_str()
@@ -346,10 +342,8 @@ fn a_small_arena_is_an_error() {
     copy.resize(image().len() + n, 0);
     let mut mm = PhiEdgeModel::new();
     // SAFETY: `copy` outlives `mm` and is not written while it is used.
-    assert_eq!(
-        unsafe { phi_edge_open(&mut mm, copy.as_ptr().cast(), image().len()) },
-        PhiEdgeStatus::Ok
-    );
+    let status = unsafe { phi_edge_open(&mut mm, copy.as_ptr().cast(), image().len()) };
+    assert_eq!(status, PhiEdgeStatus::Ok);
     let mut g = null_mut();
     // SAFETY: the overlap is rejected before the arena is touched.
     let s = unsafe {
@@ -469,10 +463,8 @@ fn a_full_context_stops_generation() {
     );
     let mut stats = PhiEdgeStats::default();
     // SAFETY: live generator and stats.
-    assert_eq!(
-        unsafe { phi_edge_get_stats(g, &mut stats) },
-        PhiEdgeStatus::Ok
-    );
+    let status = unsafe { phi_edge_get_stats(g, &mut stats) };
+    assert_eq!(status, PhiEdgeStatus::Ok);
     assert_eq!(
         (
             stats.prompt_tokens,
@@ -522,10 +514,8 @@ fn generate(prompt_text: &str, max: usize, cap: usize) -> (Vec<u8>, Vec<PhiEdgeS
     let mut buf = [0u8; PHI_EDGE_TEXT_CAP];
     let mut len = 0;
     // SAFETY: live generator, buffer and length.
-    assert_eq!(
-        unsafe { phi_edge_finish(g, buf.as_mut_ptr().cast(), buf.len(), &mut len) },
-        PhiEdgeStatus::Ok
-    );
+    let status = unsafe { phi_edge_finish(g, buf.as_mut_ptr().cast(), buf.len(), &mut len) };
+    assert_eq!(status, PhiEdgeStatus::Ok);
     text.extend(&buf[..len]);
     (text, other)
 }
@@ -572,10 +562,8 @@ fn chat_turns_and_kernels() {
     let user = "hi <|im_start|>";
     let mut max_prompt_bytes = 0;
     // SAFETY: live model and output.
-    assert_eq!(
-        unsafe { phi_edge_turn_bytes(&mut m, user.len(), &mut max_prompt_bytes) },
-        PhiEdgeStatus::Ok
-    );
+    let status = unsafe { phi_edge_turn_bytes(&mut m, user.len(), &mut max_prompt_bytes) };
+    assert_eq!(status, PhiEdgeStatus::Ok);
     assert!(max_prompt_bytes as usize > user.len());
     // SAFETY: NULL pointers are rejected before any access.
     unsafe {
@@ -605,17 +593,13 @@ fn chat_turns_and_kernels() {
     assert_eq!(next(g, PHI_EDGE_TEXT_CAP).0, PhiEdgeStatus::Ok);
     let mut stats = PhiEdgeStats::default();
     // SAFETY: live generator and stats.
-    assert_eq!(
-        unsafe { phi_edge_get_stats(g, &mut stats) },
-        PhiEdgeStatus::Ok
-    );
+    let status = unsafe { phi_edge_get_stats(g, &mut stats) };
+    assert_eq!(status, PhiEdgeStatus::Ok);
     assert!(stats.prompt_tokens > 4 && stats.generated == 1, "{stats:?}");
     let mut name = [0u8; 32];
     // SAFETY: live generator, 32 writable bytes.
-    assert_eq!(
-        unsafe { phi_edge_kernels(g, name.as_mut_ptr().cast(), name.len()) },
-        PhiEdgeStatus::Ok
-    );
+    let status = unsafe { phi_edge_kernels(g, name.as_mut_ptr().cast(), name.len()) };
+    assert_eq!(status, PhiEdgeStatus::Ok);
     let name = CStr::from_bytes_until_nul(&name).unwrap().to_str().unwrap();
     assert_eq!(name, phi_edge::Kernels::name(&AutoKernels::detect()));
 }

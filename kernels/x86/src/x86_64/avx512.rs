@@ -29,8 +29,8 @@ impl Avx512 {
     /// (`std::arch::is_x86_feature_detected!` tests each), otherwise its
     /// kernels execute undefined instructions.
     pub const unsafe fn new_unchecked() -> Self {
-        // SAFETY: the caller guarantees AVX2, FMA and F16C, among others.
         Avx512 {
+            // SAFETY: the caller guarantees AVX2, FMA and F16C, among others.
             avx2: unsafe { Avx2::new_unchecked() },
         }
     }
