@@ -463,6 +463,7 @@ fn random_bytes_and_damaged_tables_never_panic() {
             tables.merges,
             tables.merge_index,
             tables.specials,
+            tables.special_automaton,
         ];
         let (mut accepted, mut rejected) = (0, 0);
         for round in 0..40 {
@@ -484,6 +485,7 @@ fn random_bytes_and_damaged_tables_never_panic() {
                 merges: &copies[5],
                 merge_index: &copies[6],
                 specials: &copies[7],
+                special_automaton: &copies[8],
                 ..tables
             };
             let Ok(t) = Tokenizer::new(&damaged, o.name) else {

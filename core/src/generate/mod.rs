@@ -18,7 +18,7 @@
 //! | softmax weights for the perplexity, with several cores | 8 × `n_vocab` |
 //! | the context's token ids | 4 × (`n_ctx` + 1) |
 //! | the rendered prompt | `max_prompt_bytes` |
-//! | tokenizer working memory | [`Tokenizer::max_work_bytes`]`(max_prompt_bytes)` |
+//! | tokenizer working memory | [`Tokenizer::max_work_bytes`]`(max_prompt_bytes, n_vocab)` |
 //!
 //! each rounded up to 64 bytes. Nothing is allocated.
 //!
@@ -215,7 +215,7 @@ impl Parts {
             weights: aligned(book::weight_bytes(n_vocab, opts.run.threads as usize)),
             ids: aligned(4 * (opts.run.n_ctx as usize + 1)),
             text: aligned(prompt),
-            work: aligned(Tokenizer::max_work_bytes(prompt)),
+            work: aligned(Tokenizer::max_work_bytes(prompt, n_vocab)),
         }
     }
 

@@ -6,8 +6,9 @@ use crate::error::{Error, Result, Section};
 /// The image magic.
 pub const MAGIC: [u8; 8] = *b"PHIEDGE\0";
 /// The format version this core reads and writes (2: tokenizer attributes
-/// and lookup indexes in the manifest; 3: the RoPE table, `rope_cache`).
-pub const VERSION: u32 = 3;
+/// and lookup indexes in the manifest; 3: the RoPE table, `rope_cache`;
+/// 4: the special-token automaton).
+pub const VERSION: u32 = 4;
 /// Size of the header in bytes.
 pub const HEADER_LEN: usize = 64;
 /// Alignment of the data section and of every tensor in it.

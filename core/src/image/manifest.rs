@@ -80,6 +80,10 @@ pub struct TokenizerTables<'a> {
     /// tokenizing (control, user-defined and unknown ones), longest text
     /// first, ties by id.
     pub specials: &'a [u8],
+    /// The Aho-Corasick automaton over the texts of `specials` (u32 words;
+    /// the tokenizer's `automaton` module has the layout): one pass over a
+    /// text finds which of them occur.
+    pub special_automaton: &'a [u8],
     /// Special token ids and flags.
     pub special: SpecialTokens,
     /// The chat template as the GGUF carries it (empty if none).
@@ -100,6 +104,7 @@ impl TokenizerTables<'_> {
         token_index: &[],
         merge_index: &[],
         specials: &[],
+        special_automaton: &[],
         special: SpecialTokens {
             bos: NO_TOKEN,
             eos: NO_TOKEN,

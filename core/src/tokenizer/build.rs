@@ -48,8 +48,11 @@ pub struct Derived {
     pub token_index: Vec<u8>,
     /// u32 merge ranks sorted by pair.
     pub merge_index: Vec<u8>,
-    /// u32 special ids, longest text first.
+    /// u32 special ids, longest text first, ties by id; texts that can
+    /// never match left out.
     pub specials: Vec<u8>,
+    /// The special-token automaton over `specials`.
+    pub automaton: Vec<u8>,
 }
 
 const FIM_PRE_TEXTS: &[&str] = &[
@@ -241,6 +244,11 @@ pub fn derive(texts: &[&str], types: Option<&[i32]>, merges: &[&str], keys: &Key
             .cmp(&texts[a as usize].len())
             .then(a.cmp(&b))
     });
+    let specials = dedup_specials(specials, texts, &attrs);
+    let special_texts: Vec<&[u8]> = specials
+        .iter()
+        .map(|&i| texts[i as usize].as_bytes())
+        .collect();
 
     let le32 = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     Derived {
@@ -249,5 +257,122 @@ pub fn derive(texts: &[&str], types: Option<&[i32]>, merges: &[&str], keys: &Key
         token_index: le32(&token_index),
         merge_index: le32(&ranks),
         specials: le32(&specials),
+        automaton: le32(&automaton(&special_texts)),
     }
+}
+
+/// Whether special tokens with attributes `at` are matched only when
+/// special tokens are parsed.
+fn parse_special_only(at: u16) -> bool {
+    at & (attr::CONTROL | attr::UNKNOWN) != 0
+}
+
+/// Drops the specials (sorted longest first, ties by id) that can never
+/// match: a later token whose text equals an earlier one's, unless the
+/// earlier one takes part only when special tokens are parsed and the
+/// later one always does. The partitioner's first pass over a text takes
+/// every occurrence the later one could.
+fn dedup_specials(specials: Vec<u32>, texts: &[&str], attrs: &[u16]) -> Vec<u32> {
+    use std::collections::HashMap;
+    // Per text: whether a kept token always takes part, and whether one
+    // takes part only when parsing special tokens.
+    let mut seen: HashMap<&str, (bool, bool)> = HashMap::new();
+    specials
+        .into_iter()
+        .filter(|&id| {
+            let only = parse_special_only(attrs[id as usize]);
+            let (always, parsed) = seen.entry(texts[id as usize]).or_default();
+            // An earlier token always matches first, or matches first
+            // whenever this one could.
+            let keep = !(*always || only && *parsed);
+            if keep {
+                *always |= !only;
+                *parsed |= only;
+            }
+            keep
+        })
+        .collect()
+}
+
+/// The special-token automaton ([`automaton`](super::automaton) has the
+/// layout) over `texts`, the special tokens' texts in special-list order.
+pub(crate) fn automaton(texts: &[&[u8]]) -> Vec<u32> {
+    use super::automaton::NONE;
+    use std::collections::BTreeMap;
+    // The trie, numbered as built.
+    let mut kids: Vec<BTreeMap<u8, usize>> = vec![BTreeMap::new()];
+    let mut term = vec![NONE];
+    let mut node_of = Vec::with_capacity(texts.len());
+    for (k, text) in texts.iter().enumerate() {
+        let mut v = 0;
+        for &b in *text {
+            v = match kids[v].get(&b) {
+                Some(&c) => c,
+                None => {
+                    kids.push(BTreeMap::new());
+                    term.push(NONE);
+                    let c = kids.len() - 1;
+                    kids[v].insert(b, c);
+                    c
+                }
+            };
+        }
+        if term[v] == NONE {
+            term[v] = k as u32;
+        }
+        node_of.push(v);
+    }
+    // Breadth-first numbering: `order[new] = old`.
+    let mut order = vec![0usize];
+    let mut i = 0;
+    while i < order.len() {
+        order.extend(kids[order[i]].values().copied());
+        i += 1;
+    }
+    let mut new_of = vec![0usize; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_of[old] = new;
+    }
+    let n = order.len();
+    let child = |v: usize, b: u8| kids[order[v]].get(&b).map(|&c| new_of[c]);
+    let mut fail = vec![0usize; n];
+    let mut depth = vec![0u32; n];
+    let mut out = vec![NONE; n];
+    let mut edge_start = Vec::with_capacity(n + 1);
+    let mut edges = Vec::with_capacity(n.saturating_sub(1));
+    for v in 0..n {
+        edge_start.push(edges.len() as u32);
+        if term[order[v]] != NONE {
+            out[v] = v as u32;
+        } else if v > 0 {
+            out[v] = out[fail[v]];
+        }
+        for (&b, &c) in &kids[order[v]] {
+            let c = new_of[c];
+            edges.push((c as u32) << 8 | u32::from(b));
+            depth[c] = depth[v] + 1;
+            if v > 0 {
+                let mut f = fail[v];
+                fail[c] = loop {
+                    if let Some(x) = child(f, b) {
+                        break x;
+                    }
+                    if f == 0 {
+                        break 0;
+                    }
+                    f = fail[f];
+                };
+            }
+        }
+    }
+    edge_start.push(edges.len() as u32);
+    let mut words = vec![n as u32, edges.len() as u32, texts.len() as u32];
+    words.extend(edge_start);
+    words.extend(fail.iter().map(|&f| f as u32));
+    words.extend(depth);
+    words.extend(out);
+    words.extend(order.iter().map(|&old| term[old]));
+    words.extend(edges);
+    words.extend(node_of.iter().map(|&v| new_of[v] as u32));
+    words
 }

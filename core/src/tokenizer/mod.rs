@@ -26,6 +26,7 @@
 //! leaves that order unspecified).
 
 pub mod attr;
+mod automaton;
 mod bpe;
 #[cfg(feature = "std")]
 pub mod build;
@@ -46,6 +47,7 @@ pub use utf8::Utf8Decoder;
 use crate::error::{Error, Result};
 use crate::image::manifest::{SpecialTokens, TokenizerKind, TokenizerTables, NO_TOKEN};
 use crate::image::Model;
+use automaton::Automaton;
 use tables::Tables;
 
 /// Longest text [`Tokenizer::tokenize`] accepts, in bytes (positions in
@@ -73,25 +75,48 @@ impl Out<'_> {
     }
 }
 
-/// Fragment-array and scratch sizes of a `kind` tokenizer, in u32 words
-/// and scratch bytes.
-const fn layout(kind: TokenizerKind, text_len: usize) -> (usize, usize, usize) {
-    let frag_words = partition::max_fragments(text_len).saturating_mul(2);
-    let (bytes, words) = match kind {
-        TokenizerKind::ByteLevelBpe => bpe::scratch(text_len),
-        _ => spm::scratch(text_len),
-    };
-    (frag_words, bytes.div_ceil(4), words)
+/// Working memory of a tokenizer, in u32 words.
+struct Layout {
+    /// Each of the two fragment arrays.
+    frags: usize,
+    /// Scratch bytes, in words.
+    bytes: usize,
+    /// Scratch words.
+    words: usize,
+    /// The set of special tokens found in the text.
+    found: usize,
 }
 
-/// Working memory bytes of a `kind` tokenizer for `text_len` bytes.
-const fn work_bytes(kind: TokenizerKind, text_len: usize) -> usize {
-    let (f, b, w) = layout(kind, text_len);
-    f.saturating_mul(2)
-        .saturating_add(b)
-        .saturating_add(w)
-        .saturating_mul(4)
-        .saturating_add(4)
+impl Layout {
+    /// The layout of a `kind` tokenizer with `n_vocab` tokens for
+    /// `text_len` bytes.
+    const fn new(kind: TokenizerKind, text_len: usize, n_vocab: usize) -> Layout {
+        let (bytes, words) = match kind {
+            TokenizerKind::ByteLevelBpe => bpe::scratch(text_len),
+            _ => spm::scratch(text_len),
+        };
+        Layout {
+            frags: partition::max_fragments(text_len).saturating_mul(2),
+            bytes: bytes.div_ceil(4),
+            words,
+            // The special list is no longer than the vocabulary.
+            found: Automaton::set_words(n_vocab),
+        }
+    }
+
+    /// All of it, in words.
+    const fn words(&self) -> usize {
+        self.frags
+            .saturating_mul(2)
+            .saturating_add(self.bytes)
+            .saturating_add(self.words)
+            .saturating_add(self.found)
+    }
+
+    /// All of it in bytes, with slack to align a byte buffer to u32.
+    const fn bytes(&self) -> usize {
+        self.words().saturating_mul(4).saturating_add(4)
+    }
 }
 
 /// Working memory for one raw-text fragment.
@@ -177,7 +202,7 @@ impl<'a> Tokenizer<'a> {
     /// EOS, EOT and the tokens llama.cpp recognizes by their text, such as
     /// `<|end|>`, `<|im_end|>`, `<|endoftext|>`).
     pub fn is_eog(&self, id: u32) -> bool {
-        id != NO_TOKEN && self.t.eog.iter().any(|e| e == id)
+        id != NO_TOKEN && self.t.is_eog(id)
     }
 
     /// The text of token `id` as the vocabulary stores it.
@@ -215,23 +240,19 @@ impl<'a> Tokenizer<'a> {
         Ok(())
     }
 
-    /// Fragment-array and scratch sizes, in u32 words and scratch bytes.
-    fn layout(&self, text_len: usize) -> (usize, usize, usize) {
-        layout(self.kind, text_len)
-    }
-
     /// Bytes of working memory [`tokenize`](Self::tokenize) needs for a
     /// text of `text_len` bytes: about 115 per text byte for SentencePiece
     /// and 160 for byte-level BPE (sized for the worst case, invalid UTF-8).
     pub fn work_bytes(&self, text_len: usize) -> usize {
-        work_bytes(self.kind, text_len)
+        Layout::new(self.kind, text_len, self.n_vocab() as usize).bytes()
     }
 
-    /// [`work_bytes`](Self::work_bytes) for the hungriest tokenizer kind:
-    /// `const`, for arenas sized before the model is known.
-    pub const fn max_work_bytes(text_len: usize) -> usize {
-        let bpe = work_bytes(TokenizerKind::ByteLevelBpe, text_len);
-        let spm = work_bytes(TokenizerKind::SentencePiece, text_len);
+    /// [`work_bytes`](Self::work_bytes) for the hungriest tokenizer kind
+    /// with `n_vocab` tokens: `const`, for arenas sized from the
+    /// hyperparameters alone.
+    pub const fn max_work_bytes(text_len: usize, n_vocab: usize) -> usize {
+        let bpe = Layout::new(TokenizerKind::ByteLevelBpe, text_len, n_vocab).bytes();
+        let spm = Layout::new(TokenizerKind::SentencePiece, text_len, n_vocab).bytes();
         if bpe > spm {
             bpe
         } else {
@@ -305,18 +326,24 @@ impl<'a> Tokenizer<'a> {
         if self.kind == TokenizerKind::ByteLevelBpe {
             bpe::check_encodable(text, 0)?;
         }
-        let (f, b, w) = self.layout(text.len());
+        let l = Layout::new(self.kind, text.len(), self.n_vocab() as usize);
         let (_, words, _) = bytemuck::pod_align_to_mut::<u8, u32>(work);
         let short = Error::WorkTooSmall {
             need,
             got: 4 * words.len(),
         };
-        let words = words.get_mut(..2 * f + b + w).ok_or(short)?;
-        let (frag_a, rest) = words.split_at_mut(f);
-        let (frag_b, rest) = rest.split_at_mut(f);
-        let (scratch_bytes, scratch_words) = rest.split_at_mut(b);
+        let words = words.get_mut(..l.words()).ok_or(short)?;
+        let (frag_a, rest) = words.split_at_mut(l.frags);
+        let (frag_b, rest) = rest.split_at_mut(l.frags);
+        let (found, rest) = rest.split_at_mut(l.found);
+        let (scratch_bytes, scratch_words) = rest.split_at_mut(l.bytes);
         let scratch_bytes: &mut [u8] = bytemuck::cast_slice_mut(scratch_bytes);
-        let (frags, n) = partition::partition(self, text, markers, parse_special, frag_a, frag_b)?;
+        let frags = partition::Frags {
+            a: frag_a,
+            b: frag_b,
+            found,
+        };
+        let (frags, n) = partition::partition(self, text, markers, parse_special, frags)?;
 
         let mut o = Out { buf: out, n: 0 };
         let bos = add_special && self.special.add_bos;

@@ -32,10 +32,14 @@ fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let first = *needle.first()?;
-    let last_start = hay.len().checked_sub(needle.len())?;
-    (0..=last_start).find(|&i| hay[i] == first && &hay[i..i + needle.len()] == needle)
+/// The partitioner's working memory.
+pub(crate) struct Frags<'w> {
+    /// Two ping-pong fragment arrays of [`max_fragments`] pairs each.
+    pub(crate) a: &'w mut [u32],
+    /// See `a`.
+    pub(crate) b: &'w mut [u32],
+    /// The set of special tokens found in the text, a bit each.
+    pub(crate) found: &'w mut [u32],
 }
 
 struct Writer<'w> {
@@ -129,20 +133,32 @@ fn seed(
 }
 
 /// Partitions `text` into fragments, starting from `markers` (see
-/// [`seed`]); returns the array holding them and their count. `a` and `b`
-/// must each hold [`max_fragments`] pairs.
+/// [`seed`]); returns the array holding them and their count.
+///
+/// One pass of the special-token automaton finds the special tokens that
+/// occur in the text; only those are searched for, each in linear time
+/// (`memmem`). llama.cpp's order (longest first, every fragment split at
+/// each before the next is tried) decides which of overlapping matches
+/// wins, so a leftmost-longest single pass would give other tokens.
 pub(crate) fn partition<'w>(
     tok: &Tokenizer<'_>,
     text: &[u8],
     markers: &[Range<usize>],
     parse_special: bool,
-    mut a: &'w mut [u32],
-    mut b: &'w mut [u32],
+    frags: Frags<'w>,
 ) -> Result<(&'w mut [u32], usize)> {
+    let Frags {
+        mut a,
+        mut b,
+        found,
+    } = frags;
     let mut n = seed(tok, text, markers, a)?;
-    for id in tok.t.specials.iter() {
+    tok.t.automaton.scan(text, found);
+    for (k, id) in tok.t.specials.iter().enumerate() {
         let at = tok.attr(id);
-        if !parse_special && at & (attr::CONTROL | attr::UNKNOWN) != 0 {
+        if !parse_special && at & (attr::CONTROL | attr::UNKNOWN) != 0
+            || !tok.t.automaton.found(k, found)
+        {
             continue;
         }
         let needle = tok.t.tokens.get(id as usize);
@@ -154,7 +170,7 @@ pub(crate) fn partition<'w>(
                 continue;
             }
             let (mut off, end) = (start as usize, (start + len) as usize);
-            while let Some(m) = find(&text[off..end], needle) {
+            while let Some(m) = memchr::memmem::find(&text[off..end], needle) {
                 let p = off + m;
                 off = w.token(text, off, p..p + needle.len(), end, id, at)?;
                 if off == end {

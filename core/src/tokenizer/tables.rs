@@ -2,6 +2,7 @@
 
 use core::cmp::Ordering;
 
+use super::automaton::Automaton;
 use crate::error::{Error, Result};
 use crate::image::manifest::{TokenizerKind, TokenizerTables, NO_TOKEN};
 
@@ -112,6 +113,7 @@ pub(crate) struct Tables<'a> {
     pub(crate) merges: StrTable<'a>,
     pub(crate) merge_index: U32s<'a>,
     pub(crate) specials: U32s<'a>,
+    pub(crate) automaton: Automaton<'a>,
 }
 
 impl<'a> Tables<'a> {
@@ -140,6 +142,13 @@ impl<'a> Tables<'a> {
             }
         }
         let merges = StrTable::new(t.merges, "merge table is inconsistent")?;
+        let specials = U32s::new(t.specials, "special token list is not u32 values")?;
+        if specials.len() > n {
+            return Err(bad("special token list is longer than the vocabulary"));
+        }
+        let automaton = Automaton::new(t.special_automaton, specials.len(), |k| {
+            tokens.get(specials.get(k) as usize).len()
+        })?;
         let tb = Tables {
             tokens,
             scores: t.scores,
@@ -148,7 +157,8 @@ impl<'a> Tables<'a> {
             token_index: U32s::new(t.token_index, "token index is not u32 values")?,
             merges,
             merge_index: U32s::new(t.merge_index, "merge index is not u32 values")?,
-            specials: U32s::new(t.specials, "special token list is not u32 values")?,
+            specials,
+            automaton,
         };
         let in_vocab = |v: U32s<'_>| v.iter().all(|id| (id as usize) < n);
         if !in_vocab(tb.eog) || !in_vocab(tb.token_index) || !in_vocab(tb.specials) {
@@ -176,6 +186,14 @@ impl<'a> Tables<'a> {
                 return Err(bad("merge index is not sorted"));
             }
             prev = Some(pair);
+        }
+        if tb
+            .eog
+            .iter()
+            .zip(tb.eog.iter().skip(1))
+            .any(|(a, b)| a >= b)
+        {
+            return Err(bad("end-of-generation list is not sorted"));
         }
         let mut prev_len = usize::MAX;
         for id in tb.specials.iter() {
@@ -219,6 +237,20 @@ impl<'a> Tables<'a> {
             }
         }
         None
+    }
+
+    /// Whether `id` is in the end-of-generation list.
+    pub(crate) fn is_eog(&self, id: u32) -> bool {
+        let (mut lo, mut hi) = (0, self.eog.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.eog.get(mid).cmp(&id) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+                Ordering::Equal => return true,
+            }
+        }
+        false
     }
 
     /// The rank of merging `left` with `right`.
