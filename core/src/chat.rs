@@ -294,9 +294,17 @@ fn phi3_system(jinja: &str) -> Phi3System {
 }
 
 /// The default system message literal of a ChatML template, if it has one.
+///
+/// Linear in the template: the end marker after a candidate is searched
+/// for once and reused until a candidate starts past it, and the quote
+/// search of a candidate stops at the next quote of its kind, which comes
+/// before the next candidate opened by that quote.
 fn chatml_default_system(jinja: &str) -> Result<Option<&str>> {
     const START: &str = "<|im_start|>system";
     let mut rest = jinja;
+    // The absolute position of the first end marker at or after `rest`'s
+    // candidate body, once searched for.
+    let mut next_end: Option<usize> = None;
     while let Some(at) = rest.find(START) {
         let before = rest[..at].chars().next_back();
         let after = &rest[at + START.len()..];
@@ -311,10 +319,17 @@ fn chatml_default_system(jinja: &str) -> Result<Option<&str>> {
         else {
             continue;
         };
-        let Some(end) = body.find(CHATML_END) else {
-            continue;
+        let body_at = jinja.len() - body.len();
+        let end_at = match next_end {
+            Some(e) if e >= body_at => e,
+            _ => match body.find(CHATML_END) {
+                Some(e) => body_at + e,
+                // No end marker after this body: none after the later ones.
+                None => return Ok(None),
+            },
         };
-        let text = &body[..end];
+        next_end = Some(end_at);
+        let text = &body[..end_at - body_at];
         if text.contains(quote) {
             // `'<|im_start|>system\n' + message['content']`: not a literal.
             continue;
