@@ -5,6 +5,7 @@
 //! factors converted to f32, the hyperparameters checked, the tokenizer
 //! tables flattened, and every tensor given a CRC-32.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::string::{String, ToString};
@@ -252,6 +253,7 @@ impl OwnedTokenizer<'_> {
             token_index: &self.derived.token_index,
             merge_index: &self.derived.merge_index,
             specials: &self.derived.specials,
+            special_automaton: &self.derived.automaton,
             special: self.special,
             chat_template: self.chat_template,
         }
@@ -416,6 +418,11 @@ struct Planned<'g> {
 fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>> {
     let layout = TensorLayout::new(*config);
     let mut used = vec![false; g.tensors().len()];
+    // Name to index; the first of repeated names, as a scan would find.
+    let mut by_name = HashMap::with_capacity(g.tensors().len());
+    for (i, t) in g.tensors().iter().enumerate() {
+        by_name.entry(t.name).or_insert(i);
+    }
     let mut out = Vec::with_capacity(layout.count());
     let mut offset = 0u64;
     for i in 0..layout.count() {
@@ -444,10 +451,8 @@ fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>
             continue;
         }
         let name = role.gguf_name().replace('N', &layer.to_string());
-        let pos = g
-            .tensors()
-            .iter()
-            .position(|t| t.name == name)
+        let pos = *by_name
+            .get(name.as_str())
             .ok_or_else(|| PackError::MissingTensor(name.clone()))?;
         used[pos] = true;
         let info = &g.tensors()[pos];
