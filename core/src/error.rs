@@ -198,6 +198,15 @@ pub enum Error {
     },
     /// A token was asked of a generator that has no prompt.
     NoPrompt,
+    /// The model asks for more than a [`Limits`](crate::Limits) allows.
+    OverLimit {
+        /// Which limit.
+        limit: crate::Limit,
+        /// What the model asks for.
+        value: u64,
+        /// The limit.
+        max: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -262,6 +271,10 @@ impl fmt::Display for Error {
                 "the prompt is {tokens} tokens; the context has room for {room} of {n_ctx}"
             ),
             Error::NoPrompt => f.write_str("no prompt to generate from"),
+            Error::OverLimit { limit, value, max } => {
+                let (what, unit) = limit.what();
+                write!(f, "{what} {value} {unit}, over the limit of {max}")
+            }
         }
     }
 }

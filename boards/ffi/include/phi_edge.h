@@ -143,6 +143,11 @@ enum phi_edge_status
    * An error inside the library (a bug): the handle is unusable.
    */
   PHI_EDGE_STATUS_INTERNAL = -21,
+  /**
+   * The model asks for more than the library's limits allow (an
+   * oversized vocabulary, manifest or chat template).
+   */
+  PHI_EDGE_STATUS_OVER_LIMIT = -22,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

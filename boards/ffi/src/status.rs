@@ -64,12 +64,15 @@ pub enum PhiEdgeStatus {
     ReadFailed = -20,
     /// An error inside the library (a bug): the handle is unusable.
     Internal = -21,
+    /// The model asks for more than the library's limits allow (an
+    /// oversized vocabulary, manifest or chat template).
+    OverLimit = -22,
 }
 
 impl PhiEdgeStatus {
     /// Every status (a function, not a constant, so that the header does
     /// not get it).
-    pub const fn all() -> [PhiEdgeStatus; 24] {
+    pub const fn all() -> [PhiEdgeStatus; 25] {
         [
             Self::Ok,
             Self::Done,
@@ -95,6 +98,7 @@ impl PhiEdgeStatus {
             Self::BadToken,
             Self::ReadFailed,
             Self::Internal,
+            Self::OverLimit,
         ]
     }
 
@@ -122,6 +126,7 @@ impl PhiEdgeStatus {
             Error::NoByteToken { .. } | Error::UnencodableText { .. } => Self::UnencodableText,
             Error::BadToken { .. } => Self::BadToken,
             Error::Read { .. } | Error::WeightRead { .. } => Self::ReadFailed,
+            Error::OverLimit { .. } => Self::OverLimit,
             // Output and work buffers are the library's own, and the
             // generator falls back on an unknown chat template.
             _ => Self::Internal,
@@ -157,6 +162,7 @@ impl PhiEdgeStatus {
             Self::BadToken => c"a token id is outside the vocabulary",
             Self::ReadFailed => c"the image could not be read",
             Self::Internal => c"internal error in phi-edge (please report it)",
+            Self::OverLimit => c"the model is larger than the library's limits",
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod tensor;
 use crate::config::Config;
 use crate::crc::Crc32;
 use crate::error::{Error, Result, Section};
+use crate::limits::Limits;
 use crate::source::{ReadAt, WeightSource};
 use header::{Header, HEADER_LEN};
 use manifest::{Manifest, TokenizerKind, TokenizerTables, NO_TOKEN};
@@ -33,8 +34,13 @@ pub struct Model<'a> {
 
 impl<'a> Model<'a> {
     /// Opens an image that is entirely in addressable memory (memory-mapped
-    /// flash, RAM, `mmap`).
+    /// flash, RAM, `mmap`), within [`Limits::DEFAULT`].
     pub fn open_mapped(image: &'a [u8]) -> Result<Model<'a>> {
+        Self::open_mapped_with(image, &Limits::DEFAULT)
+    }
+
+    /// [`open_mapped`](Self::open_mapped) within `limits`.
+    pub fn open_mapped_with(image: &'a [u8], limits: &Limits) -> Result<Model<'a>> {
         let header = Header::decode(image, image.len() as u64)?;
         let start = HEADER_LEN;
         // In range: Header::decode checked the manifest against the image length.
@@ -43,12 +49,22 @@ impl<'a> Model<'a> {
             .ok_or(Error::Truncated {
                 section: Section::Manifest,
             })?;
-        Self::from_parts(header, manifest)
+        Self::from_parts_with(header, manifest, limits)
     }
 
     /// Opens an image on a block device: reads the header, then the
-    /// manifest into `buf`, which the model borrows from then on.
+    /// manifest into `buf`, which the model borrows from then on; within
+    /// [`Limits::DEFAULT`].
     pub fn open_streamed<R: ReadAt>(src: &mut R, buf: &'a mut [u8]) -> Result<Model<'a>> {
+        Self::open_streamed_with(src, buf, &Limits::DEFAULT)
+    }
+
+    /// [`open_streamed`](Self::open_streamed) within `limits`.
+    pub fn open_streamed_with<R: ReadAt>(
+        src: &mut R,
+        buf: &'a mut [u8],
+        limits: &Limits,
+    ) -> Result<Model<'a>> {
         let mut hb = [0u8; HEADER_LEN];
         if src.size() < HEADER_LEN as u64 {
             return Err(Error::Truncated {
@@ -57,6 +73,7 @@ impl<'a> Model<'a> {
         }
         src.read_at(0, &mut hb)?;
         let header = Header::decode(&hb, src.size())?;
+        limits.check_manifest_bytes(&header)?;
         let len = usize::try_from(header.manifest_len).map_err(|_| Error::Malformed {
             section: Section::Header,
             what: "manifest too large",
@@ -66,11 +83,22 @@ impl<'a> Model<'a> {
             .get_mut(..len)
             .ok_or(Error::BufferTooSmall { need: len, got })?;
         src.read_at(HEADER_LEN as u64, m)?;
-        Self::from_parts(header, m)
+        Self::from_parts_with(header, m, limits)
     }
 
-    /// Checks a decoded header and its manifest bytes.
+    /// Checks a decoded header and its manifest bytes, within
+    /// [`Limits::DEFAULT`].
     pub fn from_parts(header: Header, manifest_bytes: &'a [u8]) -> Result<Model<'a>> {
+        Self::from_parts_with(header, manifest_bytes, &Limits::DEFAULT)
+    }
+
+    /// [`from_parts`](Self::from_parts) within `limits`.
+    pub fn from_parts_with(
+        header: Header,
+        manifest_bytes: &'a [u8],
+        limits: &Limits,
+    ) -> Result<Model<'a>> {
+        limits.check_manifest_bytes(&header)?;
         let mut crc = Crc32::new();
         crc.update(manifest_bytes);
         if manifest_bytes.len() as u64 != header.manifest_len {
@@ -84,6 +112,7 @@ impl<'a> Model<'a> {
             });
         }
         let manifest = Manifest::decode(manifest_bytes)?;
+        limits.check_manifest(&manifest)?;
         manifest.config.validate()?;
         check_tokenizer(&manifest.tokenizer, manifest.config.n_vocab)?;
         let layout = TensorLayout::new(manifest.config);
