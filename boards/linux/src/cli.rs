@@ -155,6 +155,94 @@ pub struct TokenizeArgs {
     /// Parse special-token text such as `<|im_start|>` into its token.
     #[arg(long)]
     pub special: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Resource limits: a model over one is refused with a message naming the
+/// flag that raises it. The defaults are `phi_edge::Limits::DEFAULT`, what
+/// a 4 GiB board affords. Sizes take a K, M or G suffix (powers of 1024).
+#[derive(Debug, Args, Clone, Copy)]
+pub struct LimitArgs {
+    /// Largest arena (KV cache, activations, buffers) to allocate.
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = size_arg)]
+    pub max_arena: u64,
+    /// Largest manifest (tokenizer and tensor tables) to read.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = size_arg)]
+    pub max_manifest: u64,
+    /// Longest chat template.
+    #[arg(long, value_name = "SIZE", default_value = "256K", value_parser = size_arg)]
+    pub max_template: u64,
+    /// Most vocabulary tokens.
+    #[arg(long, value_name = "N", default_value_t = phi_edge::Limits::DEFAULT.vocab)]
+    pub max_vocab: u64,
+    /// Most BPE merges.
+    #[arg(long, value_name = "N", default_value_t = phi_edge::Limits::DEFAULT.merges)]
+    pub max_merges: u64,
+    /// Most special tokens.
+    #[arg(long, value_name = "N", default_value_t = phi_edge::Limits::DEFAULT.specials)]
+    pub max_specials: u64,
+    /// Most end-of-generation tokens.
+    #[arg(long, value_name = "N", default_value_t = phi_edge::Limits::DEFAULT.eog)]
+    pub max_eog: u64,
+    /// Longest text (a prompt, a chat line, `tokenize --text`).
+    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = size_arg)]
+    pub max_text: u64,
+}
+
+impl LimitArgs {
+    /// The core's limits.
+    pub fn limits(&self) -> phi_edge::Limits {
+        phi_edge::Limits {
+            manifest_bytes: self.max_manifest,
+            chat_template_bytes: self.max_template,
+            vocab: self.max_vocab,
+            merges: self.max_merges,
+            specials: self.max_specials,
+            eog: self.max_eog,
+            arena_bytes: self.max_arena,
+        }
+    }
+
+    /// The flag that raises `limit`.
+    pub fn flag(limit: phi_edge::Limit) -> &'static str {
+        use phi_edge::Limit;
+        match limit {
+            Limit::ArenaBytes => "--max-arena",
+            Limit::ManifestBytes => "--max-manifest",
+            Limit::ChatTemplateBytes => "--max-template",
+            Limit::Vocab => "--max-vocab",
+            Limit::Merges => "--max-merges",
+            Limit::Specials => "--max-specials",
+            Limit::Eog => "--max-eog",
+        }
+    }
+
+    /// Fails unless a text of `len` bytes is within `--max-text`.
+    pub fn check_text(&self, len: usize, what: &str) -> anyhow::Result<()> {
+        if len as u64 > self.max_text {
+            anyhow::bail!(
+                "the {what} is {len} bytes, over the limit of {} (raise it with --max-text)",
+                self.max_text
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Parses a size: bytes, or a number with a K, M or G suffix.
+fn size_arg(s: &str) -> Result<u64, String> {
+    let (digits, shift) = match s.as_bytes().last() {
+        Some(b'K' | b'k') => (&s[..s.len() - 1], 10),
+        Some(b'M' | b'm') => (&s[..s.len() - 1], 20),
+        Some(b'G' | b'g') => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("expected a size such as 4096, 512K, 64M or 4G, not {s:?}"))
 }
 
 /// How a session is set up.
@@ -179,6 +267,8 @@ pub struct SessionArgs {
     /// default: the CPUs online). Logits do not depend on it.
     #[arg(long, value_parser = threads_arg)]
     pub threads: Option<u32>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 impl SessionArgs {

@@ -10,12 +10,12 @@ use phi_edge::image::tensor::Role;
 use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
 use phi_edge::parallel::{self, ThreadPool, DEFAULT_SPIN};
 use phi_edge::{
-    ActFormat, DType, Kernels, Mapped, Model, Parallel, Plan, RunOptions, Session, Streamed,
-    WeightSource,
+    ActFormat, DType, Kernels, Limits, Mapped, Model, Parallel, Plan, RunOptions, Session,
+    Streamed, WeightSource,
 };
 use phi_edge_auto::AutoKernels;
 
-use crate::cli::{Cli, Command, SessionArgs};
+use crate::cli::{Cli, Command, LimitArgs, SessionArgs};
 use crate::generate;
 use crate::model_file::{self, ImageBytes, StreamedImage};
 use crate::npy;
@@ -94,9 +94,11 @@ pub fn thread_pool(threads: u32, reader: bool) -> Result<ThreadPool> {
         .with_context(|| format!("cannot start {threads} threads"))
 }
 
-/// Opens and fully checks an image: header, manifest and every tensor CRC.
-pub fn open_checked<'a>(path: &Path, bytes: &'a ImageBytes) -> Result<Model<'a>> {
-    let model = Model::open_mapped(bytes.bytes())
+/// Opens and fully checks an image: header, manifest (within `limits`) and
+/// every tensor CRC.
+pub fn open_checked<'a>(path: &Path, bytes: &'a ImageBytes, limits: &Limits) -> Result<Model<'a>> {
+    let model = bytes
+        .model(limits)
         .with_context(|| format!("cannot open {}", path.display()))?;
     model
         .verify(&mut Mapped(bytes.bytes()), &mut [])
@@ -104,9 +106,41 @@ pub fn open_checked<'a>(path: &Path, bytes: &'a ImageBytes) -> Result<Model<'a>>
     Ok(model)
 }
 
+/// `n` zero bytes, allocated fallibly (a failed allocation is `None`, not
+/// an abort) and lazily zeroed by the allocator (`calloc`), so an arena's
+/// untouched pages cost nothing.
+pub fn zeroed(n: usize) -> Option<Vec<u8>> {
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(n).ok()?;
+    // SAFETY: `layout` has a non-zero size.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` was allocated by the global allocator with `layout`
+    // (size `n`, alignment 1, as `Vec<u8>` with capacity `n` allocates),
+    // and its `n` bytes are initialized (zero).
+    Some(unsafe { Vec::from_raw_parts(p, n, n) })
+}
+
+/// An arena of `bytes` for a session of `n_ctx` tokens, within `limits`:
+/// over the limit, or more than the machine can allocate, is an error that
+/// says so, never an abort.
+pub fn arena(bytes: usize, n_ctx: u32, limits: &LimitArgs) -> Result<Vec<u8>> {
+    let gib = bytes as f64 / f64::from(1u32 << 30);
+    if let Err(e) = limits.limits().check_arena(bytes) {
+        bail!("this model at --ctx {n_ctx} needs a {gib:.2} GiB arena: {e} (lower --ctx or raise --max-arena)");
+    }
+    zeroed(bytes).with_context(|| {
+        format!("this model at --ctx {n_ctx} needs a {gib:.2} GiB arena, more than this machine can allocate (lower --ctx)")
+    })
+}
+
 fn inspect(path: &Path, args: SessionArgs) -> Result<()> {
-    let bytes = ImageBytes::open(path)?;
-    let model = open_checked(path, &bytes)?;
+    let bytes = ImageBytes::open(path, &args.limits.limits())?;
+    let model = open_checked(path, &bytes, &args.limits.limits())?;
     let h = model.header();
     let c = model.config();
     let m = model.manifest();
@@ -257,12 +291,12 @@ fn pack(input: &Path, out: &Path) -> Result<()> {
 fn logits(path: &Path, tokens: &[u32], out: &Path, args: SessionArgs) -> Result<()> {
     let mut all = Vec::new();
     let n_vocab = if args.stream.is_some() {
-        let (mut file, image) = StreamedImage::open(path)?;
-        let model = image.verified(path, &mut file)?;
+        let (mut file, image) = StreamedImage::open(path, &args.limits.limits())?;
+        let model = image.verified(path, &mut file, &args.limits.limits())?;
         eval_all(&model, Streamed(file), tokens, args, &mut all)?
     } else {
-        let bytes = ImageBytes::open(path)?;
-        let model = open_checked(path, &bytes)?;
+        let bytes = ImageBytes::open(path, &args.limits.limits())?;
+        let model = open_checked(path, &bytes, &args.limits.limits())?;
         eval_all(&model, Mapped(bytes.bytes()), tokens, args, &mut all)?
     };
     let mut w = BufWriter::new(
@@ -294,7 +328,7 @@ fn eval_all<S: WeightSource>(
     let n_vocab = model.config().n_vocab as usize;
     all.resize(tokens.len() * n_vocab, 0.0);
     let plan = Plan::new(model.config(), &opts)?;
-    let mut arena = vec![0u8; plan.bytes() + 64];
+    let mut arena = arena(plan.bytes() + 64, opts.n_ctx, &args.limits)?;
     let pool = thread_pool(opts.threads, !src.is_mapped())?;
     let s = Session::new(model, AutoKernels::detect(), src, &mut arena, &opts)?;
     s.with_parallel(pool).eval(tokens, Some(all))?;

@@ -15,7 +15,7 @@
 //!
 //! [`FileSource`]: crate::model_file::FileSource
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use phi_edge::{Error, Generator, Kernels, Mapped, Model, Parallel, Streamed, Wei
 use phi_edge_auto::AutoKernels;
 
 use crate::cli::{GenArgs, SamplingArgs};
-use crate::commands::{open_checked, run_options, thread_pool};
+use crate::commands::{self, open_checked, run_options, thread_pool};
 use crate::model_file::{ImageBytes, StreamedImage};
 
 /// The generator the CLI runs: the host's kernels on a thread pool, over a
@@ -37,6 +37,37 @@ type HostGenerator<'m, 'a, S> = Generator<'m, 'a, AutoKernels, S, ThreadPool>;
 /// Longest line `phi-edge chat` takes, in bytes (the arena holds the
 /// rendered turn and the tokenizer's working memory for it).
 const CHAT_LINE_BYTES: u32 = 16 * 1024;
+
+/// Reads a line of at most [`CHAT_LINE_BYTES`] (and its newline) into
+/// `line`: `None` at the end of input, `Some(false)` for a longer line,
+/// which is read to its end and dropped.
+fn read_line(r: &mut impl BufRead, line: &mut String) -> Result<Option<bool>> {
+    let max = u64::from(CHAT_LINE_BYTES) + 2;
+    if r.by_ref().take(max).read_line(line)? == 0 {
+        return Ok(None);
+    }
+    if line.ends_with('\n') || (line.len() as u64) < max {
+        return Ok(Some(true));
+    }
+    // Skip the rest of the line, a buffer at a time.
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                r.consume(i + 1);
+                break;
+            }
+            None => {
+                let n = buf.len();
+                r.consume(n);
+            }
+        }
+    }
+    Ok(Some(false))
+}
 
 /// What runs on a generator, whatever its weight source.
 trait Job {
@@ -49,14 +80,15 @@ trait Job {
 /// file read through the arena's staging buffers.
 fn with_generator(args: &GenArgs, texts: usize, job: impl Job) -> Result<()> {
     let mut arena = Vec::new();
+    let limits = args.session.limits.limits();
     if args.session.stream.is_some() {
-        let (mut file, manifest) = StreamedImage::open(&args.model)?;
-        let model = manifest.verified(&args.model, &mut file)?;
+        let (mut file, manifest) = StreamedImage::open(&args.model, &limits)?;
+        let model = manifest.verified(&args.model, &mut file, &limits)?;
         let g = generator(&model, Streamed(file), args, texts, &mut arena)?;
         job.run(&model, g)
     } else {
-        let bytes = ImageBytes::open(&args.model)?;
-        let model = open_checked(&args.model, &bytes)?;
+        let bytes = ImageBytes::open(&args.model, &limits)?;
+        let model = open_checked(&args.model, &bytes, &limits)?;
         let g = generator(&model, Mapped(bytes.bytes()), args, texts, &mut arena)?;
         job.run(&model, g)
     }
@@ -75,6 +107,7 @@ pub fn run(
         bail!("--system needs --chat");
     }
     let texts = prompt.len() + system.map_or(0, str::len);
+    args.session.limits.check_text(texts, "prompt")?;
     let job = Run {
         max_tokens: args.max_tokens,
         prompt,
@@ -137,6 +170,9 @@ impl Job for Run<'_> {
 /// `phi-edge chat`: an interactive conversation that keeps the KV cache
 /// across turns.
 pub fn chat(args: &GenArgs, system: Option<&str>) -> Result<()> {
+    args.session
+        .limits
+        .check_text(system.map_or(0, str::len), "system message")?;
     let texts = CHAT_LINE_BYTES as usize + system.map_or(0, str::len);
     with_generator(
         args,
@@ -173,8 +209,12 @@ impl Job for Chat<'_> {
         loop {
             eprint!("> ");
             line.clear();
-            if stdin.lock().read_line(&mut line)? == 0 {
+            let Some(whole) = read_line(&mut stdin.lock(), &mut line)? else {
                 break;
+            };
+            if !whole {
+                eprintln!("error: the line is longer than {CHAT_LINE_BYTES} bytes; it is skipped");
+                continue;
             }
             let user = line.trim_end_matches(['\n', '\r']);
             if user.is_empty() {
@@ -225,8 +265,9 @@ fn generator<'m, 'a, S: WeightSource>(
         sampling: sampler_config(&args.sampling),
         max_prompt_bytes,
     };
-    // One byte more than the plan: room to align the arena to 64 bytes.
-    arena.resize(opts.arena_bytes(model.config()) + 63, 0);
+    // 63 bytes more than the plan: room to align the arena to 64 bytes.
+    let bytes = opts.arena_bytes(model.config()).saturating_add(63);
+    *arena = commands::arena(bytes, opts.run.n_ctx, &args.session.limits)?;
     let (threads, reader) = (opts.run.threads, !src.is_mapped());
     let g = Generator::new(model, AutoKernels::detect(), src, arena, &opts)?;
     Ok(g.with_parallel(thread_pool(threads, reader)?))

@@ -28,7 +28,17 @@ fn main() -> ExitCode {
     match commands::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // A core limit names the flag that raises it.
+            let flag = e.chain().find_map(|c| match c.downcast_ref() {
+                Some(phi_edge::Error::OverLimit { limit, .. }) => {
+                    Some(cli::LimitArgs::flag(*limit))
+                }
+                _ => None,
+            });
+            match flag {
+                Some(flag) => eprintln!("error: {e:#} (raise it with {flag})"),
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::from(2)
         }
     }

@@ -10,10 +10,20 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use memmap2::Mmap;
 use phi_edge::image::header::{Header, HEADER_LEN};
-use phi_edge::{Error, Model, ReadAt, Streamed};
+use phi_edge::{Error, Limits, Model, ReadAt, Streamed};
 
-/// The bytes of an image.
-pub enum ImageBytes {
+/// The bytes of an image: the tensor data mapped (or packed in memory),
+/// the header and manifest copied out, so that what opening checks (the
+/// manifest's tables and the strings borrowed from it) cannot change
+/// afterwards even if the file does.
+pub struct ImageBytes {
+    data: Data,
+    /// The header and manifest, copied.
+    head: Vec<u8>,
+}
+
+/// Where an image's bytes are.
+enum Data {
     /// A `.phi` file, memory-mapped.
     Mapped(Mmap),
     /// A GGUF file packed in memory.
@@ -22,34 +32,67 @@ pub enum ImageBytes {
 
 impl ImageBytes {
     /// Opens `path`: GGUF files (by their magic) are packed in memory,
-    /// anything else is mapped as an image.
-    pub fn open(path: &Path) -> Result<ImageBytes> {
+    /// anything else is mapped as an image. The manifest must be within
+    /// `limits`.
+    pub fn open(path: &Path, limits: &Limits) -> Result<ImageBytes> {
         let map = map(path)?;
-        if map.starts_with(b"GGUF") {
+        let cannot = || format!("cannot open {}", path.display());
+        let data = if map.starts_with(b"GGUF") {
             let image = phi_edge::pack::pack_to_vec(&map)
                 .with_context(|| format!("cannot use {}", path.display()))?;
-            Ok(ImageBytes::Packed(image))
+            Data::Packed(image)
         } else {
-            Ok(ImageBytes::Mapped(map))
+            Data::Mapped(map)
+        };
+        let image = match &data {
+            Data::Mapped(m) => &m[..],
+            Data::Packed(v) => &v[..],
+        };
+        let header = Header::decode(&image[..image.len().min(HEADER_LEN)], image.len() as u64)
+            .with_context(cannot)?;
+        limits.check_manifest_bytes(&header).with_context(cannot)?;
+        // In range: Header::decode checked the manifest against the length.
+        let head =
+            owned(&image[..HEADER_LEN + header.manifest_len as usize]).with_context(cannot)?;
+        Ok(ImageBytes { data, head })
+    }
+
+    /// The whole image, the tensor data's source.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.data {
+            Data::Mapped(m) => m,
+            Data::Packed(v) => v,
         }
     }
 
-    /// The image.
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            ImageBytes::Mapped(m) => m,
-            ImageBytes::Packed(v) => v,
-        }
+    /// The model, from the copied header and manifest, within `limits`.
+    pub fn model(&self, limits: &Limits) -> phi_edge::Result<Model<'_>> {
+        let header = Header::decode(&self.head, self.bytes().len() as u64)?;
+        Model::from_parts_with(header, &self.head[HEADER_LEN..], limits)
     }
+}
+
+/// `bytes` copied into memory allocated with `try_reserve`.
+fn owned(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(bytes.len())
+        .with_context(|| format!("cannot allocate {} bytes", bytes.len()))?;
+    v.extend_from_slice(bytes);
+    Ok(v)
 }
 
 /// Maps `path` read-only.
 pub fn map(path: &Path) -> Result<Mmap> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    // SAFETY: the mapping is read-only and private to this process; the CLI
-    // does not modify model files while it runs, and a file changed
-    // underneath by another process can at worst give wrong numbers, which
-    // every bounds check downstream still contains.
+    // SAFETY: memmap2 maps the file read-only and shared (MAP_SHARED), so
+    // another process writing the file changes what this one reads, and
+    // truncating it turns reads past the new end into SIGBUS. Nothing here
+    // relies on mapped bytes staying the same: the header and manifest are
+    // copied before they are checked (`ImageBytes`), tensor data is only
+    // ever numbers, and every offset into the mapping comes from the copied
+    // tables, checked against the mapping's length when it was made. A
+    // file changed underneath gives wrong numbers or a SIGBUS, never a read
+    // outside the mapping.
     unsafe { Mmap::map(&file) }.with_context(|| format!("cannot map {}", path.display()))
 }
 
@@ -66,8 +109,9 @@ const VERIFY_CHUNK: usize = 1 << 20;
 
 impl StreamedImage {
     /// Opens the `.phi` image at `path` for streaming: reads its header and
-    /// manifest; returns the file to stream the tensors from.
-    pub fn open(path: &Path) -> Result<(FileSource, StreamedImage)> {
+    /// manifest (within `limits`); returns the file to stream the tensors
+    /// from.
+    pub fn open(path: &Path, limits: &Limits) -> Result<(FileSource, StreamedImage)> {
         let mut file = FileSource::open(path)?;
         let mut head = [0u8; HEADER_LEN];
         let n = head
@@ -83,23 +127,33 @@ impl StreamedImage {
         }
         let cannot = || format!("cannot open {}", path.display());
         let header = Header::decode(&head[..n], file.size()).with_context(cannot)?;
+        limits.check_manifest_bytes(&header).with_context(cannot)?;
         let len = usize::try_from(header.manifest_len).with_context(cannot)?;
-        let mut manifest = vec![0u8; len];
+        let mut manifest = Vec::new();
+        manifest
+            .try_reserve_exact(len)
+            .with_context(|| format!("cannot allocate {len} bytes for the manifest"))?;
+        manifest.resize(len, 0);
         file.read_at(HEADER_LEN as u64, &mut manifest)
             .with_context(cannot)?;
         Ok((file, StreamedImage { header, manifest }))
     }
 
-    /// The model, its manifest checked.
-    pub fn model(&self) -> phi_edge::Result<Model<'_>> {
-        Model::from_parts(self.header, &self.manifest)
+    /// The model, its manifest checked within `limits`.
+    pub fn model(&self, limits: &Limits) -> phi_edge::Result<Model<'_>> {
+        Model::from_parts_with(self.header, &self.manifest, limits)
     }
 
-    /// The model, its manifest and every tensor's CRC checked (the tensors
-    /// read from `file` once, in pieces).
-    pub fn verified(&self, path: &Path, file: &mut FileSource) -> Result<Model<'_>> {
+    /// The model, its manifest (within `limits`) and every tensor's CRC
+    /// checked (the tensors read from `file` once, in pieces).
+    pub fn verified(
+        &self,
+        path: &Path,
+        file: &mut FileSource,
+        limits: &Limits,
+    ) -> Result<Model<'_>> {
         let model = self
-            .model()
+            .model(limits)
             .with_context(|| format!("cannot open {}", path.display()))?;
         let mut staging = vec![0u8; VERIFY_CHUNK];
         model
