@@ -1,8 +1,9 @@
 //! Shared pieces of the phi-edge host test harness: synthetic GGUF models,
-//! the malformed-input corpus, the llama.cpp goldens, `.npy` reading and
-//! parity metrics.
+//! the malformed-input corpus, crafted (valid but hostile) inputs, the
+//! llama.cpp goldens, `.npy` reading and parity metrics.
 
 pub mod corpus;
+pub mod crafted;
 pub mod goldens;
 pub mod metrics;
 pub mod npy;

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use phi_edge::DType;
-use phi_edge_tests::{corpus, synth};
+use phi_edge_tests::{corpus, crafted, synth};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_phi-edge"))
@@ -236,4 +237,80 @@ fn every_malformed_file_exits_2_from_logits_and_inspect() {
         "{} malformed files: exit 2 from inspect, logits and logits --stream",
         cases.len()
     );
+}
+
+#[test]
+fn a_model_asking_for_a_100_gib_arena_exits_2_at_once() {
+    let gguf = write(&tmp("huge-ctx.gguf"), &crafted::huge_context());
+    let ctx = crafted::HUGE_CTX.to_string();
+    for args in [
+        &["run", "--model", &gguf, "--ctx", &ctx, "--prompt", "hi"][..],
+        &[
+            "logits",
+            "--model",
+            &gguf,
+            "--ctx",
+            &ctx,
+            "--tokens",
+            "1,2",
+            "--out",
+            "/dev/null",
+        ],
+    ] {
+        let start = Instant::now();
+        let out = run(args);
+        let took = start.elapsed();
+        assert_bad_input(&out, args[0]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("this model at --ctx {ctx} needs a 10"))
+                && err.contains("GiB arena")
+                && err.contains("raise --max-arena"),
+            "{err}"
+        );
+        assert!(took < Duration::from_secs(1), "{}: took {took:?}", args[0]);
+        println!("{}: {took:?}: {}", args[0], err.trim());
+    }
+}
+
+#[test]
+fn limits_name_the_flag_that_raises_them() {
+    let (gguf, _) = crafted::many_specials();
+    let gguf = write(&tmp("specials.gguf"), &gguf);
+    let out = run(&[
+        "tokenize",
+        "--model",
+        &gguf,
+        "--text",
+        "ab",
+        "--max-specials",
+        "100",
+    ]);
+    assert_bad_input(&out, "--max-specials 100");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("special tokens, over the limit of 100 (raise it with --max-specials)"),
+        "{err}"
+    );
+    let out = run(&[
+        "tokenize",
+        "--model",
+        &gguf,
+        "--text",
+        "ab",
+        "--max-text",
+        "1",
+    ]);
+    assert_bad_input(&out, "--max-text 1");
+    let text = "a".repeat(100_000);
+    let start = Instant::now();
+    let out = run(&["tokenize", "--model", &gguf, "--text", &text, "--special"]);
+    let took = start.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("phi-edge tokenize, 100 KB against 3000 specials: {took:?}");
 }
