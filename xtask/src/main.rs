@@ -12,6 +12,7 @@
 //! cargo xtask pack IN.gguf -o OUT   phi-edge-cli pack (release build)
 //! cargo xtask c-header [--check]    write (or check) the C API's header, boards/ffi/include/phi_edge.h
 //! cargo xtask c-example [--target T]  the C example, target/c-example/<T>/phi-edge-generate
+//! cargo xtask fuzz [--time S] [TARGET]  the cargo-fuzz targets in fuzz/, S seconds each
 //! ```
 //!
 //! Everything it fetches or builds lives under `<workspace>/target/`:
@@ -26,6 +27,7 @@ mod cross;
 mod debian;
 mod demo;
 mod ffi;
+mod fuzz;
 mod pack;
 mod python;
 mod reference;
@@ -167,6 +169,11 @@ commands:
   c-example [--target T] build boards/ffi/examples/generate.c against the static
                          library (cc, or the cross gcc for aarch64/riscv64 Linux) into
                          target/c-example/<T>/phi-edge-generate
+  fuzz [--time S] [TARGET]
+                         build the cargo-fuzz targets in fuzz/ (nightly; cargo-fuzz is
+                         installed into target/tools if missing), write their seeds,
+                         run each (or TARGET) for S seconds (default 60): executions,
+                         cov/ft and crashes per target; fails on any crash
   help                   this text
 ";
 
@@ -195,6 +202,7 @@ fn main() -> ExitCode {
         "pack" => return pack::run(&ws, rest),
         "c-header" => ffi::run_c_header(&ws, rest),
         "c-example" => ffi::run_c_example(&ws, rest),
+        "fuzz" => fuzz::run_fuzz(&ws, rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

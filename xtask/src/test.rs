@@ -24,6 +24,7 @@ pub fn pipeline() -> Vec<Step> {
         crate::cross::kernels(),
         crate::cross::cli(),
         crate::ffi::check(),
+        crate::fuzz::smoke(),
         crate::boards::check(),
     ]
 }

@@ -1,0 +1,25 @@
+//! Arbitrary text tokenized with the real SmolLM2 (byte-level BPE) and
+//! Phi-3 (SentencePiece) vocabularies, special-token parsing on and off:
+//! every id is in the vocabulary, the buffer sizes the tokenizer asks for
+//! suffice, and detokenizing the plain ids gives the text back where the
+//! text is valid UTF-8 without special-token text.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use phi_edge_fuzz_common::{real_vocabs, tokenize_checked};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&flags, text)) = data.split_first() else {
+        return;
+    };
+    let vocabs = real_vocabs();
+    let t = &vocabs[usize::from(flags & 1)];
+    let add_special = flags & 2 != 0;
+    for parse_special in [false, true] {
+        let ids = tokenize_checked(t, text, add_special, parse_special);
+        let mut piece = [0u8; 256];
+        for &id in ids.iter().take(64) {
+            let _ = t.piece(id, flags & 4 != 0, &mut piece);
+        }
+    }
+});
