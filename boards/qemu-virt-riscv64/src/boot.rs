@@ -1,5 +1,4 @@
-//! Start-up (arch code): what riscv-rt needs from this board, and the
-//! vector unit.
+//! Start-up (arch code): what riscv-rt needs from this board.
 //!
 //! With `-bios none` QEMU's reset vector jumps to the start of RAM in
 //! M-mode with the hart id in `a0` and the device tree's address in `a1`.
@@ -12,13 +11,14 @@
 //! (`mstatus.FS` = Initial, `fcsr` = 0: the target has F and D), installs
 //! its trap vector and calls `main(a0, a1, a2)` on every hart.
 //!
-//! The vector unit is left to [`enable_vector`], which `main` calls before
-//! any vector code: the target (`riscv64gc`) lets the compiler emit no
-//! vector instructions, so only the RVV kernels' inline assembly uses them.
+//! The vector unit is left to [`crate::isa::start_vector`], which `main`
+//! calls on every hart before any vector code: it checks `misa.V` first,
+//! then sets `mstatus.VS`. The target (`riscv64gc`) lets the compiler emit
+//! no vector instructions, so only the RVV kernels' inline assembly uses
+//! them.
 
 use core::arch::global_asm;
 
-use riscv::register::mstatus::{self, VS};
 use riscv::register::{mcause, mepc, mtval};
 
 // `abort`: where riscv-rt sends harts whose id is above `_max_hart_id`
@@ -32,14 +32,6 @@ abort:
     wfi
     j abort"
 );
-
-/// Turns the vector unit on (`mstatus.VS` = Initial) on the calling hart
-/// (every hart calls it: `mstatus` is per hart).
-pub fn enable_vector() {
-    // SAFETY: setting VS only allows vector instructions; M-mode may write
-    // mstatus, and nothing else depends on VS being Off.
-    unsafe { mstatus::set_vs(VS::Initial) };
-}
 
 /// Every exception (a trap that is not an interrupt) panics with the cause,
 /// the faulting pc and `mtval`.

@@ -5,11 +5,14 @@ use core::fmt;
 use phi_edge_board::virtio_blk::DiskError;
 use phi_edge_board::{RequestError, RunError};
 
+use crate::isa::NoVector;
 use crate::memory::{RamError, MODEL_ADDR, RAM_BASE, REQUEST_ADDR};
 
 /// A failed run.
 #[derive(Debug)]
 pub enum BoardError {
+    /// Hart 0 has no V extension, which the RVV kernels need.
+    NoVector(NoVector),
     /// The RAM size could not be read from the device tree.
     Ram(RamError),
     /// The request blob is missing or malformed.
@@ -28,6 +31,7 @@ pub enum BoardError {
 impl fmt::Display for BoardError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            BoardError::NoVector(e) => write!(f, "hart 0: {e}"),
             BoardError::Ram(RamError::BadDeviceTree { addr, err }) => {
                 write!(f, "cannot read the device tree at {addr:#x}: {err:?}")
             }

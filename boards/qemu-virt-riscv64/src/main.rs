@@ -2,7 +2,8 @@
 //! operating system and no firmware (`-bios none`).
 //!
 //! The image starts with riscv-rt (stack, `.bss`, FPU; see [`boot`]),
-//! turns the vector unit on, finds the RAM in the device tree QEMU passes
+//! checks that the hart has the V extension and turns the vector unit on
+//! ([`isa`]), finds the RAM in the device tree QEMU passes
 //! in `a1`, reads the request blob that QEMU's `-device loader` put at a
 //! fixed address (see [`memory`]), finds the model, and runs the request
 //! with the [`Rvv`] kernel set through the shared loop
@@ -18,10 +19,10 @@
 //! `-device loader` put in RAM (see [`memory`]), read in place.
 //!
 //! The exit status, through the SiFive test device, is 0 on success and 1
-//! on any error (one `error:` line on the UART); a panic (every exception
-//! panics) prints its message and exits with 101. Logs go out as defmt
-//! frames over semihosting (`phi_edge_board::log`). README.md has the build and QEMU
-//! command lines.
+//! on any error (one `error:` line on the UART; a hart without V is one);
+//! a panic (every exception panics) prints its message and exits with 101.
+//! Logs go out as defmt frames over semihosting (`phi_edge_board::log`).
+//! README.md has the build and QEMU command lines.
 #![no_std]
 #![no_main]
 #![deny(
@@ -33,6 +34,7 @@
 mod boot;
 mod error;
 mod exit;
+mod isa;
 mod memory;
 mod smp;
 mod timer;
@@ -47,7 +49,6 @@ use phi_edge_board::console::{print_panic, LineConsole};
 use phi_edge_board::generate::{open_mapped, open_streamed, run as generate};
 use phi_edge_board::virtio_blk::VirtioBlk;
 use phi_edge_board::{Request, EXIT_PANIC};
-use phi_edge_rvv::Rvv;
 use riscv_rt::entry;
 
 use error::BoardError;
@@ -60,12 +61,18 @@ type Console = LineConsole<Uart16550>;
 
 /// Every hart's Rust entry: `a0` is the hart id, `a1` the device tree's
 /// address (QEMU's reset vector sets both). Hart 0 runs the request; the
-/// others (released by [`smp::start`]) serve its parallel work.
+/// others (released by [`smp::start`]) serve its parallel work if they
+/// have the V extension, and are parked for good if not (hart 0 then
+/// runs without them: [`smp::start`] counts only the harts that report).
 #[entry]
 fn main(hartid: usize, dtb: usize, _a2: usize) -> ! {
-    boot::enable_vector();
     if hartid != 0 {
-        smp::CORES.serve(hartid)
+        if isa::start_vector().is_ok() {
+            smp::CORES.serve(hartid)
+        }
+        loop {
+            riscv::asm::wfi();
+        }
     }
     // SAFETY: only this console and the panic handler (which never
     // returns) drive the UART.
@@ -76,9 +83,7 @@ fn main(hartid: usize, dtb: usize, _a2: usize) -> ! {
 
 /// Boot checks, then the request.
 fn run(out: &mut Console, dtb: usize) -> Result<(), BoardError> {
-    // SAFETY: `main` set mstatus.VS, and QEMU's `-cpu rv64,v=true` (the
-    // documented command line) implements RVV 1.0.
-    let kernels = unsafe { Rvv::new_unchecked() };
+    let kernels = isa::start_vector().map_err(BoardError::NoVector)?;
     let _ = writeln!(
         out,
         "phi-edge on QEMU virt riscv64, kernels {}",

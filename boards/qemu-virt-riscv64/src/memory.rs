@@ -46,7 +46,8 @@ pub enum RamError {
         /// The parser's complaint.
         err: fdt::FdtError,
     },
-    /// The device tree has no `/memory` node with a region at [`RAM_BASE`].
+    /// The device tree has no `/memory` node with a region at [`RAM_BASE`]
+    /// (or one with no size, a size of 0, or one past the address space).
     NoMemory,
 }
 
@@ -73,7 +74,8 @@ impl Ram {
             .ok_or(RamError::NoMemory)?
             .find(|r| r.starting_address as usize == RAM_BASE)
             .and_then(|r| r.size)
-            .map(|size| RAM_BASE + size)
+            .filter(|&size| size > 0)
+            .and_then(|size| RAM_BASE.checked_add(size))
             .ok_or(RamError::NoMemory)?;
         Ok(Ram { end, dtb })
     }

@@ -10,8 +10,9 @@
 //! interrupt (`mie.MSIE`; `mstatus.MIE` stays clear, so it is never
 //! taken) and wait in `wfi` until hart 0 raises their `msip`, once
 //! `.data` and `.bss` are ready ([`start`]). They then clear it, enable
-//! the FPU (riscv-rt) and reach `main`, which sets `mstatus.VS` and sends
-//! them to [`Cores::serve`].
+//! the FPU (riscv-rt) and reach `main`, which checks `misa.V`, sets
+//! `mstatus.VS` ([`crate::isa::start_vector`]) and sends them to
+//! [`Cores::serve`] (a hart without V is parked instead).
 
 use core::arch::global_asm;
 
