@@ -18,6 +18,10 @@
 //! - `virtio_blk` (feature `virtio-blk`): the virtio block device of
 //!   QEMU's virt boards as a [`ReadAt`](phi_edge::ReadAt), for
 //!   [`generate::open_streamed`].
+//! - [`devicetree::DeviceTree`]: a flattened device tree reader over a
+//!   byte slice (header, `/memreserve/`, every property with its path,
+//!   `reg` entries as checked address ranges), for boards that read their
+//!   RAM and boot arguments from the tree (raspi4).
 //! - [`console::LineConsole`]: a line-buffered [`Console`] over any
 //!   transmit-only [`console::Uart`] driver, such as `pl011::Pl011`
 //!   (feature `pl011`).
@@ -32,6 +36,7 @@
 #![deny(missing_docs, unsafe_code)]
 
 pub mod console;
+pub mod devicetree;
 pub mod error;
 pub mod generate;
 #[cfg(target_arch = "aarch64")]

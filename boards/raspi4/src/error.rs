@@ -28,7 +28,7 @@ impl fmt::Display for BoardError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BoardError::Boot(BootError::BadDeviceTree { addr, err }) => {
-                write!(f, "no device tree at {addr:#x} (x0 at entry): {err:?}")
+                write!(f, "no device tree at {addr:#x} (x0 at entry): {err}")
             }
             BoardError::Boot(BootError::DeviceTreeTooBig { size }) => {
                 write!(f, "the device tree is {size} bytes, more than the board's copy holds")
@@ -40,6 +40,13 @@ impl fmt::Display for BoardError {
                 f,
                 "the initramfs at {initrd:#x} overlaps the image, which ends at {image_end:#x} (make kernel8.img with .bss included, see README.md)"
             ),
+            BoardError::Boot(BootError::BadInitrd { start, end }) => write!(
+                f,
+                "the device tree's /chosen initramfs ends at {end:#x}, before its start {start:#x}"
+            ),
+            BoardError::Boot(BootError::BadMemory(e)) => {
+                write!(f, "cannot read the RAM banks from the device tree: {e}")
+            }
             BoardError::Boot(BootError::NoMemory { initrd }) => {
                 write!(f, "no RAM bank in the device tree holds the initramfs at {:#x}..{:#x}", initrd.start, initrd.end)
             }

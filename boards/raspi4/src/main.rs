@@ -32,7 +32,6 @@
 )]
 
 mod boot;
-mod devicetree;
 mod error;
 mod gpio;
 mod host;

@@ -25,7 +25,7 @@ use core::ops::Range;
 
 use heapless::Vec;
 
-use crate::devicetree::{self, DeviceTree, TreeError};
+use phi_edge_board::devicetree::{self, Cells, DeviceTree, RegError, TreeError};
 
 /// Alignment of the request blob after the model in the initramfs.
 pub const REQUEST_ALIGN: usize = 4096;
@@ -72,6 +72,18 @@ pub enum BootError {
         /// Where the image ends.
         image_end: usize,
     },
+    /// `/chosen`'s initramfs ends before it starts.
+    BadInitrd {
+        /// `linux,initrd-start`.
+        start: u64,
+        /// `linux,initrd-end`.
+        end: u64,
+    },
+    /// The RAM banks cannot be read: the root's `#address-cells` or
+    /// `#size-cells` is malformed or not 1 or 2, or a `/memory` node's
+    /// `reg` is not whole entries, or has an empty bank or one past the
+    /// 64-bit address space.
+    BadMemory(RegError),
     /// No `/memory` bank holds the initramfs.
     NoMemory {
         /// The initramfs.
@@ -142,46 +154,54 @@ unsafe fn copy_device_tree(dtb: usize) -> Result<&'static [u8], BootError> {
 }
 
 /// What a walk over the device tree collects.
-#[derive(Default)]
 struct Found {
-    /// Root `#address-cells` and `#size-cells` (the standard defaults).
-    cells: (usize, usize),
+    /// Root `#address-cells` and `#size-cells`, as read; checked by
+    /// [`Cells::new`] where a `/memory` node's `reg` uses them.
+    cells: (Result<u32, RegError>, Result<u32, RegError>),
     initrd_start: Option<u64>,
     initrd_end: Option<u64>,
     /// RAM banks of the `memory` nodes.
     banks: Vec<Range<usize>, MAX_RESERVED>,
     spin_table: Vec<(u64, usize), MAX_RESERVED>,
     max_cpus: Option<usize>,
+    /// The first cell count or `/memory` `reg` that could not be read.
+    bad_memory: Option<RegError>,
     /// Set if a list above was full.
     overflow: bool,
 }
 
 impl Found {
+    /// Nothing found yet; the root's cells default to 2 and 1 (the
+    /// devicetree specification's defaults).
+    fn new() -> Found {
+        Found {
+            cells: (Ok(2), Ok(1)),
+            initrd_start: None,
+            initrd_end: None,
+            banks: Vec::new(),
+            spin_table: Vec::new(),
+            max_cpus: None,
+            bad_memory: None,
+            overflow: false,
+        }
+    }
+
     /// Takes one property of the node at `path`.
     fn property(&mut self, path: &[&str], name: &str, value: &[u8]) {
         match (path, name) {
-            ([_], "#address-cells") => {
-                self.cells.0 = devicetree::cells(value).unwrap_or(2) as usize
-            }
-            ([_], "#size-cells") => self.cells.1 = devicetree::cells(value).unwrap_or(1) as usize,
-            ([_, "chosen"], "linux,initrd-start") => self.initrd_start = devicetree::cells(value),
-            ([_, "chosen"], "linux,initrd-end") => self.initrd_end = devicetree::cells(value),
-            ([_, node], "reg") if *node == "memory" || node.starts_with("memory@") => {
-                let (a, s) = (self.cells.0 * 4, self.cells.1 * 4);
-                for entry in value.chunks_exact(a + s) {
-                    if let (Some(start), Some(len)) = (
-                        devicetree::cells(&entry[..a]),
-                        devicetree::cells(&entry[a..]),
-                    ) {
-                        let bank = start as usize..(start + len) as usize;
-                        self.overflow |= self.banks.push(bank).is_err();
-                    }
+            ([_], "#address-cells") => self.cells.0 = devicetree::cell_count(value),
+            ([_], "#size-cells") => self.cells.1 = devicetree::cell_count(value),
+            ([_, "chosen"], "linux,initrd-start") => self.initrd_start = devicetree::number(value),
+            ([_, "chosen"], "linux,initrd-end") => self.initrd_end = devicetree::number(value),
+            ([_, node], "reg") if devicetree::is_memory_node(node) => {
+                if let Err(e) = self.memory(value) {
+                    self.bad_memory.get_or_insert(e);
                 }
             }
             ([_, "chosen"], "bootargs") => self.max_cpus = max_cpus(value),
             ([_, "cpus", cpu], "cpu-release-addr") if cpu.starts_with("cpu@") => {
                 let mpidr = u64::from_str_radix(&cpu["cpu@".len()..], 16).ok();
-                if let (Some(mpidr), Some(addr)) = (mpidr, devicetree::cells(value)) {
+                if let (Some(mpidr), Some(addr)) = (mpidr, devicetree::number(value)) {
                     if mpidr != 0 {
                         self.overflow |= self.spin_table.push((mpidr, addr as usize)).is_err();
                     }
@@ -189,6 +209,18 @@ impl Found {
             }
             _ => {}
         }
+    }
+
+    /// Takes the banks of a `memory` node's `reg` value.
+    fn memory(&mut self, reg: &[u8]) -> Result<(), RegError> {
+        let cells = Cells::new(self.cells.0?, self.cells.1?)?;
+        for bank in devicetree::reg(reg, cells)? {
+            let bank = bank?;
+            // Lossless: usize is 64 bits on aarch64.
+            let bank = bank.start as usize..bank.end as usize;
+            self.overflow |= self.banks.push(bank).is_err();
+        }
+        Ok(())
     }
 }
 
@@ -211,10 +243,7 @@ pub unsafe fn boot_info(dtb: usize) -> Result<BootInfo, BootError> {
     let bad = |err| BootError::BadDeviceTree { addr: dtb, err };
     // SAFETY: the caller calls this once.
     let tree = DeviceTree::new(unsafe { copy_device_tree(dtb) }?).map_err(bad)?;
-    let mut found = Found {
-        cells: (2, 1),
-        ..Found::default()
-    };
+    let mut found = Found::new();
     tree.for_each_property(|path, name, value| found.property(path, name, value))
         .map_err(bad)?;
     // The device tree was copied, so the arena may cover the original.
@@ -223,12 +252,18 @@ pub unsafe fn boot_info(dtb: usize) -> Result<BootInfo, BootError> {
         let r = r.map_err(bad)?;
         found.overflow |= reserved.push(r.start as usize..r.end as usize).is_err();
     }
+    if let Some(err) = found.bad_memory {
+        return Err(BootError::BadMemory(err));
+    }
     if found.overflow {
         return Err(BootError::TooManyEntries);
     }
     let (Some(start), Some(end)) = (found.initrd_start, found.initrd_end) else {
         return Err(BootError::NoInitrd);
     };
+    if end < start {
+        return Err(BootError::BadInitrd { start, end });
+    }
     let initrd = start as usize..end as usize;
     if initrd.start < image_end() {
         return Err(BootError::InitrdOverlapsImage {
@@ -278,11 +313,13 @@ impl BootInfo {
     /// Call at most once: the slice is the only reference to that memory.
     pub unsafe fn free_ram(&self) -> &'static mut [u8] {
         let mut best = 0..0;
-        let mut start = self
-            .initrd
-            .end
-            .next_multiple_of(FREE_ALIGN)
-            .min(self.ram.end);
+        // Up to the next FREE_ALIGN boundary, but not past the bank's end
+        // (nor past 2^64, where it would wrap).
+        let align_up = |addr: usize| {
+            addr.checked_next_multiple_of(FREE_ALIGN)
+                .map_or(self.ram.end, |a| a.min(self.ram.end))
+        };
+        let mut start = align_up(self.initrd.end);
         while start < self.ram.end {
             // The first reserved area that ends past `start` and begins
             // before the bank ends bounds this stretch.
@@ -296,7 +333,7 @@ impl BootInfo {
                 best = start..end;
             }
             match next {
-                Some(r) => start = r.end.next_multiple_of(FREE_ALIGN).min(self.ram.end),
+                Some(r) => start = align_up(r.end),
                 None => break,
             }
         }
