@@ -146,7 +146,7 @@ pub const BOARDS: [Board; 4] = [
         objcopy: "riscv64-linux-gnu-objcopy",
         raw: "image.bin",
         objcopy_args: &[],
-        qemu: |b| Ok(riscv_qemu(256, b)),
+        qemu: |b| Ok(riscv_qemu("rv64,v=true,vlen=256", b)),
         max_cores: 4,
         smp_check: true,
         virtio: true,
@@ -158,7 +158,7 @@ pub const BOARDS: [Board; 4] = [
         objcopy: "riscv64-linux-gnu-objcopy",
         raw: "image.bin",
         objcopy_args: &[],
-        qemu: |b| Ok(riscv_qemu(128, b)),
+        qemu: |b| Ok(riscv_qemu("rv64,v=true,vlen=128", b)),
         max_cores: 4,
         smp_check: false,
         virtio: true,
@@ -208,10 +208,9 @@ pub const BOARDS: [Board; 4] = [
 ];
 
 /// QEMU riscv virt with the V extension at `vlen` bits.
-fn riscv_qemu(vlen: u32, b: &Boot<'_>) -> Command {
+fn riscv_qemu(cpu: &str, b: &Boot<'_>) -> Command {
     let mut c = Command::new("qemu-system-riscv64");
-    c.args(["-M", "virt", "-cpu"])
-        .arg(format!("rv64,v=true,vlen={vlen}"))
+    c.args(["-M", "virt", "-cpu", cpu])
         .args(["-bios", "none", "-nographic", "-smp"])
         .arg(b.cores.to_string());
     b.semihosting(&mut c);
@@ -854,6 +853,16 @@ pub fn check() -> Step {
                     }
                 }
             }
+            // A RISC-V CPU without the vector extension: the image must
+            // refuse to start, not trap in its first vector instruction.
+            let elf = NO_VECTOR.build(ws)?;
+            let request = write_request(ws, &NO_VECTOR, &Request::new(CI_PROMPT))?;
+            let out = boot(ws, &NO_VECTOR, &elf, Model::Ram(&model), RAM, &request, NO_VECTOR.max_cores, false, Duration::from_secs(60), false)?;
+            let said: Vec<&String> = out.lines.iter().filter(|l| l.starts_with("error:")).collect();
+            eprintln!("{}: exit {:?}, {said:?}", NO_VECTOR.label, out.status);
+            if out.status != Some(1) || said.len() != 1 || !said[0].contains("no V extension") {
+                return Err(Failure::new(format!("{}: must give one `error:` line about the missing V extension and exit 1:\n{}", NO_VECTOR.label, out.lines.join("\n"))));
+            }
             let _ = std::fs::remove_file(&corrupt);
             for file in [TRUNCATED_DISK, READ_ERROR_RULES] {
                 let _ = std::fs::remove_file(dir.join(file));
@@ -862,6 +871,20 @@ pub fn check() -> Step {
         }),
     }
 }
+
+/// The RISC-V image on a CPU without V (the CI checks it refuses to run).
+const NO_VECTOR: Board = Board {
+    name: "qemu-virt-riscv64",
+    label: "qemu-virt-riscv64 (no V)",
+    target: "riscv64gc-unknown-none-elf",
+    objcopy: "riscv64-linux-gnu-objcopy",
+    raw: "image.bin",
+    objcopy_args: &[],
+    qemu: |b| Ok(riscv_qemu("rv64,v=false", b)),
+    max_cores: 4,
+    smp_check: false,
+    virtio: true,
+};
 
 /// The CI step's disk image cut short, in target/board/.
 const TRUNCATED_DISK: &str = "truncated.disk";
