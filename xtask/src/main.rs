@@ -13,6 +13,7 @@
 //! cargo xtask c-header [--check]    write (or check) the C API's header, boards/ffi/include/phi_edge.h
 //! cargo xtask c-example [--target T]  the C example, target/c-example/<T>/phi-edge-generate
 //! cargo xtask fuzz [--time S] [TARGET]  the cargo-fuzz targets in fuzz/, S seconds each
+//! cargo xtask lint                  cargo fmt --check and clippy -D warnings, workspace and boards
 //! ```
 //!
 //! Everything it fetches or builds lives under `<workspace>/target/`:
@@ -28,6 +29,7 @@ mod debian;
 mod demo;
 mod ffi;
 mod fuzz;
+mod lint;
 mod pack;
 mod python;
 mod reference;
@@ -160,7 +162,7 @@ commands:
                          add the bare-metal rustup targets; idempotent
   ref [--force]          setup, then generate llama.cpp goldens in target/ref/
                          (skipped while the oracle scripts are unchanged)
-  test [STEP...]         setup, ref, then every test step (host tests, demo, kernel
+  test [STEP...]         setup, ref, then every test step (lints, host tests, demo, kernel
                          suites and phi-edge under qemu-user, board images under
                          QEMU); with STEP words, only the steps whose names contain them
   pack IN.gguf -o OUT    `cargo run --release -p phi-edge-cli -- pack IN.gguf -o OUT`
@@ -174,6 +176,8 @@ commands:
                          installed into target/tools if missing), write their seeds,
                          run each (or TARGET) for S seconds (default 60): executions,
                          cov/ft and crashes per target; fails on any crash
+  lint                   cargo fmt --check and cargo clippy --all-targets -D warnings on
+                         the workspace and every board workspace (for its target)
   help                   this text
 ";
 
@@ -203,6 +207,7 @@ fn main() -> ExitCode {
         "c-header" => ffi::run_c_header(&ws, rest),
         "c-example" => ffi::run_c_example(&ws, rest),
         "fuzz" => fuzz::run_fuzz(&ws, rest),
+        "lint" => lint::run_lints(&ws),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

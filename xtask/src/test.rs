@@ -17,6 +17,7 @@ pub fn pipeline() -> Vec<Step> {
     vec![
         steps::setup(),
         steps::reference(false),
+        crate::lint::check(),
         bare_metal_core(),
         host_tests(),
         docs_and_packages(),
