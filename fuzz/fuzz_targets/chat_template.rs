@@ -33,7 +33,12 @@ impl ChatSink for Marked {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    // Loaded before the first input, outside its 1 s timeout.
+    init: {
+        real_vocabs();
+    },
+    |data: &[u8]| {
     let input = ChatInput::decode(data);
     let Ok(t) = ChatTemplate::detect(&input.template) else {
         return;
