@@ -10,5 +10,5 @@ use phi_edge_fuzz_common::{fix_crcs, run::exercise};
 fuzz_target!(|data: &[u8]| {
     let mut image = data.to_vec();
     fix_crcs(&mut image);
-    exercise(&image);
+    let _ = exercise(&image);
 });

@@ -11,7 +11,7 @@ use phi_edge_board::request::Request;
 use phi_edge_tests::corpus;
 
 use crate::inputs::{ChatInput, SamplerInput, StreamInput};
-use crate::{tiny, tiny_gguf, tiny_image, tiny_k, workspace_root, Vocab, TINY_CTX};
+use crate::{tiny, tiny_gguf, tiny_image, workspace_root, Vocab, TINY_CTX};
 
 /// The targets, in the order `cargo xtask fuzz` runs them (fastest first).
 pub const TARGETS: [&str; 7] = [
@@ -93,9 +93,8 @@ fn model_specs() -> Vec<(String, phi_edge_tests::synth::Spec, Vocab)> {
     ] {
         v.push((format!("{arch:?}-{dt:?}-{vocab:?}"), tiny(arch, dt), vocab));
     }
-    for (arch, dt) in [(Phi3, DType::Q4K), (Llama, DType::Q6K)] {
-        v.push((format!("{arch:?}-{dt:?}-k"), tiny_k(arch, dt), Vocab::None));
-    }
+    // K-quant models (rows of 256) are over the 64 KiB input limit:
+    // `stream_faults` runs one.
     v
 }
 
