@@ -116,8 +116,8 @@ impl Boot<'_> {
     }
 }
 
-/// The boards (RISC-V twice: the CI checks two VLENs).
-pub const BOARDS: [Board; 4] = [
+/// The boards (riscv64 at VLEN 256; the CI step under qemu-user checks VLEN 128).
+pub const BOARDS: [Board; 3] = [
     Board {
         name: "qemu-virt-aarch64",
         label: "qemu-virt-aarch64",
@@ -149,18 +149,6 @@ pub const BOARDS: [Board; 4] = [
         qemu: |b| Ok(riscv_qemu("rv64,v=true,vlen=256", b)),
         max_cores: 4,
         smp_check: true,
-        virtio: true,
-    },
-    Board {
-        name: "qemu-virt-riscv64",
-        label: "qemu-virt-riscv64 (VLEN 128)",
-        target: "riscv64gc-unknown-none-elf",
-        objcopy: "riscv64-linux-gnu-objcopy",
-        raw: "image.bin",
-        objcopy_args: &[],
-        qemu: |b| Ok(riscv_qemu("rv64,v=true,vlen=128", b)),
-        max_cores: 4,
-        smp_check: false,
         virtio: true,
     },
     Board {
