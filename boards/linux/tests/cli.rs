@@ -277,31 +277,16 @@ fn a_model_asking_for_a_100_gib_arena_exits_2_at_once() {
 fn limits_name_the_flag_that_raises_them() {
     let (gguf, _) = crafted::many_specials();
     let gguf = write(&tmp("specials.gguf"), &gguf);
-    let out = run(&[
-        "tokenize",
-        "--model",
-        &gguf,
-        "--text",
-        "ab",
-        "--max-specials",
-        "100",
-    ]);
+    let limited =
+        |flag: &str, value: &str| run(&["tokenize", "--model", &gguf, "--text", "ab", flag, value]);
+    let out = limited("--max-specials", "100");
     assert_bad_input(&out, "--max-specials 100");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("special tokens, over the limit of 100 (raise it with --max-specials)"),
         "{err}"
     );
-    let out = run(&[
-        "tokenize",
-        "--model",
-        &gguf,
-        "--text",
-        "ab",
-        "--max-text",
-        "1",
-    ]);
-    assert_bad_input(&out, "--max-text 1");
+    assert_bad_input(&limited("--max-text", "1"), "--max-text 1");
     let text = "a".repeat(100_000);
     let start = Instant::now();
     let out = run(&["tokenize", "--model", &gguf, "--text", &text, "--special"]);
