@@ -36,6 +36,7 @@ impl ChatSink for Marked {
 fuzz_target!(
     // Loaded before the first input, outside its 1 s timeout.
     init: {
+        phi_edge_fuzz_common::init();
         real_vocabs();
     },
     |data: &[u8]| {

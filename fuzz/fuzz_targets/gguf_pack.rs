@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use phi_edge::pack::pack_to_vec;
 use phi_edge_fuzz_common::run::exercise;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    init: phi_edge_fuzz_common::init(),
+    |data: &[u8]| {
     let Ok(image) = pack_to_vec(data) else {
         return;
     };

@@ -7,7 +7,9 @@
 use libfuzzer_sys::fuzz_target;
 use phi_edge_fuzz_common::{fix_crcs, run::exercise};
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    init: phi_edge_fuzz_common::init(),
+    |data: &[u8]| {
     let mut image = data.to_vec();
     fix_crcs(&mut image);
     let _ = exercise(&image);

@@ -6,7 +6,9 @@
 use libfuzzer_sys::fuzz_target;
 use phi_edge_board::request::Request;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    init: phi_edge_fuzz_common::init(),
+    |data: &[u8]| {
     let Ok(req) = Request::decode(data) else {
         return;
     };

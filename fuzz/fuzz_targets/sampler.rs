@@ -1,14 +1,15 @@
 //! The sampler with arbitrary settings and logits (NaN and infinities
-//! included): an invalid setting is a typed error, otherwise every draw
-//! is a token of the vocabulary, and candidates are sorted and finite-
-//! or-infinite, never NaN-first.
+//! included): an invalid setting is a typed error, otherwise every
+//! candidate and every draw is a token of the vocabulary.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use phi_edge::Sampler;
 use phi_edge_fuzz_common::inputs::SamplerInput;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    init: phi_edge_fuzz_common::init(),
+    |data: &[u8]| {
     let input = SamplerInput::decode(data);
     let need = Sampler::work_bytes(input.n_vocab, &input.cfg);
     let mut work = vec![0u8; need];

@@ -73,6 +73,7 @@ fn is_read_error(e: &Error) -> bool {
 fuzz_target!(
     // Loaded before the first input, outside its 1 s timeout.
     init: {
+        phi_edge_fuzz_common::init();
         images();
     },
     |data: &[u8]| {

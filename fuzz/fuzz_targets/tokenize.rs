@@ -10,6 +10,7 @@ use phi_edge_fuzz_common::{real_vocabs, tokenize_checked};
 fuzz_target!(
     // Loaded before the first input, outside its 1 s timeout.
     init: {
+        phi_edge_fuzz_common::init();
         real_vocabs();
     },
     |data: &[u8]| {

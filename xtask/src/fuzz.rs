@@ -1,6 +1,6 @@
 //! `cargo xtask fuzz [--time S] [TARGET]`: the cargo-fuzz targets in
-//! `fuzz/` (their own workspace), built once, seeded, and run for S
-//! seconds each with the acceptance limits (1 s per input, 2 GB per
+//! `fuzz/` (their own workspace), built once, seeded (by a target binary,
+//! see `SEEDS_ENV`), and run for S seconds each with the acceptance limits (1 s per input, 2 GB per
 //! allocation, 2.5 GB resident); one line per target with executions,
 //! libFuzzer's `cov:` / `ft:` and crashes. Fails if any target crashed.
 //!
@@ -94,18 +94,37 @@ fn fuzz(ws: &Workspace, secs: u64, only: Option<&str>) -> Result<()> {
     let cargo_fuzz = cargo_fuzz(ws)?;
     let target = target_dir(ws);
 
-    // The seed writer first: it also lists the targets and their -max_len.
-    let mut seeds = nightly_cargo(&dir, &target);
-    seeds.args([
-        "run",
-        "--quiet",
-        "-p",
-        "phi-edge-fuzz-common",
-        "--bin",
-        "seeds",
-        "--",
-    ]);
-    let list = cmd::capture(seeds.arg("--list"))?;
+    // One build for all targets (or the one named): release with debug
+    // assertions, as cargo-fuzz builds by default.
+    let mut build = Command::new(&cargo_fuzz);
+    build
+        .current_dir(&dir)
+        .args(["fuzz", "build", "--sanitizer", "none", "--target-dir"])
+        .arg(&target)
+        .env("RUSTUP_TOOLCHAIN", "nightly")
+        .env_remove("CARGO")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS");
+    if let Some(t) = only {
+        build.arg(t);
+    }
+    cmd::run(&mut build)?;
+    let bin_dir = target.join(host_triple()?).join("release");
+
+    // Any target binary writes the seeds of all and lists them with their
+    // -max_len (PHI_EDGE_FUZZ_SEEDS, in its libFuzzer init).
+    let first = match only {
+        Some(t) => t.to_string(),
+        None => first_target(&dir)?,
+    };
+    let mut seeds = Command::new(bin_dir.join(&first));
+    seeds.env(SEEDS_ENV, dir.join("corpus"));
+    eprintln!(
+        "$ {SEEDS_ENV}={} {}",
+        dir.join("corpus").display(),
+        cmd::show(&seeds)
+    );
+    let list = cmd::capture(&mut seeds)?;
     let targets: Vec<(String, String)> = list
         .lines()
         .filter_map(|l| l.split_once(' '))
@@ -122,38 +141,7 @@ fn fuzz(ws: &Workspace, secs: u64, only: Option<&str>) -> Result<()> {
                 .join(", ")
         )));
     }
-    let mut seeds = nightly_cargo(&dir, &target);
-    seeds
-        .args([
-            "run",
-            "--quiet",
-            "-p",
-            "phi-edge-fuzz-common",
-            "--bin",
-            "seeds",
-            "--",
-        ])
-        .arg(dir.join("corpus"))
-        .args(targets.iter().map(|(t, _)| t));
-    cmd::run(&mut seeds)?;
 
-    // One build for all targets: release with debug assertions, as
-    // cargo-fuzz builds by default.
-    let mut build = Command::new(&cargo_fuzz);
-    build
-        .current_dir(&dir)
-        .args(["fuzz", "build", "--sanitizer", "none", "--target-dir"])
-        .arg(&target)
-        .env("RUSTUP_TOOLCHAIN", "nightly")
-        .env_remove("CARGO")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS");
-    if let Some(t) = only {
-        build.arg(t);
-    }
-    cmd::run(&mut build)?;
-
-    let bin_dir = target.join(host_triple()?).join("release");
     let mut outcomes = vec![];
     for (target, max_len) in &targets {
         outcomes.push(run_target(&dir, &bin_dir, target, max_len, secs)?);
@@ -330,16 +318,20 @@ fn listing(dir: &Path) -> Vec<String> {
     v
 }
 
-/// `cargo` on the nightly toolchain in `dir`, with no outer cargo's
-/// settings leaking in.
-fn nightly_cargo(dir: &Path, target: &Path) -> Command {
-    let mut c = Command::new("cargo");
-    c.current_dir(dir)
-        .env("RUSTUP_TOOLCHAIN", "nightly")
-        .env_remove("CARGO")
-        .env("CARGO_TARGET_DIR", target)
-        .env_remove("RUSTFLAGS");
-    c
+/// The variable that makes a target binary write the seeds (see
+/// `fuzz/common/src/lib.rs`).
+const SEEDS_ENV: &str = "PHI_EDGE_FUZZ_SEEDS";
+
+/// The first `[[bin]]` of `fuzz/Cargo.toml`.
+fn first_target(dir: &Path) -> Result<String> {
+    let manifest = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .map_err(|e| Failure::new(format!("{}: {e}", manifest.display())))?;
+    text.split("[[bin]]")
+        .nth(1)
+        .and_then(|b| b.lines().find_map(|l| l.trim().strip_prefix("name = ")))
+        .map(|n| n.trim_matches('"').to_string())
+        .ok_or_else(|| Failure::new(format!("{}: no [[bin]]", manifest.display())))
 }
 
 fn check_nightly() -> Result<()> {

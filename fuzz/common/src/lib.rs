@@ -22,6 +22,34 @@ pub mod inputs;
 pub mod run;
 pub mod seeds;
 
+/// Environment variable that turns a target binary into the seed writer:
+/// with `PHI_EDGE_FUZZ_SEEDS=DIR`, its libFuzzer init ([`init`]) writes
+/// every target's seeds to `DIR/<target>/`, prints each target and its
+/// `-max_len` on stdout and exits, so `cargo xtask fuzz` needs no second
+/// (uninstrumented) build for the seeds.
+pub const SEEDS_ENV: &str = "PHI_EDGE_FUZZ_SEEDS";
+
+/// What every target runs in libFuzzer's init: the seed writer when
+/// [`SEEDS_ENV`] is set, else nothing.
+pub fn init() {
+    let Some(dir) = std::env::var_os(SEEDS_ENV) else {
+        return;
+    };
+    match seeds::write(Path::new(&dir), &seeds::TARGETS) {
+        Ok(n) => {
+            eprintln!("seeds: {n} files in {}", Path::new(&dir).display());
+            for t in seeds::TARGETS {
+                println!("{t} {}", seeds::max_len(t));
+            }
+            std::process::exit(0)
+        }
+        Err(e) => {
+            eprintln!("seeds: {}: {e}", Path::new(&dir).display());
+            std::process::exit(1)
+        }
+    }
+}
+
 /// The most arena a fuzzed session may plan: an input asking for more is
 /// skipped (bounding the arena is the job of the core's limits, not of
 /// the fuzzer's memory).
