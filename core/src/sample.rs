@@ -124,6 +124,10 @@ pub struct Candidate {
     pub logit: f32,
 }
 
+/// A candidate's id while [`Sampler::penalize`] runs, once penalized (no
+/// vocabulary has `u32::MAX` tokens).
+const PENALIZED: u32 = u32::MAX;
+
 const _: () =
     assert!(core::mem::size_of::<Candidate>() == 8 && core::mem::align_of::<Candidate>() == 4);
 // SAFETY: `Candidate` is `repr(C)` with two 4-byte fields and no padding
@@ -329,22 +333,33 @@ impl<'a> Sampler<'a> {
         n
     }
 
-    /// Step 1 on `cands[..n]`, which are still in id order.
+    /// Step 1 on `cands[..n]`, which are still in id order: each distinct
+    /// token of the history once, in time linear in the history (a
+    /// penalized candidate's id is set to [`PENALIZED`] until all are
+    /// done, then put back).
     fn penalize(&mut self, n: usize) {
         let penalty = self.cfg.repeat_penalty;
         if penalty == 1.0 {
             return;
         }
         let seen = &self.history[..self.hist_len];
-        for (j, &t) in seen.iter().enumerate() {
-            if t as usize >= n || seen[..j].contains(&t) {
+        for &t in seen {
+            let Some(c) = self.cands[..n].get_mut(t as usize) else {
+                continue;
+            };
+            if c.id == PENALIZED {
                 continue;
             }
-            let l = &mut self.cands[t as usize].logit;
-            if *l <= 0.0 {
-                *l *= penalty;
+            c.id = PENALIZED;
+            if c.logit <= 0.0 {
+                c.logit *= penalty;
             } else {
-                *l /= penalty;
+                c.logit /= penalty;
+            }
+        }
+        for &t in seen {
+            if let Some(c) = self.cands[..n].get_mut(t as usize) {
+                c.id = t;
             }
         }
     }
