@@ -91,6 +91,8 @@ fn target_dir(ws: &Workspace) -> PathBuf {
 fn fuzz(ws: &Workspace, secs: u64, only: Option<&str>) -> Result<()> {
     let dir = fuzz_dir(ws);
     check_nightly()?;
+    // `tokenize` and `chat_template` load the real vocabularies.
+    crate::setup::vocabularies(ws)?;
     let cargo_fuzz = cargo_fuzz(ws)?;
     let target = target_dir(ws);
 

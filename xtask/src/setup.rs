@@ -82,6 +82,14 @@ pub fn run_setup(ws: &Workspace) -> Result<PathBuf> {
     Ok(py)
 }
 
+/// SmolLM2 and llama.cpp's vocabulary files (what the fuzz targets
+/// tokenize with), fetched with the system Python if missing: no venv.
+pub fn vocabularies(ws: &Workspace) -> Result<()> {
+    let py = python::base_python()?;
+    smollm2(ws, Path::new(&py)).map_err(|f| f.or_retry("cargo xtask setup"))?;
+    vocab(ws, Path::new(&py)).map_err(|f| f.or_retry("cargo xtask setup"))
+}
+
 /// Path of the SmolLM2 model file.
 pub fn smollm2_path(ws: &Workspace) -> PathBuf {
     ws.models().join(SMOLLM2_FILE)
