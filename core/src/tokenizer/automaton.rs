@@ -22,28 +22,23 @@
 //! image can make the automaton wrong but never slow: every fail step
 //! lowers the depth, every edge raises it by one.
 
+use super::tables::U32s;
 use crate::error::{Error, Result};
 
 /// An absent node or special.
 pub(crate) const NONE: u32 = u32::MAX;
 
-fn bad() -> Error {
-    Error::BadTokenizer {
-        what: "special-token automaton is inconsistent (repack the image)",
-    }
-}
+/// What a malformed automaton is.
+const BAD: &str = "special-token automaton is inconsistent (repack the image)";
 
-fn word(b: &[u8], i: usize) -> u32 {
-    match b.get(4 * i..4 * i + 4) {
-        Some(w) => u32::from_le_bytes([w[0], w[1], w[2], w[3]]),
-        None => NONE,
-    }
+fn bad() -> Error {
+    Error::BadTokenizer { what: BAD }
 }
 
 /// A checked automaton, read in place.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Automaton<'a> {
-    b: &'a [u8],
+    w: U32s<'a>,
     n: usize,
     s: usize,
 }
@@ -56,8 +51,10 @@ impl<'a> Automaton<'a> {
         s: usize,
         len: impl Fn(usize) -> usize,
     ) -> Result<Automaton<'a>> {
-        let n = word(blob, 0) as usize;
-        if n == 0 || word(blob, 1) as usize != n - 1 || word(blob, 2) as usize != s {
+        let w = U32s::new(blob, BAD)?;
+        // Past the end `get` is 0: a blob too short for the counts has n = 0.
+        let n = w.get(0) as usize;
+        if n == 0 || w.get(1) as usize != n - 1 || w.get(2) as usize != s {
             return Err(bad());
         }
         let words = n
@@ -65,10 +62,10 @@ impl<'a> Automaton<'a> {
             .and_then(|w| w.checked_add(s))
             .and_then(|w| w.checked_add(3))
             .ok_or_else(bad)?;
-        if blob.len() != 4 * words {
+        if w.len() != words {
             return Err(bad());
         }
-        let a = Automaton { b: blob, n, s };
+        let a = Automaton { w, n, s };
         if a.edge_start(0) != 0
             || a.edge_start(n as u32) as usize != n - 1
             || a.depth(0) != 0
@@ -117,7 +114,8 @@ impl<'a> Automaton<'a> {
     }
 
     fn at(&self, section: usize, i: u32) -> u32 {
-        word(self.b, 3 + section * self.n + section.min(1) + i as usize)
+        self.w
+            .get(3 + section * self.n + section.min(1) + i as usize)
     }
 
     fn edge_start(&self, v: u32) -> u32 {
@@ -146,7 +144,7 @@ impl<'a> Automaton<'a> {
     }
 
     fn node_of(&self, k: usize) -> u32 {
-        word(self.b, 3 + 6 * self.n + k)
+        self.w.get(3 + 6 * self.n + k)
     }
 
     /// The child of `v` along `byte`.

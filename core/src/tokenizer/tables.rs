@@ -15,7 +15,9 @@ fn bad(what: &'static str) -> Error {
 pub(crate) struct U32s<'a>(&'a [u8]);
 
 impl<'a> U32s<'a> {
-    fn new(bytes: &'a [u8], what: &'static str) -> Result<U32s<'a>> {
+    /// The array in `bytes`; [`Error::BadTokenizer`] saying `what` unless
+    /// a whole number of values.
+    pub(crate) fn new(bytes: &'a [u8], what: &'static str) -> Result<U32s<'a>> {
         if bytes.len() % 4 != 0 {
             return Err(bad(what));
         }
