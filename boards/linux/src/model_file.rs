@@ -13,13 +13,15 @@ use phi_edge::image::header::{Header, HEADER_LEN};
 use phi_edge::{Error, Limits, Model, ReadAt, Streamed};
 
 /// The bytes of an image: the tensor data mapped (or packed in memory),
-/// the header and manifest copied out, so that what opening checks (the
+/// the header decoded and the manifest copied out, so that what opening checks (the
 /// manifest's tables and the strings borrowed from it) cannot change
 /// afterwards even if the file does.
 pub struct ImageBytes {
     data: Data,
-    /// The header and manifest, copied.
-    head: Vec<u8>,
+    /// The decoded header.
+    header: Header,
+    /// The manifest, copied.
+    manifest: Vec<u8>,
 }
 
 /// Where an image's bytes are.
@@ -52,9 +54,13 @@ impl ImageBytes {
             .with_context(cannot)?;
         limits.check_manifest_bytes(&header).with_context(cannot)?;
         // In range: Header::decode checked the manifest against the length.
-        let head =
-            owned(&image[..HEADER_LEN + header.manifest_len as usize]).with_context(cannot)?;
-        Ok(ImageBytes { data, head })
+        let manifest = owned(&image[HEADER_LEN..HEADER_LEN + header.manifest_len as usize])
+            .with_context(cannot)?;
+        Ok(ImageBytes {
+            data,
+            header,
+            manifest,
+        })
     }
 
     /// The whole image, the tensor data's source.
@@ -67,8 +73,7 @@ impl ImageBytes {
 
     /// The model, from the copied header and manifest, within `limits`.
     pub fn model(&self, limits: &Limits) -> phi_edge::Result<Model<'_>> {
-        let header = Header::decode(&self.head, self.bytes().len() as u64)?;
-        Model::from_parts_with(header, &self.head[HEADER_LEN..], limits)
+        Model::from_parts_with(self.header, &self.manifest, limits)
     }
 }
 
