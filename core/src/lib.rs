@@ -68,6 +68,7 @@ pub mod limits;
 mod math;
 pub mod parallel;
 pub mod plan;
+pub mod quant;
 pub mod rope;
 pub mod sample;
 pub mod session;

@@ -4,6 +4,11 @@
 //! tensors are put in forward order, 64-byte aligned, norm weights and rope
 //! factors converted to f32, the hyperparameters checked, the tokenizer
 //! tables flattened, and every tensor given a CRC-32.
+//!
+//! With a file type ([`PackOptions::quantize`]), F32, F16 and BF16 weight
+//! tensors are converted on the way, to the types llama.cpp's
+//! `llama-quantize` would give them and with the same bytes (see
+//! [`crate::quant`]); the tensor table then records the new types.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,6 +25,8 @@ use crate::image::header::{Header, HEADER_LEN, MAGIC, TENSOR_ALIGN, VERSION};
 use crate::image::manifest::{Manifest, SpecialTokens, TokenizerKind, TokenizerTables, NO_TOKEN};
 use crate::image::tensor::{Role, TensorEntry, TensorLayout};
 use crate::image::Model;
+use crate::quant::policy::{llama_order, ModelDesc, TensorDesc};
+use crate::quant::{quantize_row, Choice, FileType, Policy, QuantError};
 use crate::rope;
 use crate::tokenizer::build::{derive, Derived, Keys};
 
@@ -49,6 +56,27 @@ pub enum PackError {
         /// What is wrong.
         what: String,
     },
+    /// `--type` would convert a tensor that is already quantized (only
+    /// F32, F16 and BF16 tensors are converted).
+    Requantize {
+        /// The tensor's name.
+        name: String,
+        /// Its type in the GGUF file.
+        from: &'static str,
+        /// The type the file type's policy gives it.
+        to: &'static str,
+    },
+    /// A tensor could not be converted to its new type.
+    Quantize {
+        /// The tensor's name.
+        name: String,
+        /// The type it was being converted to.
+        to: &'static str,
+        /// The first failing row.
+        row: u64,
+        /// Why.
+        error: QuantError,
+    },
     /// Writing the image failed.
     Io(io::Error),
 }
@@ -62,6 +90,21 @@ impl fmt::Display for PackError {
             PackError::Unsupported(s) => write!(f, "unsupported: {s}"),
             PackError::MissingTensor(name) => write!(f, "missing tensor {name}"),
             PackError::BadTensor { name, what } => write!(f, "tensor {name}: {what}"),
+            PackError::Requantize { name, from, to } => write!(
+                f,
+                "tensor {name} is already quantized ({from}); --type converts only F32, F16 and \
+                 BF16 tensors (it would become {to}): pack without --type, or start from an \
+                 F32/F16/BF16 GGUF"
+            ),
+            PackError::Quantize {
+                name,
+                to,
+                row,
+                error,
+            } => write!(
+                f,
+                "tensor {name}: cannot convert to {to}: row {row} {error}"
+            ),
             PackError::Io(e) => write!(f, "writing the image: {e}"),
         }
     }
@@ -413,10 +456,60 @@ enum Origin<'g> {
 struct Planned<'g> {
     origin: Origin<'g>,
     entry: TensorEntry,
+    /// The GGUF tensor is converted to `entry.dtype` row by row (F32, F16
+    /// or BF16 source); otherwise its bytes are copied (or widened).
+    convert: bool,
 }
 
-fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>> {
+/// How to pack.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PackOptions {
+    /// Convert the weights to this file type, as `llama-quantize` would;
+    /// `None` keeps every tensor's type.
+    pub quantize: Option<FileType>,
+    /// Threads converting rows; 0 uses every CPU.
+    pub threads: usize,
+}
+
+/// ggml's `ggml_n_dims`: 1 + the index of the last dimension above 1.
+fn ggml_n_dims(dims: &[u64; 4]) -> u32 {
+    (1..4)
+        .rev()
+        .find(|&i| dims[i] > 1)
+        .map_or(1, |i| i as u32 + 1)
+}
+
+/// The type `ftype`'s policy gives each tensor of `g`, by name.
+fn choices<'g>(g: &'g Gguf<'g>, config: &Config, ftype: FileType) -> HashMap<&'g str, Choice> {
+    let mut order: Vec<&TensorInfo<'g>> = g.tensors().iter().collect();
+    order.sort_by(|a, b| llama_order(a.name, b.name));
+    let model = ModelDesc {
+        n_layer: config.n_layer,
+        llama_70b: config.arch == Arch::Llama
+            && config.n_layer == 80
+            && config.n_head != config.n_head_kv,
+    };
+    let mut policy = Policy::new(ftype, model, order.iter().map(|t| t.name));
+    order
+        .into_iter()
+        .map(|t| {
+            let desc = TensorDesc {
+                name: t.name,
+                cols: t.dims[0],
+                n_dims: ggml_n_dims(&t.dims),
+            };
+            (t.name, policy.choose(&desc))
+        })
+        .collect()
+}
+
+fn plan_tensors<'g>(
+    g: &'g Gguf<'g>,
+    config: &Config,
+    ftype: Option<FileType>,
+) -> Result<Vec<Planned<'g>>> {
     let layout = TensorLayout::new(*config);
+    let choices = ftype.map(|t| choices(g, config, t)).unwrap_or_default();
     let mut used = vec![false; g.tensors().len()];
     // Name to index; the first of repeated names, as a scan would find.
     let mut by_name = HashMap::with_capacity(g.tensors().len());
@@ -446,6 +539,7 @@ fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>
             out.push(Planned {
                 origin: Origin::RopeCache,
                 entry,
+                convert: false,
             });
             offset += len;
             continue;
@@ -480,21 +574,47 @@ fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>
                 got.0, got.1
             )));
         }
-        let dtype = match DType::from_ggml_id(info.ggml_type) {
-            Some(_) if role.needs_f32() && matches!(info.ggml_type, 1 | 30) => DType::F32,
-            Some(t) if role.needs_f32() && t != DType::F32 => {
-                return Err(bad(format!(
-                    "norm/rope tensor of type {} (f32, f16 or bf16 expected)",
-                    info.type_name()
-                )))
-            }
-            Some(t) => t,
-            None => {
+        let choice = match choices.get(info.name) {
+            Some(&c) if !role.needs_f32() => c,
+            _ => Choice::Keep,
+        };
+        let mut convert = false;
+        let dtype = match choice {
+            Choice::Unsupported(ty) => {
                 return Err(PackError::Unsupported(format!(
-                    "tensor {name} has type {}",
-                    info.type_name()
+                    "tensor {name}: llama.cpp's {} policy stores it as {ty} (its rows hold {} \
+                     values), a type phi-edge does not run",
+                    ftype.map_or("", FileType::name),
+                    info.dims[0]
                 )))
             }
+            Choice::To(t) if t.ggml_id() != info.ggml_type => {
+                if !matches!(info.ggml_type, 0 | 1 | 30) {
+                    return Err(PackError::Requantize {
+                        name: name.clone(),
+                        from: info.type_name(),
+                        to: t.name(),
+                    });
+                }
+                convert = true;
+                t
+            }
+            _ => match DType::from_ggml_id(info.ggml_type) {
+                Some(_) if role.needs_f32() && matches!(info.ggml_type, 1 | 30) => DType::F32,
+                Some(t) if role.needs_f32() && t != DType::F32 => {
+                    return Err(bad(format!(
+                        "norm/rope tensor of type {} (f32, f16 or bf16 expected)",
+                        info.type_name()
+                    )))
+                }
+                Some(t) => t,
+                None => {
+                    return Err(PackError::Unsupported(format!(
+                        "tensor {name} has type {}",
+                        info.type_name()
+                    )))
+                }
+            },
         };
         let row = dtype.row_bytes(cols as usize).ok_or_else(|| {
             bad(format!(
@@ -515,6 +635,7 @@ fn plan_tensors<'g>(g: &'g Gguf<'g>, config: &Config) -> Result<Vec<Planned<'g>>
                 len,
                 crc: 0,
             },
+            convert,
         });
         offset += len;
     }
@@ -598,9 +719,29 @@ pub fn pack<W: Write + Seek>(
     out: &mut W,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u64> {
+    Ok(pack_with(g, out, &PackOptions::default(), progress)?.len)
+}
+
+/// What [`pack_with`] wrote.
+#[derive(Clone, Debug)]
+pub struct PackReport {
+    /// The image's length.
+    pub len: u64,
+    /// The tensors converted: GGUF name, GGUF type, new type.
+    pub converted: Vec<(String, &'static str, DType)>,
+}
+
+/// [`pack`] with options: with [`PackOptions::quantize`], weights are
+/// converted to that file type's types on the way.
+pub fn pack_with<W: Write + Seek>(
+    g: &Gguf<'_>,
+    out: &mut W,
+    opts: &PackOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<PackReport> {
     let config = read_config(g)?;
     let tok = read_tokenizer(g, Some(config.n_vocab))?;
-    let mut planned = plan_tensors(g, &config)?;
+    let mut planned = plan_tensors(g, &config, opts.quantize)?;
     let data_len = planned.last().map_or(0, |p| p.entry.offset + p.entry.len);
 
     let manifest = |table: &[u8]| {
@@ -622,18 +763,40 @@ pub fn pack<W: Write + Seek>(
     let manifest_len = manifest(&table(&planned)).len() as u64;
     let data_offset = (HEADER_LEN as u64 + manifest_len).div_ceil(TENSOR_ALIGN) * TENSOR_ALIGN;
 
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
     let start = out.stream_position()?;
     out.write_all(&vec![0u8; data_offset as usize])?;
     let mut data_crc = Crc32::new();
     let mut at = 0u64;
+    let mut converted = Vec::new();
     for p in planned.iter_mut() {
         let pad = vec![0u8; (p.entry.offset - at) as usize];
         out.write_all(&pad)?;
         data_crc.update(&pad);
-        let bytes = tensor_bytes(g, &config, p)?;
-        p.entry.crc = crc32(&bytes);
-        out.write_all(&bytes)?;
-        data_crc.update(&bytes);
+        match p.origin {
+            Origin::Gguf(info) if p.convert => {
+                let mut crc = Crc32::new();
+                let base = p.entry.offset;
+                convert_tensor(g, info, &p.entry, threads, &mut |bytes, done| {
+                    crc.update(bytes);
+                    data_crc.update(bytes);
+                    out.write_all(bytes)?;
+                    progress(base + done, data_len);
+                    Ok(())
+                })?;
+                p.entry.crc = crc.finish();
+                converted.push((info.name.to_string(), info.type_name(), p.entry.dtype));
+            }
+            _ => {
+                let bytes = tensor_bytes(g, &config, p)?;
+                p.entry.crc = crc32(&bytes);
+                out.write_all(&bytes)?;
+                data_crc.update(&bytes);
+            }
+        }
         at = p.entry.offset + p.entry.len;
         progress(at, data_len);
     }
@@ -655,14 +818,124 @@ pub fn pack<W: Write + Seek>(
     out.write_all(&header.encode())?;
     out.write_all(&m)?;
     out.seek(SeekFrom::Start(start + data_offset + data_len))?;
-    Ok(data_offset + data_len)
+    Ok(PackReport {
+        len: data_offset + data_len,
+        converted,
+    })
+}
+
+/// Output bytes converted per batch of rows (and per progress report).
+const CONVERT_BATCH: usize = 4 << 20;
+
+/// Converts GGUF tensor `info` (F32, F16 or BF16) to `entry.dtype`, row
+/// by row on `threads` threads, handing each batch of rows to `sink` with
+/// the tensor bytes done so far.
+fn convert_tensor(
+    g: &Gguf<'_>,
+    info: &TensorInfo<'_>,
+    entry: &TensorEntry,
+    threads: usize,
+    sink: &mut dyn FnMut(&[u8], u64) -> Result<()>,
+) -> Result<()> {
+    let cols = entry.cols as usize;
+    let rows = entry.rows as usize;
+    let row_out = entry.row_bytes();
+    let elem = if info.ggml_type == 0 { 4 } else { 2 };
+    let row_in = cols * elem;
+    let src = g.tensor_data(info);
+    if src.len() != rows * row_in || row_out == 0 {
+        return Err(PackError::BadTensor {
+            name: info.name.to_string(),
+            what: "data size does not match its shape".into(),
+        });
+    }
+    let batch_rows = (CONVERT_BATCH / row_out).clamp(1, rows.max(1));
+    let mut buf = vec![0u8; batch_rows * row_out];
+    let mut done = 0u64;
+    for first in (0..rows).step_by(batch_rows) {
+        let n = batch_rows.min(rows - first);
+        let out = &mut buf[..n * row_out];
+        let input = &src[first * row_in..(first + n) * row_in];
+        let per_thread = n.div_ceil(threads.max(1));
+        let failed = std::thread::scope(|s| {
+            let workers: Vec<_> = out
+                .chunks_mut(per_thread * row_out)
+                .zip(input.chunks(per_thread * row_in))
+                .enumerate()
+                .map(|(t, (o, i))| {
+                    s.spawn(move || {
+                        convert_rows(info.ggml_type, entry.dtype, (cols, row_in, row_out), i, o)
+                            .map_err(|(r, e)| ((first + t * per_thread + r) as u64, e))
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .filter_map(|w| w.join().ok().and_then(|r| r.err()))
+                .min_by_key(|&(row, _)| row)
+        });
+        if let Some((row, error)) = failed {
+            return Err(PackError::Quantize {
+                name: info.name.to_string(),
+                to: entry.dtype.name(),
+                row,
+                error,
+            });
+        }
+        done += out.len() as u64;
+        sink(out, done)?;
+    }
+    Ok(())
+}
+
+/// Converts whole rows of ggml type `src_type` in `input` to `dtype` in
+/// `out`, given `(values, input bytes, output bytes)` per row; the first
+/// failing row (counted within these) and why.
+fn convert_rows(
+    src_type: u32,
+    dtype: DType,
+    (cols, row_in, row_out): (usize, usize, usize),
+    input: &[u8],
+    out: &mut [u8],
+) -> std::result::Result<(), (usize, QuantError)> {
+    let mut row = vec![0f32; cols];
+    for (r, (i, o)) in input
+        .chunks_exact(row_in)
+        .zip(out.chunks_exact_mut(row_out))
+        .enumerate()
+    {
+        match src_type {
+            0 => {
+                for (v, b) in row.iter_mut().zip(i.chunks_exact(4)) {
+                    *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                }
+            }
+            1 => {
+                for (v, b) in row.iter_mut().zip(i.chunks_exact(2)) {
+                    *v = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+                }
+            }
+            _ => {
+                for (v, b) in row.iter_mut().zip(i.chunks_exact(2)) {
+                    *v = f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16);
+                }
+            }
+        }
+        quantize_row(dtype, &row, o).map_err(|e| (r, e))?;
+    }
+    Ok(())
 }
 
 /// Packs GGUF bytes into an image in memory and checks that it opens.
 pub fn pack_to_vec(gguf: &[u8]) -> Result<Vec<u8>> {
+    pack_to_vec_with(gguf, &PackOptions::default())
+}
+
+/// [`pack_to_vec`] with options.
+pub fn pack_to_vec_with(gguf: &[u8], opts: &PackOptions) -> Result<Vec<u8>> {
     let g = Gguf::parse(gguf)?;
     let mut cur = io::Cursor::new(Vec::new());
-    pack(&g, &mut cur, &mut |_, _| {})?;
+    pack_with(&g, &mut cur, opts, &mut |_, _| {})?;
     let image = cur.into_inner();
     Model::open_mapped(&image)?;
     Ok(image)

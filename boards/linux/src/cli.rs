@@ -24,13 +24,25 @@ pub enum Command {
         #[command(flatten)]
         session: SessionArgs,
     },
-    /// Pack a GGUF model into a phi-edge image.
+    /// Pack a GGUF model into a phi-edge image, optionally quantizing it.
+    ///
+    /// With --type, F32, F16 and BF16 weight tensors are converted as
+    /// llama.cpp's `llama-quantize` converts them for that file type (no
+    /// importance matrix), with the same per-tensor types and the same
+    /// bytes: e.g. q4_k_m keeps attn_v/attn_qkv and ffn_down of the
+    /// use_more_bits layers and the output projection in q6_K; 1-D tensors
+    /// (norms, rope factors) stay f32. Tensors that are already quantized
+    /// are refused unless the policy gives them their own type.
     Pack {
         /// The GGUF file.
         input: PathBuf,
         /// The image to write.
         #[arg(short, long)]
         out: PathBuf,
+        /// Quantize to this file type: q4_0, q4_1, q8_0, q4_k_m, q6_k, f16
+        /// or bf16.
+        #[arg(long = "type", value_name = "TYPE", value_parser = file_type_arg)]
+        ftype: Option<phi_edge::quant::FileType>,
     },
     /// Write the logits after each token to a float32 .npy file of shape
     /// [n_tokens, n_vocab].
@@ -228,6 +240,17 @@ impl LimitArgs {
         }
         Ok(())
     }
+}
+
+/// Parses `pack --type`.
+fn file_type_arg(s: &str) -> Result<phi_edge::quant::FileType, String> {
+    phi_edge::quant::FileType::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = phi_edge::quant::FileType::ALL
+            .iter()
+            .map(|t| t.name())
+            .collect();
+        format!("expected one of {}", names.join(", "))
+    })
 }
 
 /// Parses a size: bytes, or a number with a K, M or G suffix.

@@ -25,7 +25,7 @@ use crate::progress::Progress;
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect { model, session } => inspect(&model, session),
-        Command::Pack { input, out } => pack(&input, &out),
+        Command::Pack { input, out, ftype } => pack(&input, &out, ftype),
         Command::Logits {
             model,
             tokens,
@@ -263,7 +263,7 @@ fn inspect(path: &Path, args: SessionArgs) -> Result<()> {
     Ok(())
 }
 
-fn pack(input: &Path, out: &Path) -> Result<()> {
+fn pack(input: &Path, out: &Path, ftype: Option<phi_edge::quant::FileType>) -> Result<()> {
     let map = model_file::map(input)?;
     let gguf = phi_edge::gguf::Gguf::parse(&map)
         .with_context(|| format!("cannot read {}", input.display()))?;
@@ -271,10 +271,20 @@ fn pack(input: &Path, out: &Path) -> Result<()> {
     let mut w = BufWriter::new(
         File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
     );
-    let mut bar = Progress::new("packing");
-    let len = phi_edge::pack::pack(&gguf, &mut w, &mut |done, total| bar.update(done, total))
-        .with_context(|| format!("cannot pack {}", input.display()));
-    let len = match len.and_then(|l| w.flush().map(|_| l).map_err(Into::into)) {
+    let mut bar = Progress::new(if ftype.is_some() {
+        "quantizing"
+    } else {
+        "packing"
+    });
+    let opts = phi_edge::pack::PackOptions {
+        quantize: ftype,
+        threads: 0,
+    };
+    let report = phi_edge::pack::pack_with(&gguf, &mut w, &opts, &mut |done, total| {
+        bar.update(done, total)
+    })
+    .with_context(|| format!("cannot pack {}", input.display()));
+    let report = match report.and_then(|r| w.flush().map(|_| r).map_err(Into::into)) {
         Ok(l) => l,
         Err(e) => {
             drop(w);
@@ -284,7 +294,30 @@ fn pack(input: &Path, out: &Path) -> Result<()> {
     };
     drop(w);
     std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
-    eprintln!("wrote {} ({len} bytes)", out.display());
+    if let Some(t) = ftype {
+        let mut counts: Vec<(&str, &str, usize)> = Vec::new();
+        for (_, from, to) in &report.converted {
+            match counts.iter_mut().find(|c| c.0 == *from && c.1 == to.name()) {
+                Some(c) => c.2 += 1,
+                None => counts.push((from, to.name(), 1)),
+            }
+        }
+        let list: Vec<String> = counts
+            .iter()
+            .map(|(from, to, n)| format!("{n} {from} -> {to}"))
+            .collect();
+        eprintln!(
+            "{}: converted {} tensors ({})",
+            t.name(),
+            report.converted.len(),
+            if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.join(", ")
+            }
+        );
+    }
+    eprintln!("wrote {} ({} bytes)", out.display(), report.len);
     Ok(())
 }
 
