@@ -23,6 +23,8 @@ gguf, numpy); `cargo xtask ref` runs it with the right paths. It writes
                          written before cases.json, also with --only
     DIR/tokenizer.json   llama.cpp's token ids, pieces and attributes for
                          the tokenizer tests (tokenize_ref.py, schema there)
+    DIR/quant_rows.json  ggml's row quantizers and f16/bf16 conversions on
+                         chosen rows (quant_ref.py, schema there)
 
 cases.json:
     {"llama_cpp_python": "0.3.36", "scripts_hash": "<sha256 hex>",
@@ -31,7 +33,9 @@ cases.json:
                 "class": "f32"|"f16"|"q8"|"q4", "n_ctx" (as passed to
                 llama.cpp), "tokens": [...], "logits" (relative to DIR),
                 "tensor_types": {tensor name: ggml type name},
-                "logit_std": mean over positions of the std over the vocab}]}
+                "logit_std": mean over positions of the std over the vocab}],
+     "quantized": [{"model", "source" (the F32 GGUF it was made from, both
+                    relative to DIR), "ftype" (pack --type name)}]}
 
 The cases (each model is described in `MODELS` below):
 
@@ -49,6 +53,11 @@ The cases (each model is described in `MODELS` below):
                          the tied embedding as Q6_K)
     smollm2              the real SmolLM2-135M-Instruct Q4_1 on a 64-token
                          English prompt tokenized by llama.cpp
+    {phi3,phi3-gqa-partial,llama-gqa-tied}-{q8_0,q4_0,q4_1,q4_k_m,q6_k}
+                         every other quantization of the three F32 sources
+                         (16 tokens each), for `pack --type` (its tensors must
+                         equal these files'); the sources stay in models/,
+                         as do llama.cpp's f16/bf16 conversions of phi3-f32
 
 Everything is seeded and deterministic on one machine; llama.cpp's CPU
 kernels may differ in the last bits across CPUs (SIMD paths), which is why
@@ -75,6 +84,7 @@ import generate_ref  # noqa: E402
 import chat_ref  # noqa: E402
 import golden  # noqa: E402
 import numpy_ref  # noqa: E402
+import quant_ref  # noqa: E402
 import synth  # noqa: E402
 import tokenize_ref  # noqa: E402
 from synth import Spec  # noqa: E402
@@ -99,8 +109,8 @@ MODELS["phi3-gqa-partial"] = (
     Spec(arch="phi3", seed=3, n_head=8, n_head_kv=2, n_rot=16, name="phi-edge phi3 gqa tiny"),
     "f32",
 )
-# Llama arch, GQA, output tied to token_embd; F32 here, only its Q4_1
-# quantization is kept.
+# Llama arch, GQA, output tied to token_embd; F32 here (a source of
+# `pack --type` tests), its quantizations are the cases.
 LLAMA_TIED = Spec(arch="llama", seed=4, n_head=8, n_head_kv=2, context_length=8192,
                   rope_freq_base=100000.0, tied=True, name="phi-edge llama tied tiny")
 
@@ -111,6 +121,19 @@ QUANTIZED = {
     "phi3-q4_k_m": ("phi3-f32", "q4_k_m"),
     "llama-gqa-tied-q4_1": ("llama-gqa-tied-f32", "q4_1"),
 }
+#: The F32 sources of `pack --type`'s tests: case-name prefix -> source stem.
+PACK_SOURCES = {"phi3": "phi3-f32", "phi3-gqa-partial": "phi3-gqa-partial",
+                "llama-gqa-tied": "llama-gqa-tied-f32"}
+PACK_TYPES = ("q8_0", "q4_0", "q4_1", "q4_k_m", "q6_k")
+for _prefix, _src in PACK_SOURCES.items():
+    for _t in PACK_TYPES:
+        QUANTIZED.setdefault(f"{_prefix}-{_t}", (_src, _t))
+# Not cases: only their bytes are compared (pack --type f16/bf16).
+QUANTIZED["phi3-f32-llama-f16"] = ("phi3-f32", "f16")
+QUANTIZED["phi3-f32-llama-bf16"] = ("phi3-f32", "bf16")
+#: Cases added for `pack --type`: shorter token sequences, and no numpy
+#: cross-check (their layouts are the F32 cases').
+PACK_TOKENS = 16
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_PROMPT = (
@@ -223,7 +246,6 @@ def main() -> int:
     t0 = time.monotonic()
     for stem, (src, kind) in QUANTIZED.items():
         golden.quantize(models_dir / f"{src}.gguf", models_dir / f"{stem}.gguf", kind)
-    tied_base.unlink()  # only the quantized tied model is a case
     print(f"quantized {len(QUANTIZED)} models in {time.monotonic() - t0:.1f}s")
 
     # ---- cases --------------------------------------------------------
@@ -245,6 +267,20 @@ def main() -> int:
         ("llama-gqa-tied-q4_1", models_dir / "llama-gqa-tied-q4_1.gguf", "llama", "q4", 512,
          token_ids(4, 33, vocab.bos, vocab.n_vocab)),
     ]
+    existing = {c[0] for c in cases}
+    first_tokens = {"phi3": phi3_tokens, "phi3-gqa-partial": token_ids(3, 40, vocab.bos, vocab.n_vocab),
+                    "llama-gqa-tied": token_ids(4, 33, vocab.bos, vocab.n_vocab)}
+    pack_cases = set()
+    for prefix, src in PACK_SOURCES.items():
+        arch = MODELS[src][0].arch if src in MODELS else LLAMA_TIED.arch
+        for t in PACK_TYPES:
+            name = f"{prefix}-{t}"
+            if name in existing:
+                continue
+            pack_cases.add(name)
+            cls = "q8" if t in ("q8_0", "q6_k") else "q4"
+            cases.append((name, models_dir / f"{name}.gguf", arch, cls, 512,
+                          first_tokens[prefix][:PACK_TOKENS]))
     smol_tokens = golden.tokenize(smol_path, SMOLLM2_PROMPT)
     if len(smol_tokens) < SMOLLM2_TOKENS:
         raise RuntimeError(f"SmolLM2 prompt has only {len(smol_tokens)} tokens")
@@ -291,7 +327,8 @@ def main() -> int:
 
     sanity(records, out, report)
     if not args.skip_numpy_check:
-        numpy_check(records, out, report)
+        numpy_check([r for r in records if r["name"] not in pack_cases], out, report)
+    quant_ref.write(out / "quant_rows.json")
 
     print("\ntensor types (quantized synthetic models: every tensor, grouped by type):")
     seen = set()
@@ -317,8 +354,10 @@ def main() -> int:
     if only is not None:
         # A partial set must never pass for the full one in `cargo xtask ref`.
         recorded_hash = "partial:" + recorded_hash
+    quantized = [{"model": f"models/{stem}.gguf", "source": f"models/{src}.gguf", "ftype": kind}
+                 for stem, (src, kind) in QUANTIZED.items()]
     index = {"llama_cpp_python": golden.version(), "scripts_hash": recorded_hash,
-             "tokenizer": os.path.relpath(tok_path, out), "cases": records}
+             "tokenizer": os.path.relpath(tok_path, out), "cases": records, "quantized": quantized}
     tmp = out / "cases.json.tmp"
     tmp.write_text(json.dumps(index, indent=1) + "\n")
     tmp.replace(out / "cases.json")

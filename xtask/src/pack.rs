@@ -1,4 +1,4 @@
-//! `cargo xtask pack IN.gguf -o OUT.phi`: forwards to the CLI's `pack`
+//! `cargo xtask pack IN.gguf -o OUT.phi [--type TYPE]`: forwards to the CLI's `pack`
 //! subcommand, built in release mode, and returns its exit code.
 
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ use crate::Workspace;
 /// returns its exit code.
 pub fn run(ws: &Workspace, args: &[String]) -> ExitCode {
     if args.is_empty() {
-        eprintln!("usage: cargo xtask pack IN.gguf -o OUT.phi");
+        eprintln!("usage: cargo xtask pack IN.gguf -o OUT.phi [--type q4_0|q4_1|q8_0|q4_k_m|q6_k|f16|bf16]");
         return ExitCode::from(2);
     }
     // The caller's working directory is kept, so relative paths in `args`
