@@ -163,12 +163,7 @@ fn tensors(bytes: &[u8]) -> HashMap<String, (u32, Vec<u8>)> {
     let g = Gguf::parse(bytes).unwrap();
     g.tensors()
         .iter()
-        .map(|t| {
-            (
-                t.name.to_string(),
-                (t.ggml_type, g.tensor_data(t).to_vec()),
-            )
-        })
+        .map(|t| (t.name.to_string(), (t.ggml_type, g.tensor_data(t).to_vec())))
         .collect()
 }
 
