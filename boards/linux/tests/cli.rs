@@ -299,3 +299,57 @@ fn limits_name_the_flag_that_raises_them() {
     );
     println!("phi-edge tokenize, 100 KB against 3000 specials: {took:?}");
 }
+
+#[test]
+fn pack_type_quantizes_and_refuses_quantized_input() {
+    use phi_edge::pack::{pack_to_vec_with, PackOptions};
+    use phi_edge::quant::FileType;
+    let f16 = synth::build(&synth::Spec::phi3(DType::F16));
+    let gguf = write(&tmp("f16.gguf"), &f16);
+    let phi = tmp("q4km.phi");
+    let out = run(&[
+        "pack",
+        &gguf,
+        "-o",
+        phi.to_str().unwrap(),
+        "--type",
+        "q4_k_m",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("q4_k_m: converted 10 tensors") && err.contains("f16 -> q6_K"),
+        "{err}"
+    );
+    // The CLI writes what the library does.
+    let opts = PackOptions {
+        quantize: Some(FileType::Q4KM),
+        threads: 1,
+    };
+    assert!(std::fs::read(&phi).unwrap() == pack_to_vec_with(&f16, &opts).unwrap());
+    let quantized = write(
+        &tmp("q4_1.gguf"),
+        &synth::build(&synth::Spec::llama(DType::Q4_1)),
+    );
+    let refused = tmp("refused.phi");
+    let out = run(&[
+        "pack",
+        &quantized,
+        "-o",
+        refused.to_str().unwrap(),
+        "--type",
+        "q8_0",
+    ]);
+    assert_bad_input(&out, "requantize");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already quantized (q4_1)"), "{err}");
+    assert!(!refused.exists(), "no image is left behind");
+    // A usage error (clap's message and hint): exit 2, the types listed.
+    let out = run(&["pack", &gguf, "-o", "x.phi", "--type", "q5_0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("expected one of q4_0, q4_1, q8_0, q4_k_m, q6_k"),
+        "{err}"
+    );
+}
