@@ -58,6 +58,8 @@ The cases (each model is described in `MODELS` below):
                          (16 tokens each), for `pack --type` (its tensors must
                          equal these files'); the sources stay in models/,
                          as do llama.cpp's f16/bf16 conversions of phi3-f32
+                         and its q6_k / q4_k_m of llama-narrow-f32 (rows of
+                         96: the K-quant fallbacks)
 
 Everything is seeded and deterministic on one machine; llama.cpp's CPU
 kernels may differ in the last bits across CPUs (SIMD paths), which is why
@@ -109,6 +111,14 @@ MODELS["phi3-gqa-partial"] = (
     Spec(arch="phi3", seed=3, n_head=8, n_head_kv=2, n_rot=16, name="phi-edge phi3 gqa tiny"),
     "f32",
 )
+# Rows of 96 values (not a multiple of 256): llama.cpp's K-quant fallbacks
+# (q6_k -> q8_0; q4_k_m -> q5_0, which phi-edge refuses). Not a case: only
+# its quantizations' bytes and types are compared.
+MODELS["llama-narrow-f32"] = (
+    Spec(arch="llama", seed=5, n_embd=96, n_ff=256, n_head=3, n_head_kv=1, tied=True,
+         name="phi-edge llama narrow tiny"),
+    "f32",
+)
 # Llama arch, GQA, output tied to token_embd; F32 here (a source of
 # `pack --type` tests), its quantizations are the cases.
 LLAMA_TIED = Spec(arch="llama", seed=4, n_head=8, n_head_kv=2, context_length=8192,
@@ -131,6 +141,8 @@ for _prefix, _src in PACK_SOURCES.items():
 # Not cases: only their bytes are compared (pack --type f16/bf16).
 QUANTIZED["phi3-f32-llama-f16"] = ("phi3-f32", "f16")
 QUANTIZED["phi3-f32-llama-bf16"] = ("phi3-f32", "bf16")
+QUANTIZED["llama-narrow-q6_k"] = ("llama-narrow-f32", "q6_k")
+QUANTIZED["llama-narrow-q4_k_m"] = ("llama-narrow-f32", "q4_k_m")
 #: Cases added for `pack --type`: shorter token sequences, and no numpy
 #: cross-check (their layouts are the F32 cases').
 PACK_TOKENS = 16

@@ -12,7 +12,10 @@
 //!   q4_1, q4_k_m, q6_k, and phi3 to f16 and bf16), packing the source with
 //!   that file type gives every tensor the type and the bytes of llama.cpp's
 //!   file, and so the same image as packing llama.cpp's file; its logits
-//!   equal llama.cpp's golden for that file to the bit.
+//!   equal llama.cpp's golden for that file to the bit. A model with rows
+//!   of 96 values checks the K-quant fallbacks: q6_k (Q8_0 in place of
+//!   Q6_K) must match, q4_k_m (Q5_0, not run by phi-edge) be refused,
+//!   naming a tensor llama.cpp stored as Q5_0.
 //! - Refusals: an already-quantized tensor, NaN weights, a fallback type
 //!   phi-edge does not run.
 
@@ -204,6 +207,7 @@ fn pack_type_equals_llama_quantize() {
     let mut sources: HashMap<String, Vec<u8>> = HashMap::new();
     let mut per_type: HashMap<String, usize> = HashMap::new();
     let mut with_logits = 0;
+    let mut refused = 0;
     for q in &index.quantized {
         let ftype = FileType::from_name(&q.ftype).unwrap();
         let src = sources
@@ -214,12 +218,33 @@ fn pack_type_equals_llama_quantize() {
             quantize: Some(ftype),
             threads: 2,
         };
+        // A type phi-edge does not run (a K-quant's fallback): refused,
+        // naming that tensor and type.
+        let want = tensors(&theirs_gguf);
+        let unsupported: Vec<(&String, u32)> = want
+            .iter()
+            .filter(|(_, (ty, _))| DType::from_ggml_id(*ty).is_none())
+            .map(|(name, (ty, _))| (name, *ty))
+            .collect();
+        if !unsupported.is_empty() {
+            match pack_to_vec_with(src, &opts) {
+                Err(PackError::Unsupported(msg)) => {
+                    let named = unsupported.iter().any(|(name, ty)| {
+                        let ty = phi_edge::gguf::ggml_type_info(*ty).unwrap().name;
+                        msg.contains(name.as_str()) && msg.contains(ty)
+                    });
+                    assert!(named, "{}: {msg}", q.model);
+                }
+                other => panic!("{}: expected Unsupported, got {:?}", q.model, other.err()),
+            }
+            refused += 1;
+            continue;
+        }
         let ours = pack_to_vec_with(src, &opts)
             .unwrap_or_else(|e| panic!("{} --type {}: {e}", q.source, q.ftype));
         let theirs = pack_to_vec(&theirs_gguf).unwrap();
         // Every tensor: llama.cpp's type and bytes (the image keeps the
         // GGUF bytes of every non-f32-widened tensor as they are).
-        let want = tensors(&theirs_gguf);
         let ours_t = image_tensors(&ours);
         let theirs_t = image_tensors(&theirs);
         assert_eq!(ours_t.len(), theirs_t.len());
@@ -256,9 +281,14 @@ fn pack_type_equals_llama_quantize() {
         eprintln!("{} --type {}: identical to {}", q.source, q.ftype, q.model);
     }
     for t in ["q8_0", "q4_0", "q4_1", "q4_k_m", "q6_k"] {
-        assert_eq!(per_type.get(t), Some(&3), "3 models quantized to {t}");
+        assert!(per_type.get(t) >= Some(&3), "3 models quantized to {t}");
     }
     assert!(with_logits >= 15, "{with_logits} with logits");
+    // llama-narrow (rows of 96) to q4_k_m: Q4_K falls back to Q5_0.
+    assert!(
+        refused >= 1,
+        "no fallback to an unsupported type was checked"
+    );
 }
 
 #[test]
