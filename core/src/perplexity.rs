@@ -126,7 +126,8 @@ impl Perplexity {
         let nll = self.nll / n;
         let ppl = math::exp(nll);
         let var = self.nll2 / n - nll * nll;
-        if !(var > 0.0) {
+        // NaN (from infinite log-likelihoods) fails this too.
+        if var.partial_cmp(&0.0) != Some(core::cmp::Ordering::Greater) {
             return None;
         }
         Some(Estimate {
@@ -389,8 +390,7 @@ impl KlDivergence {
             ppl_diff: Estimate {
                 value: ppl.value - ppl_base.value,
                 uncertainty: math::sqrt(
-                    ppl.uncertainty * ppl.uncertainty
-                        + ppl_base.uncertainty * ppl_base.uncertainty
+                    ppl.uncertainty * ppl.uncertainty + ppl_base.uncertainty * ppl_base.uncertainty
                         - 2.0 * ppl_cov,
                 ),
             },

@@ -169,7 +169,13 @@ pub fn run(args: &PerplexityArgs) -> Result<()> {
     let mut arenas = (Vec::new(), Vec::new());
     let mut q = Evaluator::new(&model, src, session_args, &mut arenas.0, &pool)?;
     let mut b = match base {
-        Some((bm, bsrc)) => Some(Evaluator::new(&bm, bsrc, session_args, &mut arenas.1, &pool)?),
+        Some((bm, bsrc)) => Some(Evaluator::new(
+            &bm,
+            bsrc,
+            session_args,
+            &mut arenas.1,
+            &pool,
+        )?),
         None => None,
     };
     let first = n / 2;
@@ -186,7 +192,9 @@ pub fn run(args: &PerplexityArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let mut ppl = Perplexity::new();
     let mut chunk_ppl = Vec::with_capacity(n_chunk);
-    let mut kl = b.as_ref().map(|_| Comparison::new(n_chunk * (n - 1 - first)));
+    let mut kl = b
+        .as_ref()
+        .map(|_| Comparison::new(n_chunk * (n - 1 - first)));
     if kl.is_some() {
         writeln!(out, "chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p")?;
     }
@@ -209,7 +217,10 @@ pub fn run(args: &PerplexityArgs) -> Result<()> {
             let end = (pos + q.step).min(n - 1);
             if let Some(b) = b.as_mut() {
                 let rows = b.logits(&chunk[pos..end])?;
-                for (row, dst) in rows.chunks_exact(nv).zip(base_rows.chunks_exact_mut(row_len)) {
+                for (row, dst) in rows
+                    .chunks_exact(nv)
+                    .zip(base_rows.chunks_exact_mut(row_len))
+                {
                     base_log_probs(row, dst)?;
                 }
             }
@@ -406,8 +417,8 @@ impl<'m, 'a, 'p> Evaluator<'m, 'a, 'p> {
         let opts = run_options(model, args)?;
         let plan = Plan::new(model.config(), &opts)?;
         *arena_buf = arena(plan.bytes().saturating_add(63), opts.n_ctx, &args.limits)?;
-        let session = Session::new(model, AutoKernels::detect(), src, arena_buf, &opts)?
-            .with_parallel(pool);
+        let session =
+            Session::new(model, AutoKernels::detect(), src, arena_buf, &opts)?.with_parallel(pool);
         let step = session.prefill_chunk();
         let nv = model.config().n_vocab as usize;
         Ok(Evaluator {
@@ -576,16 +587,36 @@ fn chunk_row(chunk: usize, s: &KlSummary) -> String {
 fn write_statistics(o: &mut impl Write, kl: &Comparison) -> std::io::Result<()> {
     let s = kl.kl.summary();
     writeln!(o, "====== Perplexity statistics ======")?;
-    writeln!(o, "Mean PPL(Q)                   : {}", pm(s.ppl, 10, 6, 1.0))?;
-    writeln!(o, "Mean PPL(base)                : {}", pm(s.ppl_base, 10, 6, 1.0))?;
+    writeln!(
+        o,
+        "Mean PPL(Q)                   : {}",
+        pm(s.ppl, 10, 6, 1.0)
+    )?;
+    writeln!(
+        o,
+        "Mean PPL(base)                : {}",
+        pm(s.ppl_base, 10, 6, 1.0)
+    )?;
     writeln!(
         o,
         "Cor(ln(PPL(Q)), ln(PPL(base))): {}%",
         c(100.0 * s.log_ppl_cor, 6, 2)
     )?;
-    writeln!(o, "Mean ln(PPL(Q)/PPL(base))     : {}", pm(s.log_ppl_ratio, 10, 6, 1.0))?;
-    writeln!(o, "Mean PPL(Q)/PPL(base)         : {}", pm(s.ppl_ratio, 10, 6, 1.0))?;
-    writeln!(o, "Mean PPL(Q)-PPL(base)         : {}", pm(s.ppl_diff, 10, 6, 1.0))?;
+    writeln!(
+        o,
+        "Mean ln(PPL(Q)/PPL(base))     : {}",
+        pm(s.log_ppl_ratio, 10, 6, 1.0)
+    )?;
+    writeln!(
+        o,
+        "Mean PPL(Q)/PPL(base)         : {}",
+        pm(s.ppl_ratio, 10, 6, 1.0)
+    )?;
+    writeln!(
+        o,
+        "Mean PPL(Q)-PPL(base)         : {}",
+        pm(s.ppl_diff, 10, 6, 1.0)
+    )?;
     writeln!(o)?;
     writeln!(o, "====== KL divergence statistics ======")?;
     writeln!(o, "Mean    KLD: {}", pm(s.kld, 10, 6, 1.0))?;

@@ -49,7 +49,12 @@ fn with_tokenizer<T>(
 }
 
 /// The ids of `text` (llama_tokenize's add_special and parse_special).
-pub fn ids(t: &Tokenizer<'_>, text: &[u8], add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
+pub fn ids(
+    t: &Tokenizer<'_>,
+    text: &[u8],
+    add_special: bool,
+    parse_special: bool,
+) -> Result<Vec<u32>> {
     let need = t.work_bytes(text.len());
     let mut work = crate::commands::zeroed(need)
         .with_context(|| format!("cannot allocate {need} bytes to tokenize the text"))?;

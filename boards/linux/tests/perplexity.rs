@@ -119,7 +119,11 @@ fn check(g: &Goldens, case: &Case, model: &Path, base: Option<&Path>, extra: &[&
         "{what}: tokens of the text (if {} changed, run `cargo xtask ref --force`)",
         g.text.display()
     );
-    assert_eq!(got["chunks"].as_u64(), Some(u64::from(case.chunks)), "{what}");
+    assert_eq!(
+        got["chunks"].as_u64(),
+        Some(u64::from(case.chunks)),
+        "{what}"
+    );
     assert_eq!(got["add_bos"].as_bool(), Some(case.add_bos), "{what}");
     let ppl = got["ppl"].as_f64().unwrap();
     let unc = got["ppl_uncertainty"].as_f64().unwrap();
@@ -249,8 +253,16 @@ fn bad_requests_exit_2_with_one_line() {
         "short text",
         "at least 128 (two chunks)",
     );
-    assert_bad_request(&ppl(&["--file", text, "--ctx", "127"]), "odd --ctx", "--ctx 127");
-    assert_bad_request(&ppl(&["--file", text, "--ctx", "4"]), "tiny --ctx", "--ctx 4");
+    assert_bad_request(
+        &ppl(&["--file", text, "--ctx", "127"]),
+        "odd --ctx",
+        "--ctx 127",
+    );
+    assert_bad_request(
+        &ppl(&["--file", text, "--ctx", "4"]),
+        "tiny --ctx",
+        "--ctx 4",
+    );
     assert_bad_request(
         &ppl(&["--file", text, "--ctx", "8192"]),
         "--ctx over the trained context",
@@ -268,7 +280,14 @@ fn bad_requests_exit_2_with_one_line() {
         .map(|c| ref_dir().join(&c.model))
         .expect("the smollm2 case");
     assert_bad_request(
-        &ppl(&["--file", text, "--ctx", "64", "--base", smol.to_str().unwrap()]),
+        &ppl(&[
+            "--file",
+            text,
+            "--ctx",
+            "64",
+            "--base",
+            smol.to_str().unwrap(),
+        ]),
         "--base with another vocabulary",
         "another vocabulary",
     );
