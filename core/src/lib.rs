@@ -67,6 +67,7 @@ pub mod kernels;
 pub mod limits;
 mod math;
 pub mod parallel;
+pub mod perplexity;
 pub mod plan;
 pub mod quant;
 pub mod rope;

@@ -25,6 +25,9 @@ gguf, numpy); `cargo xtask ref` runs it with the right paths. It writes
                          the tokenizer tests (tokenize_ref.py, schema there)
     DIR/quant_rows.json  ggml's row quantizers and f16/bf16 conversions on
                          chosen rows (quant_ref.py, schema there)
+    DIR/perplexity.json  llama-perplexity's figures (PPL, KL statistics) on
+                         llama.cpp's decode path for LICENSE-APACHE
+                         (perplexity_ref.py, schema there)
 
 cases.json:
     {"llama_cpp_python": "0.3.36", "scripts_hash": "<sha256 hex>",
@@ -87,6 +90,7 @@ import chat_ref  # noqa: E402
 import golden  # noqa: E402
 import numpy_ref  # noqa: E402
 import quant_ref  # noqa: E402
+import perplexity_ref  # noqa: E402
 import synth  # noqa: E402
 import tokenize_ref  # noqa: E402
 from synth import Spec  # noqa: E402
@@ -298,7 +302,7 @@ def main() -> int:
         raise RuntimeError(f"SmolLM2 prompt has only {len(smol_tokens)} tokens")
     cases.append(("smollm2", smol_path, "llama", "q4", 512, smol_tokens[:SMOLLM2_TOKENS]))
     if only is not None:
-        unknown = only - {c[0] for c in cases}
+        unknown = only - {c[0] for c in cases} - {"generate", "perplexity"}
         if unknown:
             print(f"make_ref: unknown case(s): {', '.join(sorted(unknown))}", file=sys.stderr)
             return 2
@@ -362,6 +366,10 @@ def main() -> int:
         t0 = time.monotonic()
         generate_ref.write(out, smol_path)
         print(f"greedy generation goldens in {time.monotonic() - t0:.1f}s")
+    if only is None or "perplexity" in only:
+        t0 = time.monotonic()
+        perplexity_ref.write(out, smol_path)
+        print(f"perplexity goldens in {time.monotonic() - t0:.1f}s")
     recorded_hash = args.scripts_hash or digest
     if only is not None:
         # A partial set must never pass for the full one in `cargo xtask ref`.

@@ -110,6 +110,40 @@ pub enum Command {
     },
     /// Print the token ids of a text, space-separated on one line.
     Tokenize(TokenizeArgs),
+    /// Measure a model's perplexity on a text file as llama.cpp's
+    /// `llama-perplexity` does: chunks of --ctx tokens, each from an empty
+    /// context, the second half of each scored; with --base, also the KL
+    /// divergence from a second model as `llama-perplexity --kl-divergence`
+    /// reports it.
+    #[command(mut_arg("ctx", |a| a.help(
+        "Tokens per chunk: even, from 8 to the model's trained context [default: 512]"
+    )))]
+    Perplexity(PerplexityArgs),
+}
+
+/// What `perplexity` measures.
+#[derive(Debug, Args, Clone)]
+pub struct PerplexityArgs {
+    /// The model: a `.phi` image or a `.gguf` file (packed in memory).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The text, tokenized whole (one final newline dropped, as
+    /// `llama-perplexity -f` reads it); at least 2 x --ctx tokens.
+    #[arg(long, value_name = "TEXT")]
+    pub file: PathBuf,
+    /// Most chunks to score (default: as many as the text holds).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    pub chunks: Option<u32>,
+    /// A base model with the same vocabulary (such as the unquantized
+    /// model): also compare --model's token probabilities with its, on the
+    /// same chunks (KL divergence, top token, probability differences).
+    #[arg(long, value_name = "MODEL")]
+    pub base: Option<PathBuf>,
+    /// Also write every figure, unrounded, to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 /// What text generation runs on and how long.

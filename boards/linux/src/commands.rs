@@ -49,6 +49,7 @@ pub fn run(cli: Cli) -> Result<()> {
         ),
         Command::Chat { gen, system } => generate::chat(&gen, system.as_deref()),
         Command::Tokenize(args) => crate::tokenize::run(&args),
+        Command::Perplexity(args) => crate::perplexity::run(&args),
         Command::Bench { dim, ms, threads } => bench(dim, ms, threads),
     }
 }

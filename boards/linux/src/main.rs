@@ -9,6 +9,7 @@ mod commands;
 mod generate;
 mod model_file;
 mod npy;
+mod perplexity;
 mod progress;
 mod tokenize;
 

@@ -48,7 +48,13 @@ fn with_tokenizer<T>(
     }
 }
 
-fn ids(t: &Tokenizer<'_>, text: &[u8], add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
+/// The ids of `text` (llama_tokenize's add_special and parse_special).
+pub fn ids(
+    t: &Tokenizer<'_>,
+    text: &[u8],
+    add_special: bool,
+    parse_special: bool,
+) -> Result<Vec<u32>> {
     let need = t.work_bytes(text.len());
     let mut work = crate::commands::zeroed(need)
         .with_context(|| format!("cannot allocate {need} bytes to tokenize the text"))?;
