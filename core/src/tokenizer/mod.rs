@@ -424,7 +424,10 @@ impl<'a> Tokenizer<'a> {
             w.put(text);
         } else if a & attr::NORMAL != 0 {
             match self.kind {
-                TokenizerKind::ByteLevelBpe => byte_level_decode(text, &mut w),
+                TokenizerKind::ByteLevelBpe if self.pre.is_none_or(PreTokenizer::byte_encode) => {
+                    byte_level_decode(text, &mut w)
+                }
+                // SentencePiece, and BPE without the byte map (Gemma 4).
                 _ => {
                     let mut rest = text;
                     while !rest.is_empty() {
