@@ -387,25 +387,25 @@ pub fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: Option<u32>) -> Result<OwnedTok
     let s = &mut t.special;
     // llama.cpp's defaults when the keys are absent: 1 and 2 for
     // SentencePiece, 11 for "gpt2" BPE, none for "gemma4".
-    let default = |d: u32| if !gemma4 && d < n_vocab { d } else { NO_TOKEN };
-    let (bos_default, eos_default) = match kind {
-        TokenizerKind::SentencePiece => (default(1), default(2)),
-        _ => (default(11), default(11)),
+    let spm = kind == TokenizerKind::SentencePiece;
+    // The key's id, or llama.cpp's default when the key is absent: BOS 1,
+    // EOS 2 and UNK 0 for SentencePiece, BOS = EOS = 11 for "gpt2" BPE,
+    // none for "gemma4" (a default outside the vocabulary is none).
+    let id_or = |k: &str, default: Option<u32>| -> Result<u32> {
+        match (g.get_u32(k)?, default) {
+            (None, Some(d)) if !gemma4 && d < n_vocab => Ok(d),
+            _ => id(k),
+        }
     };
-    s.bos = id("tokenizer.ggml.bos_token_id")?;
-    if s.bos == NO_TOKEN && g.get_u32("tokenizer.ggml.bos_token_id")?.is_none() {
-        s.bos = bos_default;
-    }
-    s.eos = id("tokenizer.ggml.eos_token_id")?;
-    if s.eos == NO_TOKEN && g.get_u32("tokenizer.ggml.eos_token_id")?.is_none() {
-        s.eos = eos_default;
-    }
-    s.unk = id("tokenizer.ggml.unknown_token_id")?;
-    if kind == TokenizerKind::SentencePiece
-        && g.get_u32("tokenizer.ggml.unknown_token_id")?.is_none()
-    {
-        s.unk = default(0);
-    }
+    s.bos = id_or(
+        "tokenizer.ggml.bos_token_id",
+        Some(if spm { 1 } else { 11 }),
+    )?;
+    s.eos = id_or(
+        "tokenizer.ggml.eos_token_id",
+        Some(if spm { 2 } else { 11 }),
+    )?;
+    s.unk = id_or("tokenizer.ggml.unknown_token_id", spm.then_some(0))?;
     s.pad = id("tokenizer.ggml.padding_token_id")?;
     s.eot = id("tokenizer.ggml.eot_token_id")?;
     if s.eot == NO_TOKEN {
@@ -416,7 +416,6 @@ pub fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: Option<u32>) -> Result<OwnedTok
             .find(|&i| i != NO_TOKEN && i != s.eos)
             .unwrap_or(NO_TOKEN);
     }
-    let spm = kind == TokenizerKind::SentencePiece;
     // BOS by default for SentencePiece and the Llama 3 pre-tokenizers;
     // llama.cpp forces it on for Gemma 4.
     let llama3 = kind == TokenizerKind::ByteLevelBpe
