@@ -138,8 +138,8 @@ pub enum Error {
         /// What is wrong.
         what: &'static str,
     },
-    /// The byte-level BPE vocabulary names a pre-tokenizer
-    /// (`tokenizer.ggml.pre`) this crate does not implement.
+    /// The BPE vocabulary names a pre-tokenizer (`tokenizer.ggml.pre`)
+    /// this crate does not implement.
     UnsupportedPreTokenizer,
     /// A caller-provided work buffer (tokenizer or sampler working memory)
     /// is smaller than needed.
@@ -247,7 +247,7 @@ impl fmt::Display for Error {
             Error::NoTokenizer => f.write_str("the model has no tokenizer"),
             Error::BadTokenizer { what } => write!(f, "malformed tokenizer tables: {what}"),
             Error::UnsupportedPreTokenizer => f.write_str(
-                "unsupported byte-level BPE pre-tokenizer (gpt-2, phi-2, smollm and starcoder are supported)",
+                "unsupported BPE pre-tokenizer (tokenizer.ggml.pre); see the README's list of supported vocabularies",
             ),
             Error::WorkTooSmall { need, got } => {
                 write!(f, "working memory too small: need {need} bytes, got {got}")

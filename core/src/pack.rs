@@ -29,6 +29,7 @@ use crate::quant::policy::{llama_order, ModelDesc, TensorDesc};
 use crate::quant::{quantize_row, Choice, FileType, Policy, QuantError};
 use crate::rope;
 use crate::tokenizer::build::{derive, Derived, Keys};
+use crate::tokenizer::PreTokenizer;
 
 /// Why a GGUF file could not be packed.
 #[derive(Debug)]
@@ -47,6 +48,15 @@ pub enum PackError {
     },
     /// The file uses something phi-edge does not support.
     Unsupported(String),
+    /// The vocabulary is of a tokenizer llama.cpp has and phi-edge does not
+    /// (WordPiece, Unigram, RWKV, PLaMo-2, ...).
+    UnsupportedVocab {
+        /// `tokenizer.ggml.model`.
+        model: String,
+        /// What llama.cpp calls that tokenizer (`WPM`, `UGM`, ...), or
+        /// `unknown`.
+        kind: &'static str,
+    },
     /// A required tensor is absent.
     MissingTensor(String),
     /// A tensor does not fit the model.
@@ -88,6 +98,11 @@ impl fmt::Display for PackError {
             PackError::Model(e) => write!(f, "{e}"),
             PackError::Key { key, what } => write!(f, "GGUF key {key}: {what}"),
             PackError::Unsupported(s) => write!(f, "unsupported: {s}"),
+            PackError::UnsupportedVocab { model, kind } => write!(
+                f,
+                "unsupported vocabulary: tokenizer.ggml.model {model:?} ({kind}); phi-edge tokenizes \
+                 SentencePiece (\"llama\") and BPE (\"gpt2\", \"gemma4\") vocabularies"
+            ),
             PackError::MissingTensor(name) => write!(f, "missing tensor {name}"),
             PackError::BadTensor { name, what } => write!(f, "tensor {name}: {what}"),
             PackError::Requantize { name, from, to } => write!(
@@ -311,16 +326,31 @@ pub fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: Option<u32>) -> Result<OwnedTok
     let kind = match g.get_str("tokenizer.ggml.model")? {
         None | Some("none") => TokenizerKind::None,
         Some("llama") => TokenizerKind::SentencePiece,
-        Some("gpt2") => TokenizerKind::ByteLevelBpe,
+        Some("gpt2" | "gemma4") => TokenizerKind::ByteLevelBpe,
         Some(other) => {
-            return Err(PackError::Unsupported(format!(
-                "tokenizer {other:?} (llama and gpt2 are)"
-            )))
+            let kind = match other {
+                "bert" => "WPM",
+                "t5" => "UGM",
+                "rwkv" => "RWKV",
+                "plamo2" => "PLaMo-2",
+                "hybriddna" | "whitespace" => "BPE",
+                _ => "unknown",
+            };
+            return Err(PackError::UnsupportedVocab {
+                model: other.to_string(),
+                kind,
+            });
         }
     };
+    let gemma4 = g.get_str("tokenizer.ggml.model")? == Some("gemma4");
     let mut t = OwnedTokenizer {
         kind,
-        pre: g.get_str("tokenizer.ggml.pre")?.unwrap_or(""),
+        // llama.cpp gives every "gemma4" vocabulary the gemma4 pre-tokenizer.
+        pre: if gemma4 {
+            "gemma4"
+        } else {
+            g.get_str("tokenizer.ggml.pre")?.unwrap_or("")
+        },
         tokens: Vec::new(),
         scores: Vec::new(),
         types: Vec::new(),
@@ -398,9 +428,27 @@ pub fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: Option<u32>) -> Result<OwnedTok
             .map_or(NO_TOKEN, |p| p as u32)
     };
     let s = &mut t.special;
-    s.bos = id("tokenizer.ggml.bos_token_id")?;
-    s.eos = id("tokenizer.ggml.eos_token_id")?;
-    s.unk = id("tokenizer.ggml.unknown_token_id")?;
+    // llama.cpp's defaults when the keys are absent: 1 and 2 for
+    // SentencePiece, 11 for "gpt2" BPE, none for "gemma4".
+    let spm = kind == TokenizerKind::SentencePiece;
+    // The key's id, or llama.cpp's default when the key is absent: BOS 1,
+    // EOS 2 and UNK 0 for SentencePiece, BOS = EOS = 11 for "gpt2" BPE,
+    // none for "gemma4" (a default outside the vocabulary is none).
+    let id_or = |k: &str, default: Option<u32>| -> Result<u32> {
+        match (g.get_u32(k)?, default) {
+            (None, Some(d)) if !gemma4 && d < n_vocab => Ok(d),
+            _ => id(k),
+        }
+    };
+    s.bos = id_or(
+        "tokenizer.ggml.bos_token_id",
+        Some(if spm { 1 } else { 11 }),
+    )?;
+    s.eos = id_or(
+        "tokenizer.ggml.eos_token_id",
+        Some(if spm { 2 } else { 11 }),
+    )?;
+    s.unk = id_or("tokenizer.ggml.unknown_token_id", spm.then_some(0))?;
     s.pad = id("tokenizer.ggml.padding_token_id")?;
     s.eot = id("tokenizer.ggml.eot_token_id")?;
     if s.eot == NO_TOKEN {
@@ -411,8 +459,13 @@ pub fn read_tokenizer<'g>(g: &Gguf<'g>, n_vocab: Option<u32>) -> Result<OwnedTok
             .find(|&i| i != NO_TOKEN && i != s.eos)
             .unwrap_or(NO_TOKEN);
     }
-    let spm = kind == TokenizerKind::SentencePiece;
-    s.add_bos = g.get_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(spm);
+    // BOS by default for SentencePiece and the Llama 3 pre-tokenizers;
+    // llama.cpp forces it on for Gemma 4.
+    let llama3 = kind == TokenizerKind::ByteLevelBpe
+        && PreTokenizer::from_name(t.pre) == Some(PreTokenizer::Llama3);
+    s.add_bos = gemma4
+        || g.get_bool("tokenizer.ggml.add_bos_token")?
+            .unwrap_or(spm || llama3);
     s.add_eos = g.get_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
     s.add_space_prefix = g
         .get_bool("tokenizer.ggml.add_space_prefix")?

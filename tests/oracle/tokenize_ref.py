@@ -6,8 +6,10 @@
 
 `make_ref.py` calls `write_goldens` (so `cargo xtask ref` regenerates
 these whenever a file in tests/oracle/ changes); run by hand it writes the
-same file. For each vocabulary (llama.cpp's ggml-vocab-phi-3,
-ggml-vocab-llama-spm and ggml-vocab-gpt-2, and the real SmolLM2 model) it
+same file. For each vocabulary (every SentencePiece and BPE ggml-vocab-*
+of llama.cpp's test set in VOCABS, the real SmolLM2 model, and a copy of
+ggml-vocab-llama-bpe with `tokenizer.ggml.pre` set to `gpt-4o` written to
+DIR/models/ggml-vocab-gpt-4o.gguf, as no Phi-4-mini vocabulary is at hand) it
 loads llama.cpp with `vocab_only=True` and records in DIR/tokenizer.json:
 
     {"vocabs": [{"name", "model" (relative to DIR), "n_vocab",
@@ -43,7 +45,19 @@ import golden  # noqa: E402
 import unicode_tables  # noqa: E402
 
 CORPUS = HERE / "tokenizer_corpus.txt"
-VOCABS = ["ggml-vocab-phi-3", "ggml-vocab-llama-spm", "ggml-vocab-gpt-2"]
+VOCABS = [
+    "ggml-vocab-phi-3", "ggml-vocab-llama-spm", "ggml-vocab-gpt-2",
+    # BPE, by pre-tokenizer (aquila and gpt-neox have none: llama.cpp's default)
+    "ggml-vocab-llama-bpe", "ggml-vocab-qwen2", "ggml-vocab-qwen35", "ggml-vocab-deepseek-llm",
+    "ggml-vocab-deepseek-coder", "ggml-vocab-falcon", "ggml-vocab-mpt", "ggml-vocab-starcoder",
+    "ggml-vocab-gpt-neox", "ggml-vocab-aquila", "ggml-vocab-command-r", "ggml-vocab-refact",
+    "ggml-vocab-gemma-4",
+    # SentencePiece without test vectors
+    "ggml-vocab-baichuan",
+]
+# The vocabulary the gpt-4o copy is made from: Llama 3's tiktoken-style
+# merges suit gpt-4o's splits.
+GPT4O_BASE = "ggml-vocab-llama-bpe"
 SEP = b"\n__ggml_vocab_test__\n"
 
 
@@ -69,6 +83,25 @@ def read_inp(path: Path) -> list[bytes]:
         out.append(raw[pos:nxt])
         pos = nxt + len(SEP)
     return out
+
+
+def gguf_with_pre(src: Path, dst: Path, pre: str) -> None:
+    """Copies the tensor-less vocabulary GGUF `src` to `dst` with the
+    string value of `tokenizer.ggml.pre` replaced by `pre`."""
+    raw = src.read_bytes()
+    key = b"tokenizer.ggml.pre"
+    at = raw.find(len(key).to_bytes(8, "little") + key)
+    if at < 0:
+        raise RuntimeError(f"{src}: no {key.decode()}")
+    pos = at + 8 + len(key)
+    if int.from_bytes(raw[pos:pos + 4], "little") != 8:  # GGUF_TYPE_STRING
+        raise RuntimeError(f"{src}: {key.decode()} is not a string")
+    n = int.from_bytes(raw[pos + 4:pos + 12], "little")
+    header_tensors = int.from_bytes(raw[8:16], "little")
+    if header_tensors != 0:
+        raise RuntimeError(f"{src}: has tensors; only vocabulary files can be patched")
+    value = pre.encode()
+    dst.write_bytes(raw[:pos + 4] + len(value).to_bytes(8, "little") + value + raw[pos + 12 + n:])
 
 
 def piece(llama_cpp, vocab, tok: int, special: bool) -> bytes:
@@ -139,14 +172,20 @@ def quiet(f, *args):
 def write_goldens(out: Path, vocab_dir: Path, smollm2: Path) -> Path:
     """Writes DIR/tokenizer.json; returns its path."""
     sdist = unicode_tables.find_sdist()
-    if unicode_tables.OUT.read_text() != unicode_tables.generate(unicode_tables.read_unicode_data(sdist)):
+    if unicode_tables.OUT.read_text() != unicode_tables.generate(unicode_tables.read_unicode_data(sdist),
+                                                                 unicode_tables.read_vocab_cpp(sdist)):
         raise RuntimeError(f"{unicode_tables.OUT} is stale: run tests/oracle/unicode_tables.py")
     corpus = [("corpus", t) for t in read_corpus()]
     vocabs = []
     for stem in VOCABS:
-        inp = [("inp", t) for t in read_inp(vocab_dir / f"{stem}.gguf.inp")]
+        inp_path = vocab_dir / f"{stem}.gguf.inp"
+        inp = [("inp", t) for t in read_inp(inp_path)] if inp_path.exists() else []
         vocabs.append(quiet(one_vocab, stem, vocab_dir / f"{stem}.gguf", out, corpus + inp))
     vocabs.append(quiet(one_vocab, "smollm2", smollm2, out, corpus))
+    gpt4o = out / "models" / "ggml-vocab-gpt-4o.gguf"
+    gpt4o.parent.mkdir(parents=True, exist_ok=True)
+    gguf_with_pre(vocab_dir / f"{GPT4O_BASE}.gguf", gpt4o, "gpt-4o")
+    vocabs.append(quiet(one_vocab, "gpt-4o", gpt4o, out, corpus))
     path = out / "tokenizer.json"
     path.write_text(json.dumps({"corpus_size": len(corpus), "vocabs": vocabs}) + "\n")
     for r in vocabs:

@@ -3,8 +3,9 @@
 
     python unicode_tables.py [--sdist llama_cpp_python-X.tar.gz] [--check]
 
-The byte-level BPE pre-tokenizers need three Unicode classes per code
-point: letter (\\p{L}), number (\\p{N}) and whitespace (\\s). llama.cpp
+The byte-level BPE pre-tokenizers need llama.cpp's category of each code
+point (letter \\p{L}, number \\p{N}, punctuation \\p{P}, mark \\p{M},
+symbol \\p{S}, anything else) and whether it is whitespace (\\s). llama.cpp
 takes them from `src/unicode-data.cpp` (its `unicode_ranges_flags` and
 `unicode_set_whitespace`), generated from a particular Unicode version; to
 agree with it exactly we read that very file from the llama-cpp-python
@@ -12,8 +13,10 @@ source distribution `cargo xtask setup` caches (default:
 <workspace>/target/vendor/cache/llama_cpp_python-*.tar.gz), not Python's
 `unicodedata`, whose Unicode version may differ.
 
-Output: one sorted array of `start << 2 | class` (class 1 letter, 2 number,
-0 anything else; a range runs to the next start) and the whitespace list. With
+Output: one sorted array of `start << 3 | class` (class 1 letter, 2 number,
+3 punctuation, 4 mark, 5 symbol, 0 anything else; a range runs to the next
+start), the whitespace list and a 128-entry ASCII table (class | 8 if
+whitespace). With
 `--check`, compares the generated text with the committed file and exits 1
 if they differ (tokenize_ref.py runs this check).
 """
@@ -31,8 +34,9 @@ WORKSPACE = HERE.parent.parent
 OUT = WORKSPACE / "core/src/tokenizer/unicode_data.rs"
 
 # unicode_cpt_flags in llama.cpp's unicode.h
-NUMBER, LETTER = 0x0002, 0x0004
-CLASS_OTHER, CLASS_LETTER, CLASS_NUMBER = 0, 1, 2
+NUMBER, LETTER, ACCENT_MARK, PUNCTUATION, SYMBOL = 0x0002, 0x0004, 0x0010, 0x0020, 0x0040
+CLASS_OF_FLAG = {LETTER: 1, NUMBER: 2, PUNCTUATION: 3, ACCENT_MARK: 4, SYMBOL: 5}
+SPACE_BIT = 8
 
 
 def find_sdist() -> Path:
@@ -53,6 +57,46 @@ def read_unicode_data(sdist: Path) -> str:
     raise SystemExit(f"unicode_tables: {sdist} has no vendor/llama.cpp/src/unicode-data.cpp")
 
 
+def read_vocab_cpp(sdist: Path) -> str:
+    with tarfile.open(sdist) as tar:
+        for m in tar.getmembers():
+            if m.name.endswith("vendor/llama.cpp/src/llama-vocab.cpp"):
+                f = tar.extractfile(m)
+                assert f is not None
+                return f.read().decode()
+    raise SystemExit(f"unicode_tables: {sdist} has no vendor/llama.cpp/src/llama-vocab.cpp")
+
+
+def deepseek_llm_classes(vocab_cpp: str) -> list[list[tuple[int, int]]]:
+    """The bracket classes of the deepseek-llm regexes 2, 3 and 5 (the
+    letters, the punctuation and the CJK / Hangul runs), as sorted, merged
+    inclusive code point ranges."""
+    m = re.search(r"case LLAMA_VOCAB_PRE_TYPE_DEEPSEEK_LLM:\s*regex_exprs = \{(.*?)\};", vocab_cpp, re.S)
+    if not m:
+        raise SystemExit("unicode_tables: deepseek-llm regexes not found in llama-vocab.cpp")
+    exprs = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1))
+    out = []
+    for k in (1, 2, 4):
+        body = re.search(r"\[(.*)\]", exprs[k]).group(1)
+        cps = [ord(c) for c in body]
+        ranges, i = [], 0
+        while i < len(cps):
+            if i + 2 < len(cps) and cps[i + 1] == ord("-"):
+                ranges.append((cps[i], cps[i + 2]))
+                i += 3
+            else:
+                ranges.append((cps[i], cps[i]))
+                i += 1
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(ranges):
+            if merged and a <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        out.append(merged)
+    return out
+
+
 def block(src: str, name: str) -> str:
     m = re.search(name + r"\s*=\s*\{(.*?)\n\};", src, re.S)
     if not m:
@@ -60,16 +104,23 @@ def block(src: str, name: str) -> str:
     return m.group(1)
 
 
-def generate(src: str) -> str:
+def generate(src: str, vocab_cpp: str) -> str:
     flags = [(int(a, 16), int(b, 16)) for a, b in re.findall(r"\{0x([0-9A-Fa-f]+),\s*0x([0-9A-Fa-f]+)\}",
                                                                block(src, "unicode_ranges_flags"))]
     ws = [int(x, 16) for x in re.findall(r"0x([0-9A-Fa-f]+)", block(src, "unicode_set_whitespace"))]
     assert flags[0][0] == 0 and flags[-1][0] == 0x110000, "unexpected range table bounds"
     ranges: list[tuple[int, int]] = []
     for start, f in flags[:-1]:
-        cls = CLASS_LETTER if f & LETTER else CLASS_NUMBER if f & NUMBER else CLASS_OTHER
+        cls = CLASS_OF_FLAG.get(f & 0xFF, 0)
         if not ranges or ranges[-1][1] != cls:
             ranges.append((start, cls))
+    ascii_row = []
+    for c in range(128):
+        cls = 0
+        for start, k in ranges:
+            if start <= c:
+                cls = k
+        ascii_row.append(cls | (SPACE_BIT if c in ws else 0))
     lines = [
         "//! Unicode classes as llama.cpp's `unicode-data.cpp` defines them.",
         "//!",
@@ -81,15 +132,23 @@ def generate(src: str) -> str:
         "pub const LETTER: u32 = 1;",
         "/// Class of a range: number (`\\p{N}`).",
         "pub const NUMBER: u32 = 2;",
+        "/// Class of a range: punctuation (`\\p{P}`).",
+        "pub const PUNCTUATION: u32 = 3;",
+        "/// Class of a range: mark (`\\p{M}`).",
+        "pub const MARK: u32 = 4;",
+        "/// Class of a range: symbol (`\\p{S}`).",
+        "pub const SYMBOL: u32 = 5;",
+        "/// In [`ASCII`]: the code point is whitespace.",
+        "pub const SPACE: u8 = 8;",
         "",
-        "/// Sorted `start << 2 | class`; a range runs to the next start, the last",
+        "/// Sorted `start << 3 | class`; a range runs to the next start, the last",
         "/// to U+10FFFF.",
         "#[rustfmt::skip]",
         f"pub static RANGES: [u32; {len(ranges)}] = [",
     ]
     row: list[str] = []
     for start, cls in ranges:
-        row.append(f"0x{start << 2 | cls:07x},")
+        row.append(f"0x{start << 3 | cls:07x},")
         if len(row) == 8:
             lines.append("    " + " ".join(row))
             row = []
@@ -103,6 +162,27 @@ def generate(src: str) -> str:
     for i in range(0, len(ws), 8):
         lines.append("    " + " ".join(f"0x{c:04x}," for c in sorted(ws)[i:i + 8]))
     lines.append("];")
+    lines.append("")
+    lines.append("/// The class of each ASCII code point, `| SPACE` if whitespace.")
+    lines.append("#[rustfmt::skip]")
+    lines.append("pub static ASCII: [u8; 128] = [")
+    for i in range(0, 128, 16):
+        lines.append("    " + " ".join(f"{c}," for c in ascii_row[i:i + 16]))
+    lines.append("];")
+    names = [
+        ("DEEPSEEK_LETTERS", "letters (`\\s?[A-Za-zµÀ-Ö...]+`)"),
+        ("DEEPSEEK_PUNCT", "punctuation (`\\s?[!-/:-~！-／...]+`)"),
+        ("DEEPSEEK_CJK", "CJK and Hangul (`[一-龥ࠀ-一가-퟿]+`)"),
+    ]
+    for (name, what), ranges in zip(names, deepseek_llm_classes(vocab_cpp)):
+        lines.append("")
+        lines.append(f"/// The deepseek-llm pre-tokenizer's {what} class, as")
+        lines.append("/// llama-vocab.cpp spells it: sorted, merged, inclusive `(first, last)`.")
+        lines.append("#[rustfmt::skip]")
+        lines.append(f"pub static {name}: [(u32, u32); {len(ranges)}] = [")
+        for i in range(0, len(ranges), 4):
+            lines.append("    " + " ".join(f"(0x{a:05x}, 0x{b:05x})," for a, b in ranges[i:i + 4]))
+        lines.append("];")
     return "\n".join(lines) + "\n"
 
 
@@ -111,7 +191,8 @@ def main() -> int:
     ap.add_argument("--sdist", type=Path, help="llama-cpp-python source distribution")
     ap.add_argument("--check", action="store_true", help="fail if the committed file is stale")
     args = ap.parse_args()
-    text = generate(read_unicode_data(args.sdist or find_sdist()))
+    sdist = args.sdist or find_sdist()
+    text = generate(read_unicode_data(sdist), read_vocab_cpp(sdist))
     if args.check:
         if not OUT.is_file() or OUT.read_text() != text:
             print(f"unicode_tables: {OUT} is stale; run tests/oracle/unicode_tables.py", file=sys.stderr)

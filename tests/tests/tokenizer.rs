@@ -1,9 +1,12 @@
 //! Tokenizer parity with llama.cpp.
 //!
-//! - llama.cpp's own test vectors (`ggml-vocab-{phi-3,llama-spm,gpt-2}.gguf`
-//!   with `.inp` / `.out`, as its test-tokenizer-0 runs them): every case.
-//! - `tests/oracle/tokenizer_corpus.txt` on those vocabularies and the real
-//!   SmolLM2 model, against the ids, pieces, token attributes and
+//! - llama.cpp's own test vectors (every SentencePiece and BPE
+//!   `ggml-vocab-*.gguf` with `.inp` / `.out`, as its test-tokenizer-0 runs
+//!   them): every case.
+//! - `tests/oracle/tokenizer_corpus.txt` on those vocabularies, the ones
+//!   without test vectors (aquila, gpt-neox, baichuan), the real SmolLM2
+//!   model and a `gpt-4o` copy of llama-bpe, against the ids, pieces, token
+//!   attributes and
 //!   end-of-generation sets llama.cpp gave at `cargo xtask ref` time
 //!   (`target/ref/tokenizer.json`, written by `tokenize_ref.py`): ids with
 //!   and without special-token parsing and with BOS, and the detokenized
@@ -14,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use phi_edge::gguf::Gguf;
-use phi_edge::pack::{read_tokenizer, OwnedTokenizer};
+use phi_edge::pack::{read_tokenizer, OwnedTokenizer, PackError};
 use phi_edge::{Error, Tokenizer, Utf8Decoder};
 use phi_edge_tests::ref_dir;
 use serde::Deserialize;
@@ -112,11 +115,8 @@ fn show(b: &[u8]) -> String {
 fn llama_cpp_test_vectors() {
     let (dir, g) = goldens();
     let mut failures = Vec::new();
-    for v in g
-        .vocabs
-        .iter()
-        .filter(|v| v.name.starts_with("ggml-vocab-"))
-    {
+    let with_vectors = |v: &&Vocab| v.cases.iter().any(|c| c.source == "inp");
+    for v in g.vocabs.iter().filter(with_vectors) {
         let model = dir.join(&v.model);
         let inp = std::fs::read(model.with_extension("gguf.inp")).unwrap();
         let out = std::fs::read_to_string(model.with_extension("gguf.out")).unwrap();
@@ -175,6 +175,31 @@ fn llama_cpp_test_vectors() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn vocabularies_phi_edge_lacks_get_a_typed_error() {
+    // llama.cpp's vocabulary directory, where the goldens found gpt-2's.
+    let (ref_dir, g) = goldens();
+    let gpt2 = g
+        .vocabs
+        .iter()
+        .find(|v| v.name == "ggml-vocab-gpt-2")
+        .unwrap();
+    let dir = ref_dir.join(&gpt2.model).parent().unwrap().to_path_buf();
+    for (file, model, kind) in [
+        ("ggml-vocab-bert-bge.gguf", "bert", "WPM"),
+        ("ggml-vocab-nomic-bert-moe.gguf", "t5", "UGM"),
+    ] {
+        let bytes = read(&dir.join(file));
+        let g = Gguf::parse(&bytes).expect("GGUF parses");
+        let e = read_tokenizer(&g, None).unwrap_err();
+        assert!(
+            matches!(&e, PackError::UnsupportedVocab { model: m, kind: k } if m == model && *k == kind),
+            "{file}: {e:?}"
+        );
+        assert!(e.to_string().contains(model), "{e}");
+    }
 }
 
 #[test]
@@ -502,5 +527,78 @@ fn random_bytes_and_damaged_tables_never_panic() {
             }
         }
         println!("{name}: 2000 random tokenizations tokenized; damaged tables: {accepted} accepted, {rejected} rejected");
+    }
+}
+
+#[test]
+fn random_text_on_every_vocabulary_gives_ids_in_range() {
+    use phi_edge_tests::synth::Rng;
+    let mut rng = Rng::new(16);
+    // Pieces that drive the pre-tokenizers' edge cases.
+    let pool: &[&str] = &[
+        " ",
+        "  ",
+        "\n",
+        "\r",
+        "\r\n",
+        "\t",
+        "\u{3000}",
+        "\u{85}",
+        "a",
+        "Z",
+        "É",
+        "é",
+        "ß",
+        "\u{301}",
+        "'",
+        "'s",
+        "'LL",
+        "1",
+        "22",
+        "٣",
+        "①",
+        "!",
+        "/",
+        "`",
+        "$",
+        "。",
+        "，",
+        "中",
+        "한",
+        "😀",
+        "\u{200d}",
+        "Ａ",
+        "\u{1c}",
+        "<|im_start|>",
+        "<s>",
+    ];
+    let (dir, g) = goldens();
+    for v in &g.vocabs {
+        let bytes = read(&dir.join(&v.model));
+        let o = owned(&bytes);
+        let t = Tokenizer::new(&o.tables(), o.name).unwrap();
+        for _ in 0..300 {
+            let mut text = Vec::new();
+            for _ in 0..rng.next_u64() % 32 {
+                if rng.next_u64() % 8 == 0 {
+                    text.push(rng.next_u64() as u8);
+                } else {
+                    let p = pool[(rng.next_u64() % pool.len() as u64) as usize];
+                    text.extend_from_slice(p.as_bytes());
+                }
+            }
+            for (add, parse) in [(false, false), (true, true)] {
+                match tokenize(&t, &text, add, parse) {
+                    Ok(ids) => assert!(
+                        ids.iter().all(|&id| id < t.n_vocab()),
+                        "{}: {}",
+                        v.name,
+                        show(&text)
+                    ),
+                    Err(Error::UnencodableText { .. }) => {}
+                    Err(e) => panic!("{}: {}: {e}", v.name, show(&text)),
+                }
+            }
+        }
     }
 }

@@ -14,7 +14,9 @@ pub enum TokenizerKind {
     None,
     /// SentencePiece BPE (`llama`): Phi-3, Llama 2.
     SentencePiece,
-    /// Byte-level BPE (`gpt2`): SmolLM2.
+    /// BPE (`gpt2`: SmolLM2, Llama 3, Qwen2, ...; also `gemma4`, stored
+    /// with the pre-tokenizer name `gemma4`, which selects raw-UTF-8
+    /// merges instead of the byte map).
     ByteLevelBpe,
 }
 
@@ -48,7 +50,8 @@ pub const NO_TOKEN: u32 = u32::MAX;
 pub struct TokenizerTables<'a> {
     /// The algorithm.
     pub kind: TokenizerKind,
-    /// The pre-tokenizer name (`tokenizer.ggml.pre`), empty if none.
+    /// The pre-tokenizer name (`tokenizer.ggml.pre`; `gemma4` for a
+    /// `gemma4` vocabulary, as llama.cpp sets it), empty if none.
     pub pre: &'a str,
     /// A string table: `n_vocab + 1` u32 byte positions within this blob
     /// (the first is `4 * (n_vocab + 1)`, token `i` spans positions `i` to

@@ -4,9 +4,10 @@
 //! - SentencePiece BPE (`tokenizer.ggml.model = "llama"`: Phi-3, Llama 2):
 //!   score-ordered merges, byte fallback, the leading space
 //!   (`add_space_prefix`).
-//! - Byte-level BPE (`"gpt2"`: SmolLM2) with the `gpt-2` and `smollm`
-//!   pre-tokenizers ([`PreTokenizer`]), hand-written scanners over
-//!   llama.cpp's Unicode classes.
+//! - BPE (`"gpt2"`: SmolLM2, GPT-2, Llama 3, Qwen2, DeepSeek, ...; and
+//!   `"gemma4"`) with every pre-tokenizer of llama.cpp's test vocabularies
+//!   plus `gpt-4o` ([`PreTokenizer`]), hand-written scanners over
+//!   llama.cpp's Unicode categories.
 //! - Special tokens matched in the text first (llama.cpp's
 //!   `tokenizer_st_partition`), with llama.cpp's per-token attributes,
 //!   including the RSTRIP it gives the special tokens of models whose name
@@ -157,8 +158,8 @@ fn contains_ignore_case(hay: &str, needle: &str) -> bool {
 impl<'a> Tokenizer<'a> {
     /// A tokenizer over `tables`; `model_name` (`general.name`) selects
     /// llama.cpp's per-model token attributes. Fails if the model has no
-    /// tokenizer, the tables are malformed, or the byte-level BPE
-    /// pre-tokenizer is not one this crate implements.
+    /// tokenizer, the tables are malformed, or the BPE pre-tokenizer is not
+    /// one this crate implements.
     pub fn new(tables: &TokenizerTables<'a>, model_name: &str) -> Result<Tokenizer<'a>> {
         let t = Tables::new(tables)?;
         let pre = match tables.kind {
@@ -424,7 +425,10 @@ impl<'a> Tokenizer<'a> {
             w.put(text);
         } else if a & attr::NORMAL != 0 {
             match self.kind {
-                TokenizerKind::ByteLevelBpe => byte_level_decode(text, &mut w),
+                TokenizerKind::ByteLevelBpe if self.pre.is_none_or(PreTokenizer::byte_encode) => {
+                    byte_level_decode(text, &mut w)
+                }
+                // SentencePiece, and BPE without the byte map (Gemma 4).
                 _ => {
                     let mut rest = text;
                     while !rest.is_empty() {

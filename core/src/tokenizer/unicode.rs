@@ -1,42 +1,80 @@
 //! Code points as llama.cpp's `unicode.cpp` reads them: its lenient UTF-8
-//! decoder, its re-encoder, and the letter / number / whitespace classes of
-//! its tables (generated into [`unicode_data`](super::unicode_data)).
+//! decoder, its re-encoder, and the categories and whitespace set of its
+//! tables (generated into [`unicode_data`](super::unicode_data)).
 
-use super::unicode_data::{LETTER, NUMBER, RANGES, WHITESPACE};
+use super::unicode_data::{
+    ASCII, LETTER, MARK, NUMBER, PUNCTUATION, RANGES, SPACE, SYMBOL, WHITESPACE,
+};
 
 /// U+FFFD, what llama.cpp decodes an invalid byte to.
 pub(crate) const REPLACEMENT: u32 = 0xFFFD;
 
-/// The classes the pre-tokenizers ask about.
+/// llama.cpp's view of a code point: its category (one of `\p{L}`,
+/// `\p{N}`, `\p{P}`, `\p{M}`, `\p{S}` or none of those) and whether it is
+/// whitespace (`\s`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Class {
+pub(crate) struct Class(u8);
+
+impl Class {
+    const fn cat(self) -> u32 {
+        (self.0 & 7) as u32
+    }
+
     /// `\p{L}`.
-    pub(crate) letter: bool,
+    pub(crate) const fn letter(self) -> bool {
+        self.cat() == LETTER
+    }
+
     /// `\p{N}`.
-    pub(crate) number: bool,
+    pub(crate) const fn number(self) -> bool {
+        self.cat() == NUMBER
+    }
+
+    /// `\p{P}`.
+    pub(crate) const fn punct(self) -> bool {
+        self.cat() == PUNCTUATION
+    }
+
+    /// `\p{M}`.
+    pub(crate) const fn mark(self) -> bool {
+        self.cat() == MARK
+    }
+
+    /// `\p{S}`.
+    pub(crate) const fn symbol(self) -> bool {
+        self.cat() == SYMBOL
+    }
+
     /// `\s`.
-    pub(crate) space: bool,
+    pub(crate) const fn space(self) -> bool {
+        self.0 & SPACE != 0
+    }
+
+    /// `[^\s\p{L}\p{N}]`.
+    pub(crate) const fn other(self) -> bool {
+        !(self.space() || self.letter() || self.number())
+    }
 }
 
-/// The class of `cpt` (code points past U+10FFFF are "other").
+/// The class of `cpt` (code points past U+10FFFF have no category).
 pub(crate) fn class(cpt: u32) -> Class {
-    let space = WHITESPACE.binary_search(&cpt).is_ok();
-    if cpt > 0x10FFFF {
-        return Class {
-            space,
-            ..Class::default()
-        };
+    if let Some(&a) = ASCII.get(cpt as usize) {
+        return Class(a);
     }
-    let i = RANGES.partition_point(|&r| (r >> 2) <= cpt);
+    let space = if WHITESPACE.binary_search(&cpt).is_ok() {
+        SPACE
+    } else {
+        0
+    };
+    if cpt > 0x10FFFF {
+        return Class(space);
+    }
+    let i = RANGES.partition_point(|&r| (r >> 3) <= cpt);
     let c = match i.checked_sub(1).and_then(|i| RANGES.get(i)) {
-        Some(&r) => r & 3,
+        Some(&r) => r & 7,
         None => 0,
     };
-    Class {
-        letter: c == LETTER,
-        number: c == NUMBER,
-        space,
-    }
+    Class(c as u8 | space)
 }
 
 /// Length of a UTF-8 sequence from its first byte, as llama.cpp's
@@ -175,12 +213,17 @@ mod tests {
 
     #[test]
     fn classes() {
-        assert!(class(u32::from('a')).letter);
-        assert!(class(u32::from('7')).number);
-        assert!(class(u32::from(' ')).space && class(0x3000).space);
-        assert_eq!(class(u32::from('!')), Class::default());
-        assert!(class(0x4E2D).letter); // 中
-        assert!(class(0x0660).number); // Arabic-Indic zero
+        assert!(class(u32::from('a')).letter());
+        assert!(class(u32::from('7')).number());
+        assert!(class(u32::from(' ')).space() && class(0x3000).space());
+        assert!(class(u32::from('!')).punct() && class(u32::from('$')).symbol());
+        assert!(class(u32::from('!')).other() && !class(u32::from('!')).space());
+        assert!(class(0x4E2D).letter()); // 中
+        assert!(class(0x0660).number()); // Arabic-Indic zero
+        assert!(class(0x0301).mark()); // combining acute
+        assert!(class(0x00E9).letter() && class(0x00C9).letter()); // é É
+        assert!(class(0x2014).punct() && class(0x20AC).symbol()); // — €
+        assert!(class(0x0085).space() && !class(0x200B).space());
         assert_eq!(class(0x110000), Class::default());
     }
 }

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use phi_edge::crc::crc32;
 use phi_edge::gguf::{Gguf, GgufWriter};
 use phi_edge::image::header::HEADER_LEN;
-use phi_edge::image::manifest::Manifest;
+use phi_edge::image::manifest::{Manifest, TokenizerTables};
 use phi_edge::image::tensor::{TensorEntry, RECORD_LEN};
 use phi_edge::pack::{pack_to_vec, read_tokenizer, OwnedTokenizer};
 use phi_edge::plan::ARENA_ALIGN;
@@ -339,9 +339,61 @@ pub fn real_vocabs() -> &'static [Tokenizer<'static>] {
     })
 }
 
+/// Environment variable naming the directory of llama.cpp's
+/// `ggml-vocab-*.gguf` files for [`pretok_vocabs`].
+pub const VOCAB_DIR_ENV: &str = "PHI_EDGE_FUZZ_VOCAB_DIR";
+
+/// llama.cpp's BPE vocabularies whose pre-tokenizers have scanners of their
+/// own (llama-bpe, qwen35, deepseek-llm, deepseek-coder, falcon, gpt-neox
+/// for the default, gemma-4), and llama-bpe's tables under the `gpt-4o`
+/// pre-tokenizer; read once from `$PHI_EDGE_FUZZ_VOCAB_DIR` or where
+/// `cargo xtask setup` puts them.
+pub fn pretok_vocabs() -> &'static [Tokenizer<'static>] {
+    static VOCABS: OnceLock<Vec<Tokenizer<'static>>> = OnceLock::new();
+    VOCABS.get_or_init(|| {
+        let dir = std::env::var_os(VOCAB_DIR_ENV).map_or_else(
+            || workspace_root().join("target/vendor/vocab"),
+            PathBuf::from,
+        );
+        let mut out = Vec::new();
+        for stem in [
+            "llama-bpe",
+            "qwen35",
+            "deepseek-llm",
+            "deepseek-coder",
+            "falcon",
+            "gpt-neox",
+            "gemma-4",
+        ] {
+            let path = dir.join(format!("ggml-vocab-{stem}.gguf"));
+            let (tables, name) = load_tables(&path).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (run `cargo xtask setup`, or set {VOCAB_DIR_ENV})",
+                    path.display()
+                )
+            });
+            out.push(Tokenizer::new(tables, name).expect("supported pre-tokenizer"));
+            if stem == "llama-bpe" {
+                let gpt4o = Box::leak(Box::new(TokenizerTables {
+                    pre: "gpt-4o",
+                    ..*tables
+                }));
+                out.push(Tokenizer::new(gpt4o, name).expect("gpt-4o"));
+            }
+        }
+        out
+    })
+}
+
 /// A tokenizer read from a GGUF file, its tables leaked (read once per
 /// process).
 fn load_vocab(path: &Path) -> Result<Tokenizer<'static>, String> {
+    let (tables, name) = load_tables(path)?;
+    Tokenizer::new(tables, name).map_err(|e| e.to_string())
+}
+
+/// The tokenizer tables of a GGUF file and its model name, leaked.
+fn load_tables(path: &Path) -> Result<(&'static TokenizerTables<'static>, &'static str), String> {
     // What is leaked stays referenced from a static, so LeakSanitizer
     // does not report it when the fuzzer exits.
     static KEPT: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
@@ -361,7 +413,7 @@ fn load_vocab(path: &Path) -> Result<Tokenizer<'static>, String> {
     keep(std::ptr::from_ref(owned).cast());
     let tables = Box::leak(Box::new(owned.tables()));
     keep(std::ptr::from_ref(tables).cast());
-    Tokenizer::new(tables, owned.name).map_err(|e| e.to_string())
+    Ok((tables, owned.name))
 }
 
 /// Tokenizes `text` with right-sized buffers; panics only on an error the
