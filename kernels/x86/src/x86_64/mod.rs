@@ -13,7 +13,7 @@ mod matmul;
 mod quant;
 mod simd;
 
-use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::kernels::{AttnArgs, AttnQ8Args, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
 
 pub use avx512::Avx512;
@@ -100,5 +100,11 @@ impl Kernels for Avx2 {
     fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
         // SAFETY: as above.
         unsafe { attention::attention(a, scratch, out) }
+    }
+
+    fn attention_q8_0(&self, a: &AttnQ8Args<'_>, out: &mut [f32]) {
+        // Per KV row: one Q8_0 dot of head_dim values, one expf and one
+        // head_dim multiply-add; the portable kernel is the reference.
+        phi_edge_portable::attention_q8_0(a, out);
     }
 }
