@@ -23,6 +23,10 @@ gguf, numpy); `cargo xtask ref` runs it with the right paths. It writes
                          written before cases.json, also with --only
     DIR/tokenizer.json   llama.cpp's token ids, pieces and attributes for
                          the tokenizer tests (tokenize_ref.py, schema there)
+    DIR/kvcache.json     llama.cpp's flash-attention logits with a q8_0 and
+                         an f16 KV cache for smollm2, phi3-f32 and
+                         phi3-gqa-partial, and a text's perplexity
+                         (kvcache_ref.py, schema there)
 
 cases.json:
     {"llama_cpp_python": "0.3.36", "scripts_hash": "<sha256 hex>",
@@ -74,6 +78,7 @@ sys.path.insert(0, str(HERE))
 import generate_ref  # noqa: E402
 import chat_ref  # noqa: E402
 import golden  # noqa: E402
+import kvcache_ref  # noqa: E402
 import numpy_ref  # noqa: E402
 import synth  # noqa: E402
 import tokenize_ref  # noqa: E402
@@ -313,6 +318,10 @@ def main() -> int:
         t0 = time.monotonic()
         generate_ref.write(out, smol_path)
         print(f"greedy generation goldens in {time.monotonic() - t0:.1f}s")
+    if only is None or only & set(kvcache_ref.CASES):
+        t0 = time.monotonic()
+        kvcache_ref.write(out, records, smol_path, workspace)
+        print(f"KV cache type goldens in {time.monotonic() - t0:.1f}s")
     recorded_hash = args.scripts_hash or digest
     if only is not None:
         # A partial set must never pass for the full one in `cargo xtask ref`.

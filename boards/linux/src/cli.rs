@@ -17,7 +17,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show an image's header, hyperparameters, tensors and arena plan
-    /// (with `--stream`, the staging buffers too).
+    /// (with `--stream`, the staging buffers too; the KV cache's bytes for
+    /// `--cache-type` f16 and q8_0).
     Inspect {
         /// A `.phi` image or a `.gguf` file (packed in memory).
         model: PathBuf,
