@@ -76,7 +76,11 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(j, &xj)| {
-                    let s = if (i & j).count_ones() % 2 == 0 { 1.0 } else { -1.0 };
+                    let s = if (i & j).count_ones() % 2 == 0 {
+                        1.0
+                    } else {
+                        -1.0
+                    };
                     s * f64::from(xj)
                 })
                 .sum::<f64>()

@@ -767,10 +767,7 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
                 }
             }
             let at = layer_base + (p0 + t) * kv_row;
-            let (kc, vc) = (
-                &mut b.kv_k[at..at + kv_row],
-                &mut b.kv_v[at..at + kv_row],
-            );
+            let (kc, vc) = (&mut b.kv_k[at..at + kv_row], &mut b.kv_v[at..at + kv_row]);
             match self.kv_type {
                 KvType::F16 => {
                     k.f32_to_f16(kr, bytemuck::cast_slice_mut(kc));

@@ -8,6 +8,7 @@ mod act;
 mod attention;
 mod avx512;
 mod elementwise;
+mod flash;
 mod float;
 mod matmul;
 mod quant;
@@ -103,8 +104,7 @@ impl Kernels for Avx2 {
     }
 
     fn attention_q8_0(&self, a: &AttnQ8Args<'_>, out: &mut [f32]) {
-        // Per KV row: one Q8_0 dot of head_dim values, one expf and one
-        // head_dim multiply-add; the portable kernel is the reference.
-        phi_edge_portable::attention_q8_0(a, out);
+        // SAFETY: as above.
+        unsafe { flash::attention_q8_0(a, out) }
     }
 }
