@@ -10,6 +10,8 @@
 //! [`ActFormat`] before a dot product, products are
 //! accumulated in f32, and attention rounds the query and the softmax
 //! probabilities to f16 before multiplying them with the f16 KV cache.
+//! Over a Q8_0 KV cache, attention follows llama.cpp's flash attention
+//! instead ([`Kernels::attention_q8_0`]).
 //!
 //! Slices hold raw little-endian block bytes as documented on
 //! [`DType`] and [`ActFormat`]; they need no alignment. Kernels never read
