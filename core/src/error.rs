@@ -96,6 +96,16 @@ pub enum Error {
         /// What is wrong.
         what: &'static str,
     },
+    /// The KV cache type stores each head in blocks of `block` values, and
+    /// the model's head width is not a multiple of it.
+    UnsupportedKvType {
+        /// The cache type's name, e.g. `q8_0`.
+        kv_type: &'static str,
+        /// The model's head width.
+        head_dim: u32,
+        /// Values per block of the cache type.
+        block: u32,
+    },
     /// The session has no room for more tokens.
     ContextFull {
         /// The session's context length.
@@ -230,6 +240,10 @@ impl fmt::Display for Error {
                 write!(f, "arena too small: need {need} bytes, got {got}")
             }
             Error::BadOptions { what } => write!(f, "bad run options: {what}"),
+            Error::UnsupportedKvType { kv_type, head_dim, block } => write!(
+                f,
+                "a {kv_type} KV cache needs a head width that is a multiple of {block}; this model's is {head_dim}"
+            ),
             Error::ContextFull { n_ctx } => write!(f, "context full ({n_ctx} tokens)"),
             Error::BadToken { id, n_vocab } => {
                 write!(f, "token id {id} out of range (vocabulary has {n_vocab})")

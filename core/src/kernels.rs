@@ -10,6 +10,8 @@
 //! [`ActFormat`] before a dot product, products are
 //! accumulated in f32, and attention rounds the query and the softmax
 //! probabilities to f16 before multiplying them with the f16 KV cache.
+//! Over a Q8_0 KV cache, attention follows llama.cpp's flash attention
+//! instead ([`Kernels::attention_q8_0`]).
 //!
 //! Slices hold raw little-endian block bytes as documented on
 //! [`DType`] and [`ActFormat`]; they need no alignment. Kernels never read
@@ -290,6 +292,27 @@ pub struct AttnArgs<'a> {
     pub scale: f32,
 }
 
+/// The inputs of one attention head over a Q8_0 KV cache (see
+/// [`Kernels::attention_q8_0`]). Every row holds `head_dim / 32` Q8_0
+/// blocks of 34 bytes (an f16 scale, 32 `i8`).
+#[derive(Clone, Copy, Debug)]
+pub struct AttnQ8Args<'a> {
+    /// The head's query, already quantized to Q8_0 the way llama.cpp's
+    /// flash attention converts it to K's dot type (`quantize_row_q8_0`,
+    /// the activation quantizer of [`ActFormat::Q8_0`]).
+    pub q: &'a [u8],
+    /// Keys: row `j < n_kv` starts at byte `j * stride`.
+    pub k: &'a [u8],
+    /// Values, laid out as `k`.
+    pub v: &'a [u8],
+    /// Bytes between consecutive KV rows.
+    pub stride: usize,
+    /// Cached positions to attend to.
+    pub n_kv: usize,
+    /// Multiplies each score before the softmax.
+    pub scale: f32,
+}
+
 /// A set of kernels for one instruction set.
 ///
 /// Implementations are cheap handles (usually zero-sized); the decoder is
@@ -353,4 +376,21 @@ pub trait Kernels: Sync {
     ///
     /// `scratch` holds at least `n_kv` values.
     fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]);
+
+    /// One attention head over a Q8_0 KV cache, the way llama.cpp's CPU
+    /// flash attention computes it for one query
+    /// (`ggml_compute_forward_flash_attn_ext_f16_one_chunk`, the only
+    /// path it has for a quantized cache), with `head_dim = out.len()`, a
+    /// multiple of 32:
+    ///
+    /// - for `j < n_kv` in order, `s = vec_dot_q8_0_q8_0(k_j, q) * scale`
+    ///   (then `+ 0.0`, the causal mask);
+    /// - online softmax in f32 with the C library's `expf`: when `s > M`,
+    ///   `M = s`, `ms = expf(M_old - M)` and the accumulator is scaled by
+    ///   `ms`, else `vs = expf(s - M)`;
+    /// - `acc[d] = fma(dequant(v_j)[d], vs, acc[d])`, `S = S * ms + vs`;
+    /// - `out = acc * (1 / S)` (zeros if `S == 0`).
+    ///
+    /// `out` serves as the accumulator. With `n_kv == 0`, `out` is zeros.
+    fn attention_q8_0(&self, a: &AttnQ8Args<'_>, out: &mut [f32]);
 }

@@ -28,17 +28,58 @@ use crate::error::{Error, Result};
 pub const ARENA_ALIGN: usize = 64;
 
 /// Element type of the KV cache.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum KvType {
     /// IEEE half precision, as llama.cpp's default cache.
+    #[default]
     F16,
+    /// ggml's Q8_0 blocks (32 values: an f16 scale and 32 `i8`, 34 bytes)
+    /// along each head's values, as llama.cpp's `type_k = type_v = q8_0`
+    /// cache: 34/64 of the f16 cache's bytes. Attention over it follows
+    /// llama.cpp's flash-attention path (see
+    /// [`Kernels::attention_q8_0`](crate::Kernels::attention_q8_0)); the
+    /// head dimension must be a multiple of 32.
+    Q8_0,
 }
 
 impl KvType {
-    /// Bytes per cached value.
-    pub const fn bytes(self) -> usize {
+    /// Values per block (1 for f16).
+    pub const fn block(self) -> usize {
+        match self {
+            KvType::F16 => 1,
+            KvType::Q8_0 => 32,
+        }
+    }
+
+    /// Bytes per block.
+    pub const fn block_bytes(self) -> usize {
         match self {
             KvType::F16 => 2,
+            KvType::Q8_0 => 34,
+        }
+    }
+
+    /// Bytes of `n` cached values; `n` must be a whole number of blocks
+    /// (checked by [`Plan::new`]).
+    pub const fn row_bytes(self, n: usize) -> usize {
+        n / self.block() * self.block_bytes()
+    }
+
+    /// The name llama.cpp gives the type (`f16`, `q8_0`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            KvType::F16 => "f16",
+            KvType::Q8_0 => "q8_0",
+        }
+    }
+
+    /// The type named `name` (`f16` or `q8_0`), if there is one.
+    pub fn from_name(name: &str) -> Option<KvType> {
+        match name {
+            "f16" => Some(KvType::F16),
+            "q8_0" => Some(KvType::Q8_0),
+            _ => None,
         }
     }
 }
@@ -115,9 +156,10 @@ pub struct Region {
 /// The layout of a session's arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Plan {
-    /// Keys, `[layer][position][kv_dim]`.
+    /// Keys, `[layer][position][kv_dim]` in the options' [`KvType`] (for
+    /// Q8_0, `kv_dim / 32` blocks per position).
     pub kv_k: Region,
-    /// Values, `[layer][position][kv_dim]`.
+    /// Values, laid out as the keys.
     pub kv_v: Region,
     /// Residual stream, `[chunk][n_embd]` f32.
     pub x: Region,
@@ -162,6 +204,12 @@ const fn f32s(n: usize) -> usize {
 }
 
 impl Plan {
+    /// Bytes of the whole KV cache (keys and values) for `n_ctx` positions
+    /// in `kv_type`. `const`; [`Plan::new`] checks that it fits.
+    pub const fn kv_bytes(config: &Config, n_ctx: u32, kv_type: KvType) -> usize {
+        2 * config.n_layer as usize * n_ctx as usize * kv_type.row_bytes(config.kv_dim())
+    }
+
     /// Smallest staging buffer that holds one row of any tensor, whatever
     /// its type (f32 rows are the widest).
     pub const fn min_stage_bytes(config: &Config) -> usize {
@@ -175,7 +223,7 @@ impl Plan {
         let c = config;
         let b = opts.prefill_chunk as usize;
         let ctx = opts.n_ctx as usize;
-        let kv = c.n_layer as usize * ctx * c.kv_dim() * opts.kv_type.bytes();
+        let kv = c.n_layer as usize * ctx * opts.kv_type.row_bytes(c.kv_dim());
         let widest = max(max(c.n_embd as usize, c.n_ff as usize), c.q_dim());
         let sizes = [
             kv,
@@ -248,12 +296,19 @@ impl Plan {
         if opts.stage_bytes != 0 && (opts.stage_bytes as usize) < Self::min_stage_bytes(config) {
             return bad("staging buffers are smaller than one weight row");
         }
+        if config.head_dim as usize % opts.kv_type.block() != 0 {
+            return Err(Error::UnsupportedKvType {
+                kv_type: opts.kv_type.name(),
+                head_dim: config.head_dim,
+                block: opts.kv_type.block() as u32,
+            });
+        }
         // Every size is a product of validated, bounded factors; check the
         // largest products in wide arithmetic so 32-bit boards cannot wrap.
         let kv = u128::from(config.n_layer)
             * u128::from(opts.n_ctx)
-            * config.kv_dim() as u128
-            * opts.kv_type.bytes() as u128
+            * (config.kv_dim() / opts.kv_type.block()) as u128
+            * opts.kv_type.block_bytes() as u128
             * 2;
         if kv > (isize::MAX as u128) / 2 {
             return bad("KV cache does not fit the address space");
@@ -296,5 +351,37 @@ mod tests {
         let mut o = RunOptions::mapped(16);
         o.prefill_chunk = 0;
         assert!(Plan::new(&c, &o).is_err());
+    }
+
+    #[test]
+    fn q8_0_cache_is_34_of_64_bytes_and_needs_whole_blocks_per_head() {
+        let mut c = tiny_phi3();
+        (c.n_head, c.n_head_kv, c.head_dim) = (2, 2, 32);
+        let f16 = RunOptions::mapped(100);
+        let q8 = RunOptions {
+            kv_type: KvType::Q8_0,
+            ..f16
+        };
+        let (pf, pq) = (Plan::new(&c, &f16).unwrap(), Plan::new(&c, &q8).unwrap());
+        // 2 layers * 100 positions * 2 blocks of 34 bytes.
+        assert_eq!(pq.kv_k.len, 2 * 100 * 2 * 34);
+        assert_eq!(pq.kv_v.len, pq.kv_k.len);
+        assert_eq!(pq.kv_k.len * 64, pf.kv_k.len * 34);
+        assert_eq!(Plan::kv_bytes(&c, 100, KvType::Q8_0), 2 * pq.kv_k.len);
+        assert_eq!(Plan::kv_bytes(&c, 100, KvType::F16), 2 * pf.kv_k.len);
+        // Everything after the cache keeps its size.
+        assert_eq!(pf.total - pf.x.offset, pq.total - pq.x.offset);
+        assert_eq!(Plan::arena_bytes(&c, &q8), pq.total);
+        c.head_dim = 48;
+        c.n_rot = 48;
+        assert_eq!(
+            Plan::new(&c, &q8),
+            Err(Error::UnsupportedKvType {
+                kv_type: "q8_0",
+                head_dim: 48,
+                block: 32
+            })
+        );
+        assert!(Plan::new(&c, &f16).is_ok());
     }
 }

@@ -7,18 +7,21 @@
 use crate::config::{Arch, Config};
 use crate::dtype::ActFormat;
 use crate::error::{Error, Result};
+use crate::hadamard;
 use crate::image::tensor::{Role, TensorEntry};
 use crate::image::Model;
-use crate::kernels::{AttnArgs, F16Bits, Kernels, MatOut, MatmulArgs, WeightUse};
+use crate::kernels::{AttnArgs, AttnQ8Args, F16Bits, Kernels, MatOut, MatmulArgs, WeightUse};
 use crate::parallel::{self, Parallel, Serial};
-use crate::plan::{Plan, Region, RunOptions, ARENA_ALIGN};
+use crate::plan::{KvType, Plan, Region, RunOptions, ARENA_ALIGN};
 use crate::rope;
 use crate::source::WeightSource;
 
 /// The session's buffers, carved from the arena.
 struct Buffers<'a> {
-    kv_k: &'a mut [F16Bits],
-    kv_v: &'a mut [F16Bits],
+    /// Keys in the session's [`KvType`]: f16 bits or Q8_0 blocks.
+    kv_k: &'a mut [u8],
+    /// Values, as the keys.
+    kv_v: &'a mut [u8],
     x: &'a mut [f32],
     xb: &'a mut [f32],
     qkv: &'a mut [f32],
@@ -253,6 +256,7 @@ pub struct Session<'m, 'a, K, S, P = Serial> {
     buf: Buffers<'a>,
     n_ctx: usize,
     chunk: usize,
+    kv_type: KvType,
     n_past: usize,
     /// What `buf.act` holds, while it is still current: the buffer it was
     /// quantized from and the format.
@@ -343,6 +347,7 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S, Serial> {
             buf,
             n_ctx: opts.n_ctx as usize,
             chunk: opts.prefill_chunk as usize,
+            kv_type: opts.kv_type,
             n_past: 0,
             act_fmt: None,
             head: false,
@@ -366,6 +371,7 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S, Serial> {
             buf,
             n_ctx,
             chunk,
+            kv_type,
             n_past,
             act_fmt,
             head,
@@ -380,6 +386,7 @@ impl<'m, 'a, K: Kernels, S: WeightSource> Session<'m, 'a, K, S, Serial> {
             buf,
             n_ctx,
             chunk,
+            kv_type,
             n_past,
             act_fmt,
             head,
@@ -424,6 +431,11 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
     /// The session context.
     pub fn n_ctx(&self) -> usize {
         self.n_ctx
+    }
+
+    /// The KV cache's element type ([`RunOptions::kv_type`]).
+    pub fn kv_type(&self) -> KvType {
+        self.kv_type
     }
 
     /// The model's hyperparameters.
@@ -727,7 +739,9 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
             Arch::Phi3 => (1.0 / libm::sqrtf(hd as f32), 1.0),
             Arch::Llama => (1.0, 1.0 / libm::sqrtf(hd as f32)),
         };
-        let layer_base = l * self.n_ctx * kv_dim;
+        // One cached position: `kv_dim` values in the cache's type.
+        let kv_row = self.kv_type.row_bytes(kv_dim);
+        let layer_base = l * self.n_ctx * kv_row;
         for t in 0..n {
             let cs = &b.rope[t * n_rot..(t + 1) * n_rot];
             let row = &mut b.qkv[t * qkv_w..(t + 1) * qkv_w];
@@ -742,43 +756,117 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
             for head in kr.chunks_exact_mut(hd) {
                 k.rope(head, cs, neox);
             }
-            let at = layer_base + (p0 + t) * kv_dim;
-            k.f32_to_f16(kr, &mut b.kv_k[at..at + kv_dim]);
-            k.f32_to_f16(vr, &mut b.kv_v[at..at + kv_dim]);
+            if self.kv_type == KvType::Q8_0 {
+                let (rot_k, rot_v) = hadamard::sizes(hd);
+                if let Some(r) = rot_k {
+                    hadamard::rotate(q, r);
+                    hadamard::rotate(kr, r);
+                }
+                if let Some(r) = rot_v {
+                    hadamard::rotate(vr, r);
+                }
+            }
+            let at = layer_base + (p0 + t) * kv_row;
+            let (kc, vc) = (&mut b.kv_k[at..at + kv_row], &mut b.kv_v[at..at + kv_row]);
+            match self.kv_type {
+                KvType::F16 => {
+                    k.f32_to_f16(kr, bytemuck::cast_slice_mut(kc));
+                    k.f32_to_f16(vr, bytemuck::cast_slice_mut(vc));
+                }
+                // llama.cpp stores a row with its CPU `from_float` for
+                // Q8_0: the activation quantizer.
+                KvType::Q8_0 => {
+                    k.quantize_act(ActFormat::Q8_0, kr, kc);
+                    k.quantize_act(ActFormat::Q8_0, vr, vc);
+                }
+            }
         }
         let group = (c.n_head / c.n_head_kv) as usize;
         let n_head = c.n_head as usize;
         let parts = parallel::parts(&self.par, n_head, 1).min(self.threads);
-        let (kv_k, kv_v, qkv) = (&*b.kv_k, &*b.kv_v, &*b.qkv);
         let mut att = MatOut::new(b.att, q_dim, n, q_dim);
         let scratch = &mut b.scores[..parts * self.n_ctx];
-        parallel::for_cols(
-            &self.par,
-            &mut att,
-            scratch,
-            parts,
-            hd,
-            &|cols, mut out, scores| {
+        match self.kv_type {
+            KvType::F16 => {
+                let (kv_k, kv_v, qkv) = (
+                    bytemuck::cast_slice::<u8, F16Bits>(b.kv_k),
+                    bytemuck::cast_slice::<u8, F16Bits>(b.kv_v),
+                    &*b.qkv,
+                );
+                let layer_base = layer_base / 2;
+                parallel::for_cols(
+                    &self.par,
+                    &mut att,
+                    scratch,
+                    parts,
+                    hd,
+                    &|cols, mut out, scores| {
+                        for t in 0..n {
+                            let n_kv = p0 + t + 1;
+                            let row = out.token(t);
+                            for (h, o) in (cols.start / hd..).zip(row.chunks_exact_mut(hd)) {
+                                let kvh = h / group;
+                                let from = layer_base + kvh * hd;
+                                let to = layer_base + (n_kv - 1) * kv_dim + (kvh + 1) * hd;
+                                let a = AttnArgs {
+                                    q: &qkv[t * qkv_w + h * hd..t * qkv_w + (h + 1) * hd],
+                                    k: &kv_k[from..to],
+                                    v: &kv_v[from..to],
+                                    stride: kv_dim,
+                                    n_kv,
+                                    scale: kq_scale,
+                                };
+                                k.attention(&a, scores, o);
+                            }
+                        }
+                    },
+                );
+            }
+            KvType::Q8_0 => {
+                // The queries in K's dot type, as llama.cpp's flash
+                // attention converts them; quantizing a whole row of
+                // heads is quantizing each head (the blocks do not cross
+                // heads: `head_dim` is a multiple of 32).
+                let q_row = self.kv_type.row_bytes(q_dim);
                 for t in 0..n {
-                    let n_kv = p0 + t + 1;
-                    let row = out.token(t);
-                    for (h, o) in (cols.start / hd..).zip(row.chunks_exact_mut(hd)) {
-                        let kvh = h / group;
-                        let from = layer_base + kvh * hd;
-                        let to = layer_base + (n_kv - 1) * kv_dim + (kvh + 1) * hd;
-                        let a = AttnArgs {
-                            q: &qkv[t * qkv_w + h * hd..t * qkv_w + (h + 1) * hd],
-                            k: &kv_k[from..to],
-                            v: &kv_v[from..to],
-                            stride: kv_dim,
-                            n_kv,
-                            scale: kq_scale,
-                        };
-                        k.attention(&a, scores, o);
-                    }
+                    let q = &b.qkv[t * qkv_w..t * qkv_w + q_dim];
+                    k.quantize_act(ActFormat::Q8_0, q, &mut b.act[t * q_row..(t + 1) * q_row]);
                 }
-            },
-        );
+                let head = self.kv_type.row_bytes(hd);
+                let (kv_k, kv_v, qq) = (&*b.kv_k, &*b.kv_v, &*b.act);
+                parallel::for_cols(
+                    &self.par,
+                    &mut att,
+                    scratch,
+                    parts,
+                    hd,
+                    &|cols, mut out, _| {
+                        for t in 0..n {
+                            let n_kv = p0 + t + 1;
+                            let row = out.token(t);
+                            for (h, o) in (cols.start / hd..).zip(row.chunks_exact_mut(hd)) {
+                                let kvh = h / group;
+                                let from = layer_base + kvh * head;
+                                let to = layer_base + (n_kv - 1) * kv_row + (kvh + 1) * head;
+                                let a = AttnQ8Args {
+                                    q: &qq[t * q_row + h * head..t * q_row + (h + 1) * head],
+                                    k: &kv_k[from..to],
+                                    v: &kv_v[from..to],
+                                    stride: kv_row,
+                                    n_kv,
+                                    scale: kq_scale,
+                                };
+                                k.attention_q8_0(&a, o);
+                            }
+                        }
+                    },
+                );
+                // Back from the values' rotation.
+                if let (_, Some(r)) = hadamard::sizes(hd) {
+                    hadamard::rotate(&mut b.att[..n * q_dim], r);
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -28,6 +28,10 @@ gguf, numpy); `cargo xtask ref` runs it with the right paths. It writes
     DIR/perplexity.json  llama-perplexity's figures (PPL, KL statistics) on
                          llama.cpp's decode path for LICENSE-APACHE
                          (perplexity_ref.py, schema there)
+    DIR/kvcache.json     llama.cpp's flash-attention logits with a q8_0 and
+                         an f16 KV cache for smollm2, phi3-f32 and
+                         phi3-gqa-partial, and a text's perplexity
+                         (kvcache_ref.py, schema there)
 
 cases.json:
     {"llama_cpp_python": "0.3.36", "scripts_hash": "<sha256 hex>",
@@ -88,6 +92,7 @@ sys.path.insert(0, str(HERE))
 import generate_ref  # noqa: E402
 import chat_ref  # noqa: E402
 import golden  # noqa: E402
+import kvcache_ref  # noqa: E402
 import numpy_ref  # noqa: E402
 import quant_ref  # noqa: E402
 import perplexity_ref  # noqa: E402
@@ -370,6 +375,10 @@ def main() -> int:
         t0 = time.monotonic()
         perplexity_ref.write(out, smol_path)
         print(f"perplexity goldens in {time.monotonic() - t0:.1f}s")
+    if only is None or only & set(kvcache_ref.CASES):
+        t0 = time.monotonic()
+        kvcache_ref.write(out, records, smol_path, workspace)
+        print(f"KV cache type goldens in {time.monotonic() - t0:.1f}s")
     recorded_hash = args.scripts_hash or digest
     if only is not None:
         # A partial set must never pass for the full one in `cargo xtask ref`.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use phi_edge_board::Request;
+use phi_edge_board::{CacheType, Request};
 
 use crate::cmd::{self, capture, cargo, phi_edge};
 use crate::steps::Step;
@@ -390,6 +390,8 @@ struct RunArgs {
     chat: bool,
     temp: f32,
     seed: u64,
+    /// `--cache-type f16|q8_0`: the KV cache's element type.
+    cache_type: CacheType,
 }
 
 impl RunArgs {
@@ -401,13 +403,14 @@ impl RunArgs {
         req.temperature = self.temp;
         req.seed = self.seed;
         req.icount = self.icount;
+        req.cache_type = self.cache_type;
         req
     }
 }
 
 fn parse_run(args: &[String]) -> Result<RunArgs> {
     let usage = || {
-        Failure::new("usage: cargo xtask run --board B [--cores N] [--model M] [--stream] [--ram SIZE] --prompt P [--max-tokens N] [--chat] [--temp T --seed S] [--icount]\n  \
+        Failure::new("usage: cargo xtask run --board B [--cores N] [--model M] [--stream] [--ram SIZE] --prompt P [--max-tokens N] [--chat] [--temp T --seed S] [--icount] [--cache-type f16|q8_0]\n  \
              --stream (virt boards): the model on a virtio disk, only its header and manifest in RAM, the weights streamed; -m 64M unless --ram says otherwise.\n  \
              --ram SIZE: QEMU's -m for the virt boards (default 1G, or 64M with --stream).\n  \
              --icount: QEMU with `-icount shift=0` (one guest ns per instruction); the board prints instructions per prefill and decode token.\n  \
@@ -426,6 +429,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs> {
         chat: false,
         temp: 0.0,
         seed: Request::DEFAULT_SEED,
+        cache_type: CacheType::F16,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -442,6 +446,13 @@ fn parse_run(args: &[String]) -> Result<RunArgs> {
             "--icount" => r.icount = true,
             "--stream" => r.stream = true,
             "--ram" => r.ram = Some(value()?),
+            "--cache-type" => {
+                r.cache_type = match value()?.as_str() {
+                    "f16" => CacheType::F16,
+                    "q8_0" => CacheType::Q8_0,
+                    _ => return Err(usage()),
+                }
+            }
             _ => return Err(usage()),
         }
     }

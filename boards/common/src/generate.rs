@@ -374,6 +374,7 @@ fn options(model: &Model<'_>, req: &Request<'_>, cores: usize, stage_bytes: u32)
     GenOptions {
         run: RunOptions {
             threads: u32::try_from(cores).unwrap_or(u32::MAX),
+            kv_type: req.cache_type.into(),
             ..RunOptions::streamed(req.n_ctx, stage_bytes)
         },
         sampling: SamplerConfig {

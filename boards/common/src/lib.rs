@@ -61,7 +61,7 @@ use core::fmt::Display;
 
 pub use error::RunError;
 pub use generate::{Clock, Console, ImageAt, Progress, Stats};
-pub use request::{Request, RequestError};
+pub use request::{CacheType, Request, RequestError};
 
 /// Exit status of a failed run.
 pub const EXIT_ERROR: i32 = 1;

@@ -154,13 +154,14 @@ pub fn progress(event: Progress) {
 /// Logs the request's settings.
 pub fn request(req: &crate::Request<'_>) {
     defmt::info!(
-        "request: chat {=bool}, max_tokens {=u32}, temperature {=f32}, seed {=u64}, n_ctx {=u32}, icount {=bool}",
+        "request: chat {=bool}, max_tokens {=u32}, temperature {=f32}, seed {=u64}, n_ctx {=u32}, icount {=bool}, cache {=str}",
         req.chat,
         req.max_tokens,
         req.temperature,
         req.seed,
         req.n_ctx,
-        req.icount
+        req.icount,
+        phi_edge::KvType::from(req.cache_type).name()
     );
 }
 

@@ -16,6 +16,7 @@
 //! | 1–10 | seed | varint u64 |
 //! | 1–5 | n_ctx | varint u32 |
 //! | 1 | icount | 0 or 1 (version 2 on) |
+//! | 1 | KV cache type | 0 f16, 1 q8_0 (version 3 on) |
 //!
 //! Strings are borrowed from the blob, so decoding copies nothing and the
 //! board needs no allocator for it. Bytes after the encoded request are
@@ -56,6 +57,35 @@ pub struct Request<'a> {
     /// gives the instructions per prefill and per decode token. Only the
     /// host that starts QEMU knows this, so it says it here.
     pub icount: bool,
+    /// The KV cache's element type (`phi-edge run --cache-type`).
+    pub cache_type: CacheType,
+}
+
+/// The KV cache type a request asks for: [`phi_edge::KvType`] in the blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CacheType {
+    /// f16, the default.
+    F16,
+    /// ggml's Q8_0 blocks.
+    Q8_0,
+}
+
+impl From<CacheType> for phi_edge::KvType {
+    fn from(c: CacheType) -> Self {
+        match c {
+            CacheType::F16 => phi_edge::KvType::F16,
+            CacheType::Q8_0 => phi_edge::KvType::Q8_0,
+        }
+    }
+}
+
+impl From<phi_edge::KvType> for CacheType {
+    fn from(k: phi_edge::KvType) -> Self {
+        match k {
+            phi_edge::KvType::F16 => CacheType::F16,
+            phi_edge::KvType::Q8_0 => CacheType::Q8_0,
+        }
+    }
 }
 
 /// Why a request blob was rejected.
@@ -105,8 +135,9 @@ impl From<postcard::Error> for RequestError {
 impl<'a> Request<'a> {
     /// The first four bytes of every request blob.
     pub const MAGIC: [u8; 4] = *b"PHRQ";
-    /// The format version this crate writes and reads (2: `icount`).
-    pub const VERSION: u16 = 2;
+    /// The format version this crate writes and reads (2: `icount`, 3:
+    /// `cache_type`).
+    pub const VERSION: u16 = 3;
     /// Default context: room for a short chat prompt and its answer.
     pub const DEFAULT_N_CTX: u32 = 512;
     /// Default generation limit, as `phi-edge run`'s.
@@ -130,6 +161,7 @@ impl<'a> Request<'a> {
             seed: Self::DEFAULT_SEED,
             n_ctx: Self::DEFAULT_N_CTX,
             icount: false,
+            cache_type: CacheType::F16,
         }
     }
 
@@ -170,6 +202,7 @@ mod tests {
             temperature: 0.0,
             seed: 42,
             icount: true,
+            cache_type: CacheType::Q8_0,
             ..Request::new("What is the capital of France?")
         }
     }
@@ -179,7 +212,8 @@ mod tests {
         let mut buf = [0xAAu8; 256];
         let n = sample().encode(&mut buf).unwrap().len();
         assert_eq!(&buf[..4], b"PHRQ");
-        assert_eq!(buf[4], 2, "version 2 is one varint byte");
+        assert_eq!(buf[4], 3, "version 3 is one varint byte");
+        assert_eq!(buf[n - 1], 1, "q8_0 is variant 1, the last byte");
         assert_eq!(Request::decode(&buf[..n]).unwrap(), sample());
         assert_eq!(Request::decode(&buf).unwrap(), sample());
     }
@@ -196,10 +230,10 @@ mod tests {
         );
         let mut buf = [0u8; 256];
         let n = sample().encode(&mut buf).unwrap().len();
-        buf[4] = 1;
+        buf[4] = 2;
         assert_eq!(
             Request::decode(&buf[..n]),
-            Err(RequestError::UnsupportedVersion { found: 1 })
+            Err(RequestError::UnsupportedVersion { found: 2 })
         );
     }
 

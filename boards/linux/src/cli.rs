@@ -17,7 +17,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show an image's header, hyperparameters, tensors and arena plan
-    /// (with `--stream`, the staging buffers too).
+    /// (with `--stream`, the staging buffers too; the KV cache's bytes for
+    /// `--cache-type` f16 and q8_0).
     Inspect {
         /// A `.phi` image or a `.gguf` file (packed in memory).
         model: PathBuf,
@@ -324,8 +325,19 @@ pub struct SessionArgs {
     /// default: the CPUs online). Logits do not depend on it.
     #[arg(long, value_parser = threads_arg)]
     pub threads: Option<u32>,
+    /// KV cache element type: f16, or q8_0 (ggml's Q8_0 blocks, 34/64 of
+    /// the f16 bytes; attention then follows llama.cpp's flash-attention
+    /// path, as llama.cpp's `-ctk q8_0 -ctv q8_0 -fa on`). q8_0 needs a
+    /// head width that is a multiple of 32.
+    #[arg(long, value_name = "TYPE", default_value = "f16", value_parser = cache_type_arg)]
+    pub cache_type: phi_edge::KvType,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// Parses `--cache-type`: `f16` or `q8_0`.
+fn cache_type_arg(s: &str) -> Result<phi_edge::KvType, String> {
+    phi_edge::KvType::from_name(s).ok_or_else(|| format!("expected f16 or q8_0, not {s:?}"))
 }
 
 impl SessionArgs {

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use phi_edge::image::tensor::Role;
-use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::kernels::{AttnArgs, AttnQ8Args, F16Bits, MatOut, MatmulArgs};
 use phi_edge::parallel::{self, ThreadPool, DEFAULT_SPIN};
 use phi_edge::{
-    ActFormat, DType, Kernels, Limits, Mapped, Model, Parallel, Plan, RunOptions, Session,
+    ActFormat, DType, Kernels, KvType, Limits, Mapped, Model, Parallel, Plan, RunOptions, Session,
     Streamed, WeightSource,
 };
 use phi_edge_auto::AutoKernels;
@@ -74,6 +74,7 @@ pub fn run_options(model: &Model<'_>, args: SessionArgs) -> Result<RunOptions> {
     };
     o.prefill_chunk = args.chunk;
     o.threads = args.threads();
+    o.kv_type = args.cache_type;
     Ok(o)
 }
 
@@ -260,6 +261,21 @@ fn inspect(path: &Path, args: SessionArgs) -> Result<()> {
         if opts.threads == 1 { "" } else { "s" },
         (plan.kv_k.len + plan.kv_v.len) as f64 / 1e6
     )?;
+    let kv = |t| Plan::kv_bytes(c, opts.n_ctx, t);
+    writeln!(
+        o,
+        "kv cache    {} ({} bytes) for context {}: f16 {} bytes, q8_0 {} bytes{}",
+        opts.kv_type.name(),
+        plan.kv_k.len + plan.kv_v.len,
+        opts.n_ctx,
+        kv(KvType::F16),
+        kv(KvType::Q8_0),
+        if c.head_dim % 32 == 0 {
+            ""
+        } else {
+            " (q8_0 needs a head width that is a multiple of 32)"
+        }
+    )?;
     writeln!(o, "kernels     {}", AutoKernels::detect().name())?;
     Ok(())
 }
@@ -433,5 +449,9 @@ impl<K: Kernels> Kernels for RowsSplit<'_, K> {
 
     fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
         self.k.attention(a, scratch, out)
+    }
+
+    fn attention_q8_0(&self, a: &AttnQ8Args<'_>, out: &mut [f32]) {
+        self.k.attention_q8_0(a, out)
     }
 }

@@ -20,7 +20,7 @@
     clippy::undocumented_unsafe_blocks
 )]
 
-use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::kernels::{AttnArgs, AttnQ8Args, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
 use phi_edge_portable::Portable;
 
@@ -142,5 +142,9 @@ impl Kernels for AutoKernels {
 
     fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
         dispatch!(self, k => k.attention(a, scratch, out))
+    }
+
+    fn attention_q8_0(&self, a: &AttnQ8Args<'_>, out: &mut [f32]) {
+        dispatch!(self, k => k.attention_q8_0(a, out))
     }
 }

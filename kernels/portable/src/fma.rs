@@ -25,3 +25,22 @@ pub fn fmaf(a: f32, b: f32, c: f32) -> f32 {
         libm::fmaf(a, b, c)
     }
 }
+
+/// `a * b + c` in f64 with a single rounding, as [`fmaf`] in f32.
+#[inline(always)]
+pub fn fma64(a: f64, b: f64, c: f64) -> f64 {
+    #[cfg(all(
+        feature = "std",
+        any(not(target_arch = "x86_64"), target_feature = "fma")
+    ))]
+    {
+        a.mul_add(b, c)
+    }
+    #[cfg(not(all(
+        feature = "std",
+        any(not(target_arch = "x86_64"), target_feature = "fma")
+    )))]
+    {
+        libm::fma(a, b, c)
+    }
+}

@@ -29,7 +29,10 @@
 //!   (llama.cpp pads the KV length to 256) and all of `swiglu` for widths
 //!   that are multiples of 8, as in every real model; a `swiglu` tail uses
 //!   `libm`'s `expf`, which can differ from glibc's in the last bit;
-//! - `rms_norm` and `rope`: ggml's scalar formulas.
+//! - `rms_norm` and `rope`: ggml's scalar formulas;
+//! - attention over a Q8_0 KV cache: llama.cpp's flash attention
+//!   ([`flash`]), whose online softmax calls the C library's `expf`,
+//!   reproduced as glibc's x86-64 FMA build computes it ([`expf`]).
 //!
 //! Other llama.cpp builds differ from this crate at the level of float
 //! rounding: NEON's `quantize_row_q8_0` / `q8_1` use `1 / d` with ties to
@@ -50,6 +53,8 @@ extern crate std;
 pub mod activation;
 pub mod attention;
 pub mod convert;
+pub mod expf;
+pub mod flash;
 pub mod float;
 mod fma;
 pub mod matmul;
@@ -65,6 +70,7 @@ mod tests;
 pub use activation::{silu, swiglu};
 pub use attention::attention;
 pub use convert::{dequantize_act, dequantize_row, quantize_act};
+pub use flash::attention_q8_0;
 pub use float::{vec_dot_bf16, vec_dot_f16, vec_dot_f32};
 pub use matmul::matmul;
 pub use norm::rms_norm;
@@ -79,7 +85,7 @@ pub use quant::q6_k::vec_dot_q6_k_q8_k;
 pub use quant::q8_0::vec_dot_q8_0_q8_0;
 pub use rope::rope;
 
-use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::kernels::{AttnArgs, AttnQ8Args, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
 
 /// The portable kernel set: plain Rust, no target features.
@@ -124,5 +130,9 @@ impl Kernels for Portable {
 
     fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
         attention::attention(a, scratch, out);
+    }
+
+    fn attention_q8_0(&self, a: &AttnQ8Args<'_>, out: &mut [f32]) {
+        flash::attention_q8_0(a, out);
     }
 }

@@ -88,6 +88,7 @@ pub fn run_all<K: Kernels>(kern: &K) -> Report {
     #[cfg(unix)]
     page_end::page_end(&mut r, kern, &mut rng);
     ops::specials(&mut r, kern, &mut rng);
+    ops::attentions_q8_0(&mut r, kern, &mut rng);
     r
 }
 

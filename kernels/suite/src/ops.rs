@@ -5,7 +5,7 @@ use std::format;
 use std::vec;
 use std::vec::Vec;
 
-use phi_edge::{ActFormat, AttnArgs, Kernels};
+use phi_edge::{ActFormat, AttnArgs, AttnQ8Args, Kernels};
 use phi_edge_portable::float::{f16_to_f32, f32_to_f16};
 use phi_edge_portable::testing::Rng;
 use phi_edge_portable::Portable;
@@ -472,5 +472,54 @@ fn swiglu_specials<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
     for i in 0..g.len() {
         let mag = f64::from(want[i]).abs().max(TINY);
         c.f32(i, got[i], want[i], Tol::Rel { rel: REL_TOL, mag });
+    }
+}
+
+/// `attention_q8_0` on random Q8_0 caches (quantized by the portable
+/// activation quantizer, as a session stores them): head widths of one
+/// to four blocks, row counts around the four-row tiles, strides with
+/// other heads between rows, sharp and flat softmaxes. Every output must
+/// be the portable one to the bit (`Tol::Exact`): the sets reproduce its
+/// float order.
+pub(crate) fn attentions_q8_0<K: Kernels>(r: &mut Report, kern: &K, rng: &mut Rng) {
+    let n_kvs = [1usize, 2, 3, 4, 5, 8, 31, 33, 100];
+    for (i, &hd) in [32usize, 64, 96, 128].iter().enumerate() {
+        for (j, &n_kv) in n_kvs.iter().enumerate() {
+            let row = hd / 32 * 34;
+            let stride = [row, row + 34, 3 * row][(i + j) % 3];
+            let (qa, ka) = [(1.0, 1.0), (20.0, 4.0), (0.1, 1e-3)][(i + 2 * j) % 3];
+            let quantized = |rng: &mut Rng, amp: f32, rows: usize| {
+                let mut bytes = vec![0u8; (rows - 1) * stride + row];
+                let mut x = vec![0.0f32; hd];
+                for t in 0..rows {
+                    rng.fill_uniform(&mut x, -amp, amp);
+                    Portable.quantize_act(ActFormat::Q8_0, &x, &mut bytes[t * stride..][..row]);
+                }
+                bytes
+            };
+            let (k, v) = (quantized(rng, ka, n_kv), quantized(rng, 3.0, n_kv));
+            let mut q = vec![0u8; row];
+            let mut x = vec![0.0f32; hd];
+            rng.fill_uniform(&mut x, -qa, qa);
+            Portable.quantize_act(ActFormat::Q8_0, &x, &mut q);
+            let args = AttnQ8Args {
+                q: &q,
+                k: &k,
+                v: &v,
+                stride,
+                n_kv,
+                scale: 1.0 / (hd as f32).sqrt(),
+            };
+            let (mut want, mut got) = (vec![0.0f32; hd], vec![f32::NAN; hd]);
+            Portable.attention_q8_0(&args, &mut want);
+            kern.attention_q8_0(&args, &mut got);
+            let mut c = r.case(
+                "attention_q8_0",
+                format!("hd={hd} n_kv={n_kv} stride={stride}"),
+            );
+            for d in 0..hd {
+                c.f32(d, got[d], want[d], Tol::Exact);
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The suite catches a kernel set that is slightly off.
 
 use phi_edge::kernels::F16Bits;
-use phi_edge::{ActFormat, AttnArgs, DType, Kernels, MatOut, MatmulArgs};
+use phi_edge::{ActFormat, AttnArgs, AttnQ8Args, DType, Kernels, MatOut, MatmulArgs};
 use phi_edge_portable::Portable;
 
 /// Portable, except that Q4_K matmul results are 1e-5 relative too large
@@ -43,6 +43,9 @@ impl Kernels for Off {
     }
     fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
         Portable.attention(a, scratch, out)
+    }
+    fn attention_q8_0(&self, a: &AttnQ8Args<'_>, out: &mut [f32]) {
+        Portable.attention_q8_0(a, out)
     }
 }
 

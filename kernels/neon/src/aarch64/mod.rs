@@ -8,7 +8,7 @@ mod matmul;
 mod quant;
 mod simd;
 
-use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::kernels::{AttnArgs, AttnQ8Args, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
 
 // `f32_to_f16` writes the KV cache's `F16Bits` as little-endian bytes.
@@ -120,6 +120,12 @@ macro_rules! neon_kernels {
             fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
                 // SAFETY: NEON, as above.
                 unsafe { attention::attention(a, scratch, out) }
+            }
+
+            fn attention_q8_0(&self, a: &AttnQ8Args<'_>, out: &mut [f32]) {
+                // The portable kernel (the reference): per KV row one
+                // head-wide Q8_0 dot, one expf and one multiply-add.
+                phi_edge_portable::attention_q8_0(a, out);
             }
         }
     };

@@ -10,7 +10,7 @@ mod float;
 mod matmul;
 mod quant;
 
-use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::kernels::{AttnArgs, AttnQ8Args, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
 
 use rvv::V;
@@ -113,5 +113,11 @@ impl Kernels for Rvv {
 
     fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
         attention::attention(self.v, a, scratch, out);
+    }
+
+    fn attention_q8_0(&self, a: &AttnQ8Args<'_>, out: &mut [f32]) {
+        // The portable kernel (the reference): per KV row one head-wide
+        // Q8_0 dot, one expf and one multiply-add.
+        phi_edge_portable::attention_q8_0(a, out);
     }
 }

@@ -2,7 +2,7 @@
 //! matmuls whose integer quad sums take one `vpdpbusd` and whose tiles
 //! have AVX-512VL's 32 vector registers.
 
-use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::kernels::{AttnArgs, AttnQ8Args, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
 
 use super::{matmul, Avx2};
@@ -86,5 +86,9 @@ impl Kernels for Avx512 {
 
     fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
         self.avx2.attention(a, scratch, out)
+    }
+
+    fn attention_q8_0(&self, a: &AttnQ8Args<'_>, out: &mut [f32]) {
+        self.avx2.attention_q8_0(a, out)
     }
 }

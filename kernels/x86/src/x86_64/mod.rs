@@ -8,12 +8,13 @@ mod act;
 mod attention;
 mod avx512;
 mod elementwise;
+mod flash;
 mod float;
 mod matmul;
 mod quant;
 mod simd;
 
-use phi_edge::kernels::{AttnArgs, F16Bits, MatOut, MatmulArgs};
+use phi_edge::kernels::{AttnArgs, AttnQ8Args, F16Bits, MatOut, MatmulArgs};
 use phi_edge::{ActFormat, DType, Kernels};
 
 pub use avx512::Avx512;
@@ -100,5 +101,10 @@ impl Kernels for Avx2 {
     fn attention(&self, a: &AttnArgs<'_>, scratch: &mut [f32], out: &mut [f32]) {
         // SAFETY: as above.
         unsafe { attention::attention(a, scratch, out) }
+    }
+
+    fn attention_q8_0(&self, a: &AttnQ8Args<'_>, out: &mut [f32]) {
+        // SAFETY: as above.
+        unsafe { flash::attention_q8_0(a, out) }
     }
 }
