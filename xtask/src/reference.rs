@@ -53,7 +53,12 @@ pub fn scripts_hash(oracle: &Path) -> Result<String> {
 }
 
 /// Golden files written beside `cases.json` (which is written last).
-const OTHER_GOLDENS: [&str; 4] = ["chat.json", "generate.json", "quant_rows.json", "perplexity.json"];
+const OTHER_GOLDENS: [&str; 4] = [
+    "chat.json",
+    "generate.json",
+    "quant_rows.json",
+    "perplexity.json",
+];
 
 /// Why the goldens in `dir` must be regenerated for `hash`, or None if
 /// they are current.
