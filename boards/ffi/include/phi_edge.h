@@ -32,6 +32,20 @@
 #define PHI_EDGE_ARENA_ALIGN 64
 
 /**
+ * The options' `cache_type`: the KV cache holds f16 values, as
+ * llama.cpp's default cache (the default).
+ */
+#define PHI_EDGE_CACHE_F16 0
+
+/**
+ * The options' `cache_type`: the KV cache holds ggml's Q8_0 blocks,
+ * 34 bytes per 32 values (53% of f16), as llama.cpp's `--cache-type-k
+ * q8_0 --cache-type-v q8_0` with flash attention. The head width must be
+ * a multiple of 32.
+ */
+#define PHI_EDGE_CACHE_Q8_0 1
+
+/**
  * What a call did. `PHI_EDGE_STATUS_OK` (0) is success; the positive
  * codes say why generation stopped (they are not errors: the text of the
  * call is valid); the negative codes are errors, each with a message from
@@ -233,6 +247,11 @@ typedef struct {
    * every machine).
    */
   uint64_t seed;
+  /**
+   * The KV cache's element type: `PHI_EDGE_CACHE_F16` (0, the default)
+   * or `PHI_EDGE_CACHE_Q8_0`.
+   */
+  uint32_t cache_type;
 } phi_edge_options;
 
 /**
@@ -479,7 +498,8 @@ phi_edge_status phi_edge_model_error(phi_edge_model *model, char *buf, size_t ca
 /**
  * The default options: greedy decoding (temperature 0; the other sampling
  * settings are llama.cpp's defaults), the model's trained context capped
- * at 4096 tokens, prompts of up to 4096 bytes, prefill chunks of 16.
+ * at 4096 tokens, prompts of up to 4096 bytes, prefill chunks of 16, an
+ * f16 KV cache.
  */
 phi_edge_options phi_edge_options_default(void);
 

@@ -152,7 +152,14 @@ pub unsafe extern "C" fn phi_edge_generator_new(
     let (model, image, last) = m;
     let status = crate::guard(|| {
         let arena: *mut u8 = arena.cast();
-        let opts = options.gen_options(model.config());
+        let opts = match options.gen_options(model.config()) {
+            Ok(opts) => opts,
+            Err(e) => {
+                let status = PhiEdgeStatus::of(&e);
+                *last = Last::Core(e);
+                return status;
+            }
+        };
         let at = match placement(image, arena, arena_len) {
             Ok(at) => at,
             Err(s) => {

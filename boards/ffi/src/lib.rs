@@ -66,7 +66,9 @@ pub use model::{
     phi_edge_arena_bytes, phi_edge_model_error, phi_edge_open, phi_edge_turn_bytes,
     phi_edge_verify, PhiEdgeModel, PHI_EDGE_ARENA_ALIGN, PHI_EDGE_MODEL_WORDS,
 };
-pub use options::{phi_edge_options_default, PhiEdgeOptions};
+pub use options::{
+    phi_edge_options_default, PhiEdgeOptions, PHI_EDGE_CACHE_F16, PHI_EDGE_CACHE_Q8_0,
+};
 pub use status::{phi_edge_strerror, PhiEdgeStatus};
 
 /// Runs `f`, turning a panic (a bug in the library) into

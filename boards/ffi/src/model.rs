@@ -288,7 +288,7 @@ pub unsafe extern "C" fn phi_edge_turn_bytes(
 /// The arena bytes for `model` and `options`, at any address: the
 /// generator's handle, then the core generator's arena.
 pub(crate) fn arena_bytes(model: &Model<'_>, options: &PhiEdgeOptions) -> Result<usize, Error> {
-    let opts = options.gen_options(model.config());
+    let opts = options.gen_options(model.config())?;
     // Checks the options against the model (context, chunk).
     phi_edge::Plan::new(model.config(), &opts.run)?;
     let core = opts.arena_bytes(model.config());

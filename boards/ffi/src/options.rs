@@ -1,6 +1,15 @@
 //! The options a generator is planned for.
 
-use phi_edge::{Config, GenOptions, RunOptions, SamplerConfig};
+use phi_edge::{Config, Error, GenOptions, KvType, RunOptions, SamplerConfig};
+
+/// The options' `cache_type`: the KV cache holds f16 values, as
+/// llama.cpp's default cache (the default).
+pub const PHI_EDGE_CACHE_F16: u32 = 0;
+/// The options' `cache_type`: the KV cache holds ggml's Q8_0 blocks,
+/// 34 bytes per 32 values (53% of f16), as llama.cpp's `--cache-type-k
+/// q8_0 --cache-type-v q8_0` with flash attention. The head width must be
+/// a multiple of 32.
+pub const PHI_EDGE_CACHE_Q8_0: u32 = 1;
 
 /// What a generator is planned for: its context, its longest prompt and
 /// its sampling. Start from `phi_edge_options_default()` and change what
@@ -38,11 +47,14 @@ pub struct PhiEdgeOptions {
     /// Seed of the random number generator (same seed, same text, on
     /// every machine).
     pub seed: u64,
+    /// The KV cache's element type: `PHI_EDGE_CACHE_F16` (0, the default)
+    /// or `PHI_EDGE_CACHE_Q8_0`.
+    pub cache_type: u32,
 }
 
 impl PhiEdgeOptions {
     /// Greedy decoding, the model's context (at most 4096 tokens), prompts
-    /// of up to 4096 bytes.
+    /// of up to 4096 bytes, an f16 KV cache.
     pub const GREEDY: PhiEdgeOptions = {
         let s = SamplerConfig::GREEDY;
         PhiEdgeOptions {
@@ -56,11 +68,13 @@ impl PhiEdgeOptions {
             repeat_penalty: s.repeat_penalty,
             repeat_last_n: s.repeat_last_n,
             seed: s.seed,
+            cache_type: PHI_EDGE_CACHE_F16,
         }
     };
 
-    /// The core's options for a model of `config`.
-    pub fn gen_options(&self, config: &Config) -> GenOptions {
+    /// The core's options for a model of `config`; an unknown
+    /// `cache_type` is an error.
+    pub fn gen_options(&self, config: &Config) -> Result<GenOptions, Error> {
         let n_ctx = if self.n_ctx == 0 {
             RunOptions::default_ctx(config)
         } else {
@@ -70,7 +84,16 @@ impl PhiEdgeOptions {
         if self.prefill_chunk != 0 {
             run.prefill_chunk = self.prefill_chunk;
         }
-        GenOptions {
+        run.kv_type = match self.cache_type {
+            PHI_EDGE_CACHE_F16 => KvType::F16,
+            PHI_EDGE_CACHE_Q8_0 => KvType::Q8_0,
+            _ => {
+                return Err(Error::BadOptions {
+                    what: "cache_type is neither PHI_EDGE_CACHE_F16 nor PHI_EDGE_CACHE_Q8_0",
+                })
+            }
+        };
+        Ok(GenOptions {
             run,
             sampling: SamplerConfig {
                 temperature: self.temperature,
@@ -82,13 +105,14 @@ impl PhiEdgeOptions {
                 seed: self.seed,
             },
             max_prompt_bytes: self.max_prompt_bytes,
-        }
+        })
     }
 }
 
 /// The default options: greedy decoding (temperature 0; the other sampling
 /// settings are llama.cpp's defaults), the model's trained context capped
-/// at 4096 tokens, prompts of up to 4096 bytes, prefill chunks of 16.
+/// at 4096 tokens, prompts of up to 4096 bytes, prefill chunks of 16, an
+/// f16 KV cache.
 #[no_mangle]
 pub extern "C" fn phi_edge_options_default() -> PhiEdgeOptions {
     PhiEdgeOptions::GREEDY

@@ -116,7 +116,9 @@ impl PhiEdgeStatus {
             Error::ChecksumMismatch { .. } | Error::TensorChecksum { .. } => Self::Checksum,
             Error::UnsupportedPreTokenizer => Self::UnsupportedModel,
             Error::NoTokenizer => Self::NoTokenizer,
-            Error::BadOptions { .. } | Error::BadSamplerConfig { .. } => Self::BadOptions,
+            Error::BadOptions { .. }
+            | Error::BadSamplerConfig { .. }
+            | Error::UnsupportedKvType { .. } => Self::BadOptions,
             Error::ArenaTooSmall { .. } => Self::ArenaTooSmall,
             Error::ContextFull { .. } => Self::ContextFull,
             Error::PromptTooLong { .. } | Error::TextTooLong { .. } => Self::PromptTooLong,

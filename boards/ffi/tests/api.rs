@@ -379,6 +379,23 @@ fn bad_options_are_errors() {
         generator(&mut m, &no_prompt, &mut arena),
         Err(PhiEdgeStatus::BadOptions)
     );
+    let bad_cache = PhiEdgeOptions {
+        cache_type: 2,
+        ..options()
+    };
+    assert_eq!(
+        arena_bytes(&mut m, &bad_cache),
+        Err(PhiEdgeStatus::BadOptions)
+    );
+    assert_eq!(
+        generator(&mut m, &bad_cache, &mut arena),
+        Err(PhiEdgeStatus::BadOptions)
+    );
+    assert!(
+        model_error(&mut m).contains("cache_type"),
+        "{}",
+        model_error(&mut m)
+    );
     let huge_ctx = PhiEdgeOptions {
         n_ctx: u32::MAX,
         ..options()
@@ -485,8 +502,18 @@ fn a_full_context_stops_generation() {
 /// Text of up to `max` tokens through the API with text buffers of `cap`
 /// bytes, and the statuses that were not OK.
 fn generate(prompt_text: &str, max: usize, cap: usize) -> (Vec<u8>, Vec<PhiEdgeStatus>) {
+    generate_with(&options(), prompt_text, max, cap)
+}
+
+/// [`generate`] with `opts`.
+fn generate_with(
+    opts: &PhiEdgeOptions,
+    prompt_text: &str,
+    max: usize,
+    cap: usize,
+) -> (Vec<u8>, Vec<PhiEdgeStatus>) {
     let mut m = model();
-    let opts = options();
+    let opts = *opts;
     let mut arena = vec![0u8; arena_bytes(&mut m, &opts).unwrap()];
     let g = generator(&mut m, &opts, &mut arena).unwrap();
     assert_eq!(prompt(g, prompt_text.as_bytes()), PhiEdgeStatus::Ok);
@@ -525,7 +552,7 @@ fn the_api_gives_the_core_generators_text_and_no_buffer_loses_any() {
     let image = image();
     let model = Model::open_mapped(image).unwrap();
     let opts = GenOptions::greedy(64, 64);
-    assert_eq!(opts, options().gen_options(model.config()));
+    assert_eq!(Ok(opts), options().gen_options(model.config()));
     let mut arena = vec![0u8; opts.arena_bytes(model.config()) + 63];
     let mut g = Generator::new(
         &model,
@@ -554,6 +581,42 @@ fn the_api_gives_the_core_generators_text_and_no_buffer_loses_any() {
     assert_eq!(other, vec![PhiEdgeStatus::BufferTooSmall; 20]);
     let (_, other) = generate("hello", 1, 0);
     assert_eq!(other, vec![PhiEdgeStatus::BufferTooSmall]);
+}
+
+#[test]
+fn a_q8_0_cache_gives_the_core_generators_text_in_fewer_bytes() {
+    let image = image();
+    let core_model = Model::open_mapped(image).unwrap();
+    let q8 = PhiEdgeOptions {
+        cache_type: PHI_EDGE_CACHE_Q8_0,
+        ..options()
+    };
+    let mut opts = GenOptions::greedy(64, 64);
+    opts.run.kv_type = phi_edge::KvType::Q8_0;
+    assert_eq!(Ok(opts), q8.gen_options(core_model.config()));
+    let mut m = model();
+    assert!(arena_bytes(&mut m, &q8).unwrap() < arena_bytes(&mut m, &options()).unwrap());
+    let mut arena = vec![0u8; opts.arena_bytes(core_model.config()) + 63];
+    let mut g = Generator::new(
+        &core_model,
+        AutoKernels::detect(),
+        Mapped(image),
+        &mut arena,
+        &opts,
+    )
+    .unwrap();
+    g.prompt("hello").unwrap();
+    let mut want = String::new();
+    for _ in 0..20 {
+        match g.next_token().unwrap() {
+            Step::Token { text, .. } => want.push_str(text),
+            Step::Stopped { .. } => panic!("the test model has no EOS"),
+        }
+    }
+    want.push_str(g.finish().unwrap());
+    let (text, other) = generate_with(&q8, "hello", 20, PHI_EDGE_TEXT_CAP);
+    assert_eq!(String::from_utf8(text).unwrap(), want);
+    assert!(other.is_empty(), "{other:?}");
 }
 
 #[test]
