@@ -596,7 +596,11 @@ fn write_request(ws: &Workspace, b: &Board, req: &Request<'_>) -> Result<PathBuf
     let bytes = req
         .encode(&mut buf)
         .map_err(|e| Failure::new(format!("cannot encode the request: {e:?}")))?;
-    let path = board_dir(ws)?.join(format!("{}-request.bin", b.name));
+    let cache = match req.cache_type {
+        CacheType::F16 => "",
+        CacheType::Q8_0 => "-q8_0",
+    };
+    let path = board_dir(ws)?.join(format!("{}{cache}-request.bin", b.name));
     std::fs::write(&path, bytes).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
     Ok(path)
 }
@@ -749,7 +753,7 @@ const CONTEXT_BUSTER_BYTES: usize = 5 << 10;
 
 /// The `cargo xtask test` step: every board boots with SmolLM2 and the CI
 /// prompt (chat, greedy, 16 tokens) on all its cores, and once more on one
-/// core (once per board crate), and prints the host's token ids, the
+/// core with a Q8_0 KV cache (once per board crate), and prints the host's token ids, the
 /// CRC-32 of the host's logits (bit-identical logits) and a perplexity
 /// near the host's each time. The one-core run of a virt board is a
 /// streamed one: the model on a virtio disk, in a 64 MiB guest
@@ -766,14 +770,26 @@ pub fn check() -> Step {
         run: Box::new(|ws| {
             let model = demo::image(ws)?;
             let dir = board_dir(ws)?;
-            let host_ids = dir.join("host-ids.json");
-            cmd::run(phi_edge(ws).arg("run").arg("--model").arg(&model).args(["--chat", "--prompt", CI_PROMPT, "--temp", "0", "--max-tokens", &CI_TOKENS.to_string(), "--ctx", &Request::DEFAULT_N_CTX.to_string(), "--ids-out"]).arg(&host_ids))?;
-            let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&host_ids).map_err(|e| Failure::new(format!("{}: {e}", host_ids.display())))?)
-                .map_err(|e| Failure::new(format!("{}: {e}", host_ids.display())))?;
-            let list = |k: &str| -> Vec<u32> { json.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_u64().map(|x| x as u32)).collect()).unwrap_or_default() };
-            let (want_prompt, want) = (list("prompt"), list("generated"));
-            let want_ppl = json.get("perplexity").and_then(|v| v.as_f64()).ok_or_else(|| Failure::new(format!("{}: no perplexity", host_ids.display())))?;
-            let want_crc = json.get("logits_crc32").and_then(|v| v.as_u64()).ok_or_else(|| Failure::new(format!("{}: no logits_crc32", host_ids.display())))?;
+            // The host's answer with each KV cache type: ids, logits CRC,
+            // perplexity.
+            let host = |cache: CacheType| -> Result<HostAnswer> {
+                let name = match cache {
+                    CacheType::F16 => "f16",
+                    CacheType::Q8_0 => "q8_0",
+                };
+                let host_ids = dir.join(format!("host-ids-{name}.json"));
+                cmd::run(phi_edge(ws).arg("run").arg("--model").arg(&model).args(["--chat", "--prompt", CI_PROMPT, "--temp", "0", "--max-tokens", &CI_TOKENS.to_string(), "--ctx", &Request::DEFAULT_N_CTX.to_string(), "--cache-type", name, "--ids-out"]).arg(&host_ids))?;
+                let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&host_ids).map_err(|e| Failure::new(format!("{}: {e}", host_ids.display())))?)
+                    .map_err(|e| Failure::new(format!("{}: {e}", host_ids.display())))?;
+                let list = |k: &str| -> Vec<u32> { json.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_u64().map(|x| x as u32)).collect()).unwrap_or_default() };
+                Ok(HostAnswer {
+                    prompt: list("prompt"),
+                    ids: list("generated"),
+                    ppl: json.get("perplexity").and_then(|v| v.as_f64()).ok_or_else(|| Failure::new(format!("{}: no perplexity", host_ids.display())))?,
+                    crc: json.get("logits_crc32").and_then(|v| v.as_u64()).ok_or_else(|| Failure::new(format!("{}: no logits_crc32", host_ids.display())))?,
+                })
+            };
+            let answers = [host(CacheType::F16)?, host(CacheType::Q8_0)?];
             let corrupt = dir.join("corrupt.phi");
             flip_tensor_byte(&model, &corrupt)?;
             let disk = disk_image(ws, &model)?;
@@ -786,11 +802,21 @@ pub fn check() -> Step {
                 req.max_tokens = CI_TOKENS;
                 let request = write_request(ws, b, &req)?;
                 // Every core the board has, then (once per board crate) one
-                // core, streamed from a disk on a virt board: both must give
-                // the host's ids and logits.
+                // core with a Q8_0 KV cache, streamed from a disk on a virt
+                // board: both must give the host's ids and logits.
                 let runs: &[usize] = if b.smp_check { &[b.max_cores, 1] } else { &[b.max_cores] };
                 for &cores in runs {
                     let (from, ram) = if cores == 1 && b.virtio { (Model::Disk(&disk), STREAM_RAM) } else { (Model::Ram(&model), RAM) };
+                    let cache = if cores == 1 { CacheType::Q8_0 } else { CacheType::F16 };
+                    let HostAnswer { prompt: want_prompt, ids: want, ppl: want_ppl, crc: want_crc } = &answers[usize::from(cache == CacheType::Q8_0)];
+                    let (want_ppl, want_crc) = (*want_ppl, *want_crc);
+                    let request = if cache == CacheType::F16 {
+                        request.clone()
+                    } else {
+                        let mut q8 = req;
+                        q8.cache_type = cache;
+                        write_request(ws, b, &q8)?
+                    };
                     let t = Instant::now();
                     let out = boot(ws, b, &elf, from, ram, &request, cores, false, Duration::from_secs(900), false)?;
                     let got = ids(&out.lines, "ids:");
@@ -800,8 +826,8 @@ pub fn check() -> Step {
                     let shown = crc.map_or("none".to_string(), |c| format!("{c:#010x}"));
                     let rates = rates(&out.lines).unwrap_or_default();
                     let cores_word = match from {
-                        Model::Disk(_) => "core, streamed in 64 MiB",
-                        Model::Ram(_) if cores == 1 => "core",
+                        Model::Disk(_) => "core, q8_0 KV cache, streamed in 64 MiB",
+                        Model::Ram(_) if cores == 1 => "core, q8_0 KV cache",
                         Model::Ram(_) => "cores",
                     };
                     eprintln!(
@@ -813,7 +839,7 @@ pub fn check() -> Step {
                     );
                     let ppl_ok = ppl.is_some_and(|p| (p / want_ppl - 1.0).abs() <= PERPLEXITY_REL_TOL);
                     let cores_ok = stats_cores(&out.lines) == Some(cores);
-                    if out.status != Some(0) || got.as_ref() != Some(&want) || got_prompt.as_ref() != Some(&want_prompt) || crc != Some(want_crc) || !ppl_ok || !cores_ok {
+                    if out.status != Some(0) || got.as_ref() != Some(want) || got_prompt.as_ref() != Some(want_prompt) || crc != Some(want_crc) || !ppl_ok || !cores_ok {
                         return Err(Failure::new(format!(
                             "{} on {cores} {cores_word}: exit {:?}, ids {got:?} (prompt {got_prompt:?}), logits crc32 {shown}, perplexity {ppl:?}, cores on the stats line {:?}; the host gave {want:?} (prompt {want_prompt:?}), logits crc32 {want_crc:#010x}, perplexity {want_ppl:.4} (within {PERPLEXITY_REL_TOL}); output:\n{}",
                             b.label,
@@ -869,6 +895,18 @@ pub fn check() -> Step {
             Ok(())
         }),
     }
+}
+
+/// What the host's `phi-edge run` gave for the CI prompt.
+struct HostAnswer {
+    /// Prompt token ids.
+    prompt: Vec<u32>,
+    /// Generated token ids.
+    ids: Vec<u32>,
+    /// Perplexity of the generated tokens.
+    ppl: f64,
+    /// CRC-32 of the logits.
+    crc: u64,
 }
 
 /// The RISC-V image on a CPU without V (the CI checks it refuses to run).
