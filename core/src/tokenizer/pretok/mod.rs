@@ -182,96 +182,37 @@ impl PreTokenizer {
                 let letters = |c: u32| search::in_ranges(&DEEPSEEK_LETTERS, c);
                 let punct = |c: u32| search::in_ranges(&DEEPSEEK_PUNCT, c);
                 let cjk = |c: u32| search::in_ranges(&DEEPSEEK_CJK, c);
-                search::split(
+                search::chain(
                     text,
                     0,
                     end,
-                    |t, p| search::one(t, p, cr_lf),
-                    &mut |a, b| {
-                        search::split(
-                            text,
-                            a,
-                            b,
-                            |t, p| search::space_run(t, p, letters),
-                            &mut |a, b| {
-                                search::split(
-                                    text,
-                                    a,
-                                    b,
-                                    |t, p| search::space_run(t, p, punct),
-                                    &mut |a, b| {
-                                        search::split(
-                                            text,
-                                            a,
-                                            b,
-                                            search::trailing_space,
-                                            &mut |a, b| {
-                                                search::split(
-                                                    text,
-                                                    a,
-                                                    b,
-                                                    |t, p| search::run(t, p, cjk),
-                                                    &mut |a, b| {
-                                                        search::split(
-                                                            text,
-                                                            a,
-                                                            b,
-                                                            |t, p| search::run(t, p, number),
-                                                            word,
-                                                        )
-                                                    },
-                                                )
-                                            },
-                                        )
-                                    },
-                                )
-                            },
-                        )
-                    },
+                    &[
+                        &|t, p| search::one(t, p, cr_lf),
+                        &|t, p| search::space_run(t, p, letters),
+                        &|t, p| search::space_run(t, p, punct),
+                        &search::trailing_space,
+                        &|t, p| search::run(t, p, cjk),
+                        &|t, p| search::run(t, p, number),
+                    ],
+                    word,
                 )
             }
             PreTokenizer::DeepSeekCoder => {
                 let letter = |c: u32| class(c).letter();
                 let punct = |c: u32| class(c).punct();
                 let cjk = |c: u32| search::in_ranges(&DEEPSEEK_CJK, c);
-                search::split(
+                search::chain(
                     text,
                     0,
                     end,
-                    |t, p| search::one(t, p, cr_lf),
-                    &mut |a, b| {
-                        search::split(
-                            text,
-                            a,
-                            b,
-                            |t, p| search::space_run(t, p, letter),
-                            &mut |a, b| {
-                                search::split(
-                                    text,
-                                    a,
-                                    b,
-                                    |t, p| search::space_run(t, p, punct),
-                                    &mut |a, b| {
-                                        search::split(
-                                            text,
-                                            a,
-                                            b,
-                                            |t, p| search::run(t, p, cjk),
-                                            &mut |a, b| {
-                                                search::split(
-                                                    text,
-                                                    a,
-                                                    b,
-                                                    |t, p| search::one(t, p, number),
-                                                    word,
-                                                )
-                                            },
-                                        )
-                                    },
-                                )
-                            },
-                        )
-                    },
+                    &[
+                        &|t, p| search::one(t, p, cr_lf),
+                        &|t, p| search::space_run(t, p, letter),
+                        &|t, p| search::space_run(t, p, punct),
+                        &|t, p| search::run(t, p, cjk),
+                        &|t, p| search::one(t, p, number),
+                    ],
+                    word,
                 )
             }
             // [^\n]+|[\n]+

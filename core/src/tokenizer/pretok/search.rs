@@ -49,6 +49,27 @@ pub(super) fn split(
     Ok(())
 }
 
+/// A pattern for [`chain`].
+pub(super) type Pattern<'p> = &'p dyn Fn(&Cpts<'_>, usize) -> Try;
+
+/// Splits `text[ini..end]` by `pats[0]`, each of its words by `pats[1]`,
+/// and so on, as llama.cpp applies a pre-tokenizer's list of patterns; the
+/// last pattern's words go to `word`.
+pub(super) fn chain(
+    text: &[u8],
+    ini: usize,
+    end: usize,
+    pats: &[Pattern<'_>],
+    word: Word<'_>,
+) -> Result<()> {
+    match pats.split_first() {
+        None => word(ini, end),
+        Some((pat, rest)) => split(text, ini, end, pat, &mut |a, b| {
+            chain(text, a, b, rest, word)
+        }),
+    }
+}
+
 /// `[X]+`.
 pub(super) fn run(t: &Cpts<'_>, pos: usize, x: impl Fn(u32) -> bool) -> Try {
     if t.at(pos).is_some_and(|(c, _)| x(c)) {
