@@ -547,30 +547,37 @@ fn generate_with(
     (text, other)
 }
 
-#[test]
-fn the_api_gives_the_core_generators_text_and_no_buffer_loses_any() {
+/// The core generator's text for `prompt_text` and `n` tokens with `opts`.
+fn core_text(opts: &GenOptions, prompt_text: &str, n: usize) -> String {
     let image = image();
     let model = Model::open_mapped(image).unwrap();
-    let opts = GenOptions::greedy(64, 64);
-    assert_eq!(Ok(opts), options().gen_options(model.config()));
     let mut arena = vec![0u8; opts.arena_bytes(model.config()) + 63];
     let mut g = Generator::new(
         &model,
         AutoKernels::detect(),
         Mapped(image),
         &mut arena,
-        &opts,
+        opts,
     )
     .unwrap();
-    g.prompt("hello").unwrap();
-    let mut want = String::new();
-    for _ in 0..20 {
+    g.prompt(prompt_text).unwrap();
+    let mut text = String::new();
+    for _ in 0..n {
         match g.next_token().unwrap() {
-            Step::Token { text, .. } => want.push_str(text),
+            Step::Token { text: t, .. } => text.push_str(t),
             Step::Stopped { .. } => panic!("the test model has no EOS"),
         }
     }
-    want.push_str(g.finish().unwrap());
+    text.push_str(g.finish().unwrap());
+    text
+}
+
+#[test]
+fn the_api_gives_the_core_generators_text_and_no_buffer_loses_any() {
+    let opts = GenOptions::greedy(64, 64);
+    let model = Model::open_mapped(image()).unwrap();
+    assert_eq!(Ok(opts), options().gen_options(model.config()));
+    let want = core_text(&opts, "hello", 20);
     let (text, other) = generate("hello", 20, PHI_EDGE_TEXT_CAP);
     assert_eq!(String::from_utf8(text).unwrap(), want);
     assert!(other.is_empty(), "{other:?}");
@@ -585,35 +592,17 @@ fn the_api_gives_the_core_generators_text_and_no_buffer_loses_any() {
 
 #[test]
 fn a_q8_0_cache_gives_the_core_generators_text_in_fewer_bytes() {
-    let image = image();
-    let core_model = Model::open_mapped(image).unwrap();
     let q8 = PhiEdgeOptions {
         cache_type: PHI_EDGE_CACHE_Q8_0,
         ..options()
     };
     let mut opts = GenOptions::greedy(64, 64);
     opts.run.kv_type = phi_edge::KvType::Q8_0;
+    let core_model = Model::open_mapped(image()).unwrap();
     assert_eq!(Ok(opts), q8.gen_options(core_model.config()));
     let mut m = model();
     assert!(arena_bytes(&mut m, &q8).unwrap() < arena_bytes(&mut m, &options()).unwrap());
-    let mut arena = vec![0u8; opts.arena_bytes(core_model.config()) + 63];
-    let mut g = Generator::new(
-        &core_model,
-        AutoKernels::detect(),
-        Mapped(image),
-        &mut arena,
-        &opts,
-    )
-    .unwrap();
-    g.prompt("hello").unwrap();
-    let mut want = String::new();
-    for _ in 0..20 {
-        match g.next_token().unwrap() {
-            Step::Token { text, .. } => want.push_str(text),
-            Step::Stopped { .. } => panic!("the test model has no EOS"),
-        }
-    }
-    want.push_str(g.finish().unwrap());
+    let want = core_text(&opts, "hello", 20);
     let (text, other) = generate_with(&q8, "hello", 20, PHI_EDGE_TEXT_CAP);
     assert_eq!(String::from_utf8(text).unwrap(), want);
     assert!(other.is_empty(), "{other:?}");
