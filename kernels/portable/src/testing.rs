@@ -8,11 +8,9 @@ use phi_edge::DType;
 
 use crate::float::{quantize_row_bf16, quantize_row_f16, quantize_row_f32};
 use crate::quant::act::quantize_row_q8_0_ref;
-use crate::quant::q4_0::Q4_0_BYTES;
-use crate::quant::q4_1::Q4_1_BYTES;
+use crate::quant::f16_bytes;
 use crate::quant::q4_k::Q4_K_BYTES;
 use crate::quant::q6_k::Q6_K_BYTES;
-use crate::quant::{f16_bytes, QK32};
 
 /// A splitmix64 generator: deterministic, seedable, good enough for tests.
 #[derive(Clone, Debug)]
@@ -65,56 +63,11 @@ impl Rng {
     }
 }
 
-/// ggml's `quantize_row_q4_0_ref`: per block of 32, `max` is the value of
-/// largest magnitude (first on ties) with its sign, `d = max / -8`,
-/// `q = min(15, trunc(x / d + 8.5))`.
-pub fn quantize_row_q4_0_ref(x: &[f32], out: &mut [u8]) {
-    assert!(x.len() % QK32 == 0 && out.len() == x.len() / QK32 * Q4_0_BYTES);
-    for (xb, ob) in x.chunks_exact(QK32).zip(out.chunks_exact_mut(Q4_0_BYTES)) {
-        let mut amax = 0.0f32;
-        let mut max = 0.0f32;
-        for &v in xb {
-            if amax < v.abs() {
-                amax = v.abs();
-                max = v;
-            }
-        }
-        let d = max / -8.0;
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        ob[..2].copy_from_slice(&f16_bytes(d));
-        for j in 0..16 {
-            let q0 = ((xb[j] * id + 8.5) as i8).min(15) as u8;
-            let q1 = ((xb[j + 16] * id + 8.5) as i8).min(15) as u8;
-            ob[2 + j] = q0 | (q1 << 4);
-        }
-    }
-}
-
-/// ggml's `quantize_row_q4_1_ref`: per block of 32, `d = (max - min) / 15`,
-/// `m = min`, `q = min(15, trunc((x - min) / d + 0.5))`.
-pub fn quantize_row_q4_1_ref(x: &[f32], out: &mut [u8]) {
-    assert!(x.len() % QK32 == 0 && out.len() == x.len() / QK32 * Q4_1_BYTES);
-    for (xb, ob) in x.chunks_exact(QK32).zip(out.chunks_exact_mut(Q4_1_BYTES)) {
-        let mut min = f32::MAX;
-        let mut max = -f32::MAX;
-        for &v in xb {
-            if v < min {
-                min = v;
-            }
-            if v > max {
-                max = v;
-            }
-        }
-        let d = (max - min) / 15.0;
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        ob[..2].copy_from_slice(&f16_bytes(d));
-        ob[2..4].copy_from_slice(&f16_bytes(min));
-        for j in 0..16 {
-            let q0 = (((xb[j] - min) * id + 0.5) as i8).min(15) as u8;
-            let q1 = (((xb[j + 16] - min) * id + 0.5) as i8).min(15) as u8;
-            ob[4 + j] = q0 | (q1 << 4);
-        }
-    }
+/// ggml's reference quantizer for the 32-value weight types (`Q4_0`,
+/// `Q4_1`): the packer's, [`phi_edge::quant::quantize_row`], for finite
+/// rows of whole blocks.
+pub fn quantize_row_ref(dtype: DType, x: &[f32], out: &mut [u8]) {
+    phi_edge::quant::quantize_row(dtype, x, out).expect("a finite row of whole blocks");
 }
 
 /// Random Q4_K blocks: random scales, mins and nibbles; `d` and `dmin` in
@@ -152,8 +105,7 @@ pub fn random_weight_row(dtype: DType, rng: &mut Rng, tmp: &mut [f32], out: &mut
         DType::F16 => quantize_row_f16(tmp, out),
         DType::BF16 => quantize_row_bf16(tmp, out),
         DType::Q8_0 => quantize_row_q8_0_ref(tmp, out),
-        DType::Q4_0 => quantize_row_q4_0_ref(tmp, out),
-        DType::Q4_1 => quantize_row_q4_1_ref(tmp, out),
+        DType::Q4_0 | DType::Q4_1 => quantize_row_ref(dtype, tmp, out),
         DType::Q4K => random_q4_k_row(rng, out),
         DType::Q6K => random_q6_k_row(rng, out),
     }

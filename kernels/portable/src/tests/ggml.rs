@@ -22,7 +22,7 @@ use super::mm;
 use super::{deq_w, h};
 use crate::float::{f32_to_bf16, f32_to_f16};
 use crate::quant::act::{quantize_row_q8_0_ref, quantize_row_q8_1_ref, quantize_row_q8_k};
-use crate::testing::{quantize_row_q4_0_ref, quantize_row_q4_1_ref, Rng};
+use crate::testing::{quantize_row_ref, Rng};
 use crate::Portable;
 
 fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
@@ -80,8 +80,7 @@ fn regenerate(dtype: DType, k: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
             let wf: Vec<f32> = (0..k).map(|_| rng.uniform(-1.0, 1.0)).collect();
             match dtype {
                 DType::Q8_0 => quantize_row_q8_0_ref(&wf, &mut w),
-                DType::Q4_0 => quantize_row_q4_0_ref(&wf, &mut w),
-                _ => quantize_row_q4_1_ref(&wf, &mut w),
+                _ => quantize_row_ref(dtype, &wf, &mut w),
             }
         }
         DType::Q4K | DType::Q6K => random_k_blocks(dtype, &mut rng, &mut w),
@@ -162,8 +161,7 @@ fn regenerate_dot(dtype: DType, k: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
             }
             match dtype {
                 DType::Q8_0 => quantize_row_q8_0_ref(&tmp, row),
-                DType::Q4_0 => quantize_row_q4_0_ref(&tmp, row),
-                _ => quantize_row_q4_1_ref(&tmp, row),
+                _ => quantize_row_ref(dtype, &tmp, row),
             }
         }
         if extreme {
