@@ -70,15 +70,28 @@ fn close(got: f64, want: f64) -> bool {
     (got - want).abs() <= REL_TOL * want.abs() + ABS_TOL
 }
 
-/// The `.phi` image next to a GGUF golden model, if there is one (the
-/// real model ships both), else the GGUF file.
-fn image_or_gguf(gguf: &Path) -> PathBuf {
-    let phi = gguf.with_extension("phi");
-    if phi.is_file() {
-        phi
-    } else {
-        gguf.to_path_buf()
+/// `gguf` packed by `phi-edge pack` into this test's temporary directory
+/// (once per file): the mapped and streamed runs read an image.
+fn image(gguf: &Path) -> PathBuf {
+    let phi = image_path(gguf);
+    if !phi.is_file() {
+        let out = phi_edge(&["pack", gguf.to_str().unwrap(), "-o", phi.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "phi-edge pack {}: {}",
+            gguf.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
+    phi
+}
+
+/// Where [`image`] writes the image of `gguf`.
+fn image_path(gguf: &Path) -> PathBuf {
+    tmp(&format!(
+        "{}.phi",
+        gguf.file_stem().unwrap().to_str().unwrap()
+    ))
 }
 
 /// Runs one golden case with `extra` options and checks every figure.
@@ -207,18 +220,21 @@ fn perplexity_and_kl_divergence_match_llama_cpp() {
         let base = case.base.as_ref().map(|b| ref_dir().join(b));
         match (case.name.as_str(), &base) {
             // The real model, mapped from its image, on two threads.
-            ("smollm2", None) => check(&g, case, &image_or_gguf(&model), None, &["--threads", "2"]),
+            ("smollm2", None) => check(&g, case, &image(&model), None, &["--threads", "2"]),
             // A model against itself, both streamed from the image, odd
             // prefill chunks on one thread: every figure still llama.cpp's.
             (_, Some(b)) if *b == model => check(
                 &g,
                 case,
-                &image_or_gguf(&model),
-                Some(&image_or_gguf(b)),
+                &image(&model),
+                Some(&image(b)),
                 &["--chunk", "7", "--threads", "1", "--stream", "512"],
             ),
             _ => check(&g, case, &model, base.as_deref(), &["--threads", "2"]),
         }
+    }
+    for case in &g.cases {
+        let _ = std::fs::remove_file(image_path(&ref_dir().join(&case.model)));
     }
 }
 
