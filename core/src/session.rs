@@ -786,72 +786,55 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
         let parts = parallel::parts(&self.par, n_head, 1).min(self.threads);
         let mut att = MatOut::new(b.att, q_dim, n, q_dim);
         let scratch = &mut b.scores[..parts * self.n_ctx];
-        match self.kv_type {
-            KvType::F16 => {
-                let (kv_k, kv_v, qkv) = (
-                    bytemuck::cast_slice::<u8, F16Bits>(b.kv_k),
-                    bytemuck::cast_slice::<u8, F16Bits>(b.kv_v),
-                    &*b.qkv,
-                );
-                let layer_base = layer_base / 2;
-                parallel::for_cols(
-                    &self.par,
-                    &mut att,
-                    scratch,
-                    parts,
-                    hd,
-                    &|cols, mut out, scores| {
-                        for t in 0..n {
-                            let n_kv = p0 + t + 1;
-                            let row = out.token(t);
-                            for (h, o) in (cols.start / hd..).zip(row.chunks_exact_mut(hd)) {
-                                let kvh = h / group;
-                                let from = layer_base + kvh * hd;
-                                let to = layer_base + (n_kv - 1) * kv_dim + (kvh + 1) * hd;
+        // The queries in K's dot type, as llama.cpp's flash attention
+        // converts them for a Q8_0 cache; quantizing a whole row of heads
+        // is quantizing each head (the blocks do not cross heads:
+        // `head_dim` is a multiple of 32).
+        let q_row = self.kv_type.row_bytes(q_dim);
+        if self.kv_type == KvType::Q8_0 {
+            for t in 0..n {
+                let q = &b.qkv[t * qkv_w..t * qkv_w + q_dim];
+                k.quantize_act(ActFormat::Q8_0, q, &mut b.act[t * q_row..(t + 1) * q_row]);
+            }
+        }
+        // One head of one cached position, in bytes.
+        let head = self.kv_type.row_bytes(hd);
+        let kv_type = self.kv_type;
+        let (kv_k, kv_v, qkv, qq) = (&*b.kv_k, &*b.kv_v, &*b.qkv, &*b.act);
+        parallel::for_cols(
+            &self.par,
+            &mut att,
+            scratch,
+            parts,
+            hd,
+            &|cols, mut out, scores| {
+                for t in 0..n {
+                    let n_kv = p0 + t + 1;
+                    let row = out.token(t);
+                    for (h, o) in (cols.start / hd..).zip(row.chunks_exact_mut(hd)) {
+                        // Head `h / group`'s keys and values from position
+                        // 0 to `n_kv - 1`, `kv_row` bytes apart.
+                        let kvh = h / group;
+                        let from = layer_base + kvh * head;
+                        let to = layer_base + (n_kv - 1) * kv_row + (kvh + 1) * head;
+                        let (kc, vc) = (&kv_k[from..to], &kv_v[from..to]);
+                        match kv_type {
+                            KvType::F16 => {
                                 let a = AttnArgs {
                                     q: &qkv[t * qkv_w + h * hd..t * qkv_w + (h + 1) * hd],
-                                    k: &kv_k[from..to],
-                                    v: &kv_v[from..to],
+                                    k: bytemuck::cast_slice::<u8, F16Bits>(kc),
+                                    v: bytemuck::cast_slice::<u8, F16Bits>(vc),
                                     stride: kv_dim,
                                     n_kv,
                                     scale: kq_scale,
                                 };
                                 k.attention(&a, scores, o);
                             }
-                        }
-                    },
-                );
-            }
-            KvType::Q8_0 => {
-                // The queries in K's dot type, as llama.cpp's flash
-                // attention converts them; quantizing a whole row of
-                // heads is quantizing each head (the blocks do not cross
-                // heads: `head_dim` is a multiple of 32).
-                let q_row = self.kv_type.row_bytes(q_dim);
-                for t in 0..n {
-                    let q = &b.qkv[t * qkv_w..t * qkv_w + q_dim];
-                    k.quantize_act(ActFormat::Q8_0, q, &mut b.act[t * q_row..(t + 1) * q_row]);
-                }
-                let head = self.kv_type.row_bytes(hd);
-                let (kv_k, kv_v, qq) = (&*b.kv_k, &*b.kv_v, &*b.act);
-                parallel::for_cols(
-                    &self.par,
-                    &mut att,
-                    scratch,
-                    parts,
-                    hd,
-                    &|cols, mut out, _| {
-                        for t in 0..n {
-                            let n_kv = p0 + t + 1;
-                            let row = out.token(t);
-                            for (h, o) in (cols.start / hd..).zip(row.chunks_exact_mut(hd)) {
-                                let kvh = h / group;
-                                let from = layer_base + kvh * head;
-                                let to = layer_base + (n_kv - 1) * kv_row + (kvh + 1) * head;
+                            KvType::Q8_0 => {
                                 let a = AttnQ8Args {
                                     q: &qq[t * q_row + h * head..t * q_row + (h + 1) * head],
-                                    k: &kv_k[from..to],
-                                    v: &kv_v[from..to],
+                                    k: kc,
+                                    v: vc,
                                     stride: kv_row,
                                     n_kv,
                                     scale: kq_scale,
@@ -859,13 +842,13 @@ impl<'m, 'a, K: Kernels, S: WeightSource, P: Parallel> Session<'m, 'a, K, S, P> 
                                 k.attention_q8_0(&a, o);
                             }
                         }
-                    },
-                );
-                // Back from the values' rotation.
-                if let (_, Some(r)) = hadamard::sizes(hd) {
-                    hadamard::rotate(&mut b.att[..n * q_dim], r);
+                    }
                 }
-            }
+            },
+        );
+        // Back from the values' rotation.
+        if let (KvType::Q8_0, (_, Some(r))) = (kv_type, hadamard::sizes(hd)) {
+            hadamard::rotate(&mut b.att[..n * q_dim], r);
         }
         Ok(())
     }
