@@ -78,11 +78,7 @@ pub(super) fn split(text: &[u8], ini: usize, end: usize, word: Word<'_>) -> Resu
         }
         // \p{N}{1,3}
         if f.number() {
-            let mut k = 0;
-            while k < 3 && t.class_at(pos).is_some_and(Class::number) {
-                pos = t.next(pos);
-                k += 1;
-            }
+            pos = t.numbers(pos, 3);
             word(start, pos)?;
             continue;
         }

@@ -22,6 +22,24 @@ pub(super) struct Variant {
     pub(super) marks: bool,
 }
 
+impl Variant {
+    /// Llama 3 (`llama-bpe`).
+    pub(super) const LLAMA3: Variant = Variant {
+        digits: 3,
+        marks: false,
+    };
+    /// Qwen2.
+    pub(super) const QWEN2: Variant = Variant {
+        digits: 1,
+        marks: false,
+    };
+    /// Qwen3.5.
+    pub(super) const QWEN35: Variant = Variant {
+        digits: 1,
+        marks: true,
+    };
+}
+
 /// The pattern of `v` over `text[ini..end]`.
 pub(super) fn split(text: &[u8], ini: usize, end: usize, v: Variant, word: Word<'_>) -> Result<()> {
     let t = Cpts { text, end };
@@ -46,11 +64,7 @@ pub(super) fn split(text: &[u8], ini: usize, end: usize, v: Variant, word: Word<
         }
         // \p{N}{1,3} (or \p{N})
         if f.number() {
-            let mut k = 0;
-            while k < v.digits && t.class_at(pos).is_some_and(Class::number) {
-                pos = t.next(pos);
-                k += 1;
-            }
+            pos = t.numbers(pos, v.digits);
             word(start, pos)?;
             continue;
         }

@@ -105,7 +105,6 @@ impl PreTokenizer {
     pub(crate) fn split(self, text: &[u8], word: Word<'_>) -> Result<()> {
         let end = text.len();
         let number = |c: u32| class(c).number();
-        let cr_lf = |c: u32| c == u32::from(b'\r') || c == u32::from(b'\n');
         match self {
             PreTokenizer::Gpt2 => gpt2::split(text, 0, end, word),
             PreTokenizer::SmolLm => search::split(
@@ -115,36 +114,9 @@ impl PreTokenizer {
                 |t, p| search::one(t, p, number),
                 &mut |a, b| gpt2::split(text, a, b, word),
             ),
-            PreTokenizer::Llama3 => llama3::split(
-                text,
-                0,
-                end,
-                Variant {
-                    digits: 3,
-                    marks: false,
-                },
-                word,
-            ),
-            PreTokenizer::Qwen2 => llama3::split(
-                text,
-                0,
-                end,
-                Variant {
-                    digits: 1,
-                    marks: false,
-                },
-                word,
-            ),
-            PreTokenizer::Qwen35 => llama3::split(
-                text,
-                0,
-                end,
-                Variant {
-                    digits: 1,
-                    marks: true,
-                },
-                word,
-            ),
+            PreTokenizer::Llama3 => llama3::split(text, 0, end, Variant::LLAMA3, word),
+            PreTokenizer::Qwen2 => llama3::split(text, 0, end, Variant::QWEN2, word),
+            PreTokenizer::Qwen35 => llama3::split(text, 0, end, Variant::QWEN35, word),
             PreTokenizer::Gpt4o => gpt4o::split(text, 0, end, word),
             PreTokenizer::Falcon | PreTokenizer::Default => {
                 let falcon = self == PreTokenizer::Falcon;
@@ -187,7 +159,7 @@ impl PreTokenizer {
                     0,
                     end,
                     &[
-                        &|t, p| search::one(t, p, cr_lf),
+                        &|t, p| search::one(t, p, is_cr_lf),
                         &|t, p| search::space_run(t, p, letters),
                         &|t, p| search::space_run(t, p, punct),
                         &search::trailing_space,
@@ -206,7 +178,7 @@ impl PreTokenizer {
                     0,
                     end,
                     &[
-                        &|t, p| search::one(t, p, cr_lf),
+                        &|t, p| search::one(t, p, is_cr_lf),
                         &|t, p| search::space_run(t, p, letter),
                         &|t, p| search::space_run(t, p, punct),
                         &|t, p| search::run(t, p, cjk),
@@ -254,6 +226,18 @@ impl Cpts<'_> {
     /// The position after the code point at `pos`.
     fn next(&self, pos: usize) -> usize {
         pos + self.at(pos).map_or(1, |(_, n)| n)
+    }
+
+    /// The end of at most `max` number code points from `pos`
+    /// (`\p{N}{1,max}`).
+    fn numbers(&self, mut pos: usize, max: usize) -> usize {
+        for _ in 0..max {
+            if !self.class_at(pos).is_some_and(Class::number) {
+                break;
+            }
+            pos = self.next(pos);
+        }
+        pos
     }
 
     /// The end of the run of code points of a class `keep` from `pos`.
