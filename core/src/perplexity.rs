@@ -20,6 +20,7 @@
 
 use crate::error::{Error, Result};
 use crate::math;
+use crate::quant::nearest_int;
 
 /// `u16` values in one row of base log-probabilities for `n_vocab` tokens
 /// (llama.cpp's `nv`): four for the two `f32` header values, then one per
@@ -53,13 +54,6 @@ fn sum_exp(logits: &[f32], max: f32) -> f64 {
     logits
         .iter()
         .fold(0.0f64, |s, &l| s + f64::from(math::expf(l - max)))
-}
-
-/// `fval` rounded to the nearest integer (ties to even) by adding 1.5 *
-/// 2^23, as llama.cpp's `nearest_int` does (for |fval| < 2^22).
-fn nearest_int(fval: f32) -> i32 {
-    let bits = (fval + 12_582_912.0).to_bits() as i32;
-    (bits & 0x007f_ffff) - 0x0040_0000
 }
 
 /// A value and its standard uncertainty.

@@ -5,6 +5,7 @@
 //! same order, so every byte matches.
 
 use super::floats::{fp16_to_fp32, fp32_to_fp16};
+use super::{nearest_int, signed_max};
 
 /// Values per super-block.
 pub const QK_K: usize = 256;
@@ -12,15 +13,6 @@ pub const QK_K: usize = 256;
 /// Below this a group's largest magnitude counts as zero (ggml's
 /// `GROUP_MAX_EPS`).
 const GROUP_MAX_EPS: f32 = 1e-15;
-
-/// Round to nearest, ties to even, by adding 1.5 * 2^23 and reading the
-/// mantissa (ggml's `nearest_int`; exact for |f| <= 4194303, and the same
-/// bits as ggml's for any other input).
-#[inline]
-pub(crate) fn nearest_int(f: f32) -> i32 {
-    let v = f + 12_582_912.0;
-    (v.to_bits() as i32 & 0x007f_ffff) - 0x0040_0000
-}
 
 /// Scale and minimum for `x` with levels `0..=nmax`, weighted by `w`:
 /// start from the min/max fit, then try `nstep + 1` other scales and keep
@@ -107,15 +99,7 @@ fn make_qkx2_quants(
 /// `x^2`): the amax fit, then 18 nearby scales, keeping the best
 /// least-squares one. Writes `level + nmax` to `l`.
 fn make_qx_quants(x: &[f32], nmax: i32, l: &mut [u8]) -> f32 {
-    let mut max = 0.0f32;
-    let mut amax = 0.0f32;
-    for &v in x {
-        let ax = v.abs();
-        if ax > amax {
-            amax = ax;
-            max = v;
-        }
-    }
+    let (max, amax) = signed_max(x);
     if amax < GROUP_MAX_EPS {
         l[..x.len()].fill(0);
         return 0.0;
@@ -260,15 +244,10 @@ pub fn q4_k_block(x: &[f32; QK_K], out: &mut [u8; 144]) {
 pub fn q6_k_block(x: &[f32; QK_K], out: &mut [u8; 210]) {
     let mut levels = [0u8; QK_K];
     let mut scales = [0.0f32; 16];
-    let mut max_scale = 0.0f32;
-    let mut max_abs_scale = 0.0f32;
     for (ib, s) in scales.iter_mut().enumerate() {
         *s = make_qx_quants(&x[16 * ib..16 * ib + 16], 32, &mut levels[16 * ib..]);
-        if s.abs() > max_abs_scale {
-            max_abs_scale = s.abs();
-            max_scale = *s;
-        }
     }
+    let (max_scale, max_abs_scale) = signed_max(&scales);
     if max_abs_scale < GROUP_MAX_EPS {
         out.fill(0);
         return;

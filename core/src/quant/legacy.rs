@@ -9,6 +9,7 @@
 //! `i32::MIN`, of which the low byte is kept.
 
 use super::floats::fp32_to_fp16;
+use super::{amax, signed_max};
 
 /// Values per block.
 pub const QK: usize = 32;
@@ -34,14 +35,7 @@ fn nibble(v: f32) -> u8 {
 /// One Q4_0 block: `d = max / -8` (max: the value of largest magnitude),
 /// `q = min(15, trunc(x / d + 8.5))`.
 pub fn q4_0_block(x: &[f32; QK], out: &mut [u8; 18]) {
-    let mut amax = 0.0f32;
-    let mut max = 0.0f32;
-    for &v in x {
-        if amax < v.abs() {
-            amax = v.abs();
-            max = v;
-        }
-    }
+    let (max, _) = signed_max(x);
     let d = max / -8.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     out[..2].copy_from_slice(&fp32_to_fp16(d).to_le_bytes());
@@ -79,12 +73,7 @@ pub fn q4_1_block(x: &[f32; QK], out: &mut [u8; 20]) {
 /// One Q8_0 block: `d = amax / 127`, `q = round(x / d)` (half away from
 /// zero).
 pub fn q8_0_block(x: &[f32; QK], out: &mut [u8; 34]) {
-    let mut amax = 0.0f32;
-    for &v in x {
-        let a = v.abs();
-        amax = if amax > a { amax } else { a };
-    }
-    let d = amax / 127.0;
+    let d = amax(x) / 127.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     out[..2].copy_from_slice(&fp32_to_fp16(d).to_le_bytes());
     for (o, &v) in out[2..].iter_mut().zip(x) {

@@ -42,6 +42,46 @@ impl core::fmt::Display for QuantError {
     }
 }
 
+/// Rounds to the nearest integer, ties to even, as ggml's `nearest_int`
+/// does: adds 1.5 * 2^23 and reads the mantissa. Exact for `|f| <=
+/// 4194303`, and the same bits as ggml's for any other input. The
+/// quantizers, the kernels' activation quantizers and the perplexity's
+/// 16-bit log-probability rows all round with it.
+#[inline(always)]
+pub fn nearest_int(f: f32) -> i32 {
+    let v = f + 12_582_912.0;
+    (v.to_bits() as i32 & 0x007f_ffff) - 0x0040_0000
+}
+
+/// The largest magnitude in `x` (0 for an empty row), as ggml's
+/// `amax = MAX(amax, fabsf(v))` loop takes it.
+#[inline]
+pub fn amax(x: &[f32]) -> f32 {
+    x.iter().fold(0.0f32, |amax, &v| {
+        let a = v.abs();
+        if amax > a {
+            amax
+        } else {
+            a
+        }
+    })
+}
+
+/// The value of largest magnitude in `x`, with its sign, the first one on
+/// ties, and that magnitude (`(0, 0)` for an empty or all-zero row): ggml's
+/// `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }` loop.
+#[inline]
+pub fn signed_max(x: &[f32]) -> (f32, f32) {
+    let (mut max, mut amax) = (0.0f32, 0.0f32);
+    for &v in x {
+        if amax < v.abs() {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    (max, amax)
+}
+
 /// Quantizes the f32 row `x` to `dtype`, writing `dtype.row_bytes(x.len())`
 /// bytes to `out`. Fails like llama.cpp's quantizer does on non-finite
 /// input and on results whose f16 scales overflow.

@@ -22,6 +22,7 @@
 //! interleaved `ggml_quantize_mat_q8_K_4x8` only serves groups of four).
 
 use super::{blocks, check_len, f16_bytes, f16_le, nearest_int, QK32, QK_K};
+use phi_edge::quant::{amax, signed_max};
 use phi_edge::ActFormat;
 
 /// Bytes in a Q8_0 block: `d: f16`, `qs: [i8; 32]`.
@@ -30,17 +31,6 @@ pub const Q8_0_BYTES: usize = ActFormat::Q8_0.block_bytes();
 pub const Q8_1_BYTES: usize = ActFormat::Q8_1.block_bytes();
 /// Bytes in a Q8_K block: `d: f32`, `qs: [i8; 256]`, `bsums: [i16; 16]`.
 pub const Q8_K_BYTES: usize = ActFormat::Q8K.block_bytes();
-
-/// The largest magnitude in a block, as ggml's `MAX(amax, fabsf(v))` loop.
-#[inline]
-fn amax(x: &[f32; QK32]) -> f32 {
-    let mut amax = 0.0f32;
-    for &v in x {
-        let av = v.abs();
-        amax = if amax > av { amax } else { av };
-    }
-    amax
-}
 
 /// How a 32-value quantizer turns `x` into a quant.
 #[derive(Clone, Copy)]
@@ -183,15 +173,7 @@ pub fn quantize_row_q8_k(x: &[f32], out: &mut [u8]) {
     for (xb, ob) in x.chunks_exact(QK_K).zip(out.chunks_exact_mut(Q8_K_BYTES)) {
         let xb: &[f32; QK_K] = xb.try_into().unwrap();
         let ob: &mut [u8; Q8_K_BYTES] = ob.try_into().unwrap();
-        let mut amax = 0.0f32;
-        let mut max = 0.0f32;
-        for &v in xb {
-            let av = v.abs();
-            if av > amax {
-                amax = av;
-                max = v;
-            }
-        }
+        let (max, amax) = signed_max(xb);
         if amax == 0.0 {
             ob.fill(0);
             continue;

@@ -21,7 +21,6 @@
 //! this crate's quantizers, whose quants lie in `-127..=127`; the emulation
 //! relies on that and computes exact sums.
 
-use phi_edge::DType;
 pub mod act;
 pub mod q4_0;
 pub mod q4_1;
@@ -31,6 +30,9 @@ pub mod q8_0;
 pub(crate) mod tile;
 
 use half::f16;
+use phi_edge::DType;
+
+pub(crate) use phi_edge::quant::nearest_int;
 
 /// Values per block of the 32-value formats (Q8_0, Q8_1, Q4_0, Q4_1).
 pub const QK32: usize = DType::Q8_0.block_len();
@@ -70,15 +72,6 @@ pub(crate) fn check_len(what: &str, bytes: &[u8], nb: usize, block_bytes: usize)
         nb * block_bytes,
         bytes.len()
     );
-}
-
-/// Rounds to the nearest integer, ties to even, as ggml's `nearest_int`
-/// (which adds 1.5 * 2^23 and reads the mantissa). Valid for
-/// `|x| <= 4194303`, which every caller guarantees.
-#[inline(always)]
-pub(crate) fn nearest_int(x: f32) -> i32 {
-    let v = x + 12_582_912.0;
-    (v.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
 }
 
 /// Eight i32 lanes of an AVX2 `__m256i` accumulator.
