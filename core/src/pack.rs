@@ -722,23 +722,34 @@ fn stored_bytes<'g>(
 ) -> std::borrow::Cow<'g, [u8]> {
     let src = g.tensor_data(info);
     match (info.ggml_type, dtype) {
-        (1, DType::F32) => src
-            .chunks_exact(2)
-            .flat_map(|b| {
-                half::f16::from_le_bytes([b[0], b[1]])
-                    .to_f32()
-                    .to_le_bytes()
-            })
-            .collect(),
-        (30, DType::F32) => src
-            .chunks_exact(2)
-            .flat_map(|b| {
-                half::bf16::from_le_bytes([b[0], b[1]])
-                    .to_f32()
-                    .to_le_bytes()
-            })
-            .collect(),
+        (1 | 30, DType::F32) => {
+            let mut values = vec![0f32; src.len() / 2];
+            widen(info.ggml_type, src, &mut values);
+            values.iter().flat_map(|v| v.to_le_bytes()).collect()
+        }
         _ => src.into(),
+    }
+}
+
+/// The values of `bytes`, GGUF values of type F32 (0), F16 (1) or BF16
+/// (30, any other), into `out` (as many as both hold).
+fn widen(ggml_type: u32, bytes: &[u8], out: &mut [f32]) {
+    match ggml_type {
+        0 => {
+            for (v, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        1 => {
+            for (v, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *v = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+            }
+        }
+        _ => {
+            for (v, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *v = half::bf16::from_le_bytes([b[0], b[1]]).to_f32();
+            }
+        }
     }
 }
 
@@ -957,23 +968,9 @@ fn convert_rows(
         .zip(out.chunks_exact_mut(row_out))
         .enumerate()
     {
-        match src_type {
-            0 => {
-                for (v, b) in row.iter_mut().zip(i.chunks_exact(4)) {
-                    *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                }
-            }
-            1 => {
-                for (v, b) in row.iter_mut().zip(i.chunks_exact(2)) {
-                    *v = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
-                }
-            }
-            _ => {
-                for (v, b) in row.iter_mut().zip(i.chunks_exact(2)) {
-                    *v = f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16);
-                }
-            }
-        }
+        // (`half` quiets a BF16 NaN where ggml keeps its bits; the
+        // quantizers refuse NaN either way.)
+        widen(src_type, i, &mut row);
         quantize_row(dtype, &row, o).map_err(|e| (r, e))?;
     }
     Ok(())
