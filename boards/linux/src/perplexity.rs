@@ -686,9 +686,27 @@ fn num(v: f64) -> String {
     }
 }
 
+/// `s` as a JSON string: quotes, backslashes and control characters
+/// escaped (Rust's `{:?}` is not JSON: it writes `\u{1b}`).
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 impl Json<'_> {
     fn write(&self, w: &mut impl Write) -> std::io::Result<()> {
-        let path = |p: &Path| format!("{:?}", p.display().to_string());
+        let path = |p: &Path| json_string(&p.display().to_string());
         writeln!(w, "{{")?;
         writeln!(w, "  \"model\": {},", path(&self.args.model))?;
         writeln!(
@@ -720,5 +738,17 @@ impl Json<'_> {
             }
         }
         writeln!(w, "}}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_string;
+
+    #[test]
+    fn json_strings_escape_what_json_needs() {
+        assert_eq!(json_string("a/b.txt"), r#""a/b.txt""#);
+        assert_eq!(json_string("q\"b\\n\n"), r#""q\"b\\n\n""#);
+        assert_eq!(json_string("\u{1b}x\té"), r#""\u001bx\u0009é""#);
     }
 }
