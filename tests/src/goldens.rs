@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::npy::{self, Array2};
@@ -33,14 +34,20 @@ pub struct Case {
     pub logits: String,
 }
 
-/// Reads `cases.json` in `dir`; panics with the command that writes it if
-/// it is missing.
-pub fn load(dir: &Path) -> Cases {
-    let path = dir.join("cases.json");
+/// Reads the golden JSON file `name` in `dir`; panics with the command
+/// that writes it if it is missing, and with its path if it does not parse.
+pub fn read_json<T: DeserializeOwned>(dir: &Path, name: &str) -> T {
+    let path = dir.join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!("{}: {e}\nThe llama.cpp goldens are missing: run `cargo xtask ref` (`cargo xtask test` does it for you).", path.display())
     });
-    let cases: Cases = serde_json::from_str(&text).expect("cases.json");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Reads `cases.json` in `dir`; panics with the command that writes it if
+/// it is missing.
+pub fn load(dir: &Path) -> Cases {
+    let cases: Cases = read_json(dir, "cases.json");
     assert!(!cases.cases.is_empty(), "cases.json lists no cases");
     cases
 }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use phi_edge::{ChatTemplate, Error, Phi3System};
+use phi_edge_tests::goldens::read_json;
 use phi_edge_tests::ref_dir;
 use serde::Deserialize;
 
@@ -40,14 +41,7 @@ struct Detect {
 }
 
 fn golden() -> Golden {
-    let path = ref_dir().join("chat.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}\nThe chat goldens are missing: run `cargo xtask ref`.",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    read_json(&ref_dir(), "chat.json")
 }
 
 /// Every conversation, rendered turn by turn as the CLI does (first turn,

@@ -16,6 +16,7 @@ use std::path::Path;
 use phi_edge::parallel::ThreadPool;
 use phi_edge::{Kernels, KvType, Mapped, Model, Parallel, Plan, RunOptions, Session};
 use phi_edge_portable::Portable;
+use phi_edge_tests::goldens::read_json;
 use phi_edge_tests::metrics::compare;
 use phi_edge_tests::npy::{self, Array2};
 use phi_edge_tests::ref_dir;
@@ -47,14 +48,7 @@ struct Text {
 }
 
 fn load(dir: &Path) -> Doc {
-    let path = dir.join("kvcache.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}\nThe KV-cache goldens are missing: run `cargo xtask ref`.",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).expect("kvcache.json")
+    read_json(dir, "kvcache.json")
 }
 
 fn image(dir: &Path, model: &str) -> Vec<u8> {

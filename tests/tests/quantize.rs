@@ -26,7 +26,7 @@ use phi_edge::pack::{pack_to_vec, pack_to_vec_with, PackError, PackOptions};
 use phi_edge::quant::{floats, quantize_row, FileType, QuantError};
 use phi_edge::{DType, Mapped, Model, Plan, RunOptions, Session};
 use phi_edge_portable::Portable;
-use phi_edge_tests::goldens::{self, bitwise};
+use phi_edge_tests::goldens::{self, bitwise, read_json};
 use phi_edge_tests::ref_dir;
 use phi_edge_tests::synth::{self, Spec};
 use serde::Deserialize;
@@ -77,14 +77,7 @@ struct Conversion {
 }
 
 fn load_rows() -> Rows {
-    let path = ref_dir().join("quant_rows.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}\nrun `cargo xtask ref` (the llama.cpp goldens)",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).expect("quant_rows.json")
+    read_json(&ref_dir(), "quant_rows.json")
 }
 
 fn dtype(name: &str) -> DType {
@@ -201,8 +194,7 @@ fn logits(image: &[u8], tokens: &[u32], n_ctx: u32) -> Vec<f32> {
 #[test]
 fn pack_type_equals_llama_quantize() {
     let dir = ref_dir();
-    let text = std::fs::read_to_string(dir.join("cases.json")).expect("cases.json");
-    let index: Index = serde_json::from_str(&text).expect("cases.json: quantized");
+    let index: Index = read_json(&dir, "cases.json");
     let cases = goldens::load(&dir);
     let mut sources: HashMap<String, Vec<u8>> = HashMap::new();
     let mut per_type: HashMap<String, usize> = HashMap::new();

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use phi_edge::gguf::Gguf;
 use phi_edge::pack::{read_tokenizer, OwnedTokenizer, PackError};
 use phi_edge::{Error, Tokenizer, Utf8Decoder};
+use phi_edge_tests::goldens::read_json;
 use phi_edge_tests::ref_dir;
 use serde::Deserialize;
 
@@ -59,10 +60,8 @@ fn hex(s: &str) -> Vec<u8> {
 
 fn goldens() -> (PathBuf, Goldens) {
     let dir = ref_dir();
-    let path = dir.join("tokenizer.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask ref`)", path.display()));
-    (dir, serde_json::from_str(&text).expect("tokenizer.json"))
+    let goldens = read_json(&dir, "tokenizer.json");
+    (dir, goldens)
 }
 
 /// The GGUF file's bytes (kept alive for the tokenizer tables' strings).

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use phi_edge_tests::goldens::read_json;
 use phi_edge_tests::ref_dir;
 use serde::Deserialize;
 
@@ -53,14 +54,7 @@ const PERPLEXITY_REL_TOL: f64 = 1e-9;
 const NEAR_TIE: f64 = 1e-3;
 
 fn goldens() -> Goldens {
-    let path = ref_dir().join("generate.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}\nThe llama.cpp goldens are missing: run `cargo xtask ref`.",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).expect("generate.json")
+    read_json(&ref_dir(), "generate.json")
 }
 
 fn tmp(name: &str) -> PathBuf {

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use phi_edge_tests::goldens::read_json;
 use phi_edge_tests::{ref_dir, workspace_root};
 use serde::Deserialize;
 use serde_json::Value;
@@ -43,14 +44,7 @@ const REL_TOL: f64 = 1e-6;
 const ABS_TOL: f64 = 1e-12;
 
 fn goldens() -> Goldens {
-    let path = ref_dir().join("perplexity.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}\nThe llama.cpp goldens are missing: run `cargo xtask ref`.",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).expect("perplexity.json")
+    read_json(&ref_dir(), "perplexity.json")
 }
 
 fn tmp(name: &str) -> PathBuf {
