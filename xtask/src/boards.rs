@@ -446,13 +446,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs> {
             "--icount" => r.icount = true,
             "--stream" => r.stream = true,
             "--ram" => r.ram = Some(value()?),
-            "--cache-type" => {
-                r.cache_type = match value()?.as_str() {
-                    "f16" => CacheType::F16,
-                    "q8_0" => CacheType::Q8_0,
-                    _ => return Err(usage()),
-                }
-            }
+            "--cache-type" => r.cache_type = CacheType::from_name(&value()?).ok_or_else(usage)?,
             _ => return Err(usage()),
         }
     }
@@ -597,8 +591,8 @@ fn write_request(ws: &Workspace, b: &Board, req: &Request<'_>) -> Result<PathBuf
         .encode(&mut buf)
         .map_err(|e| Failure::new(format!("cannot encode the request: {e:?}")))?;
     let cache = match req.cache_type {
-        CacheType::F16 => "",
-        CacheType::Q8_0 => "-q8_0",
+        CacheType::F16 => String::new(),
+        other => format!("-{}", other.name()),
     };
     let path = board_dir(ws)?.join(format!("{}{cache}-request.bin", b.name));
     std::fs::write(&path, bytes).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
@@ -773,10 +767,7 @@ pub fn check() -> Step {
             // The host's answer with each KV cache type: ids, logits CRC,
             // perplexity.
             let host = |cache: CacheType| -> Result<HostAnswer> {
-                let name = match cache {
-                    CacheType::F16 => "f16",
-                    CacheType::Q8_0 => "q8_0",
-                };
+                let name = cache.name();
                 let host_ids = dir.join(format!("host-ids-{name}.json"));
                 cmd::run(phi_edge(ws).arg("run").arg("--model").arg(&model).args(["--chat", "--prompt", CI_PROMPT, "--temp", "0", "--max-tokens", &CI_TOKENS.to_string(), "--ctx", &Request::DEFAULT_N_CTX.to_string(), "--cache-type", name, "--ids-out"]).arg(&host_ids))?;
                 let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&host_ids).map_err(|e| Failure::new(format!("{}: {e}", host_ids.display())))?)

@@ -70,6 +70,21 @@ pub enum CacheType {
     Q8_0,
 }
 
+impl CacheType {
+    /// Its name, as `--cache-type` takes it ([`phi_edge::KvType::name`]).
+    pub const fn name(self) -> &'static str {
+        match self {
+            CacheType::F16 => phi_edge::KvType::F16.name(),
+            CacheType::Q8_0 => phi_edge::KvType::Q8_0.name(),
+        }
+    }
+
+    /// The type named `name` ([`phi_edge::KvType::from_name`]).
+    pub fn from_name(name: &str) -> Option<CacheType> {
+        phi_edge::KvType::from_name(name).map(CacheType::from)
+    }
+}
+
 impl From<CacheType> for phi_edge::KvType {
     fn from(c: CacheType) -> Self {
         match c {
