@@ -56,19 +56,7 @@ def render(template: str, system: str | None, user: str, bos: str, eos: str) -> 
 
 def write(out: Path, model: Path, n_ctx: int = 512) -> None:
     """Runs every prompt through llama.cpp and writes out/generate.json."""
-    llm = llama_cpp.Llama(
-        model_path=str(model),
-        n_ctx=n_ctx,
-        n_batch=1,
-        n_ubatch=1,
-        logits_all=True,
-        flash_attn=False,
-        n_threads=golden.N_THREADS,
-        n_threads_batch=golden.N_THREADS,
-        n_gpu_layers=0,
-        verbose=False,
-        seed=0,
-    )
+    llm = golden.load(model, n_ctx)
     try:
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
         template = llm.metadata["tokenizer.chat_template"]

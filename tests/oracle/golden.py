@@ -70,15 +70,21 @@ def captured_stderr():
             tmp.seek(0)
 
 
-def load(model: Path, n_ctx: int) -> llama_cpp.Llama:
-    """A Llama context configured exactly as the goldens need it."""
+def load(model: Path, n_ctx: int, *, batch: int = 1, flash_attn: bool = False,
+         kv_type: int | None = None) -> llama_cpp.Llama:
+    """A Llama context configured exactly as the goldens need it: the decode
+    path (batch 1) without flash attention and an f16 KV cache, unless
+    `batch`, `flash_attn` or `kv_type` (a GGML type id for K and V) say
+    otherwise."""
     return llama_cpp.Llama(
         model_path=str(model),
         n_ctx=n_ctx,
-        n_batch=1,
-        n_ubatch=1,
+        n_batch=batch,
+        n_ubatch=batch,
         logits_all=True,
-        flash_attn=False,  # the non-FA attention path is the one we match
+        flash_attn=flash_attn,  # without: the attention path the f16 cache matches
+        type_k=kv_type,
+        type_v=kv_type,
         n_threads=N_THREADS,
         n_threads_batch=N_THREADS,
         n_gpu_layers=0,

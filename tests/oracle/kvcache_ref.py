@@ -65,28 +65,9 @@ TEXT_TOKENS = 512
 TEXT_CTX = 512
 
 
-def load(model: Path, n_ctx: int, flash_attn: bool, kv: str) -> llama_cpp.Llama:
-    """golden.load's context, with flash attention and the cache type set."""
-    return llama_cpp.Llama(
-        model_path=str(model),
-        n_ctx=n_ctx,
-        n_batch=1,
-        n_ubatch=1,
-        logits_all=True,
-        flash_attn=flash_attn,
-        type_k=GGML_TYPES[kv],
-        type_v=GGML_TYPES[kv],
-        n_threads=golden.N_THREADS,
-        n_threads_batch=golden.N_THREADS,
-        n_gpu_layers=0,
-        verbose=False,
-        seed=0,
-    )
-
-
 def run(model: Path, tokens: list[int], n_ctx: int, flash_attn: bool, kv: str) -> np.ndarray:
     """Logits [len(tokens), n_vocab] (float32), one token per batch."""
-    llm = load(model, n_ctx, flash_attn, kv)
+    llm = golden.load(model, n_ctx, flash_attn=flash_attn, kv_type=GGML_TYPES[kv])
     try:
         llm.eval(tokens)
         return np.array(llm.scores[: len(tokens)], dtype=np.float32)

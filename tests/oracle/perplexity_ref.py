@@ -78,22 +78,6 @@ def expf(x: np.ndarray) -> np.ndarray:
     return np.exp(x.astype(np.float64)).astype(F32)
 
 
-def load(model: Path, n_ctx: int, batch: int) -> llama_cpp.Llama:
-    return llama_cpp.Llama(
-        model_path=str(model),
-        n_ctx=n_ctx,
-        n_batch=batch,
-        n_ubatch=batch,
-        logits_all=True,
-        flash_attn=False,
-        n_threads=golden.N_THREADS,
-        n_threads_batch=golden.N_THREADS,
-        n_gpu_layers=0,
-        verbose=False,
-        seed=0,
-    )
-
-
 def chunks_of(llm: llama_cpp.Llama, tokens: list[int], n_ctx: int, n_chunk: int) -> list[list[int]]:
     """The chunks as llama-perplexity evaluates them (BOS first if add_bos)."""
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
@@ -112,7 +96,7 @@ def scored_logits(model: Path, chunks: list[list[int]], n_ctx: int, batch: int) 
     the scored positions of every chunk (the last token is not evaluated:
     its logits score nothing)."""
     first = n_ctx // 2
-    llm = load(model, n_ctx, batch)
+    llm = golden.load(model, n_ctx, batch=batch)
     try:
         rows = []
         for c in chunks:

@@ -172,8 +172,7 @@ def quiet(f, *args):
 def write_goldens(out: Path, vocab_dir: Path, smollm2: Path) -> Path:
     """Writes DIR/tokenizer.json; returns its path."""
     sdist = unicode_tables.find_sdist()
-    if unicode_tables.OUT.read_text() != unicode_tables.generate(unicode_tables.read_unicode_data(sdist),
-                                                                 unicode_tables.read_vocab_cpp(sdist)):
+    if unicode_tables.OUT.read_text() != unicode_tables.generate(*unicode_tables.sources(sdist)):
         raise RuntimeError(f"{unicode_tables.OUT} is stale: run tests/oracle/unicode_tables.py")
     corpus = [("corpus", t) for t in read_corpus()]
     vocabs = []

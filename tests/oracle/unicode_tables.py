@@ -47,24 +47,20 @@ def find_sdist() -> Path:
     return found[-1]
 
 
-def read_unicode_data(sdist: Path) -> str:
+def read_source(sdist: Path, name: str) -> str:
+    """llama.cpp's `src/NAME` as vendored in the llama-cpp-python sdist."""
     with tarfile.open(sdist) as tar:
         for m in tar.getmembers():
-            if m.name.endswith("vendor/llama.cpp/src/unicode-data.cpp"):
+            if m.name.endswith(f"vendor/llama.cpp/src/{name}"):
                 f = tar.extractfile(m)
                 assert f is not None
                 return f.read().decode()
-    raise SystemExit(f"unicode_tables: {sdist} has no vendor/llama.cpp/src/unicode-data.cpp")
+    raise SystemExit(f"unicode_tables: {sdist} has no vendor/llama.cpp/src/{name}")
 
 
-def read_vocab_cpp(sdist: Path) -> str:
-    with tarfile.open(sdist) as tar:
-        for m in tar.getmembers():
-            if m.name.endswith("vendor/llama.cpp/src/llama-vocab.cpp"):
-                f = tar.extractfile(m)
-                assert f is not None
-                return f.read().decode()
-    raise SystemExit(f"unicode_tables: {sdist} has no vendor/llama.cpp/src/llama-vocab.cpp")
+def sources(sdist: Path) -> tuple[str, str]:
+    """The two files the tables come from: unicode-data.cpp, llama-vocab.cpp."""
+    return read_source(sdist, "unicode-data.cpp"), read_source(sdist, "llama-vocab.cpp")
 
 
 def deepseek_llm_classes(vocab_cpp: str) -> list[list[tuple[int, int]]]:
@@ -192,7 +188,7 @@ def main() -> int:
     ap.add_argument("--check", action="store_true", help="fail if the committed file is stale")
     args = ap.parse_args()
     sdist = args.sdist or find_sdist()
-    text = generate(read_unicode_data(sdist), read_vocab_cpp(sdist))
+    text = generate(*sources(sdist))
     if args.check:
         if not OUT.is_file() or OUT.read_text() != text:
             print(f"unicode_tables: {OUT} is stale; run tests/oracle/unicode_tables.py", file=sys.stderr)
