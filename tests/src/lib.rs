@@ -19,6 +19,14 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// `name` in this test process's own temporary directory,
+/// `phi-edge-{test}-{pid}` (created if it is not there yet).
+pub fn tmp_path(test: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("phi-edge-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir.join(name)
+}
+
 /// Where `cargo xtask ref` writes models and llama.cpp goldens.
 pub fn ref_dir() -> PathBuf {
     std::env::var_os("PHI_EDGE_REF_DIR")

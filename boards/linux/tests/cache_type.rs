@@ -2,11 +2,10 @@
 //! a head width that is not a multiple of 32, or an unknown type, is exit
 //! status 2 with one `error:` line.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use phi_edge::DType;
-use phi_edge_tests::synth;
+use phi_edge_tests::{synth, tmp_path};
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_phi-edge"))
@@ -16,9 +15,7 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn model(name: &str, spec: &synth::Spec) -> String {
-    let dir = std::env::temp_dir().join(format!("phi-edge-cache-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p: PathBuf = dir.join(name);
+    let p = tmp_path("cache", name);
     std::fs::write(&p, synth::build(spec)).unwrap();
     p.to_str().unwrap().to_string()
 }
@@ -53,7 +50,7 @@ fn q8_0_cache_runs_and_inspect_shows_both_sizes() {
             && line.contains(&format!("f16 {f16} bytes, q8_0 {q8} bytes")),
         "{line}"
     );
-    let npy = std::env::temp_dir().join(format!("phi-edge-cache-{}.npy", std::process::id()));
+    let npy = tmp_path("cache", "logits.npy");
     let out = run(&[
         "logits",
         "--model",
@@ -84,7 +81,7 @@ fn q8_0_cache_needs_heads_of_whole_blocks() {
         ..synth::Spec::llama(DType::F32)
     };
     let m = model("hd16.gguf", &spec);
-    let npy = std::env::temp_dir().join(format!("phi-edge-hd16-{}.npy", std::process::id()));
+    let npy = tmp_path("cache", "hd16.npy");
     let npy = npy.to_str().unwrap();
     let args = ["logits", "--model", &m, "--tokens", "1,2", "--out", npy];
     assert!(run(&args).status.success());

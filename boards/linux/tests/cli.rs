@@ -6,16 +6,14 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use phi_edge::DType;
-use phi_edge_tests::{corpus, crafted, synth};
+use phi_edge_tests::{corpus, crafted, synth, tmp_path};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_phi-edge"))
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("phi-edge-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    tmp_path("cli", name)
 }
 
 fn run(args: &[&str]) -> Output {

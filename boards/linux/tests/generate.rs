@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use phi_edge_tests::goldens::read_json;
-use phi_edge_tests::ref_dir;
+use phi_edge_tests::{ref_dir, tmp_path};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -58,9 +58,7 @@ fn goldens() -> Goldens {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("phi-edge-gen-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    tmp_path("gen", name)
 }
 
 fn run(args: &[&str]) -> Output {

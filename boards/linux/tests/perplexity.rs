@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use phi_edge_tests::goldens::read_json;
-use phi_edge_tests::{ref_dir, workspace_root};
+use phi_edge_tests::{ref_dir, tmp_path, workspace_root};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -48,9 +48,7 @@ fn goldens() -> Goldens {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("phi-edge-ppl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    tmp_path("ppl", name)
 }
 
 fn phi_edge(args: &[&str]) -> Output {
